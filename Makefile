@@ -1,0 +1,24 @@
+# `make run`: install into .venv and run the main job on the embedded synthetic cohort.
+# `make test`: install (with dev extras and the example plugin) and run the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test clean
+
+$(BIN)/.installed: pyproject.toml plugins/resectbench-example/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/resectbench run --model swinunetr-fusion
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,26 @@
+"""resectbench: benchmark pancreatic cancer resectability models from CT and clinical data."""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("resectbench")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+local"
+
+from .plugins import hookimpl  # noqa: E402
+from .registry import (REGISTRIES, backbones, clinical_encoders, fusions, get_registry,  # noqa: E402
+                       loss_schedules, models)
+
+
+def create_model(name: str, **kwargs):
+    """Build a registered model recipe (``resectbench list models``)."""
+    return models.create(name, **kwargs)
+
+
+def list_components(kind: str | None = None, pattern: str = "*") -> dict[str, list[str]]:
+    """Names of registered components per kind, filtered by an fnmatch pattern."""
+    kinds = [get_registry(kind).kind] if kind else list(REGISTRIES)
+    return {k: REGISTRIES[k].list(pattern) for k in kinds}
+
+
+__all__ = ["__version__", "hookimpl", "create_model", "list_components", "backbones", "clinical_encoders",
+           "fusions", "loss_schedules", "models", "get_registry", "REGISTRIES"]

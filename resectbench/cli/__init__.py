@@ -1,0 +1,1 @@
+"""The ``resectbench`` command line (Typer). Commands parse options and call library functions."""

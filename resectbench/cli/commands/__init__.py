@@ -1,0 +1,1 @@
+"""Built-in CLI commands: each module here exposes ``register(app)`` (picked up automatically)."""

@@ -1,0 +1,107 @@
+"""``list``, ``describe`` and ``plugins``: what is registered and where it came from."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ... import registry as reg
+from ...errors import ResectbenchError
+from ...plugins import plugin_records
+
+console = Console()
+
+
+def list_cmd(
+    kind: Optional[str] = typer.Argument(None, help="Component kind (backbones, clinical_encoders, fusions, "
+                                                    "loss_schedules, models) or a name pattern."),
+    pattern: str = typer.Argument("*", help="fnmatch pattern on names, e.g. '*swin*'."),
+    tag: Optional[list[str]] = typer.Option(None, "--tag", "-t", help="Only components carrying this tag."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+):
+    """List registered components.
+
+    Examples: resectbench list | resectbench list fusions | resectbench list models '*fusion*' |
+    resectbench list '*swin*'
+    """
+    if kind is not None and kind not in reg.REGISTRIES:
+        try:
+            kinds = [reg.get_registry(kind).kind]
+        except ResectbenchError:  # not a kind: treat it as a name pattern over all kinds
+            kinds, pattern = list(reg.REGISTRIES), kind
+    else:
+        kinds = [kind] if kind else list(reg.REGISTRIES)
+    rows = [reg.REGISTRIES[k].get(n) for k in kinds for n in reg.REGISTRIES[k].list(pattern, tags=tag)]
+    if as_json:
+        typer.echo(json.dumps([{"name": e.name, "kind": e.kind, "tags": list(e.tags), "provider": e.provider,
+                                "description": e.description} for e in rows], indent=2))
+        return
+    table = Table(title=f"resectbench components ({len(rows)})")
+    for col in ("name", "kind", "tags", "provider", "description"):
+        table.add_column(col, overflow="fold")
+    for e in rows:
+        table.add_row(e.name, e.kind, ", ".join(e.tags), e.provider, e.description)
+    console.print(table)
+
+
+def describe_cmd(
+    name: str = typer.Argument(..., help="Component name, e.g. swin-unetr."),
+    kind: Optional[str] = typer.Option(None, "--kind", "-k", help="Kind, when a name exists in several."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+):
+    """Show a component's parameters, defaults, tags, search space and provider.
+
+    Example: resectbench describe swinunetr-fusion
+    """
+    try:
+        entry = reg.get_registry(kind).get(name) if kind else reg.find(name)
+        info = reg.REGISTRIES[entry.kind].describe(name)
+    except ResectbenchError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    console.print(f"[bold]{info['name']}[/bold] ({info['kind']}, provided by {info['provider']})")
+    console.print(info["doc"] or info["description"])
+    console.print(f"tags: {', '.join(info['tags']) or '-'}   factory: {info['factory']}")
+    table = Table(title="parameters")
+    for col in ("parameter", "default", "type", "tuned over"):
+        table.add_column(col)
+    space = info["search_space"]
+    for pname, p in info["parameters"].items():
+        table.add_row(pname, "(required)" if p["required"] else repr(p["default"]), str(p["annotation"]),
+                      space.get(pname, ""))
+    console.print(table)
+    extra = {k: v for k, v in space.items() if k not in info["parameters"]}
+    if extra:
+        console.print("search space (nested): " + ", ".join(f"{k}: {v}" for k, v in extra.items()))
+
+
+def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Show loaded plugins: name, version, source, status and what each registered.
+
+    Example: RESECTBENCH_DISABLE_PLUGINS=all resectbench plugins --json
+    """
+    records = plugin_records()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    table = Table(title="resectbench plugins")
+    for col in ("name", "version", "source", "status", "registered"):
+        table.add_column(col, overflow="fold")
+    colours = {"ok": "green", "failed": "red", "disabled": "yellow"}
+    for r in records:
+        status = f"[{colours[r.status]}]{r.status}[/]" + (f": {r.error}" if r.error else "")
+        registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in r.components.items())
+        table.add_row(r.name, r.version, r.source, status, registered)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_cmd)
+    app.command("describe")(describe_cmd)
+    app.command("plugins")(plugins_cmd)

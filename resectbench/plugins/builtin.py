@@ -1,0 +1,62 @@
+"""The built-in components, registered through the same hooks as any third-party plugin.
+
+Each hook scans one package for factories marked with :func:`resectbench.registry.component`,
+so adding a built-in component is adding a file; no list here needs editing.
+"""
+import importlib
+import importlib.util
+import pkgutil
+
+from .hookspecs import hookimpl
+
+PACKAGES = {
+    "backbones": ["resectbench.models.backbones"],
+    "clinical_encoders": ["resectbench.models.clinical"],
+    "fusions": ["resectbench.fusion"],
+    "loss_schedules": ["resectbench.losses.schedules"],
+    "models": ["resectbench.models.recipes", "resectbench.baselines"],
+}
+
+
+def _register(registry):
+    for package in PACKAGES[registry.kind]:
+        try:
+            importlib.util.find_spec(package)
+        except ModuleNotFoundError:  # a component package not present in this build
+            continue
+        if importlib.util.find_spec(package) is not None:
+            registry.add_marked(package)
+
+
+@hookimpl
+def register_backbones(registry):
+    _register(registry)
+
+
+@hookimpl
+def register_clinical_encoders(registry):
+    _register(registry)
+
+
+@hookimpl
+def register_fusions(registry):
+    _register(registry)
+
+
+@hookimpl
+def register_loss_schedules(registry):
+    _register(registry)
+
+
+@hookimpl
+def register_models(registry):
+    _register(registry)
+
+
+@hookimpl
+def register_commands(app):
+    """Every module in ``resectbench.cli.commands`` exposes ``register(app)``."""
+    import resectbench.cli.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}").register(app)

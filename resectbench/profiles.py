@@ -1,0 +1,51 @@
+"""Compute profiles: one place that sizes data, models and the protocol for the hardware at hand.
+
+``cpu`` is sized so ``resectbench run --model swinunetr-fusion`` on the embedded cohort fits in
+about 15 minutes on 2 CPU cores; ``paper`` follows the paper (160^3 at 1 mm, GPU). Values here are
+defaults: components and CLI options may override any of them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # synthetic cohort
+    n_cases: int
+    volume_shape: tuple[int, int, int]     # voxels of a generated phantom
+    spacing_mm: tuple[float, float, float]  # nominal spacing of a generated phantom (x, y, z)
+    # model input
+    target_spacing_mm: tuple[float, float, float]
+    roi: tuple[int, int, int]               # crop/pad size fed to image models
+    feature_size: int                       # Swin-UNETR width
+    # training
+    max_epochs: int
+    patience: int
+    batch_size: int
+    trials: int                             # Optuna trials per outer fold
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_(self, **changes) -> "Profile":
+        return replace(self, **changes)
+
+
+PROFILES = {
+    "cpu": Profile(name="cpu", n_cases=159, volume_shape=(64, 64, 64), spacing_mm=(1.5, 1.5, 1.5),
+                   target_spacing_mm=(1.5, 1.5, 1.5), roi=(64, 64, 64), feature_size=12,
+                   max_epochs=6, patience=3, batch_size=4, trials=1),
+    "paper": Profile(name="paper", n_cases=159, volume_shape=(160, 160, 160), spacing_mm=(1.0, 1.0, 1.0),
+                     target_spacing_mm=(1.0, 1.0, 1.0), roi=(160, 160, 160), feature_size=48,
+                     max_epochs=300, patience=20, batch_size=16, trials=20),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        from .errors import ResectbenchError
+
+        raise ResectbenchError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return PROFILES[name]
