@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test clean
 
-$(BIN)/.installed: pyproject.toml plugins/resectbench-example/pyproject.toml
+$(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -e '.[dev]'

@@ -11,7 +11,7 @@ from .registry import (REGISTRIES, backbones, clinical_encoders, fusions, get_re
                        loss_schedules, models)
 
 
-def create_model(name: str, **kwargs):
+def create_model(name: str, /, **kwargs):
     """Build a registered model recipe (``resectbench list models``)."""
     return models.create(name, **kwargs)
 

@@ -146,7 +146,7 @@ class Registry:
         return sorted(n for n, e in self._loaded().items()
                       if fnmatch.fnmatchcase(n, pattern) and wanted <= set(e.tags))
 
-    def create(self, name: str, **kwargs):
+    def create(self, name: str, /, **kwargs):
         """Build a component, checking ``kwargs`` against the factory signature first."""
         entry = self.get(name)
         params = entry.parameters()

@@ -1,0 +1,4 @@
+"""``python -m resectbench`` is the ``resectbench`` command."""
+from .cli.app import main
+
+main()
