@@ -1,0 +1,68 @@
+"""`resectbench --version`, `list`, `describe` through the real Typer app."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from resectbench import __version__, plugins, registry as reg
+from resectbench.cli.app import build_app
+from resectbench.search_space import Categorical
+
+
+@pytest.fixture
+def app(monkeypatch):
+    monkeypatch.delenv("RESECTBENCH_PLUGINS", raising=False)
+    plugins.reset()
+    plugins.ensure_loaded()
+
+    def toy_fusion(image_dim: int, clinical_dim: int, n_classes: int = 3, hidden: int = 16):
+        """A toy fusion registered by this test."""
+        return None
+
+    reg.fusions.register("toy-fusion", tags=("toy",), search_space={"hidden": Categorical([8, 16])})(toy_fusion)
+    yield build_app()
+    plugins.reset()
+
+
+def test_version(app):
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_list_by_kind_pattern_and_tag(app):
+    runner = CliRunner()
+    rows = json.loads(runner.invoke(app, ["list", "fusions", "--json"]).stdout)
+    assert {"name": "toy-fusion", "kind": "fusions", "tags": ["toy"], "provider": "user",
+            "description": "A toy fusion registered by this test."} in rows
+    assert all(r["kind"] == "fusions" for r in rows)
+    by_pattern = json.loads(runner.invoke(app, ["list", "toy-*", "--json"]).stdout)
+    assert [r["name"] for r in by_pattern] == ["toy-fusion"]
+    by_tag = json.loads(runner.invoke(app, ["list", "--tag", "toy", "--json"]).stdout)
+    assert [r["name"] for r in by_tag] == ["toy-fusion"]
+    table = runner.invoke(app, ["list", "fusion", "toy*"])  # singular kind alias, rich table
+    assert table.exit_code == 0 and "toy-fusion" in table.output
+
+
+def test_describe_shows_parameters_and_space(app):
+    runner = CliRunner()
+    info = json.loads(runner.invoke(app, ["describe", "toy-fusion", "--json"]).stdout)
+    assert info["parameters"]["hidden"]["default"] == 16
+    assert info["parameters"]["image_dim"]["required"] is True
+    assert info["search_space"] == {"hidden": "{8, 16}"}
+    text = runner.invoke(app, ["describe", "toy-fusion"])
+    assert text.exit_code == 0 and "hidden" in text.output and "{8, 16}" in text.output
+
+
+def test_describe_unknown_suggests(app):
+    result = CliRunner().invoke(app, ["describe", "toy-fusoin"])
+    assert result.exit_code == 2
+    assert "toy-fusion" in result.output
+
+
+def test_every_command_has_help_with_an_example(app):
+    runner = CliRunner()
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Example" in result.output or "example" in result.output, f"`{name} --help` shows no example"
