@@ -1,0 +1,121 @@
+"""The NCCN rule engine: every row of shared NCCN.md's decision table, the switches, the reasons."""
+from __future__ import annotations
+
+import pytest
+
+from resectbench.geometry.nccn import RULES, RULES_VERSION, RuleOptions, classify, rules_table
+
+R, BR, LA = 0, 1, 2
+
+# (contacts, location, flags, options, expected label, a rule id that must fire or None)
+CASES = [
+    # no contact at all
+    ({}, "head", {}, {}, R, None),
+    ({"sma": 0, "smv": 0, "celiac_trunk": 0}, "tail", {}, {}, R, None),
+    # SMA row: 0 R; head <= 180 BR; > 180 LA any location
+    ({"sma": 90}, "head", {}, {}, BR, "sma-le180-head-br"),
+    ({"sma": 180}, "uncinate", {}, {}, BR, "sma-le180-head-br"),
+    ({"sma": 181}, "head", {}, {}, LA, "sma-gt180-la"),
+    ({"sma": 270}, "tail", {}, {}, LA, "sma-gt180-la"),
+    ({"sma": 90}, "body", {}, {}, BR, "sma-le180-bodytail"),
+    ({"sma": 90}, "body", {}, {"body_tail_minor_arterial": "R"}, R, "sma-le180-bodytail"),
+    # celiac axis row
+    ({"celiac_trunk": 120}, "body", {}, {}, BR, "ca-le180-bodytail-br"),
+    ({"celiac_trunk": 200}, "tail", {}, {}, BR, "ca-gt180-bodytail-appleby"),
+    ({"celiac_trunk": 200}, "tail", {}, {"modified_appleby": "LA"}, LA, "ca-gt180-bodytail-appleby"),
+    ({"celiac_trunk": 200}, "tail", {"gda_intact": False}, {}, LA, "ca-gt180-bodytail-gda-la"),
+    ({"celiac_trunk": 200}, "body", {"aortic_involvement": True}, {}, LA, "ca-aorta-la"),
+    ({"celiac_trunk": 30}, "body", {"aortic_involvement": True}, {}, LA, "ca-aorta-la"),
+    ({"celiac_trunk": 200}, "head", {}, {}, LA, "ca-gt180-head-la"),
+    ({"celiac_trunk": 100}, "head", {}, {}, BR, "ca-le180-head"),
+    ({"celiac_trunk": 100}, "head", {}, {"head_ca_le_180": "LA"}, LA, "ca-le180-head"),
+    ({"celiac_trunk": 100}, "head", {}, {"head_ca_le_180": "R"}, R, "ca-le180-head"),
+    ({}, "body", {"aortic_involvement": True}, {}, R, None),  # aortic involvement needs CA contact
+    # CHA row
+    ({"common_hepatic_artery": 60}, "head", {}, {}, BR, "cha-head-br"),
+    ({"common_hepatic_artery": 60}, "head", {"cha_reaches_ca_or_bifurcation": True}, {}, LA, "cha-extends-la"),
+    ({"common_hepatic_artery": 60}, "head", {"reconstructable": False}, {}, LA, "cha-unreconstructable-la"),
+    ({"common_hepatic_artery": 60}, "head", {"reconstructable": False}, {"cha_uses_reconstructable": False},
+     BR, "cha-head-br"),
+    ({"common_hepatic_artery": 60}, "tail", {}, {}, BR, "cha-bodytail"),
+    ({"common_hepatic_artery": 60}, "tail", {"cha_reaches_ca_or_bifurcation": True}, {}, LA, "cha-extends-la"),
+    # variant arteries row
+    ({"replaced_hepatic_artery": 40}, "head", {}, {}, BR, "variant-head-br"),
+    ({"accessory_hepatic_artery": 40}, "uncinate", {}, {}, BR, "variant-head-br"),
+    ({"variant_hepatic_artery": 40}, "body", {}, {}, BR, "variant-bodytail"),
+    # SMV / PV row
+    ({"smv": 120}, "head", {}, {}, R, "vein-le180-smooth-r"),
+    ({"portal_vein": 180}, "body", {}, {}, R, "vein-le180-smooth-r"),
+    ({"smv": 120}, "head", {"vein_contour_irregular": True}, {}, BR, "vein-le180-irregular-br"),
+    ({"smv": 200}, "head", {}, {}, BR, "vein-gt180-br"),
+    ({"portal_vein": 360}, "tail", {}, {}, BR, "vein-gt180-br"),
+    ({"smv": 200}, "head", {"reconstructable": False}, {}, LA, "vein-unreconstructable-la"),
+    ({"portal_vein": 40}, "head", {"reconstructable": False}, {}, LA, "vein-unreconstructable-la"),
+    ({}, "head", {"reconstructable": False, "vein_contour_irregular": True}, {}, R, None),  # no contact
+    # IVC row
+    ({"ivc": 10}, "head", {}, {}, BR, "ivc-br"),
+    ({"ivc": 250}, "tail", {}, {}, BR, "ivc-br"),
+    # combinations: LA wins over BR, BR over R
+    ({"smv": 200, "sma": 200}, "head", {}, {}, LA, "sma-gt180-la"),
+    ({"smv": 100, "sma": 50}, "head", {}, {}, BR, "sma-le180-head-br"),
+    # vessels without rows are ignored
+    ({"aorta": 300, "splenic_vein": 270}, "head", {}, {}, R, None),
+]
+
+
+@pytest.mark.parametrize("contacts,location,flags,options,expected,rule", CASES)
+def test_decision_table(contacts, location, flags, options, expected, rule):
+    d = classify(contacts, location, options=RuleOptions(**options), **flags)
+    assert d.label == expected, d.reasons
+    if rule is None:
+        assert all(f.label == 0 for f in d.firings)
+    else:
+        assert rule in d.rules
+    assert d.version == RULES_VERSION
+    assert d.reasons and all(isinstance(r, str) and r for r in d.reasons)
+
+
+def test_every_rule_is_exercised():
+    fired = set()
+    for contacts, location, flags, options, _, _ in CASES:
+        fired.update(classify(contacts, location, options=RuleOptions(**options), **flags).rules)
+    assert fired == {r.id for r in RULES}
+    assert len(rules_table()) == len(RULES)
+
+
+def test_reasons_name_vessel_and_angle_and_order_worst_first():
+    d = classify({"smv": 210, "sma": 200, "ivc": 5}, "head")
+    assert d.label == LA and d.class_name == "locally_advanced" and d.short_name == "LA"
+    assert d.firings[0].label == LA and "SMA" in d.reasons[0] and "200" in d.reasons[0]
+    assert d.decisive == ["sma-gt180-la"]
+    assert any("SMV" in r and "210" in r for r in d.reasons)
+
+
+def test_threshold_at_exactly_180_is_not_above():
+    assert classify({"sma": 180.0}, "head").label == BR
+    assert classify({"sma": 180.0001}, "head").label == LA
+    assert classify({"smv": 180.0}, "head").label == R
+
+
+def test_min_contact_deg_ignores_grazing_touches():
+    assert classify({"ivc": 4}, "head").label == BR
+    assert classify({"ivc": 4}, "head", options=RuleOptions(min_contact_deg=5)).label == R
+
+
+def test_aliases_and_locations():
+    assert classify({"SMA": 200}, "Head").label == LA
+    assert classify({"celiac_axis": 200}, "body/tail").rules == ["ca-gt180-bodytail-appleby"]
+    assert classify({"sma": 90}, "neck").label == BR  # neck read as head
+
+
+@pytest.mark.parametrize("bad", [{"spleen": 10}, {"sma": -1}, {"sma": 400}, {"sma": float("nan")}])
+def test_bad_contacts_raise(bad):
+    with pytest.raises(ValueError):
+        classify(bad, "head")
+
+
+def test_bad_location_and_options_raise():
+    with pytest.raises(ValueError, match="location"):
+        classify({}, "liver")
+    with pytest.raises(ValueError, match="modified_appleby"):
+        RuleOptions(modified_appleby="maybe")
