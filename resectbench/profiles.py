@@ -25,6 +25,9 @@ class Profile:
     patience: int
     batch_size: int
     trials: int                             # Optuna trials per outer fold
+    # protocol: refit the best configuration after tuning (True), or score the best trial's
+    # already-fitted model (False: one fit fewer per outer fold; see docs/protocol.md)
+    refit: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,10 +39,10 @@ class Profile:
 PROFILES = {
     "cpu": Profile(name="cpu", n_cases=159, volume_shape=(64, 64, 64), spacing_mm=(1.5, 1.5, 1.5),
                    target_spacing_mm=(1.5, 1.5, 1.5), roi=(64, 64, 64), feature_size=12,
-                   max_epochs=6, patience=3, batch_size=4, trials=1),
+                   max_epochs=6, patience=3, batch_size=4, trials=1, refit=False),
     "paper": Profile(name="paper", n_cases=159, volume_shape=(160, 160, 160), spacing_mm=(1.0, 1.0, 1.0),
                      target_spacing_mm=(1.0, 1.0, 1.0), roi=(160, 160, 160), feature_size=48,
-                     max_epochs=300, patience=20, batch_size=16, trials=20),
+                     max_epochs=300, patience=20, batch_size=16, trials=20, refit=True),
 }
 
 
