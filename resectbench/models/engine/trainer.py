@@ -1,0 +1,219 @@
+"""The one training loop behind every neural recipe.
+
+AdamW + per-step cosine annealing, optional gradient accumulation and bf16 autocast, class
+logits + (optionally) auxiliary segmentation combined by a registered loss schedule, early
+stopping on inner-validation macro-F1 (ties broken by lower validation loss), a weights-only
+checkpoint of the best epoch, and one ``history`` row per epoch. A non-finite input or loss
+stops the fit with :class:`~resectbench.errors.TrainingError` naming the epoch and the cause.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import TrainingError
+from ..network import MultitaskNet
+from .batches import CaseArrays, make_loader
+from .checkpoint import load_weights, save_weights, snapshot
+from .inference import predict
+from .metrics import TUMOR, macro_f1, structure_dice
+from .precision import autocast, resolve_amp
+from .seeding import deterministic, seed_everything
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    batch_size: int = 4
+    max_epochs: int = 6
+    patience: int = 3
+    grad_accum: int = 1              # optimizer step every `grad_accum` batches
+    grad_clip: float | None = 1.0    # max global grad norm (not in the paper: a guard for transformers)
+    amp: str = "auto"                # auto: bf16 on CUDA, off on CPU
+    device: str = "cpu"
+    seed: int = 0
+    channels_last: bool = False      # channels_last_3d memory format for the image branch
+    patch_size: tuple[int, int, int] | None = None  # sliding-window inference above this size
+    num_workers: int = 0
+    n_classes: int = 3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_macro_f1: float | None = None
+    checkpoint: Path | None = None
+    stopped_early: bool = False
+
+
+def _check_finite_input(batch: dict, epoch: int) -> None:
+    for key in ("image", "clinical"):
+        x = batch.get(key)
+        if x is None:
+            continue
+        bad = ~torch.isfinite(x.flatten(1)).all(dim=1)
+        if bad.any():
+            ids = [cid for cid, b in zip(batch["case_id"], bad.tolist()) if b]
+            raise TrainingError(f"epoch {epoch}: non-finite {key} input (NaN or inf) for case(s) "
+                                f"{', '.join(map(str, ids))}; check the data and its preprocessing")
+
+
+def _check_finite_loss(epoch: int, step: int, batch: dict, **terms) -> None:
+    for name, value in terms.items():
+        if value is not None and not torch.isfinite(value.detach()).all():
+            raise TrainingError(
+                f"epoch {epoch}: non-finite {name} loss ({float(value.detach()):g}) at step {step} on case(s) "
+                f"{', '.join(map(str, batch['case_id']))}; lower the learning rate or check the data")
+
+
+def train_network(net: MultitaskNet, *, schedule: nn.Module, seg_loss: nn.Module | None, cls_loss: nn.Module,
+                  train: CaseArrays, valid: CaseArrays | None, config: TrainConfig,
+                  transform: Callable | None = None, checkpoint_path: Path | None = None,
+                  on_epoch: Callable[[int, dict], None] | None = None,
+                  on_progress: Callable[[int, int, str], None] | None = None) -> FitResult:
+    """Train ``net`` in place; on return it holds the weights of the best epoch."""
+    device = config.device
+    amp_dtype = resolve_amp(config.amp, device)
+    use_seg = bool(getattr(schedule, "uses_segmentation", False)) and net.segments and seg_loss is not None
+    with deterministic(device):
+        generator = seed_everything(config.seed)
+        net.to(device)
+        for module in (schedule, cls_loss, seg_loss):
+            if isinstance(module, nn.Module):
+                module.to(device)
+        if config.channels_last and net.backbone is not None:
+            net.backbone.to(memory_format=torch.channels_last_3d)
+        # learned loss weights (e.g. the `uncertainty` schedule) are optimised with the network
+        params = [p for p in list(net.parameters()) + list(schedule.parameters()) if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        loader = make_loader(train, batch_size=config.batch_size, shuffle=True, transform=transform,
+                             generator=generator, num_workers=config.num_workers)
+        steps_per_epoch = max(1, math.ceil(len(loader) / config.grad_accum))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, steps_per_epoch * config.max_epochs))
+        result = FitResult(checkpoint=Path(checkpoint_path) if checkpoint_path else None)
+        best_key, best_state, stale = None, None, 0
+        total_batches = len(loader) * config.max_epochs
+        for epoch in range(1, config.max_epochs + 1):
+            started = time.perf_counter()
+            row = _train_epoch(net, schedule, seg_loss if use_seg else None, cls_loss, loader, optimizer,
+                               scheduler, config, amp_dtype, epoch, on_progress, total_batches)
+            schedule.end_epoch({"tumor_dice": row["tumor_dice"], "epoch": epoch})
+            if valid is not None and len(valid):
+                row.update(_validate(net, cls_loss, valid, config, amp_dtype, epoch))
+                key = (row["val_macro_f1"], -row["val_loss"])
+            else:
+                key = (epoch, 0.0)  # no validation: the last epoch is the one kept
+            row["seconds"] = time.perf_counter() - started
+            improved = best_key is None or key > best_key
+            if improved:
+                best_key, stale = key, 0
+                best_state = snapshot(net)
+                result.best_epoch = epoch
+                result.best_val_macro_f1 = row.get("val_macro_f1")
+                if result.checkpoint is not None:
+                    save_weights(best_state, result.checkpoint)
+            else:
+                stale += 1
+            row["best_epoch"] = result.best_epoch
+            result.history.append(row)
+            if on_epoch is not None:
+                on_epoch(epoch, dict(row))  # may raise optuna.TrialPruned: let it propagate
+            if valid is not None and stale >= config.patience:
+                result.stopped_early = epoch < config.max_epochs
+                break
+        state = load_weights(result.checkpoint) if result.checkpoint is not None else best_state
+        net.load_state_dict(state)
+    return result
+
+
+def _train_epoch(net, schedule, seg_loss, cls_loss, loader, optimizer, scheduler, config, amp_dtype, epoch,
+                 on_progress, total_batches) -> dict:
+    device = config.device
+    net.train()
+    schedule.train()
+    sums = {"train_loss": 0.0, "train_cls_loss": 0.0, "train_seg_loss": 0.0, "w_seg": 0.0, "w_cls": 0.0}
+    n_seen, n_seg_seen, dices = 0, 0, []
+    optimizer.zero_grad(set_to_none=True)
+    n_batches = len(loader)
+    for step, batch in enumerate(loader, start=1):
+        _check_finite_input(batch, epoch)
+        clinical = batch["clinical"].to(device)
+        labels = batch["label"].to(device)
+        image = batch.get("image")
+        if image is not None and net.uses_image:
+            image = image.to(device)
+            if config.channels_last:
+                image = image.contiguous(memory_format=torch.channels_last_3d)
+        else:
+            image = None
+        with autocast(amp_dtype, device):
+            out = net(image, clinical)
+        cls = cls_loss(out.logits.float(), labels)
+        seg = None
+        has_mask = batch["has_mask"].to(device)
+        if seg_loss is not None and out.seg_logits is not None and bool(has_mask.any()):
+            seg_logits = out.seg_logits[has_mask].float()
+            target = batch["seg"].to(device)[has_mask]
+            seg = seg_loss(seg_logits, target)
+            with torch.no_grad():
+                d = structure_dice(seg_logits.detach(), target, TUMOR)
+                dices.extend(v for v in d.cpu().tolist() if not math.isnan(v))
+        total, weights = schedule.combine(seg, cls)
+        _check_finite_loss(epoch, step, batch, classification=cls, segmentation=seg, total=total)
+        (total / config.grad_accum).backward()
+        if step % config.grad_accum == 0 or step == n_batches:
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                               config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        b = len(batch["case_id"])
+        n_seen += b
+        sums["train_loss"] += float(total.detach()) * b
+        sums["train_cls_loss"] += float(cls.detach()) * b
+        if seg is not None:
+            sums["train_seg_loss"] += float(seg.detach()) * b
+            n_seg_seen += b
+        sums["w_seg"] += float(weights.get("w_seg", 0.0)) * b
+        sums["w_cls"] += float(weights.get("w_cls", 1.0)) * b
+        if on_progress is not None:
+            on_progress((epoch - 1) * n_batches + step, total_batches, f"epoch {epoch} step {step}/{n_batches}")
+    row = {"epoch": epoch}
+    row["train_loss"] = sums["train_loss"] / max(n_seen, 1)
+    row["train_cls_loss"] = sums["train_cls_loss"] / max(n_seen, 1)
+    row["train_seg_loss"] = sums["train_seg_loss"] / n_seg_seen if n_seg_seen else None
+    row["w_seg"] = sums["w_seg"] / max(n_seen, 1)
+    row["w_cls"] = sums["w_cls"] / max(n_seen, 1)
+    # tumor Dice measured on the (augmented) training batches of this epoch; feeds the schedule
+    row["tumor_dice"] = float(np.mean(dices)) if dices else None
+    row["lr"] = float(optimizer.param_groups[0]["lr"])
+    return row
+
+
+def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, epoch: int) -> dict:
+    preds = predict(net, valid, batch_size=config.batch_size, device=config.device, amp_dtype=amp_dtype,
+                    patch_size=config.patch_size, channels_last=config.channels_last, n_classes=config.n_classes)
+    logits = torch.from_numpy(preds.logits)
+    if not torch.isfinite(logits).all():
+        raise TrainingError(f"epoch {epoch}: non-finite validation logits; the network diverged")
+    labels = torch.as_tensor(np.asarray(valid.labels), dtype=torch.long)
+    with torch.no_grad():
+        loss = float(cls_loss(logits.to(config.device), labels.to(config.device)))
+    predicted = logits.argmax(dim=1).numpy()
+    return {"val_macro_f1": macro_f1(labels.numpy(), predicted, config.n_classes),
+            "val_accuracy": float((predicted == labels.numpy()).mean()),
+            "val_loss": loss}
