@@ -1,0 +1,2 @@
+"""Neural and classical models: the recipe interface (``base``), image backbones, clinical encoders,
+recipes and the training engine."""
