@@ -1,0 +1,119 @@
+"""``swin-unetr``: the paper's image backbone (MONAI Swin-UNETR) with an embedding head."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ...registry import component
+from ...search_space import Categorical
+from .base import BackboneOutput, as_roi, check_input, load_pretrained, require_divisible
+
+NORMS = ("instance", "batch", "group")
+# SwinUNETR's decoder blocks (kept only when segmenting); the Swin encoder is always ``swinViT``.
+_DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "encoder10",
+            "decoder5", "decoder4", "decoder3", "decoder2", "decoder1", "out")
+
+
+def _norm_arg(norm_name: str, feature_size: int):
+    if norm_name not in NORMS:
+        raise ValueError(f"swin-unetr: norm_name must be one of {NORMS}, got {norm_name!r}")
+    if norm_name != "group":
+        return norm_name
+    # the decoder's widths are feature_size * {1, 2, 4, 8, 16}: a group count dividing feature_size fits all
+    groups = next(g for g in (8, 6, 4, 3, 2, 1) if feature_size % g == 0)
+    return ("group", {"num_groups": groups})
+
+
+@component("swin-unetr", tags=("transformer", "3d", "segments", "paper"),
+           description="MONAI Swin-UNETR: Swin encoder bottleneck -> avg pool -> linear embedding; decoder -> seg logits",
+           search_space={"feature_size": Categorical([24, 36, 48]), "drop_path_rate": Categorical([0.0, 0.1])})
+class SwinUNETRBackbone(nn.Module):
+    """MONAI Swin-UNETR encoder-decoder (the paper's backbone) as a resectbench backbone.
+
+    Choices where the paper is silent (resectbench's own):
+
+    - **Embedding**: the Swin encoder's deepest stage (``16 * feature_size`` channels at roi/32,
+      layer-normalised as in Swin-UNETR's forward) is globally average-pooled and linearly
+      projected to ``embed_dim`` (256 by default, as in the paper). Pooling the transformer
+      output rather than the decoder keeps the embedding independent of the decoder, so with
+      ``n_seg_classes=0`` the decoder is not built at all (encoder only, ~1/3 of the weights).
+    - **Segmentation**: logits from Swin-UNETR's own UNet-style decoder at full ROI resolution.
+    - **Normalisation** in the decoder: ``instance`` (MONAI's and the paper's default),
+      ``batch`` or ``group``. With ``instance`` the bottleneck block normalises roi/32 voxels,
+      which fails to train below 64^3 (a single voxel per channel); use ``batch``/``group`` for
+      smaller ROIs (tests) - an error says so.
+    - **ROI**: every edge must be divisible by 32 (patch size 2, five down-samplings). MONAI 1.6
+      dropped ``img_size``; the ROI is only used here to validate shapes.
+    - **Pretrained weights** (``pretrained``: a path the user supplies; nothing is downloaded)
+      are read with ``torch.load(weights_only=True)`` and loaded non-strictly. Accepted layouts:
+      a full Swin-UNETR state dict (MONAI BTCV fine-tuned ``model.pt`` or a bundle's weights,
+      keys ``swinViT.* / encoder1.* / ... / out.*``, optionally under ``state_dict`` and/or
+      prefixed ``module.``), the MONAI self-supervised encoder checkpoint
+      (``model_swinvit.pt``: ``module.patch_embed.* / module.layers1.*`` -> ``swinViT.*``), or
+      this backbone's own ``state_dict()``. Tensors with a different shape (e.g. BTCV's 14-class
+      ``out`` layer) are skipped; ``self.pretrained_report`` lists what was loaded, skipped and
+      left initialised. A corrupt file, or one where almost nothing fits, raises
+      :class:`~resectbench.models.backbones.base.PretrainedLoadError` naming the file.
+      BTCV weights use ``feature_size=48``.
+    """
+
+    def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 16,
+                 embed_dim: int = 256, feature_size: int = 48, norm_name: str = "instance",
+                 use_checkpoint: bool = False, drop_path_rate: float = 0.0, use_v2: bool = False,
+                 pretrained: str | None = None):
+        super().__init__()
+        from monai.networks.nets import SwinUNETR  # heavy import kept out of registry loading
+
+        self.roi = as_roi(roi)
+        self.in_channels = int(in_channels)
+        self.embed_dim = int(embed_dim)
+        self.n_seg_classes = int(n_seg_classes)
+        self.segments = self.n_seg_classes > 0
+        if feature_size % 12:
+            raise ValueError(f"swin-unetr: feature_size must be a multiple of 12 (Swin heads 3/6/12/24), got {feature_size}")
+        require_divisible(self.roi, 32, "swin-unetr", "patch size 2 and five 2x down-samplings")
+        if self.segments and norm_name == "instance" and min(self.roi) < 64:
+            raise ValueError(f"swin-unetr: norm_name='instance' cannot train at roi={self.roi} (the bottleneck has "
+                             "one voxel per channel below 64^3); use norm_name='batch' or 'group', or roi >= 64")
+        net = SwinUNETR(in_channels=self.in_channels, out_channels=max(self.n_seg_classes, 1),
+                        feature_size=feature_size, norm_name=_norm_arg(norm_name, feature_size),
+                        use_checkpoint=use_checkpoint, dropout_path_rate=drop_path_rate, use_v2=use_v2)
+        # Adopt Swin-UNETR's children under their own names, so BTCV checkpoints map 1:1 onto ours.
+        self.swinViT = net.swinViT
+        if self.segments:
+            for name in _DECODER:
+                self.add_module(name, getattr(net, name))
+        self.normalize = net.normalize
+        self.project = nn.Linear(16 * feature_size, self.embed_dim)
+        self.pretrained_report = None
+        if pretrained:
+            self.pretrained_report = self.load_pretrained(pretrained)
+
+    def load_pretrained(self, path: str | Path):
+        """Load a user-supplied checkpoint (see the class docstring); returns the load report."""
+        def strip(key: str) -> str:
+            return key[len("module."):] if key.startswith("module.") else key
+
+        return load_pretrained(self, path, key_maps=(lambda k: k, strip, lambda k: "swinViT." + strip(k)))
+
+    def forward(self, x: torch.Tensor) -> BackboneOutput:
+        check_input(x, self.in_channels, self.roi, "swin-unetr")
+        hidden = self.swinViT(x, self.normalize)
+        embedding = self.project(hidden[4].mean(dim=(2, 3, 4)))
+        if not self.segments:
+            return BackboneOutput(embedding=embedding, seg_logits=None)
+        # Swin-UNETR's decoder, as in monai.networks.nets.SwinUNETR.forward
+        enc0 = self.encoder1(x)
+        enc1 = self.encoder2(hidden[0])
+        enc2 = self.encoder3(hidden[1])
+        enc3 = self.encoder4(hidden[2])
+        dec4 = self.encoder10(hidden[4])
+        dec3 = self.decoder5(dec4, hidden[3])
+        dec2 = self.decoder4(dec3, enc3)
+        dec1 = self.decoder3(dec2, enc2)
+        dec0 = self.decoder2(dec1, enc1)
+        out = self.decoder1(dec0, enc0)
+        return BackboneOutput(embedding=embedding, seg_logits=self.out(out))
