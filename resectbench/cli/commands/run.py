@@ -1,0 +1,243 @@
+"""``resectbench run`` (benchmark models under the protocol) and ``resectbench worker`` (join one)."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.table import Table
+
+from ...errors import ResectbenchError
+
+console = Console(stderr=False)
+
+
+class RichListener:
+    """Progress bars: units (with ETA) > trials of the current unit > epochs of the current fit."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.units = progress.add_task("units", total=None)
+        self.trials = progress.add_task("trials", total=None, visible=False)
+        self.epochs = progress.add_task("epochs", total=None, visible=False)
+        self.max_epochs = None
+        self.n_trials = 1
+        self.done = 0
+
+    # RunListener protocol (duck-typed: the library calls only these)
+    def run_started(self, plan, run_dir):
+        self.max_epochs, self.n_trials = plan.max_epochs, plan.trials
+        self.progress.update(self.units, total=len(plan.units), description=f"units -> {run_dir}")
+
+    def unit_skipped(self, unit, reason):
+        self.progress.advance(self.units)
+        self.progress.console.log(f"[dim]{unit}: already done, skipped[/dim]")
+
+    def unit_started(self, unit):
+        self.progress.update(self.trials, total=self.n_trials + 1, completed=0, visible=True,
+                             description=f"{unit} trials")
+
+    def trial_started(self, unit, trial):
+        name = "final fit" if trial == "refit" else f"trial {trial}"
+        self.progress.update(self.epochs, total=self.max_epochs, completed=0, visible=True,
+                             description=f"{unit} {name} epochs")
+
+    def epoch(self, unit, trial, epoch, metrics):
+        f1 = metrics.get("val_macro_f1")
+        extra = f" val F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
+        name = "final fit" if trial == "refit" else f"trial {trial}"
+        self.progress.update(self.epochs, completed=epoch + 1, description=f"{unit} {name} epochs{extra}")
+
+    def trial_finished(self, unit, trial, value, state):
+        self.progress.advance(self.trials)
+        if trial != "refit":
+            shown = f"{value:.3f}" if value is not None else "-"
+            self.progress.console.log(f"{unit} trial {trial}: {state} (inner score {shown})")
+
+    def unit_finished(self, unit, metrics):
+        self.progress.advance(self.units)
+        self.progress.update(self.epochs, visible=False)
+        self.progress.console.log(
+            f"[green]{unit}[/green]: macro-F1 {metrics['macro_f1']:.3f}  AUC {_fmt(metrics.get('auc_ovr_macro'))}  "
+            f"accuracy {metrics['accuracy']:.3f}")
+
+    def waiting(self, units):
+        self.progress.update(self.trials, visible=False)
+        self.progress.update(self.units, description=f"waiting for {len(units)} unit(s) held by other workers")
+
+    def message(self, text):
+        self.progress.update(self.units, description=text[:80])
+
+
+def _fmt(value) -> str:
+    return "nan" if value is None or value != value else f"{value:.3f}"
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                    disable=not enabled, transient=False)
+
+
+def print_summary(result) -> None:
+    """The leaderboard package's table when it is installed, otherwise a small mean +- SD table."""
+    try:
+        from ...leaderboard import print_run_summary  # rich leaderboard (leaderboard issue)
+    except ImportError:
+        print_run_summary = None
+    if print_run_summary is not None:
+        try:
+            print_run_summary(result.run_dir, console=console)
+            return
+        except Exception as exc:  # noqa: BLE001 - the fallback table below is always correct
+            console.print(f"[yellow]leaderboard table unavailable ({exc}); summary:[/yellow]")
+    table = Table(title=f"summary: mean ± SD over outer folds ({result.run_dir})")
+    for col in ("model", "folds", "macro-F1", "AUC (OvR macro)", "accuracy", "balanced acc."):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for _, row in result.summary.iterrows():
+        cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_sd']:.3f}" if row[f"{m}_sd"] == row[f"{m}_sd"]
+                 else _fmt(row[f"{m}_mean"]) for m in ("macro_f1", "auc_ovr_macro", "accuracy", "balanced_accuracy")]
+        table.add_row(str(row["model"]), str(row["folds"]), *cells)
+    console.print(table)
+    share = result.manifest.get("last_session", {}).get("protocol_overhead_share")
+    cache = result.manifest.get("cache", {})
+    notes = []
+    if share is not None:
+        notes.append(f"protocol overhead {100 * share:.1f}% of this session's wall time")
+    if cache.get("hit_rate") is not None:
+        notes.append(f"preprocessing cache hit rate {100 * cache['hit_rate']:.0f}%")
+    if notes:
+        console.print("; ".join(notes))
+
+
+def run_cmd(
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Registered model recipe (repeatable); "
+                                              "`resectbench list models` shows them."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Cohort: MSD/nnU-Net folder or manifest CSV. "
+                                        "Default: the embedded synthetic cohort."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML experiment file (models, protocol, "
+                                          "data); the flags below override it."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="Compute profile: cpu (default) or paper."),
+    outer_folds: Optional[int] = typer.Option(None, "--outer-folds", help="Outer stratified folds (default 5)."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Repeats of the outer K-fold (default 1)."),
+    inner: Optional[str] = typer.Option(None, "--inner", help="Inner tuning split: holdout (80/20, the paper; "
+                                        "default) or kfold."),
+    inner_folds: Optional[int] = typer.Option(None, "--inner-folds", help="Folds of --inner kfold (default 3)."),
+    trials: Optional[int] = typer.Option(None, "--trials", help="Optuna trials per (model, fold); default: "
+                                         "the profile's."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds of tuning per (model, fold)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Base seed of splits, samplers and fits (default 0)."),
+    selection_metric: Optional[str] = typer.Option(None, "--selection-metric", help="Tuning objective: macro_f1 "
+                                                   "(default), auc_ovr_macro, accuracy, balanced_accuracy, brier, ece."),
+    refit: Optional[bool] = typer.Option(None, "--refit/--no-refit", help="Fit the best configuration again "
+                                         "after tuning, or score the best trial's model (default: the profile's)."),
+    group_by: Optional[str] = typer.Option(None, "--group-by", help="Cohort table column (site, patient) whose "
+                                           "groups never straddle a split."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu, cuda, cuda:1, mps."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where results go (default runs/<models>-"
+                                           "<profile>-s<seed>). Re-running resumes it."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage shared by workers: "
+                                          "postgresql://user@host/db, sqlite:///file.db, or journal:PATH."),
+    name: Optional[str] = typer.Option(None, "--name", help="Benchmark name in the storage (default: the run "
+                                       "dir's folder name); workers join with --benchmark NAME."),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="Compose a neural model: image backbone."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="Compose a neural model: fusion strategy."),
+    clinical_encoder: Optional[str] = typer.Option(None, "--clinical-encoder", help="Compose a neural model: "
+                                                   "clinical encoder."),
+    loss_schedule: Optional[str] = typer.Option(None, "--loss-schedule", help="Compose a neural model: loss "
+                                                "schedule."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip (and report) invalid cases instead of "
+                                      "stopping at the first."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+):
+    """Benchmark models under nested cross-validation with Optuna tuning; resumable.
+
+    Examples:
+
+      resectbench run --model swinunetr-fusion
+
+      resectbench run -m dummy -m clinical-sklearn --outer-folds 5 --trials 20
+
+      resectbench run --model swinunetr-fusion --fusion late --loss-schedule fixed
+
+      resectbench run --config experiment.toml --storage postgresql://me@db/resect --run-dir runs/big
+    """
+    from ...protocol import ExperimentConfig, ModelSpec, run_benchmark
+    from ...protocol.config import compose_spec
+
+    try:
+        cfg = ExperimentConfig.from_toml(config) if config else ExperimentConfig()
+        parts = {"backbone": backbone, "fusion": fusion, "clinical_encoder": clinical_encoder,
+                 "loss_schedule": loss_schedule}
+        if model:
+            specs = [ModelSpec(name=m) for m in model]
+        else:
+            specs = list(cfg.models)
+        if any(parts.values()):
+            specs = [compose_spec(s.name, parts, s.params) for s in (specs or [ModelSpec("swinunetr-fusion")])]
+        proto = cfg.protocol
+        overrides = {"outer_folds": outer_folds, "repeats": repeats, "inner": inner, "inner_folds": inner_folds,
+                     "trials": trials, "timeout": timeout, "seed": seed, "selection_metric": selection_metric,
+                     "refit": refit, "group_by": group_by}
+        proto = replace(proto, **{k: v for k, v in overrides.items() if v is not None})
+        data_cfg = replace(cfg.data, path=str(data) if data else cfg.data.path,
+                           skip_invalid=skip_invalid or cfg.data.skip_invalid)
+        top = {"profile": profile, "device": device, "run_dir": str(run_dir) if run_dir else None,
+               "storage": storage, "name": name}
+        cfg = replace(cfg, models=specs, protocol=proto, data=data_cfg,
+                      **{k: v for k, v in top.items() if v is not None})
+        with _progress(progress) as bars:
+            result = run_benchmark(cfg, RichListener(bars))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: finished units are saved; run the same command again to "
+                      "resume where it stopped.")
+        raise typer.Exit(130)
+    except ResectbenchError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    print_summary(result)
+    console.print(f"results: {result.run_dir}")
+
+
+def worker_cmd(
+    run_dir: Optional[Path] = typer.Argument(None, help="Run directory of a started benchmark (shared disk)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="The benchmark's Optuna storage URL "
+                                          "(needed without a run dir, or when its password is not on disk)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name in --storage."),
+    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Also write finished units here "
+                                               "(workers without the shared run dir)."),
+    wait: bool = typer.Option(False, "--wait/--no-wait", help="Keep waiting for units other workers hold "
+                              "(and take them over if those workers die)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+):
+    """Join a running benchmark and compute its unfinished (model, fold) units.
+
+    Examples:
+
+      resectbench worker runs/big                     # same machine or shared disk
+
+      resectbench worker --storage postgresql://me@db/resect --benchmark big
+    """
+    from ...protocol import run_worker
+
+    try:
+        with _progress(progress) as bars:
+            ran = run_worker(run_dir, storage=storage, benchmark=benchmark, listener=RichListener(bars),
+                             results_dir=results_dir, wait=wait)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: the unit in progress is released for other workers.")
+        raise typer.Exit(130)
+    except ResectbenchError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    console.print(f"worker finished: computed {len(ran)} unit(s)" + (": " + ", ".join(map(str, ran)) if ran else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_cmd)
+    app.command("worker")(worker_cmd)

@@ -1,0 +1,240 @@
+"""The experiment configuration: models, protocol and data, from a TOML file and/or CLI flags.
+
+Precedence: CLI flags > TOML experiment file > profile defaults. The resolved configuration is
+written to ``RUN_DIR/config.toml`` and can be run again as it is (``resectbench run --config``).
+
+TOML layout::
+
+    name = "pdac-benchmark"        # benchmark name (Optuna study prefix); default: run dir name
+    profile = "cpu"                # cpu | paper
+    device = "auto"
+    run_dir = "runs/pdac"
+    storage = "postgresql://user@host/db"   # optional; default SQLite file in the run dir
+    models = ["dummy", "clinical-sklearn"]  # short form, or tables:
+
+    [[models]]
+    name = "swinunetr-fusion"      # registry name (`resectbench list models`)
+    label = "swin-late"            # folder/table name (default: name)
+    params = { fusion = "late" }   # fixed hyper-parameters, taken out of the search space
+
+    [data]
+    path = "data/my_cohort"        # MSD/nnU-Net folder or manifest CSV; none = embedded synthetic cohort
+    skip_invalid = false
+
+    [protocol]
+    outer_folds = 5
+    repeats = 1
+    inner = "holdout"              # holdout | kfold
+    inner_folds = 3                # for inner = "kfold"
+    valid_fraction = 0.2           # for inner = "holdout"
+    group_by = ""                  # cohort.table column (site/patient) kept on one side of splits
+    trials = 1                     # default: the profile's
+    timeout = 0                    # seconds per (model, fold) study; 0 = none
+    seed = 0
+    selection_metric = "macro_f1"
+    refit = false                  # default: the profile's
+    pruning = true
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from ..profiles import get_profile
+from .errors import ProtocolError
+from .metrics import SELECTION_METRICS
+from .splits import INNER_MODES
+
+COMPOSE_KEYS = ("backbone", "fusion", "clinical_encoder", "loss_schedule")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass
+class ModelSpec:
+    """One model of a benchmark: a registered recipe, its fixed parameters and its label."""
+    name: str
+    label: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.label = self.label or self.name
+        if not _LABEL_RE.match(self.label):
+            raise ProtocolError(f"model label {self.label!r} must be a plain file name (letters, digits, _.+-)")
+
+
+@dataclass
+class ProtocolConfig:
+    outer_folds: int = 5
+    repeats: int = 1
+    inner: str = "holdout"
+    inner_folds: int = 3
+    valid_fraction: float = 0.2
+    group_by: str = ""
+    trials: int | None = None        # None: the profile's
+    timeout: float | None = None     # seconds per study; None: no limit
+    seed: int = 0
+    selection_metric: str = "macro_f1"
+    refit: bool | None = None        # None: the profile's
+    pruning: bool = True
+
+    def validate(self) -> None:
+        if self.inner not in INNER_MODES:
+            raise ProtocolError(f"protocol.inner must be one of {', '.join(INNER_MODES)}, got {self.inner!r}")
+        if self.selection_metric not in SELECTION_METRICS:
+            raise ProtocolError(f"protocol.selection_metric must be one of {', '.join(SELECTION_METRICS)}, "
+                                f"got {self.selection_metric!r}")
+        if self.trials is not None and self.trials < 1:
+            raise ProtocolError(f"protocol.trials must be at least 1, got {self.trials}")
+        if self.outer_folds < 2:
+            raise ProtocolError(f"protocol.outer_folds must be at least 2, got {self.outer_folds}")
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None          # None: the embedded synthetic cohort of the profile
+    skip_invalid: bool = False
+
+
+@dataclass
+class ExperimentConfig:
+    models: list[ModelSpec] = field(default_factory=list)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    profile: str = "cpu"
+    device: str = "auto"
+    run_dir: str | None = None
+    storage: str | None = None       # Optuna RDB URL, journal file path, or None (SQLite in the run dir)
+    name: str = ""                   # benchmark name; default: the run dir's folder name
+
+    def resolved(self) -> "ExperimentConfig":
+        """Fill profile defaults (trials, refit), the run dir and the name; validate everything."""
+        profile = get_profile(self.profile)
+        if not self.models:
+            raise ProtocolError("no model given: pass --model NAME (see `resectbench list models`) "
+                                "or list models in the experiment file")
+        labels = [m.label for m in self.models]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ProtocolError(f"model label(s) {', '.join(dupes)} used twice; give each a distinct label")
+        proto = replace(self.protocol,
+                        trials=self.protocol.trials if self.protocol.trials is not None else profile.trials,
+                        refit=self.protocol.refit if self.protocol.refit is not None
+                        else getattr(profile, "refit", True))
+        proto.validate()
+        run_dir = self.run_dir or str(Path("runs") / default_run_name(self))
+        name = self.name or Path(run_dir).resolve().name
+        return replace(self, protocol=proto, run_dir=run_dir, name=name)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["models"] = [asdict(m) for m in self.models]
+        return d
+
+    def to_toml(self) -> str:
+        return dumps_toml(_drop_none(self.to_dict()))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExperimentConfig":
+        data = dict(data)
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ProtocolError(f"unknown experiment key(s) {', '.join(sorted(unknown))}; "
+                                f"valid: {', '.join(f.name for f in fields(cls))}")
+        models = [ModelSpec(name=m) if isinstance(m, str) else _build(ModelSpec, m, "models")
+                  for m in data.pop("models", [])]
+        protocol = _build(ProtocolConfig, data.pop("protocol", {}), "protocol")
+        if protocol.timeout == 0:
+            protocol.timeout = None
+        data_cfg = _build(DataConfig, data.pop("data", {}), "data")
+        if data_cfg.path == "":
+            data_cfg.path = None
+        return cls(models=models, protocol=protocol, data=data_cfg, **data)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "ExperimentConfig":
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ProtocolError(f"experiment file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ProtocolError(f"experiment file {path} is not valid TOML: {exc}") from None
+        return cls.from_dict(data)
+
+
+def _build(kind, data: dict, section: str):
+    if not isinstance(data, dict):
+        raise ProtocolError(f"[{section}] must be a table, got {data!r}")
+    valid = {f.name for f in fields(kind)}
+    unknown = set(data) - valid
+    if unknown:
+        raise ProtocolError(f"unknown key(s) {', '.join(sorted(unknown))} in [{section}]; "
+                            f"valid: {', '.join(sorted(valid))}")
+    return kind(**data)
+
+
+def default_run_name(config: ExperimentConfig) -> str:
+    models = "+".join(m.label for m in config.models)
+    if len(models) > 60:
+        models = f"{len(config.models)}-models"
+    return f"{models}-{config.profile}-s{config.protocol.seed}"
+
+
+def compose_spec(recipe: str, parts: dict[str, str | None], params: dict | None = None) -> ModelSpec:
+    """A model built from components (``--backbone/--fusion/...``) on top of recipe ``recipe``."""
+    chosen = {k: v for k, v in parts.items() if v}
+    label = "+".join([recipe, *(chosen[k] for k in COMPOSE_KEYS if k in chosen)])
+    return ModelSpec(name=recipe, label=label, params={**(params or {}), **chosen})
+
+
+# -- a small TOML writer for the config's own structure (tomllib reads only) --------------------
+def _drop_none(value):
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise ProtocolError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
+
+
+def _key(key: str) -> str:
+    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_value(key)
+
+
+def dumps_toml(data: dict) -> str:
+    lines, tables = [], []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            tables.append((k, v))
+        else:
+            lines.append(f"{_key(k)} = {_toml_value(v)}")
+    for k, v in tables:
+        if isinstance(v, dict):
+            lines += ["", f"[{_key(k)}]"] + [f"{_key(kk)} = {_toml_value(vv)}" for kk, vv in v.items()]
+        else:
+            for item in v:
+                lines += ["", f"[[{_key(k)}]]"] + [f"{_key(kk)} = {_toml_value(vv)}" for kk, vv in item.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,213 @@
+"""The run directory: every result of a benchmark as plain files (docs/results-format.md).
+
+Each file is written atomically (temporary file in the same folder, then ``os.replace``), and a
+unit's ``DONE`` marker is written last, so a crash leaves either a complete unit or one that the
+next run redoes. Readers (leaderboards, reports) need nothing but these files.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..models.base import CLASS_NAMES
+from .errors import ProtocolError
+
+PROB_COLUMNS = [f"prob_{c}" for c in CLASS_NAMES]
+PREDICTION_COLUMNS = ["case_id", "repeat", "fold", "label", *PROB_COLUMNS, "pred"]
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (Path,)):
+        return str(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _clean(value):
+    """JSON has no NaN: write null instead (readers get NaN back from pandas/None)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dumps_json(data: Any) -> str:
+    return json.dumps(_clean(json.loads(json.dumps(data, default=_json_default))), indent=2, sort_keys=False) + "\n"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, dumps_json(data))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+@dataclass
+class UnitResult:
+    """Everything one (model, repeat, outer fold) unit produces."""
+    label: str
+    repeat: int
+    fold: int
+    predictions: pd.DataFrame
+    metrics: dict
+    best_params: dict
+    trials: pd.DataFrame
+    history: pd.DataFrame
+    timings: dict
+    model_info: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"fold_{self.repeat}_{self.fold}"
+
+    def to_payload(self) -> dict:
+        """Plain-JSON form stored in the shared Optuna storage (for workers on other machines)."""
+        return json.loads(dumps_json({
+            "label": self.label, "repeat": self.repeat, "fold": self.fold,
+            "predictions": csv_text(self.predictions), "metrics": self.metrics, "best_params": self.best_params,
+            "trials": csv_text(self.trials), "history": csv_text(self.history), "timings": self.timings,
+            "model_info": self.model_info}))
+
+    @classmethod
+    def from_payload(cls, data: dict) -> "UnitResult":
+        def frame(text: str) -> pd.DataFrame:
+            return pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
+
+        return cls(label=data["label"], repeat=data["repeat"], fold=data["fold"],
+                   predictions=frame(data["predictions"]), metrics=data["metrics"], best_params=data["best_params"],
+                   trials=frame(data["trials"]), history=frame(data["history"]), timings=data["timings"],
+                   model_info=data.get("model_info", {}))
+
+
+class RunStore:
+    """Reads and writes one run directory."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # -- paths ----------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def splits_path(self) -> Path:
+        return self.root / "splits.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    def model_dir(self, label: str) -> Path:
+        return self.root / "models" / label
+
+    def unit_dir(self, label: str, key: str) -> Path:
+        return self.model_dir(label) / key
+
+    def work_dir(self, label: str, key: str) -> Path:
+        return self.root / "work" / label / key
+
+    # -- manifest ---------------------------------------------------------------------------
+    def read_manifest(self) -> dict | None:
+        if not self.manifest_path.exists():
+            return None
+        return json.loads(self.manifest_path.read_text())
+
+    def check_resumable(self, data_fingerprint: str, split_fingerprint: str) -> None:
+        """Refuse to mix results of different data or splits in one run directory."""
+        manifest = self.read_manifest()
+        if manifest is None:
+            return
+        for what, mine in (("data_fingerprint", data_fingerprint), ("split_fingerprint", split_fingerprint)):
+            theirs = manifest.get(what)
+            if theirs is not None and theirs != mine:
+                raise ProtocolError(
+                    f"run directory {self.root} holds results for a different {what.split('_')[0]} "
+                    f"({what} {theirs} there, {mine} now); use another --run-dir (or delete that one) "
+                    "instead of mixing results")
+
+    def write_manifest(self, manifest: dict) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+    # -- units ----------------------------------------------------------------------------
+    def is_done(self, label: str, key: str) -> bool:
+        return (self.unit_dir(label, key) / "DONE").exists()
+
+    def write_unit(self, result: UnitResult) -> None:
+        folder = self.unit_dir(result.label, result.key)
+        (folder / "DONE").unlink(missing_ok=True)
+        write_text_atomic(folder / "predictions.csv", csv_text(result.predictions))
+        write_json_atomic(folder / "metrics.json", result.metrics)
+        write_json_atomic(folder / "best_params.json", result.best_params)
+        write_text_atomic(folder / "trials.csv", csv_text(result.trials))
+        write_text_atomic(folder / "history.csv", csv_text(result.history))
+        write_json_atomic(folder / "timings.json", result.timings)
+        if result.model_info:
+            write_json_atomic(self.model_dir(result.label) / "model.json", result.model_info)
+        write_text_atomic(folder / "DONE", "")
+
+    def read_unit(self, label: str, key: str) -> UnitResult:
+        folder = self.unit_dir(label, key)
+        repeat, fold = (int(x) for x in key.split("_")[1:])
+
+        def frame(name: str) -> pd.DataFrame:
+            try:
+                return pd.read_csv(folder / name)
+            except pd.errors.EmptyDataError:
+                return pd.DataFrame()
+
+        model_json = self.model_dir(label) / "model.json"
+        return UnitResult(label=label, repeat=repeat, fold=fold, predictions=frame("predictions.csv"),
+                          metrics=json.loads((folder / "metrics.json").read_text()),
+                          best_params=json.loads((folder / "best_params.json").read_text()),
+                          trials=frame("trials.csv"), history=frame("history.csv"),
+                          timings=json.loads((folder / "timings.json").read_text()),
+                          model_info=json.loads(model_json.read_text()) if model_json.exists() else {})
+
+    def write_oof(self, label: str, keys: list[str]) -> pd.DataFrame:
+        """Pool the out-of-fold predictions of every unit of a model (all units must be done)."""
+        frames = [pd.read_csv(self.unit_dir(label, k) / "predictions.csv") for k in keys]
+        oof = pd.concat(frames, ignore_index=True).sort_values(["repeat", "case_id"], kind="stable")
+        write_text_atomic(self.model_dir(label) / "oof_predictions.csv", csv_text(oof))
+        return oof

@@ -1,0 +1,231 @@
+"""Inner-loop tuning of one recipe on one outer-training part with Optuna.
+
+One study per unit (model, repeat, outer fold), named ``BENCHMARK::LABEL::fold_R_K``, seeded TPE.
+The recipe's factory defaults for its search-space parameters are enqueued as trial 0, so the
+default configuration is always evaluated. Pruning: with ``inner = "holdout"`` each epoch's
+inner-validation score goes to ``trial.report`` and a MedianPruner stops unpromising fits; with
+``inner = "kfold"`` every inner fold is one report step and a WilcoxonPruner compares a trial with the
+best one fold by fold. ``FitContext.on_epoch`` is the only channel between a recipe and the tuner.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from .. import search_space as ss
+from ..models.base import FitContext
+from ..registry import Entry
+from .errors import ProtocolError
+from .events import RunListener, Unit
+from .metrics import SELECTION_METRICS, selection_score
+from .splits import OuterSplit
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def tunable_space(entry: Entry, fixed: dict[str, Any]) -> ss.SearchSpaceLike:
+    """The entry's search space without the parameters fixed by the experiment."""
+    space = entry.search_space
+    if space is None or callable(space):
+        return space
+    return {k: v for k, v in space.items() if k not in fixed}
+
+
+def _in_space(param, value) -> bool:
+    if isinstance(param, ss.Categorical):
+        return value in list(param.choices)
+    if isinstance(param, (ss.Float, ss.Int)):
+        try:
+            return param.low <= value <= param.high
+        except TypeError:
+            return False
+    return False
+
+
+def default_params(entry: Entry, space: ss.SearchSpaceLike) -> dict[str, Any]:
+    """Factory defaults of the tuned parameters (the first trial); those outside the space are left out."""
+    if not isinstance(space, dict):
+        return {}
+    params = entry.parameters()
+    out = {}
+    for name, param in space.items():
+        p = params.get(name)
+        if p is None or p.default is inspect.Parameter.empty:
+            continue
+        if _in_space(param, p.default):
+            out[name] = p.default
+    return out
+
+
+def make_study(storage, name: str, *, seed: int, inner: str, pruning: bool) -> optuna.Study:
+    if not pruning:
+        pruner = optuna.pruners.NopPruner()
+    elif inner == "kfold":
+        pruner = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+    else:
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    return optuna.create_study(storage=storage, study_name=name, direction="maximize", sampler=sampler,
+                               pruner=pruner, load_if_exists=True)
+
+
+def fail_orphaned_trials(study: optuna.Study) -> int:
+    """Trials left RUNNING by a crashed process (we hold the unit's claim, so nobody runs them)."""
+    orphans = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    for t in orphans:
+        study._storage.set_trial_user_attr(t._trial_id, "error", "orphaned: its process stopped before finishing")
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    return len(orphans)
+
+
+@dataclass
+class Fitted:
+    """A fitted model and what it cost."""
+    model: Any
+    fit_seconds: float
+    trial: int | str
+
+
+@dataclass
+class Tuner:
+    """Runs the inner loop of one unit and remembers the best fitted model (for ``refit = False``)."""
+    entry: Entry
+    fixed: dict[str, Any]
+    unit: Unit
+    outer: OuterSplit
+    cohort: Any
+    ctx: FitContext
+    selection_metric: str = "macro_f1"
+    listener: RunListener = field(default_factory=RunListener)
+    keep_best: bool = True
+    recipe_seconds: float = 0.0         # time spent inside recipe fit/predict calls
+    best: Fitted | None = None
+    best_value: float = -math.inf
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(self, params: dict, train_ids, valid_ids, trial: int | str,
+            on_epoch: Callable[[int, dict], None] | None = None) -> Fitted:
+        model = _create(self.entry, params)
+        train = self.cohort.subset(list(train_ids))
+        valid = self.cohort.subset(list(valid_ids)) if valid_ids is not None else None
+        unit, listener = self.unit, self.listener
+
+        def epoch_hook(epoch: int, metrics: dict) -> None:
+            listener.epoch(unit, trial, epoch, metrics)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+
+        ctx = replace(self.ctx, on_epoch=epoch_hook)
+        start = time.perf_counter()
+        try:
+            fitted = model.fit(train, valid, ctx)
+        finally:
+            self.recipe_seconds += time.perf_counter() - start
+        return Fitted(fitted if fitted is not None else model, time.perf_counter() - start, trial)
+
+    def predict(self, model, ids) -> np.ndarray:
+        subset = self.cohort.subset(list(ids))
+        start = time.perf_counter()
+        try:
+            proba = np.asarray(model.predict_proba(subset, self.ctx), dtype=float)
+        finally:
+            self.recipe_seconds += time.perf_counter() - start
+        return proba
+
+    def score(self, model, ids) -> float:
+        proba = self.predict(model, ids)
+        labels = self.cohort.subset(list(ids)).labels
+        return selection_score(self.selection_metric, labels, proba)
+
+    # -- the Optuna objective --------------------------------------------------------------------
+    def objective(self, trial: optuna.Trial) -> float:
+        try:
+            return self._objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+
+    def _objective(self, trial: optuna.Trial) -> float:
+        space = tunable_space(self.entry, self.fixed)
+        params = {**self.fixed, **ss.suggest(space, trial)}
+        trial.set_user_attr("params", _jsonable(params))
+        self.listener.trial_started(self.unit, trial.number)
+        sign = SELECTION_METRICS[self.selection_metric]
+        key = f"val_{self.selection_metric}"
+        inner = self.outer.inner
+        if len(inner) == 1:  # holdout: prune on the per-epoch inner-validation score
+            def on_epoch(epoch: int, metrics: dict) -> None:
+                if key in metrics and metrics[key] is not None and np.isfinite(metrics[key]):
+                    trial.report(sign * float(metrics[key]), epoch)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+            fitted = self.fit(params, inner[0].train, inner[0].valid, trial.number, on_epoch)
+            value = self.score(fitted.model, inner[0].valid)
+            first = fitted
+        else:  # inner k-fold: one report per inner fold (WilcoxonPruner compares fold by fold)
+            scores, first = [], None
+            for i, part in enumerate(inner):
+                fitted = self.fit(params, part.train, part.valid, trial.number)
+                scores.append(self.score(fitted.model, part.valid))
+                first = first or fitted
+                trial.report(scores[-1], i)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after inner fold {i}")
+            value = float(np.mean(scores))
+            trial.set_user_attr("inner_scores", scores)
+        trial.set_user_attr("fit_seconds", first.fit_seconds)
+        trial.set_user_attr("n_epochs", len(getattr(first.model, "history", []) or []))
+        if self.keep_best and value > self.best_value:
+            self.best_value, self.best = value, first
+        return value
+
+    def run(self, study: optuna.Study, n_trials: int, timeout: float | None) -> optuna.trial.FrozenTrial:
+        """Run the trials still missing from ``n_trials`` (finished and pruned ones count)."""
+        space = tunable_space(self.entry, self.fixed)
+        defaults = default_params(self.entry, space)
+        if not space:  # nothing to tune: every trial would repeat the same fit
+            n_trials = 1
+        if not study.trials:
+            study.enqueue_trial(defaults, skip_if_exists=True)
+        counted = (TrialState.COMPLETE, TrialState.PRUNED)
+        remaining = n_trials - len(study.get_trials(deepcopy=False, states=counted))
+
+        def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            self.listener.trial_finished(self.unit, trial.number, trial.value, trial.state.name.lower())
+
+        if remaining > 0:
+            # A configuration that crashes the recipe fails its trial, not the benchmark; the error is kept
+            # in trials.csv. If no trial completes, the unit fails with the first error.
+            study.optimize(self.objective, n_trials=remaining, timeout=timeout, catch=(Exception,),
+                           callbacks=[report])
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete:
+            failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            reason = f"Last error: {failed[-1].user_attrs.get('error', '?')}" if failed else ""
+            if not reason and study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)):
+                reason = "every trial was pruned"
+            raise ProtocolError(f"{self.unit}: no tuning trial completed ({len(study.trials)} trials). {reason}")
+        return study.best_trial
+
+
+def _create(entry: Entry, params: dict):
+    from ..registry import REGISTRIES
+
+    return REGISTRIES[entry.kind].create(entry.name, **params)
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
