@@ -65,8 +65,14 @@ def _local_coordinates(points: np.ndarray, orientation: str, center: np.ndarray,
 def tube_phantom(angle_deg: float, *, orientation: str = "straight", spacing=(1.0, 1.0, 1.0),
                  size_mm: float = 48.0, radius_mm: float = 4.0, thickness_mm: float = 6.0,
                  length_mm: float = 16.0, start_deg: float = 0.0, gap_mm: float = 0.0,
-                 curve_radius_mm: float = 40.0, azimuth_deg: float = 0.0) -> TubePhantom:
-    """A cubic field of view of ``size_mm`` with one vessel crossing it and one tumor sector."""
+                 curve_radius_mm: float = 40.0, azimuth_deg: float = 0.0, tumor_offset_mm: float = 0.0,
+                 indent_mm: float = 0.0) -> TubePhantom:
+    """A cubic field of view of ``size_mm`` with one vessel crossing it and one tumor sector.
+
+    ``tumor_offset_mm`` moves the tumor along the centerline (towards the field of view's edge);
+    ``indent_mm`` lets the tumor push into the vessel (a deformed, concave vein contour; the angle is
+    then no longer exact and ``true_angle_deg`` is the sector angle).
+    """
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {orientation!r}")
     if not 0.0 <= angle_deg <= 360.0:
@@ -77,16 +83,18 @@ def tube_phantom(angle_deg: float, *, orientation: str = "straight", spacing=(1.
     points = grid.reshape(-1, 3)
     center = (np.array(shape) - 1) * np.array(spacing) / 2.0
     s, rho, phi = _local_coordinates(points, orientation, center, np.deg2rad(azimuth_deg), curve_radius_mm)
-    vessel = rho <= radius_mm
+    s = s - tumor_offset_mm
     rel = np.mod(phi - np.deg2rad(start_deg), 2 * np.pi)
     in_sector = rel <= np.deg2rad(angle_deg) if angle_deg < 360.0 else np.ones_like(rel, dtype=bool)
-    tumor = ((rho > radius_mm + gap_mm) & (rho <= radius_mm + gap_mm + thickness_mm) & in_sector
-             & (np.abs(s) <= length_mm / 2.0) & ~vessel)
+    along = np.abs(s) <= length_mm / 2.0
+    inner = radius_mm - indent_mm if gap_mm <= 0 else radius_mm + gap_mm
+    tumor = (rho > inner) & (rho <= radius_mm + gap_mm + thickness_mm) & in_sector & along
+    vessel = (rho <= radius_mm) & ~tumor
     if angle_deg == 0.0:  # a tumor that does not touch: a 90 degree sector held off by the gap
         if gap_mm <= 0:
             raise ValueError("angle_deg=0 needs gap_mm > 0 (a tumor that does not touch the vessel)")
         tumor = ((rho > radius_mm + gap_mm) & (rho <= radius_mm + gap_mm + thickness_mm)
-                 & (rel <= np.pi / 2) & (np.abs(s) <= length_mm / 2.0))
+                 & (rel <= np.pi / 2) & along)
     mask = np.zeros(len(points), dtype=np.uint8)
     mask[vessel] = VESSEL_LABEL
     mask[tumor] = TUMOR_LABEL

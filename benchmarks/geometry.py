@@ -1,0 +1,141 @@
+"""Contact-angle accuracy on exact phantoms, and measurement speed per case.
+
+Accuracy: tube phantoms (resectbench.geometry.phantoms.tube_phantom) whose contact angle is exact
+by construction - straight, oblique 30/60 degrees and curved vessels, 1 mm isotropic and
+0.8 x 0.8 x 2.5 mm spacing, vessel radii 3.5-7.5 mm, angles 0-360 including 170-190, random sector
+start. Reported: mean absolute error per orientation and spacing, and how often the
+0 / <=180 / >180 decision (what the NCCN rules use) is right.
+Speed: measure_case on a 160^3 (1 mm) and a 64^3 (2.5 mm) abdomen-like phantom with 11 vessel
+labels; CPU time of one process on one thread (and wall time).
+Optionally (--cohort) the agreement of geometric rules on oracle masks with the synthetic
+cohort's ground-truth class.
+
+    .venv/bin/python benchmarks/geometry.py [--quick] [--cohort]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from resectbench.geometry.contact import measure_case  # noqa: E402
+from resectbench.geometry.phantoms import ORIENTATIONS, abdomen_phantom, tube_phantom  # noqa: E402
+
+SPACINGS = {"1mm-iso": (1.0, 1.0, 1.0), "0.8x0.8x2.5": (0.8, 0.8, 2.5)}
+ANGLES = (0, 20, 45, 90, 135, 160, 170, 175, 185, 190, 200, 225, 270, 315, 345, 360)
+RADII = (3.5, 5.5, 7.5)
+
+
+def decision(angle: float) -> int:
+    return 0 if angle <= 0 else (1 if angle <= 180 else 2)
+
+
+def accuracy(quick: bool, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    angles = (0, 90, 175, 270) if quick else ANGLES
+    radii = (4.0,) if quick else RADII
+    repeats = 1 if quick else 2
+    rows = []
+    for orientation in ORIENTATIONS:
+        for spacing_name, spacing in SPACINGS.items():
+            for radius in radii:
+                for angle in angles:
+                    for _ in range(repeats):
+                        start = float(rng.uniform(0, 360))
+                        gap = float(rng.uniform(2.5, 5.0)) if angle == 0 else 0.0
+                        p = tube_phantom(angle, orientation=orientation, spacing=spacing, radius_mm=radius,
+                                         start_deg=start, gap_mm=gap, size_mm=max(48.0, 6 * radius + 20))
+                        r = measure_case(p.mask, p.spacing, p.label_map).iloc[0]
+                        rows.append({"orientation": orientation, "spacing": spacing_name, "radius_mm": radius,
+                                     "true_deg": float(angle), "start_deg": start, "measured_deg": r.contact_deg,
+                                     "abs_error": abs(r.contact_deg - angle),
+                                     "decision_ok": decision(r.contact_deg) == decision(angle),
+                                     "true_length_mm": p.true_length_mm, "measured_length_mm": r.contact_length_mm})
+    return pd.DataFrame(rows)
+
+
+def speed(quick: bool) -> list[dict]:
+    out = []
+    for name, spacing in (("160^3 @ 1 mm", (1.0, 1.0, 1.0)), ("64^3 @ 2.5 mm", (2.5, 2.5, 2.5))):
+        mask, sp = abdomen_phantom(spacing)
+        measure_case(mask, sp)  # warm-up (imports, caches)
+        cpu, wall = [], []
+        for _ in range(1 if quick else 5):
+            c0, w0 = time.process_time(), time.perf_counter()
+            df = measure_case(mask, sp)
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - w0)
+        out.append({"case": name, "shape": list(mask.shape), "n_vessels": int(len(df)),
+                    "n_touching": int((df.contact_deg > 0).sum()), "cpu_s_median": float(np.median(cpu)),
+                    "wall_s_median": float(np.median(wall))})
+    return out
+
+
+def cohort_agreement(quick: bool) -> dict:
+    """geometric rules on oracle masks vs the synthetic ground truth (rater noise off)."""
+    from resectbench.baselines.geometric_measure import cohort_rule_agreement
+    from resectbench.data import default_cohort
+
+    cohort = default_cohort(profile="cpu", seed=0)
+    if quick:
+        cohort = cohort.subset(cohort.case_ids[:8])
+    return cohort_rule_agreement(cohort)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a few phantoms only (smoke test)")
+    ap.add_argument("--cohort", action="store_true", help="also rules-vs-ground-truth on the synthetic cohort")
+    args = ap.parse_args(argv)
+
+    acc = accuracy(args.quick)
+    per = (acc.groupby(["orientation", "spacing"])
+              .agg(n=("abs_error", "size"), mae_deg=("abs_error", "mean"), max_err_deg=("abs_error", "max"),
+                   decision_acc=("decision_ok", "mean")).reset_index())
+    per_angle = acc.groupby("true_deg").agg(mae_deg=("abs_error", "mean"), decision_acc=("decision_ok", "mean"))
+    overall = {"n": int(len(acc)), "mae_deg": float(acc.abs_error.mean()),
+               "decision_acc": float(acc.decision_ok.mean()),
+               "length_mae_mm": float((acc.measured_length_mm - acc.true_length_mm).abs().mean())}
+    pd.set_option("display.width", 160)
+    print("Contact-angle accuracy per orientation and spacing (phantoms with exact angles)")
+    print(per.round(3).to_string(index=False))
+    print("\nPer true angle")
+    print(per_angle.round(3).to_string())
+    print(f"\nOverall: n={overall['n']}  MAE={overall['mae_deg']:.2f} deg  "
+          f"0/<=180/>180 decision right={100 * overall['decision_acc']:.1f} %  "
+          f"contact-length MAE={overall['length_mae_mm']:.2f} mm  (targets: MAE <= 8, decision >= 97 %)")
+    sp = speed(args.quick)
+    print("\nSpeed of measure_case (all vessels of one case, one thread)")
+    print(pd.DataFrame(sp).to_string(index=False))
+    result = {"overall": overall, "per_orientation_spacing": per.to_dict(orient="records"),
+              "per_angle": per_angle.reset_index().to_dict(orient="records"),
+              "worst": acc.sort_values("abs_error", ascending=False).head(10).to_dict(orient="records"),
+              "speed": sp}
+    if args.cohort:
+        agreement = cohort_agreement(args.quick)
+        print(f"\nSynthetic cohort, geometric rules on oracle masks vs ground truth: "
+              f"{100 * agreement['agreement']:.1f} % of {agreement['n']} cases")
+        for d in agreement["disagreements"]:
+            print("  ", d)
+        result["cohort"] = agreement
+    result["machine"] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+                         "platform": platform.platform(), "numpy": np.__version__,
+                         "omp_threads": os.environ.get("OMP_NUM_THREADS")}
+    out = Path(__file__).resolve().parent / "results" / ("geometry.quick.json" if args.quick else "geometry.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=float))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
