@@ -1,0 +1,264 @@
+"""The leaderboard: one row per model with fold statistics, pooled intervals and comparisons.
+
+``build_leaderboard(runs)`` is a pure function of the run directories' files:
+
+- per model, mean and SD (ddof=1) over the finished outer folds of every metric in metrics.json;
+- pooled out-of-fold point estimates with percentile intervals from a patient-level stratified
+  bootstrap (seeded, :mod:`.stats.bootstrap`);
+- against a reference model (default: the best-ranked model that is neither chance nor an
+  oracle-mask upper bound): the Nadeau-Bengio corrected resampled t-test on the ranking metric's
+  fold scores, a paired test of the pooled one-vs-rest macro AUC (DeLong by default, or a paired
+  bootstrap), each Holm-adjusted over the comparisons of its family, and optionally the Bayesian
+  correlated t-test with a ROPE;
+- flags: chance rows, oracle-mask rows, the Bayes-optimal ceiling of a synthetic cohort, models
+  whose predictions collapse to one class, and models with unfinished folds.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..models.base import CLASS_NAMES
+from . import metrics as M
+from .errors import LeaderboardError
+from .runs import PROB_COLUMNS, ModelResults, RunResults
+from .stats import (BayesianComparison, Interval, bootstrap_intervals, correlated_bayesian_ttest,
+                    corrected_resampled_ttest, delong_ovr_macro_test, holm, paired_bootstrap_test)
+
+AUC_TESTS = ("delong", "bootstrap")
+
+
+@dataclass
+class Row:
+    label: str
+    recipe: str
+    kind: str                                   # "model" | "chance" | "oracle" | "ceiling"
+    mask_source: str = "none"
+    tags: list[str] = field(default_factory=list)
+    n_folds: int = 0
+    n_expected: int = 0
+    mean: dict[str, float] = field(default_factory=dict)     # over outer folds
+    sd: dict[str, float] = field(default_factory=dict)
+    pooled: dict[str, Interval] = field(default_factory=dict)
+    n_parameters: float | None = None
+    train_seconds: float | None = None          # mean per outer fold
+    infer_seconds_per_case: float | None = None
+    flags: list[str] = field(default_factory=list)
+    rank: int | None = None
+    collapsed: bool = False
+
+    def value(self, metric: str) -> float:
+        return self.mean.get(metric, math.nan)
+
+
+@dataclass
+class Comparison:
+    model: str
+    reference: str
+    metric: str                                 # the fold metric of the t-test
+    n_folds: int
+    mean_difference: float                      # model - reference, over paired folds
+    t: float
+    p_ttest: float
+    p_ttest_holm: float = math.nan
+    auc_test: str = "delong"
+    auc_difference: float = math.nan            # pooled OOF macro AUC, model - reference
+    p_auc: float = math.nan
+    p_auc_holm: float = math.nan
+    bayes: BayesianComparison | None = None
+
+
+@dataclass
+class Leaderboard:
+    name: str
+    runs: list[str]
+    rank_by: str
+    reference: str | None
+    rows: list[Row]
+    comparisons: list[Comparison]
+    notes: list[str]
+    settings: dict[str, Any]
+    data_fingerprint: str | None
+    split_fingerprint: str | None
+    metrics: list[str]                          # metric columns present in at least one row
+
+    def row(self, label: str) -> Row:
+        for r in self.rows:
+            if r.label == label:
+                return r
+        raise KeyError(label)
+
+    def comparison(self, label: str) -> Comparison | None:
+        return next((c for c in self.comparisons if c.model == label), None)
+
+    def to_dict(self) -> dict:
+        return _clean(asdict(self))
+
+
+def _clean(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _clean(value.item())
+    return value
+
+
+def _kind(m: ModelResults) -> str:
+    if m.is_chance:
+        return "chance"
+    if m.is_oracle:
+        return "oracle"
+    return "model"
+
+
+def _fold_stats(folds: pd.DataFrame) -> tuple[dict, dict]:
+    mean, sd = {}, {}
+    for col in folds.columns:
+        if col in ("repeat", "fold"):
+            continue
+        values = pd.to_numeric(folds[col], errors="coerce").dropna()
+        if values.empty:
+            continue
+        mean[col] = float(values.mean())
+        sd[col] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+    return mean, sd
+
+
+def _collapse_flags(m: ModelResults) -> tuple[bool, list[str]]:
+    preds = m.predictions
+    if preds.empty:
+        return False, []
+    pred = preds["pred"].astype(int)
+    if pred.nunique() == 1:
+        return True, [f"collapsed: always predicts {CLASS_NAMES[int(pred.iloc[0])]}"]
+    per_fold = preds.groupby(["repeat", "fold"])["pred"].nunique()
+    n = int((per_fold == 1).sum())
+    return False, ([f"one class only in {n}/{len(per_fold)} folds"] if n else [])
+
+
+def _model_row(m: ModelResults, run: RunResults, n_boot: int, seed: int, level: float) -> Row:
+    mean, sd = _fold_stats(m.folds) if not m.folds.empty else ({}, {})
+    row = Row(label=m.label, recipe=m.recipe, kind=_kind(m), mask_source=m.mask_source,
+              tags=list(m.info.get("tags", [])), n_folds=m.n_folds, n_expected=run.n_expected_folds,
+              mean=mean, sd=sd)
+    row.n_parameters = m.info.get("n_parameters", mean.get("n_parameters"))
+    row.train_seconds = mean.get("train_seconds")
+    row.infer_seconds_per_case = mean.get("infer_seconds_per_case")
+    oof = m.oof()
+    if len(oof):
+        y = oof["label"].to_numpy(dtype=int)
+        row.pooled = bootstrap_intervals(y, oof[PROB_COLUMNS].to_numpy(dtype=float),
+                                         units=run.patient_of(oof["case_id"]), n_boot=n_boot, seed=seed,
+                                         level=level)
+    row.collapsed, flags = _collapse_flags(m)
+    if row.kind == "chance":
+        row.flags.append("chance level")
+    if row.kind == "oracle":
+        row.flags.append("oracle masks: upper bound, not a fair entry")
+    if row.n_expected and row.n_folds < row.n_expected:
+        row.flags.append(f"incomplete: {row.n_folds}/{row.n_expected} folds")
+    row.flags.extend(flags)
+    return row
+
+
+def _paired_folds(a: ModelResults, b: ModelResults, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    if metric not in a.folds or metric not in b.folds:
+        return np.array([]), np.array([])
+    merged = a.folds[["repeat", "fold", metric]].merge(b.folds[["repeat", "fold", metric]], on=["repeat", "fold"],
+                                                         suffixes=("_a", "_b"))
+    return merged[f"{metric}_a"].to_numpy(float), merged[f"{metric}_b"].to_numpy(float)
+
+
+def _auc_test(a: ModelResults, b: ModelResults, run: RunResults, method: str, n_boot: int, seed: int):
+    cols = ["case_id", "repeat", "label", *PROB_COLUMNS]
+    pa, pb = a.predictions[cols], b.predictions[cols]
+    if method == "delong":
+        # one prediction per patient case: probabilities averaged over repeats
+        ma = pa.groupby("case_id")[["label", *PROB_COLUMNS]].mean()
+        mb = pb.groupby("case_id")[["label", *PROB_COLUMNS]].mean()
+        common = ma.index.intersection(mb.index)
+        if len(common) < 4:
+            return math.nan, math.nan
+        res = delong_ovr_macro_test(ma.loc[common, PROB_COLUMNS].to_numpy(), mb.loc[common, PROB_COLUMNS].to_numpy(),
+                                    ma.loc[common, "label"].to_numpy(dtype=int))
+        return res.difference, res.p_value
+    merged = pa.merge(pb, on=["case_id", "repeat", "label"], suffixes=("_a", "_b"))
+    if len(merged) < 4:
+        return math.nan, math.nan
+    res = paired_bootstrap_test(merged["label"].to_numpy(int), merged[[f"{c}_a" for c in PROB_COLUMNS]].to_numpy(),
+                                merged[[f"{c}_b" for c in PROB_COLUMNS]].to_numpy(),
+                                units=run.patient_of(merged["case_id"]), n_boot=n_boot, seed=seed)
+    return res.difference, res.p_value
+
+
+def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", reference: str | None = None,
+                      auc_test: str = "delong", bayesian: bool = False, rope: float = 0.01, n_boot: int = 2000,
+                      seed: int = 0, level: float = 0.95) -> Leaderboard:
+    """Aggregate a run (or merged runs) into a ranked, annotated leaderboard. See the module docstring."""
+    if rank_by not in M.rankable() and not rank_by.startswith("dice_"):
+        raise LeaderboardError(f"cannot rank by {rank_by!r}; choose one of {', '.join(M.rankable())} or a dice_* metric")
+    if auc_test not in AUC_TESTS:
+        raise LeaderboardError(f"auc_test must be one of {', '.join(AUC_TESTS)}, got {auc_test!r}")
+    if not runs.models:
+        raise LeaderboardError(f"no finished model results in {', '.join(map(str, runs.roots))} "
+                               "(models/<name>/fold_*/DONE); is the run still starting?")
+    rows = [_model_row(m, runs, n_boot, seed, level) for m in runs.models.values()]
+    sign = 1 if M.higher_is_better(rank_by) else -1
+    ranked = sorted(rows, key=lambda r: (not math.isfinite(r.value(rank_by)), -sign * np.nan_to_num(r.value(rank_by))))
+    for i, r in enumerate(ranked, start=1):
+        r.rank = i if math.isfinite(r.value(rank_by)) else None
+
+    notes = []
+    if not any(r.kind == "chance" for r in rows):
+        notes.append("no chance row: this run has no `dummy` model; add `--model dummy` to the run (same splits) "
+                     "to show chance level")
+    ceiling = runs.bayes_optimal_accuracy
+    if ceiling is not None:
+        ranked.append(Row(label="ceiling (Bayes-optimal)", recipe="-", kind="ceiling", mean={"accuracy": ceiling},
+                          flags=["best accuracy any model can reach on these synthetic labels (rater noise)"]))
+    for r in ranked:
+        if r.collapsed and r.kind != "chance":
+            notes.append(f"{r.label} predicts a single class for every case: its AUC may look fine but "
+                         "it does not separate the classes")
+
+    eligible = [r for r in ranked if r.kind == "model" and r.rank is not None]
+    if reference is None:
+        reference = eligible[0].label if eligible else None
+    elif reference not in runs.models:
+        raise LeaderboardError(f"reference model {reference!r} is not in the run(s); models: {', '.join(runs.models)}")
+    comparisons = []
+    if reference is not None:
+        ref = runs.models[reference]
+        for r in ranked:
+            if r.kind == "ceiling" or r.label == reference:
+                continue
+            other = runs.models[r.label]
+            a, b = _paired_folds(other, ref, rank_by)
+            tt = corrected_resampled_ttest(a, b, runs.test_train_ratio) if len(a) else None
+            diff, p_auc = _auc_test(other, ref, runs, auc_test, n_boot, seed)
+            comparisons.append(Comparison(
+                model=r.label, reference=reference, metric=rank_by, n_folds=len(a),
+                mean_difference=tt.mean_difference if tt else math.nan, t=tt.t if tt else math.nan,
+                p_ttest=tt.p_value if tt else math.nan, auc_test=auc_test, auc_difference=diff, p_auc=p_auc,
+                bayes=correlated_bayesian_ttest(a, b, runs.test_train_ratio, rope) if bayesian and len(a) else None))
+        for attr in ("p_ttest", "p_auc"):
+            adjusted = holm([getattr(c, attr) for c in comparisons])
+            for c, p in zip(comparisons, adjusted):
+                setattr(c, f"{attr}_holm", float(p))
+
+    present = [m for m in (*M.HEADLINE, *M.SECONDARY, *M.CALIBRATION) if any(m in r.mean for r in rows)]
+    present += sorted({k for r in rows for k in r.mean if k.startswith("dice_")})
+    settings = {"n_boot": n_boot, "seed": seed, "level": level, "auc_test": auc_test, "bayesian": bayesian,
+                "rope": rope, "test_train_ratio": runs.test_train_ratio}
+    return Leaderboard(name=runs.name, runs=[str(p) for p in runs.roots], rank_by=rank_by, reference=reference,
+                       rows=ranked, comparisons=comparisons, notes=notes, settings=settings,
+                       data_fingerprint=runs.data_fingerprint, split_fingerprint=runs.split_fingerprint,
+                       metrics=present)

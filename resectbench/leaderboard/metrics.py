@@ -1,0 +1,34 @@
+"""Names, directions and display labels of the metrics a leaderboard shows."""
+from __future__ import annotations
+
+from ..models.base import CLASS_NAMES
+
+HEADLINE = ("auc_ovr_macro", "macro_f1", "accuracy")            # the paper's Table 1 columns
+SECONDARY = ("balanced_accuracy", *(f"f1_{c}" for c in CLASS_NAMES))
+CALIBRATION = ("ece", "brier")
+POOLED = ("auc_ovr_macro", "macro_f1", "accuracy", "balanced_accuracy")
+LOWER_IS_BETTER = {"ece", "brier"}
+COSTS = ("n_parameters", "train_seconds", "infer_seconds_per_case")
+
+LABELS = {
+    "auc_ovr_macro": "AUC", "macro_f1": "macro-F1", "accuracy": "accuracy", "balanced_accuracy": "bal. acc.",
+    "f1_resectable": "F1 res.", "f1_borderline": "F1 border.", "f1_locally_advanced": "F1 LA",
+    "ece": "ECE", "brier": "Brier", "n_parameters": "params", "train_seconds": "train s/fold",
+    "infer_seconds_per_case": "infer ms/case",
+}
+
+
+def label(metric: str) -> str:
+    if metric in LABELS:
+        return LABELS[metric]
+    if metric.startswith("dice_"):
+        return "Dice " + metric[5:].replace("_", " ")
+    return metric.replace("_", " ")
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+def rankable() -> tuple[str, ...]:
+    return (*HEADLINE, *SECONDARY, *CALIBRATION)

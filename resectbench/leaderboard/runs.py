@@ -1,0 +1,236 @@
+"""Reading run directories (docs/results-format.md) and merging several into one comparison.
+
+Only finished units (those with a ``DONE`` marker) are read, so a board of a run in progress shows
+what is complete and says how many folds each model has. Nothing here imports the protocol:
+a run directory from another machine, or from last year, reads the same.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..models.base import CLASS_NAMES
+from .errors import LeaderboardError
+
+PROB_COLUMNS = [f"prob_{c}" for c in CLASS_NAMES]
+CHANCE_RECIPES = ("dummy",)
+
+
+@dataclass
+class ModelResults:
+    """Everything one model of a run produced, fold by fold."""
+    label: str
+    run_dir: Path
+    info: dict                              # model.json
+    folds: pd.DataFrame                     # one row per finished unit: repeat, fold, scalar metrics
+    confusion: dict[str, np.ndarray]        # unit key -> confusion matrix (true x predicted)
+    predictions: pd.DataFrame               # all finished units' predictions.csv, concatenated
+    histories: dict[str, pd.DataFrame] = field(default_factory=dict)   # unit key -> history.csv
+    trials: dict[str, pd.DataFrame] = field(default_factory=dict)      # unit key -> trials.csv
+    best_params: dict[str, dict] = field(default_factory=dict)
+    timings: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def recipe(self) -> str:
+        return self.info.get("recipe", self.label)
+
+    @property
+    def mask_source(self) -> str:
+        return self.info.get("mask_source", "none")
+
+    @property
+    def is_chance(self) -> bool:
+        return self.recipe in CHANCE_RECIPES or "chance" in self.info.get("tags", [])
+
+    @property
+    def is_oracle(self) -> bool:
+        return self.mask_source == "oracle"
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.folds)
+
+    def oof(self) -> pd.DataFrame:
+        """Pooled out-of-fold predictions, sorted by repeat and case (the oof_predictions.csv order)."""
+        return self.predictions.sort_values(["repeat", "case_id"], kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class RunResults:
+    """One run directory, or several merged ones with the same data and splits."""
+    roots: list[Path]
+    manifest: dict
+    splits: dict
+    cases: pd.DataFrame                     # cohort/cases.csv: case_id, label, group
+    ground_truth: pd.DataFrame | None       # cohort/ground_truth.csv (synthetic cohorts)
+    models: dict[str, ModelResults]
+
+    @property
+    def data_fingerprint(self) -> str | None:
+        return self.manifest.get("data_fingerprint")
+
+    @property
+    def split_fingerprint(self) -> str | None:
+        return self.manifest.get("split_fingerprint") or self.splits.get("fingerprint")
+
+    @property
+    def n_expected_folds(self) -> int:
+        return len(self.splits.get("outer", []))
+
+    @property
+    def test_train_ratio(self) -> float:
+        """Mean n_test / n_train over the outer folds (the Nadeau-Bengio correction factor)."""
+        outer = self.splits.get("outer", [])
+        if not outer:
+            k = int(self.manifest.get("config", {}).get("protocol", {}).get("outer_folds", 5))
+            return 1.0 / (k - 1)
+        return float(np.mean([len(o["test"]) / max(1, len(o["train"])) for o in outer]))
+
+    @property
+    def bayes_optimal_accuracy(self) -> float | None:
+        value = (self.manifest.get("cohort") or {}).get("bayes_optimal_accuracy")
+        return None if value is None else float(value)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("benchmark") or self.roots[0].name
+
+    def patient_of(self, case_ids) -> np.ndarray:
+        """Resampling unit of each case: its group (patient) when the cohort has one, else itself."""
+        cases = self.cases.set_index("case_id") if "case_id" in self.cases else pd.DataFrame()
+        ids = np.asarray(case_ids, dtype=object)
+        if "group" not in cases or cases["group"].isna().all():
+            return ids
+        groups = cases["group"].reindex(ids)
+        return np.where(groups.isna(), ids, groups.astype(str).to_numpy())
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LeaderboardError(f"{path} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise LeaderboardError(f"{path} is not valid JSON: {exc}") from None
+
+
+def _read_csv(path: Path, required: bool = False) -> pd.DataFrame:
+    if not path.exists():
+        if required:
+            raise LeaderboardError(f"{path} is missing")
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def _read_model(folder: Path) -> ModelResults | None:
+    rows, confusion, preds, hist, trials, params, timings = [], {}, [], {}, {}, {}, {}
+    for unit in sorted(folder.glob("fold_*_*")):
+        if not (unit / "DONE").exists():
+            continue
+        try:
+            repeat, fold = (int(x) for x in unit.name.split("_")[1:3])
+        except ValueError:
+            continue
+        metrics = _read_json(unit / "metrics.json")
+        rows.append({"repeat": repeat, "fold": fold,
+                     **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}})
+        if "confusion_matrix" in metrics:
+            confusion[unit.name] = np.asarray(metrics["confusion_matrix"], dtype=float)
+        p = _read_csv(unit / "predictions.csv", required=True)
+        missing = [c for c in ["case_id", "label", *PROB_COLUMNS] if c not in p.columns]
+        if missing:
+            raise LeaderboardError(f"{unit / 'predictions.csv'} lacks column(s) {', '.join(missing)}")
+        p["repeat"], p["fold"] = repeat, fold
+        p["case_id"] = p["case_id"].astype(str)
+        if "pred" not in p:
+            p["pred"] = p[PROB_COLUMNS].to_numpy().argmax(axis=1)
+        preds.append(p)
+        hist[unit.name] = _read_csv(unit / "history.csv")
+        trials[unit.name] = _read_csv(unit / "trials.csv")
+        if (unit / "best_params.json").exists():
+            params[unit.name] = _read_json(unit / "best_params.json")
+        if (unit / "timings.json").exists():
+            timings[unit.name] = _read_json(unit / "timings.json")
+    info = _read_json(folder / "model.json") if (folder / "model.json").exists() else {}
+    if not rows and not info:
+        return None
+    folds = pd.DataFrame(rows)
+    if not folds.empty:
+        folds = folds.sort_values(["repeat", "fold"], kind="stable").reset_index(drop=True)
+    predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(
+        columns=["case_id", "repeat", "fold", "label", *PROB_COLUMNS, "pred"])
+    return ModelResults(label=folder.name, run_dir=folder.parent.parent, info=info, folds=folds,
+                        confusion=confusion, predictions=predictions, histories=hist, trials=trials,
+                        best_params=params, timings=timings)
+
+
+def load_run(path: str | Path) -> RunResults:
+    """Read one run directory (finished units only)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise LeaderboardError(f"run directory {root} does not exist")
+    if not (root / "manifest.json").exists():
+        raise LeaderboardError(f"{root} is not a resectbench run directory (no manifest.json); "
+                               "create one with `resectbench run`")
+    manifest = _read_json(root / "manifest.json")
+    splits = _read_json(root / "splits.json") if (root / "splits.json").exists() else {}
+    cases = _read_csv(root / "cohort" / "cases.csv")
+    if "case_id" in cases:
+        cases["case_id"] = cases["case_id"].astype(str)
+    gt = _read_csv(root / "cohort" / "ground_truth.csv")
+    if not gt.empty and "case_id" in gt:
+        gt["case_id"] = gt["case_id"].astype(str)
+        gt = gt.set_index("case_id")
+    else:
+        gt = None
+    models = {}
+    for folder in sorted((root / "models").glob("*")) if (root / "models").is_dir() else []:
+        if folder.is_dir():
+            result = _read_model(folder)
+            if result is not None:
+                models[folder.name] = result
+    return RunResults(roots=[root], manifest=manifest, splits=splits, cases=cases, ground_truth=gt, models=models)
+
+
+def load_runs(paths) -> RunResults:
+    """Read one or several run directories; several merge only when their data and splits match."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise LeaderboardError("give at least one run directory")
+    return merge_runs([load_run(p) for p in paths])
+
+
+def merge_runs(runs: list[RunResults]) -> RunResults:
+    """One comparison from runs of the same data and splits (model labels made unique with ``@run``)."""
+    if len(runs) == 1:
+        return runs[0]
+    for what, get in (("data", lambda r: r.data_fingerprint), ("split", lambda r: r.split_fingerprint)):
+        values = [get(r) for r in runs]
+        if None in values or len(set(values)) > 1:
+            listing = "; ".join(f"{r.roots[0]}: {what}_fingerprint={get(r) or 'missing'}" for r in runs)
+            raise LeaderboardError(
+                f"cannot merge these run directories: their {what} fingerprints differ ({listing}). "
+                f"Models are comparable only on the same {'cohort' if what == 'data' else 'splits'}; "
+                "re-run them into one run directory (or with the same data, seed and protocol)")
+    models: dict[str, ModelResults] = {}
+    for run in runs:
+        for label, result in run.models.items():
+            name = label
+            if name in models:
+                name = f"{label}@{run.roots[0].name}"
+                i = 2
+                while name in models:
+                    name, i = f"{label}@{run.roots[0].name}-{i}", i + 1
+            result.label = name
+            models[name] = result
+    first = runs[0]
+    gt = next((r.ground_truth for r in runs if r.ground_truth is not None), None)
+    return RunResults(roots=[p for r in runs for p in r.roots], manifest=first.manifest, splits=first.splits,
+                      cases=first.cases, ground_truth=gt, models=models)
