@@ -54,6 +54,9 @@ class ViT3DBackbone(nn.Module):
         self.vit = ViT(in_channels=self.in_channels, img_size=self.roi, patch_size=PATCH, hidden_size=hidden_size,
                        mlp_dim=int(hidden_size * mlp_ratio), num_layers=num_layers, num_heads=num_heads,
                        proj_type="conv", classification=False, dropout_rate=dropout_rate, spatial_dims=3)
+        for block in self.vit.blocks:  # MONAI builds a cross-attention LayerNorm even when unused
+            if not block.with_cross_attention:
+                block.norm_cross_attn = nn.Identity()
         self.skips = tuple(k * num_layers // 4 for k in (1, 2, 3))
         if self.segments:
             # UNETR builds its own 12-layer ViT; only its decoder blocks are kept (the ViT above replaces it)
