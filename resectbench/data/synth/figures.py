@@ -1,0 +1,59 @@
+"""Axial and coronal slices of a case with its mask outlined, for docs and sanity checks.
+
+Radiological convention: the patient's right is on the viewer's left, anterior (axial) or cranial
+(coronal) at the top. Slices pass through the tumor centroid.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..labels import INDEX
+
+#: structures drawn in the overlay and their colours
+OVERLAY = {"tumor": "#ff2d2d", "pancreas": "#ffd23f", "sma": "#ff8c00", "celiac_trunk": "#ff5fa2",
+           "common_hepatic_artery": "#c77dff", "aorta": "#e63946", "smv": "#3a86ff", "portal_vein": "#00b4d8",
+           "splenic_vein": "#48cae4", "ivc": "#4361ee", "splenic_artery": "#f4a261"}
+
+
+def plot_case(case, path: str | Path, title: str = "", window=(-160, 240)) -> Path:
+    """Save a 2x2 panel (axial/coronal, plain and with mask outlines) of a :class:`CaseVolume`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    img, mask, sp = case.image, case.mask, case.spacing
+    tumor = np.argwhere(mask == INDEX["tumor"]) if mask is not None else np.empty((0, 3))
+    cx, cy, cz = (tumor.mean(axis=0).round().astype(int) if len(tumor) else np.asarray(img.shape) // 2)
+    views = [("axial", img[::-1, ::-1, cz].T, None if mask is None else mask[::-1, ::-1, cz].T, (sp[0], sp[1])),
+             ("coronal", img[::-1, cy, ::-1].T, None if mask is None else mask[::-1, cy, ::-1].T, (sp[0], sp[2]))]
+    fig, axes = plt.subplots(2, 2, figsize=(9, 9))
+    for col, (name, im, mk, (sx, sy)) in enumerate(views):
+        extent = (0, im.shape[1] * sx, im.shape[0] * sy, 0)
+        for row in range(2):
+            ax = axes[row, col]
+            ax.imshow(im, cmap="gray", vmin=window[0], vmax=window[1], extent=extent, interpolation="nearest")
+            if row == 1 and mk is not None:
+                for struct, colour in OVERLAY.items():
+                    m = (mk == INDEX[struct]).astype(float)
+                    if m.any():
+                        xs = (np.arange(im.shape[1]) + 0.5) * sx
+                        ys = (np.arange(im.shape[0]) + 0.5) * sy
+                        ax.contour(xs, ys, m, levels=[0.5], colors=[colour], linewidths=1.2)
+            ax.set_title(f"{name}{' + mask' if row else ''}", fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(2, 6, "R", color="w", fontsize=9, va="top")
+            ax.text(im.shape[1] * sx - 2, 6, "L", color="w", fontsize=9, va="top", ha="right")
+    handles = [Line2D([0], [0], color=c, lw=2, label=s) for s, c in OVERLAY.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,361 @@
+"""Voxelise one phantom: labels for every structure and a portal-venous CT in HU.
+
+The tumor is built so that its contact with each vessel is exact by construction: around every
+vessel a fat gap of ``gap`` mm is carved out of the tumor, except in an annular sector of the
+chosen angle (in the vessel's own frame, over a chosen length) that the tumor fills right up to the
+vessel wall. Contact angle = sector angle, whatever the vessel's course or the voxel grid; what a
+measurement recovers from the voxels then differs only by discretisation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..labels import INDEX
+from .anatomy import TUMOR_SITES, Anatomy
+from .scenario import Scenario
+from .tubes import wrap_angle
+
+#: which tube carries each ruled vessel, and the arc-length part of it
+VESSEL_TUBES = {"sma": "sma", "celiac_trunk": "celiac_trunk", "common_hepatic_artery": "common_hepatic_artery",
+                "smv": "smv_portal", "portal_vein": "smv_portal", "ivc": "ivc"}
+#: tubes the tumor must keep a fat plane from unless a sector says otherwise
+GUARDED = ("aorta", "ivc", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery",
+           "gastroduodenal_artery", "splenic_artery", "sma", "smv_portal", "splenic_vein")
+ARTERIES = ("aorta", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery", "gastroduodenal_artery",
+            "splenic_artery", "sma")
+
+
+class PlacementError(RuntimeError):
+    """The drawn anatomy could not host the scenario on this grid (the caller redraws the anatomy)."""
+
+
+def _separate_untouched(labels: np.ndarray, sc: Scenario) -> None:
+    """Where vessels crowd (a vein dent next to an artery, two vessels within a gap of each other), a
+    tumor voxel can end up beside a vessel the scenario leaves untouched: give it back to the vessel it
+    dented, or to fat."""
+    for vessel in VESSEL_TUBES:
+        if sc.contacts.get(vessel, 0.0) > 0:
+            continue
+        near_vessel = ndimage.binary_dilation(labels == INDEX[vessel]) & (labels == INDEX["tumor"])
+        if near_vessel.any():
+            labels[near_vessel] = 0
+
+
+def _check_contacts(labels: np.ndarray, sc: Scenario) -> None:
+    """The voxels must agree with the ground truth: a tumor exists, it touches (face-adjacent) every
+    vessel with a contact angle and none without one."""
+    tumor = labels == INDEX["tumor"]
+    if tumor.sum() < 8:
+        raise PlacementError("tumor vanished (outside the field of view or carved away)")
+    grown = ndimage.binary_dilation(tumor)
+    for vessel in VESSEL_TUBES:
+        touched = bool((grown & (labels == INDEX[vessel])).any())
+        if touched != (sc.contacts.get(vessel, 0.0) > 0):
+            raise PlacementError(f"tumor {'touches' if touched else 'misses'} {vessel}")
+
+
+@dataclass
+class Grid:
+    """A voxel grid centred on the world origin (canonical RAS axes)."""
+    shape: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+
+    @property
+    def origin(self) -> np.ndarray:
+        return -(np.asarray(self.shape) - 1) / 2.0 * np.asarray(self.spacing)
+
+    @property
+    def affine(self) -> np.ndarray:
+        aff = np.diag([*self.spacing, 1.0])
+        aff[:3, 3] = self.origin
+        return aff
+
+    def axes(self) -> list[np.ndarray]:
+        return [self.origin[k] + np.arange(self.shape[k]) * self.spacing[k] for k in range(3)]
+
+    def box(self, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice, slice] | None:
+        """Index slices of the voxels whose centres fall within [lo, hi] (None if outside the grid)."""
+        sl = []
+        for k in range(3):
+            a = int(np.ceil((lo[k] - self.origin[k]) / self.spacing[k]))
+            b = int(np.floor((hi[k] - self.origin[k]) / self.spacing[k])) + 1
+            a, b = max(a, 0), min(b, self.shape[k])
+            if a >= b:
+                return None
+            sl.append(slice(a, b))
+        return tuple(sl)
+
+    def points(self, box) -> np.ndarray:
+        ax = self.axes()
+        g = np.meshgrid(ax[0][box[0]], ax[1][box[1]], ax[2][box[2]], indexing="ij")
+        return np.stack([c.ravel() for c in g], axis=1)
+
+
+@dataclass
+class Near:
+    """Per-tube query results for the voxels of its bounding box that lie close to it."""
+    box: tuple
+    sel: np.ndarray          # flat indices (within box) of near voxels
+    dist: np.ndarray
+    s: np.ndarray
+    radius: np.ndarray
+    angle: np.ndarray
+
+
+def _near(tube, grid: Grid, margin: float) -> Near | None:
+    lo, hi = tube.bounds(margin)
+    box = grid.box(lo, hi)
+    if box is None:
+        return None
+    pts = grid.points(box)
+    dist, s, radius, angle = tube.query(pts, max_distance=float(tube.radius.max()) + margin)
+    sel = np.flatnonzero(np.isfinite(dist))
+    return Near(box, sel, dist[sel], s[sel], radius[sel], angle[sel])
+
+
+def _scatter(volume: np.ndarray, near: Near, where: np.ndarray, value) -> None:
+    """volume[near voxels where mask] = value."""
+    view = volume[near.box]
+    flat = view.reshape(-1) if view.flags.c_contiguous else None
+    idx = near.sel[where]
+    if flat is not None:
+        flat[idx] = value
+    else:
+        sub = np.unravel_index(idx, view.shape)
+        view[sub] = value
+
+
+def _mask_of(shape, near: Near, where: np.ndarray) -> np.ndarray:
+    m = np.zeros(shape, dtype=bool)
+    box_shape = tuple(s.stop - s.start for s in near.box)
+    sub = np.unravel_index(near.sel[where], box_shape)
+    m[tuple(sub[k] + near.box[k].start for k in range(3))] = True
+    return m
+
+
+def _ellipsoid(grid: Grid, centre, radii, rotation=np.eye(3)) -> np.ndarray:
+    """Boolean ellipsoid on the full grid (computed inside its bounding box only)."""
+    out = np.zeros(grid.shape, dtype=bool)
+    r = float(np.max(radii))
+    box = grid.box(np.asarray(centre) - r, np.asarray(centre) + r)
+    if box is None:
+        return out
+    d = (grid.points(box) - centre) @ rotation
+    inside = ((d / np.asarray(radii)) ** 2).sum(axis=1) <= 1.0
+    out[box] = inside.reshape(tuple(s.stop - s.start for s in box))
+    return out
+
+
+def _smooth_field(rng: np.random.Generator, shape, coarse: int = 6) -> np.ndarray:
+    """Low-frequency random texture in [-1, 1]-ish (tissue inhomogeneity)."""
+    small = rng.standard_normal((coarse, coarse, coarse)).astype(np.float32)
+    return ndimage.zoom(small, [s / coarse for s in shape], order=1)[: shape[0], : shape[1], : shape[2]]
+
+
+def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees: float, length: float,
+                   reaches_origin: bool, keep_off: float):
+    """(tube name, s0, s1, phi0, half-angle) of the contact sector of ``vessel``."""
+    tube = anat.tubes[VESSEL_TUBES[vessel]]
+    lo, hi = 0.0, tube.length
+    if vessel == "smv":          # keep a contact on one vein segment away from the other
+        hi = anat.confluence_s - keep_off
+    elif vessel == "portal_vein":
+        lo = anat.confluence_s + keep_off
+    # closest centreline point to the tumor within the allowed part of the vessel
+    d = np.linalg.norm(tube.points - tumor_centre, axis=1)
+    allowed = (tube.arclength >= lo) & (tube.arclength <= hi)
+    s_mid = float(tube.arclength[np.flatnonzero(allowed)[np.argmin(d[allowed])]])
+    if reaches_origin:
+        s0, s1 = 0.0, min(length, hi)
+    else:
+        s0 = max(lo, s_mid - length / 2)
+        s1 = min(hi, s0 + length)
+        s0 = max(lo, s1 - length)
+    phi0 = tube.angle_towards(0.5 * (s0 + s1), tumor_centre)
+    return tube.name, s0, s1, phi0, np.deg2rad(degrees) / 2.0
+
+
+def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu_jitter: bool = True):
+    """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``."""
+    shape = grid.shape
+    vox = float(max(grid.spacing))
+    labels = np.zeros(shape, dtype=np.uint8)
+    tissue = np.full(shape, -100.0, dtype=np.float32)     # visceral fat
+    scale = anat.scale
+    gap = max(2.0 * vox, 2.5 * scale)   # wider than a 26-connected one-voxel dilation
+    margin = gap + 3.0 * vox + 4.0 * scale
+
+    # --- body wall, spine, muscles, organs (HU only; not segmentation structures) ---------------
+    ax = grid.axes()
+    X, Y = np.meshgrid(ax[0], ax[1], indexing="ij")
+    b = anat.body
+    ry, rx = 120.0 * b["size"], 165.0 * b["size"]
+    cy = b["skin_y"] - ry
+    e = np.sqrt((X / rx) ** 2 + ((Y - cy) / ry) ** 2)
+    depth = (1.0 - e) * ry                                 # ~ mm below the skin (anterior wall)
+    plane = np.full(X.shape, -100.0, dtype=np.float32)
+    plane[depth < b["subcut_mm"] + b["rectus_mm"]] = 45.0  # rectus / oblique muscles
+    plane[depth < b["subcut_mm"]] = -110.0                  # subcutaneous fat
+    plane[depth < 1.5 * scale] = 20.0                       # skin
+    plane[depth < 0] = -1000.0                              # air
+    tissue[:] = plane[:, :, None]
+    for centre in b["kidney_centres"]:
+        tissue[_ellipsoid(grid, centre, b["kidney_radii"], b["rotation"])] = 160.0
+    tissue[_ellipsoid(grid, b["liver_centre"], b["liver_radii"], b["rotation"])] = 110.0
+    for centre in b["psoas"]:
+        tissue[_ellipsoid(grid, centre, (*b["psoas_radii"], 400.0), b["rotation"])] = 50.0
+    sc_, sr = b["spine_centre"], b["spine_radii"]
+    spine = _ellipsoid(grid, sc_, (*sr, 400.0), b["rotation"])
+    marrow = _ellipsoid(grid, sc_, (sr[0] - 3.0 * scale, sr[1] - 3.0 * scale, 400.0), b["rotation"])
+    tissue[spine] = 650.0
+    tissue[marrow] = 230.0
+    # a few small-bowel loops in front of the pancreas (fluid-filled, enhancing wall)
+    for _ in range(4):
+        c = np.array([rng.uniform(-60, 50), rng.uniform(35, 60), rng.uniform(-70, 50)]) * scale
+        r = rng.uniform(9, 14) * scale
+        outer = _ellipsoid(grid, c, (r, r, 1.6 * r))
+        tissue[outer & (tissue > -500)] = 45.0
+        tissue[_ellipsoid(grid, c, (r - 2.5 * scale, r - 2.5 * scale, 1.6 * r - 2.5 * scale)) & outer] = 15.0
+
+    near = {name: _near(tube, grid, margin) for name, tube in anat.tubes.items()}
+    duo = near["duodenum"]
+    if duo is not None:
+        wall = duo.dist < duo.radius
+        _scatter(tissue, duo, wall, 55.0)
+        _scatter(tissue, duo, duo.dist < duo.radius - 2.5 * scale, 12.0)
+
+    # --- pancreas and ducts ------------------------------------------------------------------
+    pan = near["pancreas"]
+    if pan is not None:
+        _scatter(labels, pan, pan.dist < pan.radius, INDEX["pancreas"])
+    pancreas_mask = labels == INDEX["pancreas"]
+    for duct in ("pancreatic_duct", "bile_duct"):
+        nd = near[duct]
+        if nd is not None:
+            inside = _mask_of(shape, nd, nd.dist < nd.radius)
+            if duct == "pancreatic_duct":
+                inside &= pancreas_mask
+            labels[inside] = INDEX[duct]
+
+    # --- tumor: irregular blob at its site plus lobes reaching the contacted vessels ------------
+    site_idx, (r_lo, r_hi) = TUMOR_SITES[sc.location]
+    ptube = anat.tubes["pancreas"]
+    site = ptube.control[site_idx] + rng.normal(0, 2.0, 3) * scale
+    big = any(a > 180 for a in sc.contacts.values()) or not sc.reconstructable
+    radius = max(rng.uniform(r_lo, r_hi) * scale * (1.15 if big else 1.0), 2.5 * vox)
+    tumor = np.zeros(shape, dtype=bool)
+    sector_mask = np.zeros(shape, dtype=bool)
+    for _ in range(4):                                   # irregular: union of offset ellipsoids
+        off = rng.normal(0, 0.35 * radius, 3)
+        radii = radius * rng.uniform(0.55, 0.85, 3)
+        q, _r = np.linalg.qr(rng.standard_normal((3, 3)))
+        tumor |= _ellipsoid(grid, site + off, radii, q)
+    tumor |= _ellipsoid(grid, site, (0.6 * radius,) * 3)
+    sectors = {}
+    for vessel, degrees in sc.contacts.items():
+        if degrees <= 0:
+            continue
+        length = (rng.uniform(12.0, 22.0) if sc.reconstructable else rng.uniform(26.0, 34.0)) * scale
+        reaches = vessel == "common_hepatic_artery" and sc.cha_reaches_ca_or_bifurcation
+        if reaches:
+            length = anat.tubes["common_hepatic_artery"].length * rng.uniform(0.55, 0.8)
+        tname, s0, s1, phi0, half = _sector_params(anat, vessel, site, degrees, length, reaches,
+                                                   keep_off=gap + 2.0 * vox)
+        tube = anat.tubes[tname]
+        nv = near[tname]
+        s_mid = 0.5 * (s0 + s1)
+        r_v = float(tube.radius[tube.index_at(s_mid)])
+        thick = max(0.5 * r_v, gap + 1.5 * vox)
+        sectors[vessel] = dict(tube=tname, s0=s0, s1=s1, phi0=phi0, half=half, thick=thick, r_v=r_v)
+        # lobe from the blob towards the contact: a chain of balls ending just outside the sector
+        target = tube.point_at(s_mid, phi0, r_v + thick * 0.6)
+        lobe_r = max(0.45 * radius, thick)
+        for t in np.linspace(0.0, 1.0, 6):
+            tumor |= _ellipsoid(grid, site + t * (target - site), (lobe_r,) * 3)
+        # the sector itself, and lobe balls along it so long contacts stay attached
+        in_seg = (nv.s >= s0) & (nv.s <= s1)
+        in_ang = np.abs(wrap_angle(nv.angle - phi0)) <= half + 1e-9
+        shell = (nv.dist >= nv.radius) & (nv.dist <= nv.radius + thick)
+        sector = _mask_of(shape, nv, in_seg & in_ang & shell)
+        sector_mask |= sector
+        tumor |= sector
+        for s in np.linspace(s0, s1, 5):
+            tumor |= _ellipsoid(grid, tube.point_at(s, phi0, r_v + thick + 0.5 * lobe_r), (lobe_r,) * 3)
+    # fat plane around every vessel except inside the contact sectors
+    for tname in GUARDED:
+        nv = near[tname]
+        if nv is None:
+            continue
+        carve = nv.dist < nv.radius + gap
+        for vessel, p in sectors.items():
+            if p["tube"] != tname:
+                continue
+            in_seg = (nv.s >= p["s0"]) & (nv.s <= p["s1"])
+            in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"] + 1e-9
+            carve &= ~(in_seg & in_ang & (nv.dist >= nv.radius))
+        tumor &= ~_mask_of(shape, nv, carve)
+    # drop crumbs that carving cut off, but never a piece that carries a contact sector
+    lab, n = ndimage.label(tumor)
+    if n > 1:
+        sizes = ndimage.sum(tumor, lab, index=np.arange(1, n + 1))
+        keep = {1 + int(np.argmax(sizes))} | set(np.unique(lab[sector_mask & tumor]).tolist()) - {0}
+        tumor = np.isin(lab, sorted(keep))
+    labels[tumor] = INDEX["tumor"]
+
+    # --- vessels over everything; an irregular vein keeps a tumor indentation --------------------
+    for tname in ("aorta", "ivc", "splenic_vein", "splenic_artery", "celiac_trunk", "common_hepatic_artery",
+                  "proper_hepatic_artery", "gastroduodenal_artery", "sma", "smv_portal"):
+        nv = near[tname]
+        if nv is None:
+            continue
+        inside = nv.dist < nv.radius
+        if tname == "smv_portal":
+            is_smv = nv.s < anat.confluence_s
+            _scatter(labels, nv, inside & is_smv, INDEX["smv"])
+            _scatter(labels, nv, inside & ~is_smv, INDEX["portal_vein"])
+        else:
+            _scatter(labels, nv, inside, INDEX[tname])
+        for vessel, p in sectors.items():
+            if p["tube"] != tname or vessel not in ("smv", "portal_vein") or not sc.vein_contour_irregular:
+                continue
+            depth = 0.45 if not sc.reconstructable else 0.3
+            in_seg = (nv.s >= p["s0"]) & (nv.s <= p["s1"])
+            in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"]
+            # teardrop: indentation deepest mid-segment, tapering to the ends
+            taper = np.sin(np.pi * np.clip((nv.s - p["s0"]) / max(p["s1"] - p["s0"], 1e-6), 0, 1))
+            dent = inside & in_seg & in_ang & (nv.dist > nv.radius * (1.0 - depth * taper))
+            _scatter(labels, nv, dent, INDEX["tumor"])
+
+    _separate_untouched(labels, sc)
+    _check_contacts(labels, sc)
+
+    # --- intensities ----------------------------------------------------------------------------
+    j = (lambda sd: rng.normal(0.0, sd)) if hu_jitter else (lambda sd: 0.0)
+    pancreas_hu = 100.0 + j(6)
+    hu = {
+        "pancreas": pancreas_hu, "tumor": pancreas_hu - (12.0 if sc.iso_attenuating else 42.0) + j(5),
+        "aorta": 185.0 + j(12), "ivc": 130.0 + j(10), "smv": 175.0 + j(10), "splenic_vein": 170.0 + j(10),
+        "pancreatic_duct": 12.0, "bile_duct": 10.0,
+    }
+    hu["portal_vein"] = hu["smv"] + 5.0
+    for a in ARTERIES[1:]:
+        hu[a] = hu["aorta"] - 5.0
+    image = tissue
+    for name, value in hu.items():
+        image[labels == INDEX[name]] = value
+    texture = _smooth_field(rng, shape)
+    soft = (image > -300) & (image < 300)
+    image = image + np.where(soft, 6.0 * texture, 0.0).astype(np.float32)
+    image = ndimage.gaussian_filter(image, sigma=[0.8 / s for s in grid.spacing], mode="nearest")
+    noise_sd = rng.uniform(10.0, 18.0)
+    noise = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma=0.6)
+    noise *= noise_sd / max(float(noise.std()), 1e-6)
+    image = (image + noise).astype(np.float32)
+    details = {"tumor_voxels": int((labels == INDEX["tumor"]).sum()), "noise_sd_hu": float(noise_sd),
+               "tumor_hu": hu["tumor"], "pancreas_hu": pancreas_hu, "gap_mm": gap,
+               "sectors": {k: {kk: (float(vv) if not isinstance(vv, str) else vv) for kk, vv in v.items()}
+                           for k, v in sectors.items()}}
+    return labels, image, details

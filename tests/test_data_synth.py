@@ -1,0 +1,107 @@
+"""Synthetic phantom cohort: deterministic, loadable with no special case, exact class mix, contact
+built where the ground truth says and nowhere else."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from resectbench.data import load_cohort
+from resectbench.data.labels import INDEX
+from resectbench.data.synth import class_counts, generate_cohort, tiny_cohort
+from resectbench.data.synth.scenario import RULED, bayes_optimal_accuracy, draw_scenario
+from resectbench.geometry.nccn import classify
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return tiny_cohort(tmp_path_factory.mktemp("synth"), n=9, seed=0)
+
+
+def test_class_counts_follow_the_paper_mix():
+    assert class_counts(159) == [85, 47, 27]
+    assert class_counts(20) == [11, 6, 3]
+    assert min(class_counts(3)) == 1
+
+
+def test_tiny_cohort_has_all_classes_and_loads(cohort):
+    assert len(cohort) == 9
+    assert set(cohort.labels.tolist()) == {0, 1, 2}
+    assert cohort.info["source"] == "synthetic" and cohort.info["bayes_optimal_accuracy"] == 1.0
+    assert set(cohort.clinical.columns) >= {"age", "ca19_9_baseline", "hba1c", "grade", "neoadjuvant"}
+    assert len(cohort.clinical.columns) == 17
+
+
+def test_ground_truth_labels_are_the_rule_engine_class(cohort):
+    gt = cohort.ground_truth
+    for cid, row in gt.iterrows():
+        d = classify({v: row[f"angle_{v}"] for v in RULED}, row["tumor_location"],
+                     vein_contour_irregular=bool(row["vein_contour_irregular"]),
+                     reconstructable=bool(row["reconstructable"]),
+                     cha_reaches_ca_or_bifurcation=bool(row["cha_reaches_ca_or_bifurcation"]))
+        assert d.label == row["label_true"] == row["label"]
+    np.testing.assert_array_equal(gt.loc[cohort.case_ids, "label"].to_numpy(), cohort.labels)
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+    a = generate_cohort(tmp_path / "a", n=3, seed=5, profile="tiny", workers=1)
+    b = generate_cohort(tmp_path / "b", n=3, seed=5, profile="tiny", workers=2)
+    c = generate_cohort(tmp_path / "c", n=3, seed=6, profile="tiny", workers=1)
+    fa, fb, fc = (load_cohort(p).fingerprint for p in (a, b, c))
+    assert fa == fb != fc
+    assert (a / "clinical.csv").read_text() == (b / "clinical.csv").read_text()
+
+
+def test_every_case_has_all_structures_and_a_tumor(cohort):
+    for cid in cohort.case_ids[:4]:
+        case = cohort.load_case(cid)
+        present = set(np.unique(case.mask).tolist())
+        for s in ("pancreas", "tumor", "aorta", "sma", "smv", "portal_vein", "ivc"):
+            assert INDEX[s] in present, (cid, s)
+        tumor_hu = case.image[case.mask == INDEX["tumor"]].mean()
+        pancreas_hu = case.image[case.mask == INDEX["pancreas"]].mean()
+        assert tumor_hu < pancreas_hu      # hypo- (or at least iso-) attenuating
+
+
+def _touching(mask, a, b):
+    """Voxels of structure a that have a face-neighbour of structure b."""
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask == INDEX[b]) & (mask == INDEX[a])
+
+
+def test_tumor_touches_exactly_the_vessels_the_ground_truth_names(cohort):
+    for cid in cohort.case_ids:
+        mask = cohort.load_case(cid).mask
+        row = cohort.ground_truth.loc[cid]
+        for vessel in ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc"):
+            touched = _touching(mask, "tumor", vessel).any()
+            if row[f"angle_{vessel}"] == 0:
+                assert not touched, (cid, vessel)
+
+
+def test_rater_noise_changes_labels_and_lowers_the_ceiling(tmp_path):
+    scs = [draw_scenario(np.random.default_rng([0, i, 0]), t) for i, t in enumerate([0, 1, 2] * 20)]
+    assert bayes_optimal_accuracy(scs, 0.0) == 1.0
+    acc = bayes_optimal_accuracy(scs, 40.0, draws=100)
+    assert 0.5 < acc < 1.0
+    c = generate_cohort(tmp_path / "n", n=6, seed=1, profile="tiny", rater_noise_deg=60.0, workers=1,
+                        bayes_draws=50)
+    meta = load_cohort(c).info
+    assert 0.3 < meta["bayes_optimal_accuracy"] <= 1.0
+
+
+def test_clinical_links_to_class_and_location(tmp_path):
+    from resectbench.data.synth.clinical import draw_clinical
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], 300)
+    locations = ["head" if i % 2 else "tail" for i in range(900)]
+    df = draw_clinical(rng, labels, locations)
+    ca = pd.to_numeric(df["ca19_9_baseline"])
+    assert ca[labels == 2].median() > ca[labels == 0].median()
+    bili = pd.to_numeric(df["bilirubin"])
+    head = np.array(locations) == "head"
+    assert bili[head].median() > bili[~head].median()
+    neo = pd.to_numeric(df["neoadjuvant"])
+    assert neo[labels > 0].mean() > neo[labels == 0].mean() + 0.3
+    assert 0.02 < df.isna().to_numpy().mean() < 0.06
+    assert df["hba1c"].isna().mean() == max(df[c].isna().mean() for c in df.columns)
