@@ -1,0 +1,289 @@
+"""Geometric baselines: NCCN rules on measured contact, and geometry features + a classifier.
+
+``geometric-rules`` applies the NCCN decision table (:mod:`resectbench.geometry.nccn`) to contact
+angles measured on masks; the few thresholds that turn measurements into rule inputs (vein
+deformity, unreconstructable encasement length, CHA reach, minimum contact) can be fitted on the
+training part. Class probabilities are the training confusion matrix row of the predicted class
+(Laplace-smoothed), so AUC is defined and reflects how often each rule class is right.
+
+``geometric-features`` (after Viviers et al. 2023 as adapted in the paper): per-vessel contact
+angle, contact length, minimum distance, >180 and encasement flags, vein deformity, tumor
+location/volume, optionally the clinical variables, into a scikit-learn classifier whose type and
+hyper-parameters are in the registry search space.
+
+Mask sources. ``-oracle`` recipes measure the cohort's ground-truth masks at test time too: an
+upper bound, tagged ``oracle`` and labelled so in every table. The plain names use masks from a
+segmenter trained on the training part only (:func:`resectbench.models.segmenter.train_segmenter`),
+so inference needs no mask; training features come from the training cases' ground-truth masks
+(masks may be used in fit). Measurements are cached by mask content under ``ctx.cache_dir``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from ..models.base import N_CLASSES, FitContext, ResectabilityModel
+from ..registry import component
+from ..search_space import Categorical, Float, Int
+from ._sklearn import full_proba
+from .geometric_measure import (MASK_SOURCES, GeometryCache, RuleThresholds, array_geometry, cohort_label_map,
+                                feature_table, oracle_geometry, rule_decision)
+
+CLASSIFIERS = ("logistic", "random-forest", "gradient-boosting")
+#: candidate values tried per threshold when ``fit_thresholds`` (coordinate search on the training part)
+THRESHOLD_GRID = {
+    "min_contact_deg": (0.0, 10.0, 20.0),
+    "deformity": (0.03, 0.05, 0.08, 0.12),
+    "cha_reach_mm": (2.0, 4.0, 8.0, 15.0),
+}
+
+
+class _GeometricRecipe(ResectabilityModel):
+    uses_validation = False
+
+    def __init__(self, mask_source: str):
+        super().__init__()
+        if mask_source not in MASK_SOURCES:
+            raise ValueError(f"mask_source must be one of {', '.join(MASK_SOURCES)}, got {mask_source!r}")
+        self.mask_source = mask_source
+        self.segmenter = None
+        self.label_map: dict[str, int] | None = None
+
+    def _cache(self, ctx: FitContext) -> GeometryCache:
+        return GeometryCache(ctx.cache_dir)
+
+    def _train_geometry(self, train, ctx: FitContext) -> dict:
+        """Training measurements always come from ground-truth masks; the segmenter (predicted source)
+        is trained here, on the training part only."""
+        self.label_map = cohort_label_map(train)
+        geoms = oracle_geometry(train, self._cache(ctx), ctx.on_progress)
+        if self.mask_source == "predicted":
+            try:
+                from ..models.segmenter import train_segmenter
+            except ImportError as exc:  # the segmenter module belongs to the models package
+                raise DataError("mask_source='predicted' needs resectbench.models.segmenter.train_segmenter, "
+                                f"which is not available ({exc}); use the -oracle recipe for an upper bound") from exc
+            self.segmenter = train_segmenter(train, ctx)
+        return geoms
+
+    def _test_geometry(self, cohort, ctx: FitContext) -> dict:
+        if self.mask_source == "oracle":
+            return oracle_geometry(cohort, self._cache(ctx), ctx.on_progress)
+        if self.segmenter is None:
+            raise RuntimeError(f"{type(self).__name__}: predict_proba called before fit")
+        masks = self.segmenter.predict_masks(cohort)        # never the cohort's own masks
+        missing = [c for c in cohort.case_ids if c not in masks]
+        if missing:
+            raise DataError(f"the segmenter returned no mask for {len(missing)} case(s)", case_id=missing[0])
+        return array_geometry({c: masks[c] for c in cohort.case_ids}, self._cache(ctx), self.label_map)
+
+    def extra_outputs(self, cohort, ctx: FitContext) -> dict[str, Any]:
+        """``contact_deg``: case -> vessel -> measured angle (on this recipe's mask source), and the
+        rule decision with its reasons, for reports (e.g. :func:`resectbench.geometry.plots.contact_scatter`)."""
+        geoms = self._test_geometry(cohort, ctx)
+        out = {"contact_deg": {}, "rules": {}}
+        for cid in cohort.case_ids:
+            g = geoms[cid]
+            out["contact_deg"][cid] = dict(zip(g.vessels["vessel"], g.vessels["contact_deg"].astype(float)))
+            d = rule_decision(g, getattr(self, "thresholds", RuleThresholds()))
+            out["rules"][cid] = {"label": d.label, "rules": d.rules, "reasons": d.reasons}
+        return out
+
+
+class GeometricRules(_GeometricRecipe):
+    """NCCN rules on measured tumor-vessel contact."""
+
+    def __init__(self, mask_source: str = "predicted", fit_thresholds: bool = True, modified_appleby: str = "BR",
+                 head_ca_le_180: str = "BR", min_contact_deg: float = 0.0, deformity: float = 0.05,
+                 unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0, smoothing: float = 1.0):
+        super().__init__(mask_source)
+        from ..geometry.nccn import RuleOptions
+
+        self.options = RuleOptions(modified_appleby=modified_appleby, head_ca_le_180=head_ca_le_180)
+        self.thresholds = RuleThresholds(min_contact_deg=float(min_contact_deg), deformity=float(deformity),
+                                         unreconstructable_length_mm=float(unreconstructable_length_mm),
+                                         cha_reach_mm=float(cha_reach_mm))
+        self.fit_thresholds = bool(fit_thresholds)
+        self.smoothing = float(smoothing)
+        self.confusion = np.full((N_CLASSES, N_CLASSES), self.smoothing)
+
+    def _labels(self, geoms, ids, thresholds) -> np.ndarray:
+        return np.array([rule_decision(geoms[c], thresholds, self.options).label for c in ids])
+
+    def _search_thresholds(self, geoms, ids, y) -> RuleThresholds:
+        """Coordinate search, two sweeps; a candidate must beat the current accuracy strictly."""
+        lengths = sorted({float(geoms[c].row(v).get("contact_length_mm") or 0.0) for c in ids
+                          for v in ("smv", "portal_vein")
+                          if float(geoms[c].row(v).get("contact_deg") or 0.0) >= self.thresholds.encased_deg})
+        grid = dict(THRESHOLD_GRID)
+        grid["unreconstructable_length_mm"] = tuple([(a + b) / 2 for a, b in zip(lengths, lengths[1:])] + [np.inf])
+        best = self.thresholds
+        best_acc = float(np.mean(self._labels(geoms, ids, best) == y))
+        for _ in range(2):
+            for name, values in grid.items():
+                for value in values:
+                    cand = replace(best, **{name: float(value)})
+                    acc = float(np.mean(self._labels(geoms, ids, cand) == y))
+                    if acc > best_acc + 1e-12:
+                        best, best_acc = cand, acc
+        return best
+
+    def fit(self, train, valid, ctx: FitContext) -> "GeometricRules":
+        geoms = self._train_geometry(train, ctx)
+        ids, y = train.case_ids, np.asarray(train.labels, dtype=int)
+        if self.fit_thresholds:
+            self.thresholds = self._search_thresholds(geoms, ids, y)
+        pred = self._labels(geoms, ids, self.thresholds)
+        self.confusion = np.full((N_CLASSES, N_CLASSES), self.smoothing)
+        np.add.at(self.confusion, (pred, y), 1.0)
+        self.history = [{"train_rule_accuracy": float(np.mean(pred == y)), **asdict(self.thresholds)}]
+        return self
+
+    def predict_proba(self, cohort, ctx: FitContext) -> np.ndarray:
+        geoms = self._test_geometry(cohort, ctx)
+        pred = self._labels(geoms, cohort.case_ids, self.thresholds)
+        table = self.confusion / self.confusion.sum(axis=1, keepdims=True)
+        return table[pred]
+
+    def n_parameters(self) -> int:
+        return len(asdict(self.thresholds)) + self.confusion.size
+
+
+class GeometricFeatures(_GeometricRecipe):
+    """Geometry features (+ clinical variables) into a scikit-learn classifier."""
+
+    def __init__(self, mask_source: str = "predicted", classifier: str = "random-forest", use_clinical: bool = True,
+                 C: float = 1.0, n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
+                 min_samples_leaf: int = 2, class_weight: str = "balanced"):
+        super().__init__(mask_source)
+        if classifier not in CLASSIFIERS:
+            raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
+        if class_weight not in ("balanced", "none"):
+            raise ValueError(f"class_weight must be 'balanced' or 'none', got {class_weight!r}")
+        self.classifier_name, self.use_clinical = classifier, bool(use_clinical)
+        self.C, self.n_estimators, self.max_depth = float(C), int(n_estimators), int(max_depth)
+        self.learning_rate, self.min_samples_leaf = float(learning_rate), int(min_samples_leaf)
+        self.class_weight = class_weight
+        self.scaler = self.preprocessor = self.classifier = None
+        self.feature_names: list[str] = []
+
+    def _features(self, cohort, geoms) -> np.ndarray:
+        geo = feature_table(geoms, cohort.case_ids)
+        X = self.scaler.transform(geo.to_numpy(dtype=float))
+        if self.preprocessor is not None:
+            X = np.hstack([X, np.asarray(self.preprocessor.transform(cohort.clinical.loc[cohort.case_ids]), float)])
+        return X
+
+    def fit(self, train, valid, ctx: FitContext) -> "GeometricFeatures":
+        from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        geoms = self._train_geometry(train, ctx)
+        geo = feature_table(geoms, train.case_ids)
+        self.scaler = StandardScaler().fit(geo.to_numpy(dtype=float))
+        self.feature_names = list(geo.columns)
+        self.preprocessor = None
+        if self.use_clinical and train.clinical is not None and len(train.clinical.columns):
+            from ..data.clinical import ClinicalPreprocessor
+
+            self.preprocessor = ClinicalPreprocessor().fit(train.clinical.loc[train.case_ids], train.clinical_schema)
+            self.feature_names += list(self.preprocessor.feature_names_out())
+        X, y = self._features(train, geoms), np.asarray(train.labels, dtype=int)
+        balanced = self.class_weight == "balanced"
+        if self.classifier_name == "logistic":
+            clf = LogisticRegression(C=self.C, class_weight="balanced" if balanced else None, max_iter=5000,
+                                     random_state=ctx.seed)
+            clf.fit(X, y)
+        elif self.classifier_name == "random-forest":
+            clf = RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                         min_samples_leaf=self.min_samples_leaf, n_jobs=1,
+                                         class_weight="balanced" if balanced else None, random_state=ctx.seed)
+            clf.fit(X, y)
+        else:
+            clf = GradientBoostingClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                             learning_rate=self.learning_rate,
+                                             min_samples_leaf=self.min_samples_leaf, random_state=ctx.seed)
+            clf.fit(X, y, sample_weight=compute_sample_weight("balanced", y) if balanced else None)
+        self.classifier = clf
+        return self
+
+    def predict_proba(self, cohort, ctx: FitContext) -> np.ndarray:
+        if self.classifier is None:
+            raise RuntimeError("geometric-features: predict_proba called before fit")
+        return full_proba(self.classifier, self._features(cohort, self._test_geometry(cohort, ctx)))
+
+    def n_parameters(self) -> int:
+        clf = self.classifier
+        if clf is None:
+            return 0
+        if self.classifier_name == "logistic":
+            return int(clf.coef_.size + clf.intercept_.size)
+        trees = clf.estimators_.ravel() if self.classifier_name == "gradient-boosting" else clf.estimators_
+        return int(sum(t.tree_.node_count for t in trees))
+
+
+RULES_SPACE = {
+    "fit_thresholds": Categorical([True, False]),
+    "modified_appleby": Categorical(["BR", "LA"]),
+}
+FEATURES_SPACE = {
+    "classifier": Categorical(list(CLASSIFIERS)),
+    "use_clinical": Categorical([True, False]),
+    "C": Float(1e-3, 1e2, log=True),
+    "n_estimators": Int(50, 400, step=50),
+    "max_depth": Int(2, 8),
+    "learning_rate": Float(0.01, 0.3, log=True),
+    "min_samples_leaf": Int(1, 8),
+    "class_weight": Categorical(["balanced", "none"]),
+}
+_ORACLE_NOTE = " ORACLE: ground-truth masks at test time - an upper bound, not a mask-free method."
+
+
+@component("geometric-rules", tags=("baseline", "geometric", "predicted-masks"), search_space=RULES_SPACE,
+           description="NCCN rules on contact measured from masks predicted by a segmenter trained on the "
+                       "training part (mask-free inference)")
+def geometric_rules(fit_thresholds: bool = True, modified_appleby: str = "BR", head_ca_le_180: str = "BR",
+                    min_contact_deg: float = 0.0, deformity: float = 0.05, unreconstructable_length_mm: float = 24.0,
+                    cha_reach_mm: float = 4.0) -> GeometricRules:
+    """NCCN rules on measured contact; masks predicted by a segmenter trained on the training part."""
+    return GeometricRules("predicted", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,
+                          unreconstructable_length_mm, cha_reach_mm)
+
+
+@component("geometric-rules-oracle", tags=("baseline", "geometric", "oracle"), search_space=RULES_SPACE,
+           description="NCCN rules on contact measured from ground-truth masks." + _ORACLE_NOTE)
+def geometric_rules_oracle(fit_thresholds: bool = True, modified_appleby: str = "BR", head_ca_le_180: str = "BR",
+                           min_contact_deg: float = 0.0, deformity: float = 0.05,
+                           unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0) -> GeometricRules:
+    """NCCN rules on contact measured from ground-truth masks (upper bound)."""
+    return GeometricRules("oracle", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,
+                          unreconstructable_length_mm, cha_reach_mm)
+
+
+@component("geometric-features", tags=("baseline", "geometric", "predicted-masks", "clinical"),
+           search_space=FEATURES_SPACE,
+           description="Viviers-style geometry features (+ clinical) into a tuned scikit-learn classifier; masks "
+                       "predicted by a segmenter trained on the training part")
+def geometric_features(classifier: str = "random-forest", use_clinical: bool = True, C: float = 1.0,
+                       n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
+                       min_samples_leaf: int = 2, class_weight: str = "balanced") -> GeometricFeatures:
+    """Geometry features (+ clinical) -> scikit-learn classifier; predicted masks."""
+    return GeometricFeatures("predicted", classifier, use_clinical, C, n_estimators, max_depth, learning_rate,
+                             min_samples_leaf, class_weight)
+
+
+@component("geometric-features-oracle", tags=("baseline", "geometric", "oracle", "clinical"),
+           search_space=FEATURES_SPACE,
+           description="Viviers-style geometry features (+ clinical) into a tuned scikit-learn classifier on "
+                       "ground-truth masks." + _ORACLE_NOTE)
+def geometric_features_oracle(classifier: str = "random-forest", use_clinical: bool = True, C: float = 1.0,
+                              n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
+                              min_samples_leaf: int = 2, class_weight: str = "balanced") -> GeometricFeatures:
+    """Geometry features (+ clinical) -> scikit-learn classifier on ground-truth masks (upper bound)."""
+    return GeometricFeatures("oracle", classifier, use_clinical, C, n_estimators, max_depth, learning_rate,
+                             min_samples_leaf, class_weight)

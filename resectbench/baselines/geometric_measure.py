@@ -1,0 +1,231 @@
+"""Tumor-vessel geometry of whole cohorts for the geometric baselines: masks -> measurements,
+cached per case by content, turned into NCCN rule inputs or a feature table.
+
+Masks come from a declared source. ``oracle``: the cohort's ground-truth masks (an upper bound).
+``predicted``: masks a segmenter trained on the training part predicts. The cache key is the
+mask's content (file digest for files, byte hash for predicted arrays) plus the measurement
+version and settings, so nested cross-validation measures every case once per cache directory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..data.labels import INDEX
+from ..errors import DataError
+from ..geometry.contact import MeasureConfig, measure_case
+from ..geometry.findings import case_findings
+from ..geometry.nccn import RuleOptions, classify
+
+#: bump when measurement code changes what it returns (invalidates cached measurements)
+MEASURE_VERSION = "geometry-1"
+#: vessels whose measurements become features / rule inputs
+RULED_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
+FEATURE_VESSELS = RULED_VESSELS + ("aorta", "splenic_vein")
+VEINS = ("smv", "portal_vein")
+MASK_SOURCES = ("oracle", "predicted")
+#: distance features are clipped here (mm); absent vessels count as this far away
+FAR_MM = 50.0
+
+
+@dataclass
+class CaseGeometry:
+    """Measurements of one case: a per-vessel table and case-level findings."""
+    vessels: pd.DataFrame
+    findings: dict
+
+    def to_json(self) -> str:
+        return json.dumps({"vessels": self.vessels.to_dict(orient="records"), "findings": self.findings},
+                          default=lambda x: None if x is None else float(x))
+
+    @classmethod
+    def from_json(cls, text: str) -> "CaseGeometry":
+        data = json.loads(text)
+        return cls(pd.DataFrame(data["vessels"]), data["findings"])
+
+    def row(self, vessel: str) -> dict:
+        hit = self.vessels[self.vessels.vessel == vessel]
+        return hit.iloc[0].to_dict() if len(hit) else {}
+
+
+def measure_mask(mask: np.ndarray, spacing, label_map: dict[str, int] | None = None, *, case_id: str | None = None,
+                 config: MeasureConfig = MeasureConfig()) -> CaseGeometry:
+    """Contact per vessel plus tumor location, volume and CHA reach of one canonical RAS mask."""
+    vessels = measure_case(mask, spacing, label_map, case_id=case_id, config=config)
+    findings = case_findings(mask, spacing, label_map)
+    return CaseGeometry(vessels, findings)
+
+
+class GeometryCache:
+    """Measurements keyed by mask content: in memory, and on disk under ``cache_dir/geometry``."""
+
+    _memory: dict[str, str] = {}
+
+    def __init__(self, cache_dir: str | Path | None = None, config: MeasureConfig = MeasureConfig()):
+        self.dir = Path(cache_dir) / "geometry" if cache_dir is not None else None
+        self.config = config
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, content: str) -> str:
+        settings = json.dumps(asdict(self.config), sort_keys=True)
+        return hashlib.sha256(f"{MEASURE_VERSION}|{settings}|{content}".encode()).hexdigest()[:32]
+
+    def get_or_measure(self, content: str, compute: Callable[[], CaseGeometry]) -> CaseGeometry:
+        key = self.key(content)
+        text = self._memory.get(key)
+        path = self.dir / f"{key}.json" if self.dir is not None else None
+        if text is None and path is not None and path.exists():
+            text = path.read_text()
+        if text is not None:
+            self.hits += 1
+            self._memory[key] = text
+            return CaseGeometry.from_json(text)
+        self.misses += 1
+        geom = compute()
+        text = geom.to_json()
+        self._memory[key] = text
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{id(self)}")
+            tmp.write_text(text)
+            tmp.replace(path)
+        return CaseGeometry.from_json(text)
+
+
+def cohort_label_map(cohort) -> dict[str, int]:
+    """Canonical label map of the structures a cohort annotates (load_case remaps to canonical indices)."""
+    return {s: INDEX[s] for s in cohort.structures}
+
+
+def oracle_geometry(cohort, cache: GeometryCache, on_progress: Callable[[int, int, str], None] | None = None
+                    ) -> dict[str, CaseGeometry]:
+    """Measurements from the cohort's ground-truth masks (the ``oracle`` mask source)."""
+    from ..data.nifti import file_digest
+
+    label_map = cohort_label_map(cohort)
+    if "tumor" not in label_map:
+        raise DataError(f"cohort {cohort.name!r} has no tumor label; geometric baselines need tumor masks")
+    out = {}
+    for i, case_id in enumerate(cohort.case_ids):
+        mask_path = cohort.table.loc[case_id].get("mask")
+        if not isinstance(mask_path, (str, Path)) or not str(mask_path):
+            raise DataError("no ground-truth mask: the oracle mask source needs one for every case", case_id=case_id)
+        content = f"file:{file_digest(mask_path)}|labels:{sorted(cohort.label_map.items())}"
+
+        def compute(case_id=case_id):
+            case = cohort.load_case(case_id)
+            return measure_mask(case.mask, case.spacing, label_map, case_id=case_id, config=cache.config)
+
+        out[case_id] = cache.get_or_measure(content, compute)
+        if on_progress is not None:
+            on_progress(i + 1, len(cohort), f"measured {case_id}")
+    return out
+
+
+def array_geometry(masks: dict[str, tuple[np.ndarray, tuple]], cache: GeometryCache,
+                   label_map: dict[str, int] | None = None) -> dict[str, CaseGeometry]:
+    """Measurements of in-memory masks (the ``predicted`` mask source), keyed by their bytes."""
+    out = {}
+    for case_id, (mask, spacing) in masks.items():
+        mask = np.ascontiguousarray(mask, dtype=np.uint8)
+        digest = hashlib.sha256(mask.tobytes()).hexdigest()
+        content = f"array:{digest}|{mask.shape}|{np.round(np.asarray(spacing, float), 6).tolist()}"
+        out[case_id] = cache.get_or_measure(
+            content, lambda m=mask, s=spacing, c=case_id: measure_mask(m, s, label_map, case_id=c, config=cache.config))
+    return out
+
+
+@dataclass(frozen=True)
+class RuleThresholds:
+    """How measurements become the rule engine's inputs (the defaults are resectbench's choices)."""
+    min_contact_deg: float = 0.0            # measured contact at or below this counts as none
+    deformity: float = 0.05                 # vein_deformity above this = contour irregularity
+    encased_deg: float = 300.0              # vein contact at least this and ...
+    unreconstructable_length_mm: float = 24.0   # ... at least this long = not reconstructable
+    cha_reach_mm: float = 4.0               # CHA contact this close to the CA or bifurcation reaches it
+
+
+def rule_inputs(geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds()) -> dict:
+    """Keyword arguments of :func:`resectbench.geometry.nccn.classify` for one measured case."""
+    contacts = {}
+    irregular, reconstructable = False, True
+    for vessel in RULED_VESSELS:
+        row = geom.row(vessel)
+        deg = float(row.get("contact_deg") or 0.0)
+        contacts[vessel] = deg if deg > thresholds.min_contact_deg else 0.0
+        if vessel in VEINS and contacts[vessel] > 0:
+            if float(row.get("vein_deformity") or 0.0) > thresholds.deformity:
+                irregular = True
+            if deg >= thresholds.encased_deg and float(row.get("contact_length_mm") or 0.0) >= \
+                    thresholds.unreconstructable_length_mm:
+                reconstructable = False
+    reach = geom.findings.get("cha_reach_mm")
+    reaches = (contacts["common_hepatic_artery"] > 0 and reach is not None and np.isfinite(reach)
+               and reach <= thresholds.cha_reach_mm)
+    return {"contact_deg": contacts, "tumor_location": geom.findings.get("tumor_location") or "head",
+            "vein_contour_irregular": irregular, "reconstructable": reconstructable,
+            "cha_reaches_ca_or_bifurcation": bool(reaches)}
+
+
+def rule_decision(geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds(),
+                  options: RuleOptions = RuleOptions()):
+    inputs = rule_inputs(geom, thresholds)
+    return classify(inputs.pop("contact_deg"), inputs.pop("tumor_location"), options=options, **inputs)
+
+
+def feature_table(geoms: dict[str, CaseGeometry], case_ids: list[str]) -> pd.DataFrame:
+    """Per-vessel angle, length, distance, encasement (+ vein deformity) and case findings, one row per case."""
+    rows = []
+    for case_id in case_ids:
+        g = geoms[case_id]
+        row = {}
+        for vessel in FEATURE_VESSELS:
+            r = g.row(vessel)
+            deg = float(r.get("contact_deg") or 0.0)
+            dist = r.get("min_distance_mm")
+            dist = FAR_MM if dist is None or not np.isfinite(dist) else min(float(dist), FAR_MM)
+            row[f"{vessel}_contact_deg"] = deg
+            row[f"{vessel}_contact_length_mm"] = float(r.get("contact_length_mm") or 0.0)
+            row[f"{vessel}_min_distance_mm"] = dist
+            row[f"{vessel}_gt180"] = float(deg > 180.0)
+            row[f"{vessel}_encased"] = float(deg >= 300.0)
+            if vessel in VEINS:
+                row[f"{vessel}_deformity"] = float(r.get("vein_deformity") or 0.0)
+        reach = g.findings.get("cha_reach_mm")
+        row["cha_reach_mm"] = FAR_MM if reach is None or not np.isfinite(reach) else min(float(reach), FAR_MM)
+        row["tumor_head"] = float((g.findings.get("tumor_location") or "head") == "head")
+        row["tumor_volume_ml"] = float(g.findings.get("tumor_volume_ml") or 0.0)
+        rows.append(row)
+    return pd.DataFrame(rows, index=pd.Index(case_ids, name="case_id"))
+
+
+def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = RuleThresholds(),
+                          options: RuleOptions = RuleOptions()) -> dict:
+    """Agreement of the rules on oracle-mask measurements with the cohort's noise-free ground truth."""
+    if cohort.ground_truth is None or "label_true" not in cohort.ground_truth:
+        raise DataError(f"cohort {cohort.name!r} has no ground truth (label_true): only synthetic cohorts do")
+    geoms = oracle_geometry(cohort, GeometryCache(cache_dir))
+    gt = cohort.ground_truth
+    disagreements, hits = [], 0
+    for case_id in cohort.case_ids:
+        d = rule_decision(geoms[case_id], thresholds, options)
+        truth = int(gt.loc[case_id, "label_true"])
+        if d.label == truth:
+            hits += 1
+            continue
+        true_angles = {v: float(gt.loc[case_id, f"angle_{v}"]) for v in RULED_VESSELS
+                       if f"angle_{v}" in gt and float(gt.loc[case_id, f"angle_{v}"]) > 0}
+        measured = {v: round(a, 1) for v, a in rule_inputs(geoms[case_id], thresholds)["contact_deg"].items() if a > 0}
+        disagreements.append({"case_id": case_id, "truth": truth, "rules": d.label, "fired": d.rules,
+                              "true_angles": true_angles, "measured_angles": measured,
+                              "true_location": str(gt.loc[case_id].get("tumor_location")),
+                              "measured_location": geoms[case_id].findings.get("tumor_location"),
+                              "mechanism": str(gt.loc[case_id].get("mechanism", ""))})
+    return {"n": len(cohort), "agreement": hits / max(len(cohort), 1), "disagreements": disagreements}
