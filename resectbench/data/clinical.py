@@ -1,0 +1,95 @@
+"""Clinical preprocessing as a scikit-learn pipeline, fitted on the training part only.
+
+Continuous variables: z-score with training statistics, then KNN imputation (k = 5) in that
+z-space (so CA 19-9 in U/mL does not dominate the neighbour distances), then z-scored again so
+imputed columns keep unit variance. Binary variables: mode imputation, kept as 0/1. Categorical
+variables: mode imputation, one-hot encoding (categories seen only at test time are all-zero).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .schema import VariableSpec
+
+
+class ClinicalPreprocessor:
+    """sklearn-style: ``fit(clinical_df, schema)`` -> ``transform(df)`` -> float32 (n, n_features)."""
+
+    def __init__(self, n_neighbors: int = 5, exclude: tuple[str, ...] = ()):
+        self.n_neighbors = n_neighbors
+        self.exclude = tuple(exclude)
+        self.pipeline_ = None
+        self.columns_: dict[str, list[str]] = {}
+
+    def _split(self, columns, schema: dict[str, VariableSpec]) -> dict[str, list[str]]:
+        kinds = {"continuous": [], "binary": [], "categorical": []}
+        for col in columns:
+            if col in self.exclude:
+                continue
+            spec = schema.get(col)
+            if spec is None:
+                raise DataError(f"clinical column {col!r} has no entry in the schema")
+            kinds[spec.kind].append(col)
+        return kinds
+
+    def _frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for cols in self.columns_.values() for c in cols if c not in df.columns]
+        if missing:
+            raise DataError(f"clinical table lacks columns the preprocessor was fitted on: {', '.join(missing)}")
+        out = df.copy()
+        for col in self.columns_["continuous"] + self.columns_["binary"]:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+        for col in self.columns_["categorical"]:
+            out[col] = out[col].map(lambda v: np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            out[col] = out[col].astype(object)
+        return out
+
+    def fit(self, clinical: pd.DataFrame, schema: dict[str, VariableSpec]) -> "ClinicalPreprocessor":
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import KNNImputer, SimpleImputer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        if len(clinical) == 0:
+            raise DataError("cannot fit clinical preprocessing on zero cases")
+        self.columns_ = self._split(list(clinical.columns), schema)
+        df = self._frame(clinical)
+        parts = []
+        cont = self.columns_["continuous"]
+        if cont:
+            k = max(1, min(self.n_neighbors, len(df) - 1))
+            parts.append(("continuous", Pipeline([("scale", StandardScaler()),
+                                                  ("impute", KNNImputer(n_neighbors=k, keep_empty_features=True)),
+                                                  ("rescale", StandardScaler())]), cont))
+        if self.columns_["binary"]:
+            parts.append(("binary", SimpleImputer(strategy="most_frequent", keep_empty_features=True),
+                          self.columns_["binary"]))
+        if self.columns_["categorical"]:
+            parts.append(("categorical", Pipeline([
+                ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]),
+                self.columns_["categorical"]))
+        if not parts:
+            raise DataError("no clinical variables to preprocess")
+        self.pipeline_ = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+        self.pipeline_.fit(df)
+        return self
+
+    def transform(self, clinical: pd.DataFrame) -> np.ndarray:
+        if self.pipeline_ is None:
+            raise DataError("ClinicalPreprocessor.transform called before fit")
+        return np.asarray(self.pipeline_.transform(self._frame(clinical)), dtype=np.float32)
+
+    def fit_transform(self, clinical: pd.DataFrame, schema: dict[str, VariableSpec]) -> np.ndarray:
+        return self.fit(clinical, schema).transform(clinical)
+
+    def feature_names_out(self) -> list[str]:
+        if self.pipeline_ is None:
+            raise DataError("ClinicalPreprocessor.feature_names_out called before fit")
+        return [str(n) for n in self.pipeline_.get_feature_names_out()]
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names_out())
