@@ -229,3 +229,64 @@ def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = R
                               "measured_location": geoms[case_id].findings.get("tumor_location"),
                               "mechanism": str(gt.loc[case_id].get("mechanism", ""))})
     return {"n": len(cohort), "agreement": hits / max(len(cohort), 1), "disagreements": disagreements}
+
+
+def _parse_label_map(labels) -> dict[str, int] | None:
+    """``None``, a dict, a JSON file path, or ``"tumor=2,sma=7"``."""
+    if labels is None or isinstance(labels, dict):
+        return labels
+    text = str(labels)
+    if Path(text).is_file():
+        return {str(k): int(v) for k, v in json.loads(Path(text).read_text()).items()}
+    try:
+        return {k.strip(): int(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
+    except ValueError as exc:
+        raise DataError(f"labels must be a JSON file or name=value pairs like 'tumor=2,sma=7', got {text!r}") from exc
+
+
+def _case_rows(case_id: str, geom: CaseGeometry) -> pd.DataFrame:
+    table = geom.vessels.copy()
+    table.insert(0, "case_id", case_id)
+    for key in ("tumor_location", "tumor_volume_ml", "cha_reach_mm"):
+        table[key] = geom.findings.get(key)
+    return table
+
+
+def measure_path(path: str | Path, *, image: str | Path | None = None, labels=None,
+                 on_progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
+    """Contact per vessel of one NIfTI mask or of every case of a cohort (folder or manifest CSV).
+
+    A single mask is read in RAS orientation with its own spacing; ``labels`` (dict, JSON file or
+    ``"tumor=2,sma=7"``) names its voxel values (default: resectbench's canonical indices) and
+    ``image``, when given, must share its grid. A cohort is read with
+    :func:`resectbench.data.load_cohort`; every case needs a mask. Bad masks raise
+    :class:`DataError` naming the case. Returns one row per case and vessel.
+    """
+    from ..data import load_cohort
+    from ..data.nifti import read_volume
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if path.is_file() and path.name.endswith((".nii", ".nii.gz")):
+        case_id = path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem
+        mask, affine = read_volume(path, case_id, "mask", np.float64)
+        if image is not None:
+            img, img_affine = read_volume(image, case_id, "image", np.float32)
+            if img.shape != mask.shape:
+                raise DataError(f"mask shape {mask.shape} differs from image shape {img.shape}", case_id=case_id)
+            if not np.allclose(img_affine, affine, atol=1e-3, rtol=1e-4):
+                raise DataError("mask affine differs from image affine (mask is not on the image grid)",
+                                case_id=case_id)
+        if np.any(mask < 0) or np.any(mask != np.round(mask)):
+            raise DataError(f"mask {path.name} has negative or non-integer values", case_id=case_id)
+        spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+        geom = measure_mask(mask.astype(np.int64), spacing, _parse_label_map(labels), case_id=case_id)
+        if on_progress is not None:
+            on_progress(1, 1, f"measured {case_id}")
+        return _case_rows(case_id, geom)
+    if labels is not None:
+        raise DataError("labels applies to a single mask file; a cohort's label map comes from its dataset.json")
+    cohort = load_cohort(path)
+    geoms = oracle_geometry(cohort, GeometryCache(None), on_progress)
+    return pd.concat([_case_rows(c, geoms[c]) for c in cohort.case_ids], ignore_index=True)
