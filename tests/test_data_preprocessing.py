@@ -111,9 +111,10 @@ def test_clinical_preprocessor_shapes_and_names(cohort):
     names = pre.feature_names_out()
     assert x.dtype == np.float32 and x.shape == (len(df), len(names))
     assert np.isfinite(x).all()
-    assert "sex_female" in names and "grade_G3" in names and "age" in names
+    assert "age" in names and any(n.startswith("sex_") for n in names) and any(n.startswith("grade_") for n in names)
     without_grade = ClinicalPreprocessor(exclude=("grade",)).fit(df, schema).feature_names_out()
-    assert not any(n.startswith("grade") for n in without_grade) and len(without_grade) == len(names) - 3
+    assert not any(n.startswith("grade") for n in without_grade) 
+    assert len(without_grade) == len(names) - sum(n.startswith("grade_") for n in names)
 
 
 def test_held_out_rows_do_not_influence_fitted_statistics():
