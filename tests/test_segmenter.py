@@ -1,6 +1,4 @@
 """The fold-level segmenter: trains on masked cases only, predicts masks from the CT alone."""
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
@@ -109,7 +107,33 @@ def test_backbone_without_a_segmentation_head_is_refused():
         build_network(config(backbone="timm-2.5d", backbone_kwargs={}))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("resectbench.data.images") is None,
-                    reason="resectbench.data.images (VolumeStore) not available yet")
 def test_train_segmenter_on_a_generated_cohort(tmp_path):
-    pytest.skip("enabled once the VolumeStore lands")
+    from resectbench.data.synth import tiny_cohort
+    from resectbench.models.base import FitContext
+    from resectbench.models.segmenter import train_segmenter
+    from resectbench.profiles import get_profile
+
+    cohort = tiny_cohort(tmp_path / "data", n=9)
+    train, test = cohort.subset(cohort.case_ids[:6]), cohort.subset(cohort.case_ids[6:])
+    ctx = FitContext(seed=0, profile=get_profile("cpu"), cache_dir=tmp_path / "cache")
+    epochs = []
+    seg = train_segmenter(train, ctx, epochs=2, backbone_kwargs={"init_filters": 8},
+                          on_epoch=lambda e, m: epochs.append(m))
+    assert [m["epoch"] for m in epochs] == [1, 2] and all(np.isfinite(m["seg_loss"]) for m in epochs)
+    masks = seg.predict_masks(test)
+    assert list(masks) == test.case_ids
+    roi, spacing = get_profile("cpu").roi, get_profile("cpu").target_spacing_mm
+    for mask, mask_spacing in masks.values():
+        assert mask.shape == tuple(roi) and mask.dtype == np.uint8 and mask.max() < 16
+        assert mask_spacing == tuple(float(s) for s in spacing)
+    # inference never reads masks: the same cases without mask files give the same prediction
+    no_masks = test.subset(test.case_ids)
+    no_masks.table["mask"] = None
+    again = seg.predict_masks(no_masks)
+    assert all(np.array_equal(masks[c][0], again[c][0]) for c in test.case_ids)
+    assert set(seg.dice(test)) == set(test.case_ids)
+    # trained once per (cases, configuration, seed): the second call loads the cached weights
+    cached = train_segmenter(train, ctx, epochs=2, backbone_kwargs={"init_filters": 8},
+                             on_epoch=lambda e, m: epochs.append(m))
+    assert len(epochs) == 2 and len(list((tmp_path / "cache" / "segmenters").glob("*.pt"))) == 1
+    assert all(np.array_equal(masks[c][0], m) for c, (m, _) in cached.predict_masks(test).items())

@@ -272,9 +272,10 @@ def segmenter_config(ctx: FitContext, backbone: str = "cnn3d", epochs: int | Non
     return config
 
 
-def _cache_key(cohort, config: SegmenterConfig) -> str:
+def _cache_key(cohort, config: SegmenterConfig, device: str) -> str:
     payload = {"version": CACHE_VERSION, "config": config.to_dict(), "cases": sorted(cohort.case_ids),
-               "fingerprint": getattr(cohort, "fingerprint", None), "torch": torch.__version__}
+               "fingerprint": getattr(cohort, "fingerprint", None), "torch": torch.__version__,
+               "device": torch.device(device).type}  # GPU and CPU kernels give (slightly) different weights
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -295,7 +296,7 @@ def train_segmenter(train_cohort, ctx: FitContext, backbone: str = "cnn3d", epoc
     cache_dir = ctx.cache_dir
     cached = None
     if cache and cache_dir is not None:
-        cached = Path(cache_dir) / "segmenters" / f"{config.backbone}-{_cache_key(train_cohort, config)}.pt"
+        cached = Path(cache_dir) / "segmenters" / f"{config.backbone}-{_cache_key(train_cohort, config, device)}.pt"
         if cached.exists() and cached.with_suffix(".json").exists():
             return Segmenter.load(cached, cache_dir=cache_dir, device=device)
     seed_everything(config.seed)
