@@ -52,11 +52,40 @@ def open_storage(url: str | None, run_dir: Path | None = None):
     if "://" not in url:
         raise ProtocolError(f"--storage {url!r} is neither a database URL (postgresql://user@host/db, "
                             f"sqlite:///path.db) nor a journal file (journal:PATH or a path ending in .log)")
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    sqlite = url.startswith("sqlite")
+    engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        if sqlite:
+            _sqlite_wal(url)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except Exception as exc:  # noqa: BLE001 - driver errors vary; say which storage failed
         raise ProtocolError(f"cannot open storage {redact(url)}: {type(exc).__name__}: {exc}") from exc
+    if sqlite:
+        _sqlite_fast_commits(storage.engine)
+    return storage
+
+
+def _sqlite_wal(url: str) -> None:
+    """Write-ahead logging (persistent in the file): readers never block the writer."""
+    import sqlite3
+
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path, timeout=60) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+
+
+def _sqlite_fast_commits(engine) -> None:
+    """synchronous=NORMAL: in WAL mode a commit no longer waits for the disk (an fsync of ~10 ms per
+    Optuna call), and the database still survives a crash of the process (not a power cut mid-commit)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _pragma(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    engine.dispose()  # pooled connections were opened before the listener existed
 
 
 def redact(url: str | None) -> str | None:

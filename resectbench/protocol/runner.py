@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from optuna.trial import TrialState
 
 from .. import registry as reg
 from .. import search_space as ss
@@ -237,28 +238,27 @@ def run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult:
                      work_dir=work_dir, on_progress=None)
     tuner = Tuner(entry=entry, fixed=dict(spec.params), unit=unit, outer=outer, cohort=bench.cohort, ctx=ctx,
                   selection_metric=proto.selection_metric, listener=listener, keep_best=not proto.refit)
+    sampler_seed = derive_seed(proto.seed, "tpe", unit.label, unit.repeat, unit.fold)
     study = make_study(bench.storage, unit_study_name(bench.config.name, unit.label, unit.key),
-                       seed=derive_seed(proto.seed, "tpe", unit.label, unit.repeat, unit.fold),
-                       inner=proto.inner, pruning=proto.pruning)
+                       seed=sampler_seed, inner=proto.inner, pruning=proto.pruning)
     fail_orphaned_trials(study)
     t0 = time.perf_counter()
-    best = tuner.run(study, proto.trials, proto.timeout)
+    best = tuner.run(study, proto.trials, proto.timeout, sampler_seed)
     tune_seconds = time.perf_counter() - t0
     params = dict(best.user_attrs.get("params", {**spec.params, **best.params}))
 
-    # final model: the best trial's (refit = false, when this process fitted it) or a fresh fit
+    # final model: refit = false scores the best trial's model (kept in memory, or fitted again the same
+    # way after a resume); refit = true fits the best configuration again (see docs/protocol.md)
+    listener.trial_started(unit, "refit")
     if tuner.best is not None and tuner.best.trial == best.number:
         final, reused = tuner.best, True
-        listener.trial_started(unit, "refit")
         listener.trial_finished(unit, "refit", None, "reused")
     else:
-        listener.trial_started(unit, "refit")
         probe = reg.models.create(entry.name, **params)
-        if getattr(probe, "uses_validation", True):
-            # early stopping needs a validation slice: the inner one, as in the paper (80/20 of outer-train)
+        if proto.refit and not getattr(probe, "uses_validation", True):
+            final = tuner.fit(params, outer.train, None, "refit")  # no early stopping: learn from all of it
+        else:  # early stopping needs a validation slice: the inner one, as in the paper (80/20 of outer-train)
             final = tuner.fit(params, outer.inner[0].train, outer.inner[0].valid, "refit")
-        else:  # a recipe that ignores validation data learns from the whole outer-training part
-            final = tuner.fit(params, outer.train, None, "refit")
         reused = False
         listener.trial_finished(unit, "refit", None, "complete")
     model = final.model
@@ -277,7 +277,8 @@ def run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult:
     train_seconds = final.fit_seconds if not reused else float(best.user_attrs.get("fit_seconds", final.fit_seconds))
     metrics.update(n_parameters=n_params, train_seconds=train_seconds,
                    infer_seconds_per_case=infer_seconds / max(1, len(outer.test)),
-                   best_trial=best.number, best_inner_value=best.value, n_trials=len(study.trials))
+                   best_trial=best.number, best_inner_value=best.value,
+                   n_trials=len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))))
 
     predictions = pd.DataFrame({"case_id": list(outer.test), "repeat": unit.repeat, "fold": unit.fold,
                                 "label": labels})
@@ -287,7 +288,7 @@ def run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult:
     timings = {"unit_seconds": time.perf_counter() - started, "tune_seconds": tune_seconds,
                "final_fit_seconds": 0.0 if reused else final.fit_seconds, "train_seconds": train_seconds,
                "infer_seconds": infer_seconds, "infer_seconds_per_case": metrics["infer_seconds_per_case"],
-               "recipe_seconds": tuner.recipe_seconds, "refit": not reused, "reused_trial": best.number if reused
+               "recipe_seconds": tuner.recipe_seconds, "refit": bool(proto.refit), "reused_trial": best.number if reused
                else None, "worker": bench.board.worker, "device": bench.device, "started": started_at,
                "finished": _now()}
     model_info = {"label": unit.label, "recipe": entry.name, "provider": entry.provider, "tags": list(entry.tags),

@@ -25,6 +25,7 @@ from ..registry import Entry
 from .errors import ProtocolError
 from .events import RunListener, Unit
 from .metrics import SELECTION_METRICS, selection_score
+from .seeding import derive_seed
 from .splits import OuterSplit
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -71,8 +72,7 @@ def make_study(storage, name: str, *, seed: int, inner: str, pruning: bool) -> o
         pruner = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     else:
         pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    return optuna.create_study(storage=storage, study_name=name, direction="maximize", sampler=sampler,
+    return optuna.create_study(storage=storage, study_name=name, direction="maximize", sampler=make_sampler(seed, 0),
                                pruner=pruner, load_if_exists=True)
 
 
@@ -189,25 +189,38 @@ class Tuner:
             self.best_value, self.best = value, first
         return value
 
-    def run(self, study: optuna.Study, n_trials: int, timeout: float | None) -> optuna.trial.FrozenTrial:
-        """Run the trials still missing from ``n_trials`` (finished and pruned ones count)."""
+    def run(self, study: optuna.Study, n_trials: int, timeout: float | None,
+            sampler_seed: int = 0) -> optuna.trial.FrozenTrial:
+        """Run the trials still missing from ``n_trials`` (finished and pruned ones count).
+
+        Trials run one ``optimize`` call at a time with a fresh TPE sampler seeded by the number of
+        trials counted so far, so a study resumed after a crash samples exactly what an uninterrupted
+        one would have (TPE itself is a function of the stored trials; only its RNG needs this).
+        """
         space = tunable_space(self.entry, self.fixed)
-        defaults = default_params(self.entry, space)
         if not space:  # nothing to tune: every trial would repeat the same fit
             n_trials = 1
-        if not study.trials:
-            study.enqueue_trial(defaults, skip_if_exists=True)
         counted = (TrialState.COMPLETE, TrialState.PRUNED)
-        remaining = n_trials - len(study.get_trials(deepcopy=False, states=counted))
+        done = study.get_trials(deepcopy=False, states=counted)
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not done and not waiting:  # the defaults first (again, if a crash killed that trial)
+            study.enqueue_trial(default_params(self.entry, space))
 
         def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             self.listener.trial_finished(self.unit, trial.number, trial.value, trial.state.name.lower())
 
-        if remaining > 0:
+        start = time.monotonic()
+        while True:
+            n_done = len(study.get_trials(deepcopy=False, states=counted))
+            if n_done >= n_trials or (timeout is not None and time.monotonic() - start >= timeout):
+                break
+            study.sampler = make_sampler(sampler_seed, n_done)
             # A configuration that crashes the recipe fails its trial, not the benchmark; the error is kept
-            # in trials.csv. If no trial completes, the unit fails with the first error.
-            study.optimize(self.objective, n_trials=remaining, timeout=timeout, catch=(Exception,),
-                           callbacks=[report])
+            # in trials.csv. If no trial completes, the unit fails with the last error.
+            study.optimize(self.objective, n_trials=1, catch=(Exception,), callbacks=[report])
+            failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if len(failed) > 2 * n_trials:  # a recipe that fails every configuration: stop retrying
+                break
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete:
             failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
@@ -216,6 +229,10 @@ class Tuner:
                 reason = "every trial was pruned"
             raise ProtocolError(f"{self.unit}: no tuning trial completed ({len(study.trials)} trials). {reason}")
         return study.best_trial
+
+
+def make_sampler(seed: int, n_done: int) -> optuna.samplers.TPESampler:
+    return optuna.samplers.TPESampler(seed=derive_seed(seed, "trial", n_done))
 
 
 def _create(entry: Entry, params: dict):

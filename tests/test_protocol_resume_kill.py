@@ -1,0 +1,48 @@
+"""Resume after the process is killed (SIGKILL) in the middle of a unit: same final results."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from test_protocol_run import TESTS, results, toy_plugins  # noqa: F401 - fixture
+from protocol_helpers import table_cohort
+from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, run_benchmark
+
+KILL_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from protocol_helpers import table_cohort
+from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, run_benchmark
+cfg = ExperimentConfig(models=[ModelSpec("marker-centroids")],
+                       protocol=ProtocolConfig(outer_folds=3, trials=3), run_dir={run!r})
+run_benchmark(cfg, cohort=table_cohort(45))
+"""
+
+
+def test_resume_after_kill_9(tmp_path, toy_plugins):
+    """A process killed in the middle of a unit: its claim and its running trial are recovered."""
+    run = tmp_path / "killed"
+    env = {**os.environ, "RESECTBENCH_PLUGINS": "protocol_plugin_recipes", "PROTOCOL_TEST_FIT_DELAY": "0.4",
+           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    script = KILL_SCRIPT.format(tests=str(TESTS), run=str(run))
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    deadline = time.monotonic() + 120
+    while not list(run.glob("models/*/fold_0_0/DONE")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the next unit's tuning
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(run.glob("models/*/fold_*/DONE")))
+    assert 1 <= done < 3
+    spec = ModelSpec("marker-centroids")
+    cfg = ExperimentConfig(models=[spec], protocol=ProtocolConfig(outer_folds=3, trials=3), run_dir=str(run))
+    run_benchmark(cfg, cohort=table_cohort(45))  # no wait: the dead holder's claim is recognised
+    clean = tmp_path / "clean"
+    run_benchmark(ExperimentConfig(models=[spec], protocol=ProtocolConfig(outer_folds=3, trials=3),
+                                   run_dir=str(clean)), cohort=table_cohort(45))
+    assert results(run) == results(clean)
+
+

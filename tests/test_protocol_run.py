@@ -1,0 +1,271 @@
+"""The protocol end to end on an in-memory cohort: results format, leakage, resume, determinism."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from protocol_helpers import Recorder, table_cohort
+from resectbench import plugins
+from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, ProtocolError, run_benchmark
+from resectbench.protocol.splits import make_splits
+from resectbench.protocol.store import PREDICTION_COLUMNS
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def toy_plugins(monkeypatch):
+    """The test recipes, registered as a third-party plugin through RESECTBENCH_PLUGINS."""
+    monkeypatch.setenv("RESECTBENCH_PLUGINS", "protocol_plugin_recipes")
+    monkeypatch.syspath_prepend(str(TESTS))
+    plugins.reset()
+    import protocol_plugin_recipes
+
+    protocol_plugin_recipes.LOG.clear()
+    yield protocol_plugin_recipes
+    plugins.reset()
+
+
+def config(run_dir, *models, **protocol) -> ExperimentConfig:
+    proto = {"outer_folds": 3, "trials": 2, **protocol}
+    return ExperimentConfig(models=[m if isinstance(m, ModelSpec) else ModelSpec(m) for m in models],
+                            protocol=ProtocolConfig(**proto), run_dir=str(run_dir))
+
+
+def results(run_dir: Path) -> dict:
+    """Everything that must be reproducible (no timings)."""
+    out = {}
+    for unit in sorted(run_dir.glob("models/*/fold_*")):
+        metrics = json.loads((unit / "metrics.json").read_text())
+        metrics = {k: v for k, v in metrics.items() if not k.endswith("seconds") and not k.endswith("per_case")}
+        trials = pd.read_csv(unit / "trials.csv")
+        trials = trials[trials.state != "FAIL"]  # a trial killed with its process stays in the log as FAIL
+        out[str(unit.relative_to(run_dir))] = {
+            "predictions": pd.read_csv(unit / "predictions.csv").to_dict("list"),
+            "metrics": metrics, "best_params": json.loads((unit / "best_params.json").read_text()),
+            "trials": trials[[c for c in trials.columns if c.startswith("params_") or c in ("value", "state")]]
+            .to_dict("list")}
+    return out
+
+
+def test_run_writes_the_results_format(tmp_path, toy_plugins):
+    cohort = table_cohort(45)
+    run = tmp_path / "run"
+    result = run_benchmark(config(run, "dummy", "marker-centroids"), cohort=cohort)
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    for key in ("config", "profile", "data_fingerprint", "split_fingerprint", "seeds", "versions", "git_sha",
+                "created", "finished", "cohort", "cache", "last_session"):
+        assert key in manifest, key
+    assert manifest["data_fingerprint"] == cohort.fingerprint and manifest["finished"]
+    assert manifest["cohort"]["class_counts"] == {"resectable": 22, "borderline": 14, "locally_advanced": 9}
+    splits = json.loads((run / "splits.json").read_text())
+    assert splits["fingerprint"] == manifest["split_fingerprint"] and len(splits["outer"]) == 3
+    # the written config runs again as it is
+    assert ExperimentConfig.from_toml(run / "config.toml").resolved() == config(run, "dummy", "marker-centroids") \
+        .resolved()
+    assert (run / "cohort" / "cases.csv").exists() and (run / "optuna.db").exists()
+
+    for label in ("dummy", "marker-centroids"):
+        model_dir = run / "models" / label
+        info = json.loads((model_dir / "model.json").read_text())
+        assert info["recipe"] == label and info["mask_source"] == "none"
+        for k in range(3):
+            unit = model_dir / f"fold_0_{k}"
+            assert (unit / "DONE").exists()
+            preds = pd.read_csv(unit / "predictions.csv")
+            assert list(preds.columns) == PREDICTION_COLUMNS
+            assert set(preds.case_id) == set(splits["outer"][k]["test"])
+            metrics = json.loads((unit / "metrics.json").read_text())
+            for key in ("auc_ovr_macro", "macro_f1", "accuracy", "balanced_accuracy", "f1_resectable",
+                        "confusion_matrix", "ece", "brier", "n_parameters", "train_seconds",
+                        "infer_seconds_per_case"):
+                assert key in metrics, key
+            assert np.array(metrics["confusion_matrix"]).sum() == len(preds)
+            assert json.loads((unit / "timings.json").read_text())["recipe_seconds"] >= 0
+        oof = pd.read_csv(model_dir / "oof_predictions.csv")
+        assert sorted(oof.case_id) == sorted(cohort.case_ids)
+        assert (model_dir / "oof_metrics.json").exists()
+
+    # trial 0 is the recipe's defaults; a recipe with nothing to tune runs a single trial
+    trials = pd.read_csv(run / "models/marker-centroids/fold_0_0/trials.csv")
+    assert len(trials) == 2 and trials.loc[0, "params_shrink"] == 0.0 and trials.loc[0, "params_temperature"] == 1.0
+    assert len(pd.read_csv(run / "models/dummy/fold_0_0/trials.csv")) == 1
+    # the signal in the data is found; chance stays at chance
+    summary = result.summary.set_index("model")
+    assert summary.loc["marker-centroids", "macro_f1_mean"] > summary.loc["dummy", "macro_f1_mean"] + 0.2
+    assert summary.loc["dummy", "auc_ovr_macro_mean"] == pytest.approx(0.5)
+
+
+def test_no_leakage_fits_see_only_outer_training_cases(tmp_path, toy_plugins):
+    cohort = table_cohort(45)
+    run = tmp_path / "run"
+    run_benchmark(config(run, "marker-centroids", trials=3, refit=True), cohort=cohort)
+    manifest = json.loads((run / "manifest.json").read_text())
+    splits = json.loads((run / "splits.json").read_text())["outer"]
+    outer_by_seed = {manifest["seeds"]["fit"][f"fold_{o['repeat']}_{o['fold']}"]: o for o in splits}
+    fits = [e for e in toy_plugins.LOG if e["event"] == "fit"]
+    assert len(fits) == 3 * (3 + 1)  # 3 trials + the refit per fold
+    for fit in fits:
+        outer = outer_by_seed[fit["seed"]]
+        seen = set(fit["train"]) | set(fit["valid"] or [])
+        assert seen <= set(outer["train"]) and not seen & set(outer["test"])
+
+
+def test_fitted_statistics_do_not_depend_on_test_cases(tmp_path, toy_plugins):
+    """Changing the outer-test cases' data changes nothing that is fitted (same splits given)."""
+    from resectbench.models.base import FitContext
+    from resectbench.protocol.events import Unit
+    from resectbench.protocol.tuning import Tuner, make_study
+    from resectbench.registry import models
+
+    cohort = table_cohort(45)
+    outer = make_splits(cohort.case_ids, cohort.labels, outer_folds=3, seed=0).outer[0]
+    changed = table_cohort(45)
+    changed.clinical.loc[list(outer.test), "marker"] = 100.0  # wildly different test data
+
+    def tune(c):
+        toy_plugins.LOG.clear()
+        tuner = Tuner(entry=models.get("marker-centroids"), fixed={}, unit=Unit("m", 0, 0), outer=outer, cohort=c,
+                      ctx=FitContext(seed=1))
+        best = tuner.run(make_study(optuna.storages.InMemoryStorage(), "s", seed=1, inner="holdout", pruning=True),
+                         4, None, 1)
+        return best.params, [e["centroids"] for e in toy_plugins.LOG if e["event"] == "fit"]
+
+    assert tune(cohort) == tune(changed)
+
+
+class CrashAfter(Recorder):
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def unit_finished(self, unit, metrics):
+        super().unit_finished(unit, metrics)
+        if len(self.of("unit_finished")) == self.n:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_resume_after_a_crash_gives_the_same_results(tmp_path, toy_plugins):
+    cohort = table_cohort(45)
+    clean = tmp_path / "clean"
+    run_benchmark(config(clean, "dummy", "marker-centroids", trials=3), cohort=cohort)
+
+    crashed = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(config(crashed, "dummy", "marker-centroids", trials=3), CrashAfter(4), cohort=cohort)
+    assert len(list(crashed.glob("models/*/fold_*/DONE"))) == 4
+    second = Recorder()
+    result = run_benchmark(config(crashed, "dummy", "marker-centroids", trials=3), second, cohort=cohort)
+    assert len(second.of("unit_skipped")) == 4 and len(second.of("unit_started")) == 2  # nothing redone
+    assert result.manifest["resumed"] and result.manifest["finished"]
+    assert results(crashed) == results(clean)
+
+
+def test_resume_continues_an_interrupted_study(tmp_path, toy_plugins):
+    """A crash in the middle of a unit's tuning: the study keeps its trials and samples on identically."""
+
+    class CrashInTrial(Recorder):
+        def trial_finished(self, unit, trial, value, state):
+            if unit.fold == 1 and trial == 2:
+                raise KeyboardInterrupt("simulated crash in a study")
+
+    cohort = table_cohort(45)
+    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
+    run_benchmark(config(clean, "marker-centroids", trials=4), cohort=cohort)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(config(crashed, "marker-centroids", trials=4), CrashInTrial(), cohort=cohort)
+    study = optuna.load_study(study_name="crashed::marker-centroids::fold_0_1", storage=f"sqlite:///{crashed}/optuna.db")
+    assert len(study.trials) == 3
+    run_benchmark(config(crashed, "marker-centroids", trials=4), cohort=cohort)
+    assert len(study.trials) == 4  # continued, not restarted
+    assert results(crashed) == results(clean)
+
+
+def test_same_seed_same_results_and_another_seed_other_splits(tmp_path, toy_plugins):
+    cohort = table_cohort(45)
+    run_benchmark(config(tmp_path / "a", "marker-centroids", seed=7), cohort=cohort)
+    run_benchmark(config(tmp_path / "b", "marker-centroids", seed=7), cohort=cohort)
+    assert results(tmp_path / "a") == results(tmp_path / "b")
+    run_benchmark(config(tmp_path / "c", "marker-centroids", seed=8), cohort=cohort)
+    split = lambda d: json.loads((tmp_path / d / "splits.json").read_text())["fingerprint"]  # noqa: E731
+    assert split("a") == split("b") != split("c")
+
+
+def test_refuses_to_resume_with_other_data(tmp_path, toy_plugins):
+    run = tmp_path / "run"
+    run_benchmark(config(run, "dummy"), cohort=table_cohort(45, seed=0))
+    with pytest.raises(ProtocolError, match="different data"):
+        run_benchmark(config(run, "dummy"), cohort=table_cohort(45, seed=1))
+
+
+def test_refit_and_reuse_of_the_best_trial(tmp_path, toy_plugins):
+    cohort = table_cohort(45)
+    run_benchmark(config(tmp_path / "reuse", "marker-centroids", refit=False), cohort=cohort)
+    fits_reuse = len([e for e in toy_plugins.LOG if e["event"] == "fit"])
+    toy_plugins.LOG.clear()
+    run_benchmark(config(tmp_path / "refit", "marker-centroids", refit=True), cohort=cohort)
+    fits_refit = len([e for e in toy_plugins.LOG if e["event"] == "fit"])
+    assert (fits_reuse, fits_refit) == (6, 9)  # one fit fewer per fold
+    timing = json.loads((tmp_path / "reuse/models/marker-centroids/fold_0_0/timings.json").read_text())
+    assert timing["reused_trial"] is not None and timing["refit"] is False
+    # a deterministic recipe that early-stops on the inner validation split: the same model either way
+    assert results(tmp_path / "reuse") == results(tmp_path / "refit")
+
+
+def test_pruning_and_epoch_progress(tmp_path, toy_plugins):
+    recorder = Recorder()
+    run_benchmark(config(tmp_path / "run", "epoch-toy", outer_folds=2, trials=8), recorder, cohort=table_cohort(45))
+    trials = pd.concat([pd.read_csv(p) for p in (tmp_path / "run").glob("models/*/fold_*/trials.csv")])
+    assert (trials.state == "PRUNED").any() and (trials.state == "COMPLETE").any()
+    assert recorder.of("epoch")
+
+
+def test_inner_kfold_with_wilcoxon_pruner(tmp_path, toy_plugins):
+    run = tmp_path / "run"
+    run_benchmark(config(run, "marker-centroids", inner="kfold", inner_folds=3, trials=3), cohort=table_cohort(45))
+    splits = json.loads((run / "splits.json").read_text())
+    assert splits["inner_mode"] == "kfold" and all(len(o["inner"]) == 3 for o in splits["outer"])
+    assert len(list(run.glob("models/*/fold_*/DONE"))) == 3
+
+
+def test_config_errors_are_clear(tmp_path, toy_plugins):
+    with pytest.raises(Exception, match="unknown models 'nope'.*Available:.*dummy"):
+        run_benchmark(config(tmp_path / "r", "nope"), cohort=table_cohort(45))
+    with pytest.raises(ProtocolError, match="no parameter"):
+        run_benchmark(config(tmp_path / "r", ModelSpec("dummy", params={"C": 1})), cohort=table_cohort(45))
+    with pytest.raises(ProtocolError, match="selection_metric"):
+        run_benchmark(config(tmp_path / "r", "dummy", selection_metric="f2"), cohort=table_cohort(45))
+    with pytest.raises(ProtocolError, match="journal file"):
+        run_benchmark(ExperimentConfig(models=[ModelSpec("dummy")], run_dir=str(tmp_path / "r"),
+                                       storage="not-a-url"), cohort=table_cohort(45))
+
+
+def test_toml_experiment_file(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(textwrap.dedent("""
+        name = "bench"
+        models = ["dummy"]
+        [protocol]
+        outer_folds = 4
+        timeout = 0
+        [data]
+        path = ""
+    """))
+    cfg = ExperimentConfig.from_toml(path)
+    assert cfg.name == "bench" and cfg.models[0].name == "dummy" and cfg.protocol.outer_folds == 4
+    assert cfg.protocol.timeout is None and cfg.data.path is None
+    path.write_text("[protocol]\nouter_fold = 4\n")
+    with pytest.raises(ProtocolError, match=r"unknown key\(s\) outer_fold in \[protocol\]"):
+        ExperimentConfig.from_toml(path)
