@@ -1,0 +1,133 @@
+"""The leaderboard as display tables (header + cell text + emphasis), independent of the output format.
+
+Three views: ``main`` (rank, headline metrics as mean ± SD over folds, pooled out-of-fold
+estimates with bootstrap intervals, the test against the reference, notes), ``details``
+(per-class F1, Dice, calibration, size and time) and ``comparisons`` (every test against the
+reference). "Best" cells (emphasised in every format) are the best fold mean among fair entries:
+rows that are neither chance, oracle-mask nor the ceiling.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .. import metrics as M
+from ..board import Leaderboard, Row
+from . import cells
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    bold: list[list[bool]]
+    kinds: list[str] = field(default_factory=list)      # row kind (model/chance/oracle/ceiling) for styling
+    caption: str = ""
+    align: list[str] = field(default_factory=list)      # "l" or "r" per column
+
+
+def model_name(row: Row) -> str:
+    suffix = {"chance": " (chance)", "oracle": " (oracle masks)", "ceiling": ""}.get(row.kind, "")
+    return row.label + suffix
+
+
+def _best(board: Leaderboard, metric: str) -> float:
+    fair = [r.value(metric) for r in board.rows if r.kind == "model" and math.isfinite(r.value(metric))]
+    if not fair:
+        return math.nan
+    return max(fair) if M.higher_is_better(metric) else min(fair)
+
+
+def _is_best(board, row, metric, best) -> bool:
+    return row.kind == "model" and math.isfinite(best) and row.value(metric) == best
+
+
+def _notes(board: Leaderboard, row: Row) -> str:
+    return "; ".join(row.flags)
+
+
+def main_table(board: Leaderboard, digits: int = 3) -> Table:
+    headline = [m for m in (*M.HEADLINE, "balanced_accuracy") if m in board.metrics]
+    level = int(round(board.settings.get("level", 0.95) * 100))
+    ref = board.reference
+    headers = ["#", "model", *[M.label(m) for m in headline], f"pooled AUC [{level}% CI]",
+               f"pooled macro-F1 [{level}% CI]", "folds", "p vs ref. (t / AUC)", "notes"]
+    best = {m: _best(board, m) for m in headline}
+    rows, bold, kinds = [], [], []
+    for r in board.rows:
+        comp = board.comparison(r.label)
+        versus = "reference" if r.label == ref else (
+            f"{cells.p_value(comp.p_ttest_holm)} / {cells.p_value(comp.p_auc_holm)}" if comp else "")
+        folds = f"{r.n_folds}/{r.n_expected}" if r.kind != "ceiling" else ""
+        rows.append([str(r.rank or ""), model_name(r),
+                     *[cells.mean_sd(r.mean.get(m), r.sd.get(m), digits) for m in headline],
+                     cells.interval(r.pooled.get("auc_ovr_macro"), digits),
+                     cells.interval(r.pooled.get("macro_f1"), digits), folds, versus, _notes(board, r)])
+        bold.append([False, False, *[_is_best(board, r, m, best[m]) for m in headline]] + [False] * 5)
+        kinds.append(r.kind)
+    caption = (f"Mean ± SD over outer folds; ranked by {M.label(board.rank_by)}. Pooled = all out-of-fold "
+               f"predictions, {level}% CI from {board.settings.get('n_boot')} patient-level stratified bootstrap "
+               f"resamples (seed {board.settings.get('seed')}).")
+    if ref:
+        test = "DeLong" if board.settings.get("auc_test") == "delong" else "paired bootstrap"
+        caption += (f" p vs ref.: Holm-adjusted p-values against the reference {ref}, of the Nadeau-Bengio corrected "
+                    f"t-test on fold {M.label(board.rank_by)} / of the {test} test on pooled macro AUC.")
+    return Table("Leaderboard", headers, rows, bold, kinds, caption, ["r", "l"] + ["r"] * (len(headers) - 3) + ["l"])
+
+
+def details_table(board: Leaderboard, digits: int = 3) -> Table:
+    metrics = [m for m in board.metrics if m.startswith("f1_") or m.startswith("dice_") or m in M.CALIBRATION]
+    headers = ["model", *[M.label(m) for m in metrics], "params", "train s/fold", "infer ms/case"]
+    best = {m: _best(board, m) for m in metrics}
+    rows, bold, kinds = [], [], []
+    for r in board.rows:
+        if r.kind == "ceiling":
+            continue
+        rows.append([model_name(r), *[cells.mean_sd(r.mean.get(m), r.sd.get(m), digits) for m in metrics],
+                     cells.count(r.n_parameters), cells.number(r.train_seconds, 1), cells.millis(r.infer_seconds_per_case)])
+        bold.append([False, *[_is_best(board, r, m, best[m]) for m in metrics], False, False, False])
+        kinds.append(r.kind)
+    caption = ("Per-class F1, Dice of the auxiliary segmentation (where the model segments), calibration "
+               "(ECE: top-class, 10 bins; Brier: multi-class, lower is better) as mean ± SD over folds; "
+               "parameters, mean training time per outer fold, inference time per case.")
+    return Table("Details", headers, rows, bold, kinds, caption, ["l"] + ["r"] * (len(headers) - 1))
+
+
+def comparisons_table(board: Leaderboard, digits: int = 3) -> Table:
+    bayes = any(c.bayes is not None for c in board.comparisons)
+    metric = M.label(board.rank_by)
+    test = "DeLong" if board.settings.get("auc_test") == "delong" else "bootstrap"
+    headers = ["model", "folds", f"Δ {metric}", "t", "p", "p Holm", "Δ pooled AUC", f"p {test}", "p Holm"]
+    if bayes:
+        rope = board.settings.get("rope")
+        headers += [f"P(worse)", f"P(|Δ|<{rope:g})", f"P(better)"]
+    rows, bold, kinds = [], [], []
+    for c in board.comparisons:
+        row = [c.model, str(c.n_folds), cells.signed(c.mean_difference, digits), cells.number(c.t, 2),
+               cells.p_value(c.p_ttest), cells.p_value(c.p_ttest_holm), cells.signed(c.auc_difference, digits),
+               cells.p_value(c.p_auc), cells.p_value(c.p_auc_holm)]
+        if bayes:
+            b = c.bayes
+            row += [cells.number(b.p_left, 3), cells.number(b.p_rope, 3), cells.number(b.p_right, 3)] if b else ["-"] * 3
+        rows.append(row)
+        bold.append([False] * 4 + [False, cells.finite(c.p_ttest_holm) and c.p_ttest_holm < 0.05, False, False,
+                                   cells.finite(c.p_auc_holm) and c.p_auc_holm < 0.05] + [False] * (3 if bayes else 0))
+        kinds.append(board.row(c.model).kind)
+    caption = (f"Each model against the reference {board.reference} (Δ = model − reference). Corrected t-test: "
+               f"Nadeau & Bengio (2003) over paired outer folds, n_test/n_train = "
+               f"{board.settings.get('test_train_ratio', math.nan):.3f}. Pooled AUC: "
+               + ("DeLong test of the one-vs-rest macro AUC (fast DeLong, probabilities averaged over repeats)"
+                  if test == "DeLong" else "paired patient-level stratified bootstrap of the macro AUC")
+               + ". Holm adjustment across the comparisons of each test; bold: adjusted p < 0.05.")
+    if bayes:
+        caption += (" Bayesian correlated t-test (Corani & Benavoli 2015): posterior probability that the model is "
+                    "worse than, practically equivalent to, or better than the reference.")
+    return Table("Comparisons", headers, rows, bold, kinds, caption, ["l"] + ["r"] * (len(headers) - 1))
+
+
+def all_tables(board: Leaderboard, digits: int = 3) -> list[Table]:
+    tables = [main_table(board, digits), details_table(board, digits)]
+    if board.comparisons:
+        tables.append(comparisons_table(board, digits))
+    return tables
