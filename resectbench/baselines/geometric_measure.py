@@ -85,13 +85,11 @@ class GeometryCache:
             text = path.read_text()
         if text is not None:
             self.hits += 1
-            self._memory[key] = text
-            return CaseGeometry.from_json(text)
-        self.misses += 1
-        geom = compute()
-        text = geom.to_json()
+        else:
+            self.misses += 1
+            text = compute().to_json()
         self._memory[key] = text
-        if path is not None:
+        if path is not None and not path.exists():   # also persists what an earlier cache held in memory
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{id(self)}")
             tmp.write_text(text)

@@ -1,0 +1,127 @@
+"""Geometric baselines on a tiny phantom cohort: oracle and predicted mask sources, caching, tags."""
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from resectbench import registry as reg
+from resectbench.baselines import geometric_measure as gm
+from resectbench.data.cohort import Cohort
+from resectbench.data.synth import tiny_cohort
+from resectbench.models.base import FitContext
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return tiny_cohort(tmp_path_factory.mktemp("geo-cohort"), n=9)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return FitContext(seed=0, cache_dir=tmp_path / "cache")
+
+
+def test_registry_entries_declare_mask_source_and_oracle_tag():
+    for name in ("geometric-rules", "geometric-features"):
+        assert reg.models.create(name).mask_source == "predicted"
+        assert "oracle" not in reg.models.get(name).tags
+        oracle = f"{name}-oracle"
+        assert reg.models.create(oracle).mask_source == "oracle"
+        assert "oracle" in reg.models.get(oracle).tags and "upper bound" in reg.models.get(oracle).description
+    assert "classifier" in reg.models.get("geometric-features").search_space
+
+
+def test_rules_oracle_predicts_probabilities_and_explains(cohort, ctx):
+    model = reg.models.create("geometric-rules-oracle").fit(cohort, None, ctx)
+    proba = model.predict_proba(cohort, ctx)
+    assert proba.shape == (len(cohort), 3) and np.allclose(proba.sum(axis=1), 1.0)
+    again = reg.models.create("geometric-rules-oracle").fit(cohort, None, ctx).predict_proba(cohort, ctx)
+    assert np.array_equal(proba, again)
+    extra = model.extra_outputs(cohort, ctx)
+    assert set(extra["contact_deg"]) == set(cohort.case_ids)
+    assert all(r["reasons"] for r in extra["rules"].values())
+    assert model.history[0]["train_rule_accuracy"] >= 0.0
+
+
+def test_fitted_thresholds_never_lower_training_accuracy(cohort, ctx):
+    fixed = reg.models.create("geometric-rules-oracle", fit_thresholds=False).fit(cohort, None, ctx)
+    fitted = reg.models.create("geometric-rules-oracle", fit_thresholds=True).fit(cohort, None, ctx)
+    assert fitted.history[0]["train_rule_accuracy"] >= fixed.history[0]["train_rule_accuracy"]
+
+
+def test_measurements_are_cached_by_content(cohort, ctx, monkeypatch):
+    reg.models.create("geometric-rules-oracle").fit(cohort, None, ctx)
+    files = sorted((ctx.cache_dir / "geometry").glob("*.json"))
+    assert len(files) == len(cohort)
+    gm.GeometryCache._memory.clear()
+
+    def boom(*a, **k):
+        raise AssertionError("re-measured a cached case")
+
+    monkeypatch.setattr(gm, "measure_case", boom)
+    reg.models.create("geometric-features-oracle").fit(cohort, None, ctx)   # served from disk
+    assert sorted((ctx.cache_dir / "geometry").glob("*.json")) == files
+
+
+@pytest.mark.parametrize("classifier", ["logistic", "random-forest", "gradient-boosting"])
+def test_features_oracle_classifiers(cohort, ctx, classifier):
+    model = reg.models.create("geometric-features-oracle", classifier=classifier, n_estimators=20).fit(cohort, None, ctx)
+    proba = model.predict_proba(cohort, ctx)
+    assert proba.shape == (len(cohort), 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert model.n_parameters() > 0
+    geo_only = reg.models.create("geometric-features-oracle", classifier=classifier, use_clinical=False,
+                                 n_estimators=20).fit(cohort, None, ctx)
+    assert len(model.feature_names) > len(geo_only.feature_names) > 30
+
+
+def test_predicted_source_never_reads_test_masks(cohort, ctx, monkeypatch):
+    """The predicted path measures the segmenter's masks; the cohort's own masks are not read at test time."""
+    calls = {"trained_on": None}
+
+    class FakeSegmenter:
+        def predict_masks(self, c):
+            out = {}
+            for cid in c.case_ids:
+                vol = c.load_case(cid, with_mask=False)
+                mask = np.zeros(vol.image.shape, np.uint8)   # predicts no tumor anywhere
+                out[cid] = (mask, tuple(vol.spacing))
+            return out
+
+    def train_segmenter(train, ctx_):
+        calls["trained_on"] = list(train.case_ids)
+        return FakeSegmenter()
+
+    fake = types.ModuleType("resectbench.models.segmenter")
+    fake.train_segmenter = train_segmenter
+    monkeypatch.setitem(sys.modules, "resectbench.models.segmenter", fake)
+    train, test = cohort.subset(cohort.case_ids[:6]), cohort.subset(cohort.case_ids[6:])
+    model = reg.models.create("geometric-rules").fit(train, None, ctx)
+    assert calls["trained_on"] == train.case_ids
+
+    original = Cohort.load_case
+
+    def guarded(self, case_id, with_mask=True):
+        if with_mask:
+            raise AssertionError(f"test-time mask read for {case_id}")
+        return original(self, case_id, with_mask=False)
+
+    monkeypatch.setattr(Cohort, "load_case", guarded)
+    proba = model.predict_proba(test, ctx)
+    # no tumor predicted -> every case is rule-resectable -> the confusion row of class 0
+    assert np.allclose(proba, proba[0]) and proba.shape == (3, 3)
+
+
+def test_missing_segmenter_gives_clear_error(cohort, ctx, monkeypatch):
+    monkeypatch.setitem(sys.modules, "resectbench.models.segmenter", None)
+    with pytest.raises(Exception, match="train_segmenter"):
+        reg.models.create("geometric-rules").fit(cohort, None, ctx)
+
+
+def test_cohort_agreement_explains_disagreements(cohort, tmp_path):
+    result = gm.cohort_rule_agreement(cohort, cache_dir=tmp_path)
+    assert result["n"] == len(cohort) and 0.0 <= result["agreement"] <= 1.0
+    for d in result["disagreements"]:
+        assert {"truth", "rules", "fired", "true_angles", "measured_angles"} <= set(d)
