@@ -74,10 +74,11 @@ def _rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
 
 
 def sample_anatomy(rng: np.random.Generator, scale: float, min_radius_mm: float, bmi: float = 26.0,
-                   dilated_ducts: bool = False) -> Anatomy:
+                   dilated_ducts: bool = False, step: float = 0.3) -> Anatomy:
     """Draw one patient. ``min_radius_mm`` keeps small vessels several voxels wide on coarse grids;
     ``bmi`` sets the subcutaneous and visceral fat; ``dilated_ducts`` widens the pancreatic and bile
-    ducts (a head tumor obstructing them)."""
+    ducts (a head tumor obstructing them); ``step`` is the centreline sampling (mm), about a third
+    of a voxel."""
     rot = _rotation(rng, 6.0)
     size = rng.uniform(0.92, 1.08)          # patient size
     pts = {k: np.asarray(v, dtype=float) for k, v in LAYOUT.items()}
@@ -121,23 +122,24 @@ def sample_anatomy(rng: np.random.Generator, scale: float, min_radius_mm: float,
     for name in ("aorta", "ivc", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery",
                  "gastroduodenal_artery", "splenic_artery", "sma", "splenic_vein"):
         radius = r(name)
-        tubes[name] = Tube(name, world(pts[name]), radius)
+        tubes[name] = Tube(name, world(pts[name]), radius, step=step)
     r_smv, r_pv = r("smv"), r("portal_vein")
     n = len(pts["smv_portal"])
     radii = np.where(np.arange(n) < CONFLUENCE_POINT, r_smv, r_pv).astype(float)
     radii[CONFLUENCE_POINT] = 0.5 * (r_smv + r_pv)
-    tubes["smv_portal"] = Tube("smv_portal", world(pts["smv_portal"]), radii)
+    tubes["smv_portal"] = Tube("smv_portal", world(pts["smv_portal"]), radii, step=step)
     chord = np.linalg.norm(np.diff(tubes["smv_portal"].control, axis=0), axis=1)
     # arc length of the confluence control point (spline arc ~ chord length at this sampling)
     confluence_s = float(np.sum(chord[:CONFLUENCE_POINT]) * tubes["smv_portal"].length / chord.sum())
     pancreas_r = np.asarray(PANCREAS_RADII) * rng.uniform(0.85, 1.1, len(PANCREAS_RADII)) * size * scale
-    tubes["pancreas"] = Tube("pancreas", world(pts["pancreas"]), pancreas_r, step=0.6)
+    tubes["pancreas"] = Tube("pancreas", world(pts["pancreas"]), pancreas_r, step=2 * step)
     duct = 2.2 if dilated_ducts else 1.0
     tubes["pancreatic_duct"] = Tube("pancreatic_duct", world(pts["pancreatic_duct"]),
-                                    max(RADII_MM["pancreatic_duct"] * duct * scale, 0.6 * min_radius_mm))
+                                    max(RADII_MM["pancreatic_duct"] * duct * scale, 0.6 * min_radius_mm), step=step)
     tubes["bile_duct"] = Tube("bile_duct", world(pts["bile_duct"]),
-                              max(RADII_MM["bile_duct"] * (1.8 if dilated_ducts else 1.0) * scale, 0.6 * min_radius_mm))
-    tubes["duodenum"] = Tube("duodenum", world(pts["duodenum"]), 11.0 * size * scale, step=0.8)
+                              max(RADII_MM["bile_duct"] * (1.8 if dilated_ducts else 1.0) * scale, 0.6 * min_radius_mm),
+                              step=step)
+    tubes["duodenum"] = Tube("duodenum", world(pts["duodenum"]), 11.0 * size * scale, step=3 * step)
     fat = float(np.clip((bmi - 18.0) / 17.0, 0.0, 1.2))     # 0 (lean) .. ~1 (obese)
     body = {
         "rotation": rot, "size": size * scale,

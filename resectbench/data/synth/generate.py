@@ -41,6 +41,7 @@ class SizePreset:
     spacing: tuple[float, float, float]
     min_radius_vox: float = 2.4
     vary_geometry: bool = True     # per-case spacing and orientation
+    gap_vox: float = 2.0           # fat plane between tumor and untouched vessels (voxels)
 
     @property
     def fov_mm(self) -> np.ndarray:
@@ -54,7 +55,7 @@ class SizePreset:
 def size_preset(profile: str) -> SizePreset:
     """``tiny`` (32^3 at 3 mm, for tests) or the profile's ``volume_shape`` and ``spacing_mm``."""
     if profile == "tiny":
-        return SizePreset((32, 32, 32), (3.0, 3.0, 3.0), min_radius_vox=1.5)
+        return SizePreset((32, 32, 32), (3.0, 3.0, 3.0), min_radius_vox=1.5, gap_vox=1.2)
     from ...profiles import get_profile
 
     p = get_profile(profile)
@@ -101,9 +102,10 @@ def render_case(job: dict) -> dict:
         sc = draw_scenario(np.random.default_rng([seed, index, 0, attempt // ANATOMIES_PER_SCENARIO]), job["target"])
         rng = np.random.default_rng([seed, index, 1, attempt])
         anat = sample_anatomy(rng, preset.scale, preset.min_radius_vox * float(np.mean(preset.spacing)),
-                              bmi=job["bmi"], dilated_ducts=sc.location == "head")
+                              bmi=job["bmi"], dilated_ducts=sc.location == "head",
+                              step=0.3 * float(min(job["spacing"])))
         try:
-            labels, image, details = render(anat, sc, grid, rng)
+            labels, image, details = render(anat, sc, grid, rng, gap_vox=preset.gap_vox)
             break
         except PlacementError as exc:
             failure = exc

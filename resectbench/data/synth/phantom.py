@@ -96,50 +96,51 @@ class Grid:
 
 @dataclass
 class Near:
-    """Per-tube query results for the voxels of its bounding box that lie close to it."""
-    box: tuple
-    sel: np.ndarray          # flat indices (within box) of near voxels
+    """Per-tube query results for the voxels close to it (``flat``: indices into the raveled grid)."""
+    flat: np.ndarray
     dist: np.ndarray
     s: np.ndarray
     radius: np.ndarray
     angle: np.ndarray
 
 
-def _near(tube, grid: Grid, margin: float) -> Near | None:
-    lo, hi = tube.bounds(margin)
-    box = grid.box(lo, hi)
-    if box is None:
+def _near(tube, grid: Grid, margin: float, chunk_mm: float = 8.0) -> Near | None:
+    """Query only voxels inside the bounding boxes of short pieces of the tube (a curved or oblique tube's
+    overall box is mostly empty space)."""
+    reach = float(tube.radius.max()) + margin
+    candidate = np.zeros(grid.shape, dtype=bool)
+    step = max(int(chunk_mm / max(tube.step, 1e-6)), 1)
+    for a in range(0, len(tube.points), step):
+        piece = tube.points[a: a + step + 1]
+        box = grid.box(piece.min(axis=0) - reach, piece.max(axis=0) + reach)
+        if box is not None:
+            candidate[box] = True
+    flat = np.flatnonzero(candidate)
+    if flat.size == 0:
         return None
-    pts = grid.points(box)
-    dist, s, radius, angle = tube.query(pts, max_distance=float(tube.radius.max()) + margin)
-    sel = np.flatnonzero(np.isfinite(dist))
-    return Near(box, sel, dist[sel], s[sel], radius[sel], angle[sel])
+    ijk = np.unravel_index(flat, grid.shape)
+    pts = np.stack([grid.origin[k] + ijk[k] * grid.spacing[k] for k in range(3)], axis=1)
+    dist, s, radius, angle = tube.query(pts, max_distance=reach)
+    sel = np.isfinite(dist)
+    return Near(flat[sel], dist[sel], s[sel], radius[sel], angle[sel])
 
 
 def _scatter(volume: np.ndarray, near: Near, where: np.ndarray, value) -> None:
-    """volume[near voxels where mask] = value."""
-    view = volume[near.box]
-    flat = view.reshape(-1) if view.flags.c_contiguous else None
-    idx = near.sel[where]
-    if flat is not None:
-        flat[idx] = value
-    else:
-        sub = np.unravel_index(idx, view.shape)
-        view[sub] = value
+    """volume[near voxels where mask] = value (volume must be C-contiguous)."""
+    volume.reshape(-1)[near.flat[where]] = value
 
 
 def _mask_of(shape, near: Near, where: np.ndarray) -> np.ndarray:
     m = np.zeros(shape, dtype=bool)
-    box_shape = tuple(s.stop - s.start for s in near.box)
-    sub = np.unravel_index(near.sel[where], box_shape)
-    m[tuple(sub[k] + near.box[k].start for k in range(3))] = True
+    m.reshape(-1)[near.flat[where]] = True
     return m
 
 
 def _ellipsoid(grid: Grid, centre, radii, rotation=np.eye(3)) -> np.ndarray:
     """Boolean ellipsoid on the full grid (computed inside its bounding box only)."""
     out = np.zeros(grid.shape, dtype=bool)
-    r = float(np.max(radii))
+    # exact axis-aligned half-extents of the rotated ellipsoid
+    r = np.sqrt((np.asarray(rotation) ** 2) @ (np.asarray(radii, dtype=float) ** 2))
     box = grid.box(np.asarray(centre) - r, np.asarray(centre) + r)
     if box is None:
         return out
@@ -178,15 +179,20 @@ def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees
     return tube.name, s0, s1, phi0, np.deg2rad(degrees) / 2.0
 
 
-def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu_jitter: bool = True):
-    """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``."""
+def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu_jitter: bool = True,
+           gap_vox: float = 2.0):
+    """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``.
+
+    ``gap_vox``: the fat plane kept between the tumor and every vessel it does not touch, in voxels
+    (2 is wider than a 26-connected one-voxel dilation, so measured contact stays 0 there).
+    Raises :class:`PlacementError` when the voxels cannot show the scenario (the caller redraws)."""
     shape = grid.shape
     vox = float(max(grid.spacing))
     labels = np.zeros(shape, dtype=np.uint8)
     tissue = np.full(shape, -100.0, dtype=np.float32)     # visceral fat
     scale = anat.scale
-    gap = max(2.0 * vox, 2.5 * scale)   # wider than a 26-connected one-voxel dilation
-    margin = gap + 3.0 * vox + 4.0 * scale
+    gap = max(gap_vox * vox, 2.5 * scale)
+    margin = gap + 2.5 * vox         # >= the thickest contact sector (gap + 1.5 voxels, or half a small radius)
 
     # --- body wall, spine, muscles, organs (HU only; not segmentation structures) ---------------
     ax = grid.axes()
@@ -220,7 +226,8 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         tissue[outer & (tissue > -500)] = 45.0
         tissue[_ellipsoid(grid, c, (r - 2.5 * scale, r - 2.5 * scale, 1.6 * r - 2.5 * scale)) & outer] = 15.0
 
-    near = {name: _near(tube, grid, margin) for name, tube in anat.tubes.items()}
+    # vessels need room for the carve (gap) and the contact sector (thick); organs only their inside
+    near = {name: _near(tube, grid, margin if name in GUARDED else vox) for name, tube in anat.tubes.items()}
     duo = near["duodenum"]
     if duo is not None:
         wall = duo.dist < duo.radius
@@ -268,7 +275,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         nv = near[tname]
         s_mid = 0.5 * (s0 + s1)
         r_v = float(tube.radius[tube.index_at(s_mid)])
-        thick = max(0.5 * r_v, gap + 1.5 * vox)
+        thick = min(max(0.5 * r_v, gap + 1.5 * vox), margin - 0.5 * vox)
         sectors[vessel] = dict(tube=tname, s0=s0, s1=s1, phi0=phi0, half=half, thick=thick, r_v=r_v)
         # lobe from the blob towards the contact: a chain of balls ending just outside the sector
         target = tube.point_at(s_mid, phi0, r_v + thick * 0.6)
