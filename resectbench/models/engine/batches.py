@@ -62,7 +62,7 @@ class CaseDataset(Dataset):
         if a.images is not None:
             spatial = {"image": np.asarray(a.images[i], dtype=np.float32)}
             if a.segs is not None:
-                spatial["seg"] = np.asarray(a.segs[i])[None].astype(np.int64)  # channel-first for MONAI
+                spatial["seg"] = np.asarray(a.segs[i])[None]  # channel-first for MONAI
             if self.transform is not None:
                 spatial = self.transform(spatial)
             item["image"] = _plain(spatial["image"]).float()

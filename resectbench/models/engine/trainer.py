@@ -210,7 +210,7 @@ def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, 
     logits = torch.from_numpy(preds.logits)
     if not torch.isfinite(logits).all():
         raise TrainingError(f"epoch {epoch}: non-finite validation logits; the network diverged")
-    labels = torch.as_tensor(np.asarray(valid.labels), dtype=torch.long)
+    labels = torch.as_tensor(np.array(valid.labels), dtype=torch.long)
     with torch.no_grad():
         loss = float(cls_loss(logits.to(config.device), labels.to(config.device)))
     predicted = logits.argmax(dim=1).numpy()

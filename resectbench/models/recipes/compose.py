@@ -1,0 +1,329 @@
+"""``NeuralRecipe``: a ResectabilityModel composed from registered components by name.
+
+Every neural recipe (``swinunetr-fusion``, ``tat``, ..., and whatever ``--backbone/--fusion/
+--clinical-encoder/--loss-schedule`` compose) is a ``NeuralRecipe``: components come only from the
+registries, so plugin components compose with no special handling, and one engine
+(:mod:`resectbench.models.engine`) trains them all.
+
+Component options may be given as dicts (``fusion_kwargs={"dropout": 0.1}``) or as dotted
+keyword arguments (``**{"fusion.dropout": 0.1}``), which is the form nested search spaces use
+(:func:`compose_search_space`).
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ... import registry
+from ... import search_space as ss
+from ...errors import RegistryError
+from ..base import N_CLASSES, FitContext, ResectabilityModel
+from ..engine import CaseArrays, TrainConfig, predict, resolve_device, seed_everything, train_network
+from ..engine.metrics import per_structure_dice
+from ..engine.precision import resolve_amp
+from ..network import MultitaskNet
+
+#: dotted-prefix -> (constructor argument holding that component's options)
+PREFIXES = {"backbone.": "backbone_kwargs", "clinical.": "clinical_kwargs", "fusion.": "fusion_kwargs",
+            "schedule.": "schedule_kwargs"}
+N_SEG_CLASSES = 16  # the paper's head: canonical structures of resectbench.data.labels
+PAPER_CLASS_WEIGHTS = (1.0, 2.0, 2.5)
+LR_CHOICES = (1e-3, 5e-4, 1e-4)
+#: default learning rate of the registered recipes (the first Optuna trial; the only one on the
+#: cpu profile). The paper states 1e-4 for ~hundreds of epochs; 1e-3 is in its grid and is what
+#: a few CPU epochs need (see docs/models.md).
+DEFAULT_LR = 1e-3
+#: below this ROI edge, backbones with a ``norm_name`` option default to batch normalisation
+#: (instance norm at Swin-UNETR's roi/32 bottleneck has one voxel per channel below 64^3; "batch"
+#: is the one non-instance choice every MONAI network takes as a plain string)
+INSTANCE_NORM_MIN_ROI = 64
+SMALL_ROI_NORM = "batch"
+
+#: recipe-level hyper-parameters every neural recipe can tune (flat names = constructor kwargs)
+TRAINING_SPACE: dict[str, ss.Param] = {
+    "lr": ss.Categorical(LR_CHOICES),
+    "seg_ce": ss.Float(0.2, 0.6),
+    "seg_dice": ss.Float(0.2, 0.6),
+    "seg_focal": ss.Float(0.2, 0.6),
+}
+
+
+def compose_search_space(backbone: str | None, clinical_encoder: str | None, fusion: str,
+                         loss_schedule: str) -> dict[str, ss.Param]:
+    """The recipe-level training space plus each component's registered space, nested by prefix.
+
+    Keys are valid ``NeuralRecipe`` keyword arguments (``lr``, ``fusion.dropout`` ...). A component
+    with a callable (conditional) space contributes nothing here: tune it with its own space.
+    """
+    space = dict(TRAINING_SPACE)
+    parts = (("backbone.", registry.backbones, backbone), ("clinical.", registry.clinical_encoders, clinical_encoder),
+             ("fusion.", registry.fusions, fusion), ("schedule.", registry.loss_schedules, loss_schedule))
+    for prefix, reg, name in parts:
+        if not name:
+            continue
+        component_space = reg.get(name).search_space
+        if isinstance(component_space, dict):
+            space.update(ss.prefixed(component_space, prefix))
+    uses_seg = loss_schedule and _schedule_uses_segmentation(loss_schedule)
+    if not uses_seg or not backbone:
+        for key in ("seg_ce", "seg_dice", "seg_focal"):
+            space.pop(key, None)
+    return space
+
+
+def _schedule_uses_segmentation(name: str) -> bool:
+    entry = registry.loss_schedules.get(name)
+    return bool(getattr(entry.factory, "uses_segmentation", True))
+
+
+def _accepts(entry: registry.Entry, name: str) -> bool:
+    params = entry.parameters()
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+class NeuralRecipe(ResectabilityModel):
+    """Backbone + clinical encoder + fusion trained by the shared engine, with an auxiliary segmentation loss.
+
+    Parameters left ``None`` come from ``ctx.profile`` at fit time (``roi``, ``spacing``,
+    ``batch_size``, ``max_epochs``, ``patience``, and ``feature_size`` for backbones that take
+    one). ``backbone=None`` gives a network without an image branch (clinical only).
+    ``feature_size`` is passed to the backbone only when its factory takes that parameter, so a
+    recipe's space stays valid when ``--backbone`` swaps the backbone.
+    """
+
+    mask_source = "none"  # or the backbone's: "predicted" when it derives geometry from its own masks
+
+    def __init__(self, backbone: str | None = "swin-unetr", clinical_encoder: str | None = "mlp",
+                 fusion: str = "concat", loss_schedule: str = "dice-step", *,
+                 backbone_kwargs: dict | None = None, clinical_kwargs: dict | None = None,
+                 fusion_kwargs: dict | None = None, schedule_kwargs: dict | None = None,
+                 feature_size: int | None = None, embed_dim: int = 256,
+                 seg_ce: float = 0.4, seg_dice: float = 0.4, seg_focal: float = 0.2, focal_gamma: float = 2.0,
+                 class_weights: tuple[float, ...] | str = PAPER_CLASS_WEIGHTS,
+                 lr: float = 1e-4, weight_decay: float = 1e-5, batch_size: int | None = None,
+                 max_epochs: int | None = None, patience: int | None = None, grad_accum: int = 1,
+                 grad_clip: float | None = 1.0, amp: str = "auto", channels_last: bool = False,
+                 roi: tuple[int, int, int] | None = None, spacing: tuple[float, float, float] | None = None,
+                 patch_size: tuple[int, int, int] | None = None, augment: bool = True,
+                 hu_clip: tuple[float, float] | None = None, **component_params: Any):
+        super().__init__()
+        self.backbone = backbone or None
+        if self.backbone is not None:
+            self.mask_source = getattr(registry.backbones.get(self.backbone).factory, "mask_source", "none")
+        self.clinical_encoder = clinical_encoder or "none"
+        self.fusion = fusion
+        self.loss_schedule = loss_schedule
+        kwargs = {"backbone_kwargs": dict(backbone_kwargs or {}), "clinical_kwargs": dict(clinical_kwargs or {}),
+                  "fusion_kwargs": dict(fusion_kwargs or {}), "schedule_kwargs": dict(schedule_kwargs or {})}
+        for key, value in component_params.items():
+            prefix = next((p for p in PREFIXES if key.startswith(p)), None)
+            if prefix is None:
+                raise RegistryError(
+                    f"NeuralRecipe got unknown parameter {key!r}; component options take a prefix "
+                    f"({', '.join(PREFIXES)}), e.g. 'fusion.dropout'")
+            kwargs[PREFIXES[prefix]][key[len(prefix):]] = value
+        self.backbone_kwargs, self.clinical_kwargs = kwargs["backbone_kwargs"], kwargs["clinical_kwargs"]
+        self.fusion_kwargs, self.schedule_kwargs = kwargs["fusion_kwargs"], kwargs["schedule_kwargs"]
+        for name, weight in (("seg_ce", seg_ce), ("seg_dice", seg_dice), ("seg_focal", seg_focal)):
+            if weight < 0:
+                raise ValueError(f"{name} must be >= 0, got {weight}")
+        self.feature_size, self.embed_dim = feature_size, embed_dim
+        self.seg_ce, self.seg_dice, self.seg_focal, self.focal_gamma = seg_ce, seg_dice, seg_focal, focal_gamma
+        self.class_weights = class_weights if isinstance(class_weights, str) else tuple(class_weights)
+        self.lr, self.weight_decay, self.grad_accum, self.grad_clip = lr, weight_decay, grad_accum, grad_clip
+        self.batch_size, self.max_epochs, self.patience = batch_size, max_epochs, patience
+        self.amp, self.channels_last, self.augment = amp, channels_last, augment
+        self.roi = tuple(roi) if roi else None
+        self.spacing = tuple(spacing) if spacing else None
+        self.patch_size = tuple(patch_size) if patch_size else None
+        self.hu_clip = tuple(hu_clip) if hu_clip else None
+        # fitted state
+        self.net: MultitaskNet | None = None
+        self.preprocessor = None
+        self.config: TrainConfig | None = None
+        self.fit_result = None
+        self._resolved_cfg: dict | None = None
+
+    # -- configuration resolved against the profile ----------------------------------------------
+    def _resolved(self, ctx: FitContext) -> dict[str, Any]:
+        p = ctx.profile
+        roi = self.roi or tuple(p.roi)
+        return {"roi": roi, "spacing": self.spacing or tuple(p.target_spacing_mm),
+                "patch_size": self.patch_size if self.patch_size and tuple(self.patch_size) != roi else None,
+                "batch_size": self.batch_size or p.batch_size, "max_epochs": self.max_epochs or p.max_epochs,
+                "patience": self.patience or p.patience, "feature_size": self.feature_size or p.feature_size}
+
+    @property
+    def uses_image(self) -> bool:
+        return self.backbone is not None
+
+    def _image_config(self, resolved):
+        from ...data.images import ImageConfig
+
+        kwargs = {"target_spacing": resolved["spacing"], "roi": resolved["roi"]}
+        if self.hu_clip:
+            kwargs["hu_clip"] = self.hu_clip
+        return ImageConfig(**kwargs)
+
+    def _store(self, ctx: FitContext, resolved):
+        """The volume cache shared by every fold and trial (``ctx.cache_dir``; None = the user cache)."""
+        from ...data.images import VolumeStore
+
+        return VolumeStore(ctx.cache_dir, self._image_config(resolved))
+
+    def _arrays(self, cohort, ctx: FitContext, resolved, *, labels: bool, masks: bool) -> CaseArrays:
+        """Preprocessed clinical rows (+ cached volumes) of ``cohort``; masks only when asked (training)."""
+        clinical = self.preprocessor.transform(cohort.clinical.loc[list(cohort.case_ids)])
+        arrays = CaseArrays(case_ids=list(cohort.case_ids), clinical=np.asarray(clinical, dtype=np.float32),
+                            labels=np.asarray(cohort.labels) if labels else None)
+        if self.uses_image:
+            vols = self._store(ctx, resolved).get(cohort, on_progress=None)
+            arrays.images = [vols[c]["image"] for c in arrays.case_ids]
+            if masks:
+                arrays.segs = [vols[c]["seg"] for c in arrays.case_ids]
+                arrays.has_mask = np.array([bool(vols[c]["has_mask"]) for c in arrays.case_ids])
+        return arrays
+
+    # -- building the network --------------------------------------------------------------------
+    def build(self, in_features: int, resolved: dict, *, segment: bool) -> MultitaskNet:
+        """The network for ``in_features`` clinical columns (weights freshly initialised)."""
+        backbone = None
+        if self.uses_image:
+            entry = registry.backbones.get(self.backbone)
+            kwargs = {"in_channels": 1, "roi": resolved["patch_size"] or resolved["roi"],
+                      "n_seg_classes": N_SEG_CLASSES if segment else 0, "embed_dim": self.embed_dim}
+            if _accepts(entry, "feature_size") and "feature_size" not in self.backbone_kwargs:
+                kwargs["feature_size"] = resolved["feature_size"]
+            if min(kwargs["roi"]) < INSTANCE_NORM_MIN_ROI and "norm_name" in entry.parameters():
+                kwargs["norm_name"] = SMALL_ROI_NORM
+            if getattr(entry.factory, "mask_source", "none") == "predicted":
+                kwargs["n_seg_classes"] = N_SEG_CLASSES  # its geometry reads its own masks: always segment
+            kwargs = {k: v for k, v in kwargs.items() if _accepts(entry, k)}
+            backbone = registry.backbones.create(self.backbone, **{**kwargs, **self.backbone_kwargs})
+        encoder = registry.clinical_encoders.create(self.clinical_encoder, in_features=in_features,
+                                                    **self.clinical_kwargs)
+        image_dim = int(backbone.embed_dim) if backbone is not None else 0
+        fusion = registry.fusions.create(self.fusion, image_dim=image_dim, clinical_dim=int(encoder.out_dim),
+                                         n_classes=N_CLASSES, **self.fusion_kwargs)
+        return MultitaskNet(backbone, encoder, fusion)
+
+    def build_schedule(self) -> torch.nn.Module:
+        return registry.loss_schedules.create(self.loss_schedule, **self.schedule_kwargs)
+
+    def _losses(self, train_labels):
+        from ...losses import SegmentationLoss, classification_loss
+
+        cls = classification_loss(class_weights=self.class_weights, labels=np.asarray(train_labels))
+        seg = SegmentationLoss(ce=self.seg_ce, dice=self.seg_dice, focal=self.seg_focal, gamma=self.focal_gamma)
+        return seg, cls
+
+    def _transform(self, resolved, seed: int):
+        transforms = []
+        if self.augment:
+            from ...data.transforms import train_augmentation
+
+            transforms.append(train_augmentation(self._image_config(resolved), seed))
+        if resolved["patch_size"]:
+            from monai.transforms import RandSpatialCropd
+
+            transforms.append(RandSpatialCropd(keys=["image", "seg"], roi_size=resolved["patch_size"],
+                                               random_size=False, allow_missing_keys=True))
+        if not transforms:
+            return None
+        from monai.transforms import Compose
+
+        compose = Compose(transforms)
+        compose.set_random_state(seed=seed)
+        return compose
+
+    # -- the ResectabilityModel interface ---------------------------------------------------------
+    def fit(self, train, valid, ctx: FitContext) -> "NeuralRecipe":
+        from ...data.clinical import ClinicalPreprocessor
+
+        device = resolve_device(ctx.device)
+        resolved = self._resolved(ctx)
+        seed_everything(ctx.seed)
+        # fitted on the training part only (no leakage into validation or test)
+        self.preprocessor = ClinicalPreprocessor().fit(train.clinical.loc[list(train.case_ids)],
+                                                       train.clinical_schema)
+        train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True)
+        valid_arrays = (self._arrays(valid, ctx, resolved, labels=True, masks=False)
+                        if valid is not None and len(valid.case_ids) else None)
+        seed_everything(ctx.seed)  # same initial weights whatever the data loading did
+        schedule = self.build_schedule()
+        # the auxiliary task needs a segmenting schedule and training masks; otherwise no seg head at all
+        segment = (self.uses_image and bool(train_arrays.has_mask.any())
+                   and bool(getattr(schedule, "uses_segmentation", False)))
+        self.net = self.build(train_arrays.clinical.shape[1], resolved, segment=segment)
+        seg_loss, cls_loss = self._losses(train_arrays.labels)
+        self.config = TrainConfig(
+            lr=self.lr, weight_decay=self.weight_decay, batch_size=resolved["batch_size"],
+            max_epochs=resolved["max_epochs"], patience=resolved["patience"], grad_accum=self.grad_accum,
+            grad_clip=self.grad_clip, amp=self.amp, device=device, seed=ctx.seed, channels_last=self.channels_last,
+            patch_size=resolved["patch_size"], n_classes=N_CLASSES)
+        checkpoint = Path(ctx.work_dir) / "best_weights.pt" if ctx.work_dir is not None else None
+        self.fit_result = train_network(
+            self.net, schedule=schedule, seg_loss=seg_loss if segment else None, cls_loss=cls_loss,
+            train=train_arrays, valid=valid_arrays, config=self.config,
+            transform=self._transform(resolved, ctx.seed) if self.uses_image else None,
+            checkpoint_path=checkpoint, on_epoch=ctx.on_epoch, on_progress=ctx.on_progress)
+        self.history = self.fit_result.history
+        self._resolved_cfg = resolved
+        return self
+
+    def _check_fitted(self):
+        if self.net is None:
+            raise RuntimeError("NeuralRecipe.predict_proba called before fit")
+
+    def _predict(self, cohort, ctx: FitContext, *, want_masks: bool):
+        self._check_fitted()
+        arrays = self._arrays(cohort, ctx, self._resolved_cfg, labels=False, masks=False)  # mask-free
+        device = self.config.device
+        return predict(self.net.to(device), arrays, batch_size=self.config.batch_size, device=device,
+                       amp_dtype=resolve_amp(self.config.amp, device), patch_size=self.config.patch_size,
+                       want_masks=want_masks, channels_last=self.config.channels_last, n_classes=N_CLASSES)
+
+    def predict_proba(self, cohort, ctx: FitContext) -> np.ndarray:
+        logits = torch.from_numpy(self._predict(cohort, ctx, want_masks=False).logits)
+        return torch.softmax(logits.double(), dim=1).numpy()
+
+    def predict_masks(self, cohort, ctx: FitContext) -> dict[str, tuple[np.ndarray, tuple[float, ...]]]:
+        """Predicted segmentation per case (canonical labels on the model's grid) and its spacing in mm."""
+        if not (self.net is not None and self.net.segments):
+            return {}
+        masks = self._predict(cohort, ctx, want_masks=True).masks
+        spacing = tuple(float(s) for s in self._resolved_cfg["spacing"])
+        return {cid: (m, spacing) for cid, m in zip(cohort.case_ids, masks)}
+
+    def extra_outputs(self, cohort, ctx: FitContext, measure_contacts: bool = False) -> dict[str, Any]:
+        """``dice``: case -> structure -> Dice of the predicted mask vs the cohort's mask (cases with one);
+        with ``measure_contacts``, ``contact_deg``: case -> vessel -> contact angle measured on the prediction."""
+        predicted = self.predict_masks(cohort, ctx)
+        if not predicted:
+            return {}
+        vols = self._store(ctx, self._resolved_cfg).get(cohort, on_progress=None)
+        out: dict[str, Any] = {"dice": {cid: per_structure_dice(predicted[cid][0], vols[cid]["seg"])
+                                        for cid in cohort.case_ids if vols[cid]["has_mask"]}}
+        if measure_contacts:
+            from ...geometry import measure_case
+
+            out["contact_deg"] = {}
+            for cid, (mask, spacing) in predicted.items():
+                table = measure_case(mask, spacing)
+                out["contact_deg"][cid] = dict(zip(table["vessel"], table["contact_deg"].astype(float)))
+        return out
+
+    def n_parameters(self) -> int:
+        return self.net.n_parameters() if self.net is not None else 0
+
+    def describe(self) -> dict[str, Any]:
+        """The composition and hyper-parameters, as plain data (for model.json / reports)."""
+        return {"backbone": self.backbone, "clinical_encoder": self.clinical_encoder, "fusion": self.fusion,
+                "loss_schedule": self.loss_schedule, "backbone_kwargs": self.backbone_kwargs,
+                "clinical_kwargs": self.clinical_kwargs, "fusion_kwargs": self.fusion_kwargs,
+                "schedule_kwargs": self.schedule_kwargs, "lr": self.lr, "weight_decay": self.weight_decay,
+                "seg_weights": (self.seg_ce, self.seg_dice, self.seg_focal), "class_weights": self.class_weights}

@@ -1,0 +1,206 @@
+"""Every registered neural recipe, end to end on a tiny phantom cohort (32^3 at 3 mm).
+
+For each recipe: forward shapes, one optimisation step lowers the loss on a fixed batch, fit +
+predict_proba (rows sum to 1) with no mask at inference, the loss weights logged per epoch follow
+the schedule, non-finite input stops the fit naming the epoch, and the same seed gives the same
+predictions. Components are shrunk to their smallest sizes through the recipes' own options.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from resectbench import registry
+from resectbench.errors import TrainingError
+from resectbench.models.base import FitContext
+from resectbench.models.engine import trainer as trainer_module
+from resectbench.models.recipes.compose import NeuralRecipe, compose_search_space
+from resectbench.profiles import get_profile
+from resectbench.search_space import Categorical, Float
+
+NEURAL = [n for n in registry.models.list() if "neural" in registry.models.get(n).tags]
+# the smallest sizes each backbone allows, passed as the recipes' dotted component options
+SMALL = {
+    "swin-unetr": {"feature_size": 12},
+    "vit3d": {"backbone.hidden_size": 32, "backbone.num_layers": 4, "backbone.num_heads": 2,
+              "backbone.feature_size": 4},
+    "cnn3d": {"backbone.init_filters": 8},
+    "tat": {"backbone.init_filters": 8, "backbone.patch_size": 8, "backbone.patch_width": 4,
+            "backbone.patch_dim": 8},
+    "timm-2.5d": {"backbone.slice_stride": 4},
+}
+TINY = dict(max_epochs=2, patience=5, batch_size=3, embed_dim=16)
+
+
+def make(name: str, **overrides) -> NeuralRecipe:
+    backbone = registry.models.get(name).parameters()["backbone"].default
+    return registry.models.create(name, **{**TINY, **SMALL.get(backbone, {}), **overrides})
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    from resectbench.data.synth import tiny_cohort
+
+    return tiny_cohort(tmp_path_factory.mktemp("cohort"), n=9)
+
+
+@pytest.fixture(scope="module")
+def parts(cohort):
+    """(train, valid, test-without-masks) and a profile-sized context."""
+    ids = cohort.case_ids
+    train, valid = cohort.subset(ids[:6]), cohort.subset(ids[6:])
+    test = dataclasses.replace(valid, table=valid.table.assign(mask=None))
+    assert not test.has_masks
+    return train, valid, test
+
+
+@pytest.fixture()
+def ctx(tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "volume-cache"  # shared: each case preprocessed once
+    return FitContext(seed=0, profile=get_profile("cpu").with_(roi=(32, 32, 32), target_spacing_mm=(3.0, 3.0, 3.0)),
+                      cache_dir=cache, work_dir=tmp_path_factory.mktemp("work"))
+
+
+def test_every_neural_recipe_is_registered_and_composes_from_registries():
+    assert {"swinunetr-fusion", "swinunetr-image-only", "clinical-only", "tat", "vit3d-fusion", "cnn3d-fusion",
+            "timm2.5d-fusion"} <= set(NEURAL)
+    for name in NEURAL:
+        entry = registry.models.get(name)
+        assert isinstance(registry.models.create(name), NeuralRecipe)
+        assert entry.search_space["lr"] == Categorical((1e-3, 5e-4, 1e-4))
+        assert (inspect_doc := registry.models.describe(name)["doc"]) and len(inspect_doc) > 80
+        for key in ("seg_ce", "seg_dice", "seg_focal"):
+            if key in entry.search_space:
+                assert entry.search_space[key] == Float(0.2, 0.6)
+
+
+def test_compose_search_space_nests_component_spaces_as_recipe_kwargs():
+    space = compose_search_space("cnn3d", "mlp", "gated", "dice-step")
+    assert {"lr", "seg_ce", "backbone.init_filters", "clinical.hidden", "fusion.fusion_dim"} <= set(space)
+    assert "seg_ce" not in compose_search_space("timm-2.5d", "mlp", "concat", "cls-only")
+    recipe = NeuralRecipe(backbone="cnn3d", fusion="gated", **{"fusion.fusion_dim": 64, "backbone.init_filters": 8})
+    assert recipe.fusion_kwargs == {"fusion_dim": 64} and recipe.backbone_kwargs == {"init_filters": 8}
+    with pytest.raises(Exception, match="unknown parameter 'dropout'"):
+        NeuralRecipe(**{"dropout": 0.1})
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_forward_shapes_and_one_step_lowers_the_loss(name, parts, ctx):
+    train = parts[0]
+    recipe = make(name)
+    from resectbench.data.clinical import ClinicalPreprocessor
+
+    recipe.preprocessor = ClinicalPreprocessor().fit(train.clinical, train.clinical_schema)
+    resolved = recipe._resolved(ctx)
+    arrays = recipe._arrays(train, ctx, resolved, labels=True, masks=True)
+    schedule = recipe.build_schedule()
+    segment = recipe.uses_image and schedule.uses_segmentation
+    torch.manual_seed(0)
+    net = recipe.build(arrays.clinical.shape[1], resolved, segment=segment)
+    image = torch.from_numpy(np.stack(arrays.images[:3])) if recipe.uses_image else None
+    clinical = torch.from_numpy(arrays.clinical[:3])
+    labels = torch.tensor(arrays.labels[:3]).long()
+    seg_loss, cls_loss = recipe._losses(arrays.labels)
+
+    def loss():
+        torch.manual_seed(1)  # same dropout masks in both evaluations
+        out = net(image, clinical)
+        seg = None
+        if net.segments and segment:
+            target = torch.from_numpy(np.stack(arrays.segs[:3])).long()
+            assert out.seg_logits.shape == (3, 16, 32, 32, 32)
+            seg = seg_loss(out.seg_logits, target)
+        assert out.logits.shape == (3, 3)
+        return schedule.combine(seg, cls_loss(out.logits, labels))[0]
+
+    net.train()
+    before = loss()
+    before.backward()
+    torch.optim.SGD(net.parameters(), lr=1e-3).step()
+    with torch.no_grad():
+        after = loss()
+    assert after.item() < before.item()
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_fit_predicts_without_masks_logs_schedule_and_is_deterministic(name, parts, ctx, monkeypatch):
+    train, valid, test = parts
+    # the measured training tumor Dice is replaced by a known sequence, so the dice-step switch is visible
+    dices = iter([0.3, 0.3, 0.7, 0.7] * 4)
+    monkeypatch.setattr(trainer_module, "structure_dice",
+                        lambda logits, target, index: torch.full((logits.shape[0],), next(dices)))
+
+    def fit_predict():
+        model = make(name).fit(train, valid, ctx)
+        return model, model.predict_proba(test, ctx)
+
+    model, proba = fit_predict()
+    assert proba.shape == (len(test.case_ids), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert model.n_parameters() > 0
+    # inference never reads masks: the same cases with their masks give the same probabilities
+    np.testing.assert_allclose(model.predict_proba(valid, ctx), proba, rtol=1e-5, atol=1e-6)
+    assert [r["epoch"] for r in model.history] == [1, 2]
+    for row in model.history:
+        assert np.isfinite(row["train_loss"]) and 0.0 <= row["val_macro_f1"] <= 1.0
+    if model.loss_schedule == "dice-step" and model.net.segments:
+        assert [r["w_seg"] for r in model.history] == [3.0, 1.5]  # tau 0 before epoch 1, then 0.3
+        assert [r["w_cls"] for r in model.history] == pytest.approx([1 / 3, 1 / 1.5])
+    elif model.loss_schedule == "cls-only":
+        assert all(r["w_seg"] == 0.0 and r["train_seg_loss"] is None for r in model.history)
+    # same seed, same data -> same predictions on CPU
+    _, again = fit_predict()
+    np.testing.assert_array_equal(again, proba)
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_non_finite_input_stops_the_fit_naming_epoch_and_case(name, parts, ctx, monkeypatch):
+    train, valid, _ = parts
+    original = NeuralRecipe._arrays
+
+    def poisoned(self, cohort, *args, **kwargs):
+        arrays = original(self, cohort, *args, **kwargs)
+        if kwargs.get("masks"):  # the training part
+            arrays.clinical = arrays.clinical.copy()
+            arrays.clinical[1, 0] = np.inf
+        return arrays
+
+    monkeypatch.setattr(NeuralRecipe, "_arrays", poisoned)
+    with pytest.raises(TrainingError, match=rf"epoch 1: non-finite clinical input .*{train.case_ids[1]}"):
+        make(name).fit(train, valid, ctx)
+
+
+def test_best_epoch_weights_are_checkpointed_and_restored(parts, ctx):
+    train, valid, _ = parts
+    model = make("clinical-only", max_epochs=4).fit(train, valid, ctx)
+    saved = torch.load(ctx.work_dir / "best_weights.pt", weights_only=True)
+    assert all(torch.equal(v, saved[k]) for k, v in model.net.state_dict().items())
+    best = max(model.history, key=lambda r: (r["val_macro_f1"], -r["val_loss"]))
+    assert model.fit_result.best_epoch == best["epoch"]
+
+
+def test_pruning_exception_from_on_epoch_propagates(parts, ctx):
+    class Pruned(Exception):
+        pass
+
+    def on_epoch(epoch, metrics):
+        assert "val_macro_f1" in metrics and "w_seg" in metrics
+        raise Pruned
+
+    with pytest.raises(Pruned):
+        make("clinical-only").fit(parts[0], parts[1], dataclasses.replace(ctx, on_epoch=on_epoch))
+
+
+def test_extra_outputs_give_predicted_mask_dice_per_structure(parts, ctx):
+    train, valid, test = parts
+    model = make("cnn3d-fusion", max_epochs=1).fit(train, valid, ctx)
+    extra = model.extra_outputs(valid, ctx)
+    assert set(extra["dice"]) == set(valid.case_ids)
+    assert all(0.0 <= d <= 1.0 for case in extra["dice"].values() for d in case.values())
+    assert "tumor" in next(iter(extra["dice"].values()))
+    assert model.extra_outputs(test, ctx)["dice"] == {}  # no masks, nothing to compare with
+    masks = model.predict_masks(test, ctx)
+    assert masks[test.case_ids[0]][0].shape == (32, 32, 32)
