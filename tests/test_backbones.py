@@ -69,6 +69,14 @@ def test_encoder_only_skips_the_decoder(name):
     assert sum(p.numel() for p in encoder.parameters()) < sum(p.numel() for p in full.parameters())
 
 
+@pytest.mark.parametrize("name,norm", [("vit3d", "group"), ("vit3d", "batch"), ("swin-unetr", "batch")])
+def test_decoder_norm_choices(name, norm):
+    out = build(name, norm_name=norm).train()(torch.randn(2, 1, *ROI))
+    assert out.seg_logits.shape == (2, 16, *ROI)
+    with pytest.raises(ValueError, match="norm_name must be one of"):
+        build(name, norm_name="layer")
+
+
 def test_same_seed_same_output():
     x = torch.randn(1, 1, *ROI)
     a, b = build("cnn3d").eval(), build("cnn3d").eval()

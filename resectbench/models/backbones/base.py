@@ -48,6 +48,23 @@ def check_input(x: torch.Tensor, in_channels: int, roi: tuple[int, int, int], ba
                          f"got {tuple(x.shape)}")
 
 
+NORMS = ("instance", "batch", "group")
+
+
+def norm_argument(norm_name: str, width: int, backbone: str):
+    """MONAI ``norm_name`` for a UNETR-style decoder whose widths are multiples of ``width``.
+
+    ``"group"`` becomes ``("group", {"num_groups": g})`` with the largest g in (8, 6, 4, 3, 2, 1)
+    dividing ``width``, so it divides every decoder width.
+    """
+    if norm_name not in NORMS:
+        raise ValueError(f"{backbone}: norm_name must be one of {NORMS}, got {norm_name!r}")
+    if norm_name != "group":
+        return norm_name
+    groups = next(g for g in (8, 6, 4, 3, 2, 1) if width % g == 0)
+    return ("group", {"num_groups": groups})
+
+
 def n_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 

@@ -9,22 +9,11 @@ from torch import nn
 
 from ...registry import component
 from ...search_space import Categorical
-from .base import BackboneOutput, as_roi, check_input, load_pretrained, require_divisible
+from .base import BackboneOutput, as_roi, check_input, load_pretrained, norm_argument, require_divisible
 
-NORMS = ("instance", "batch", "group")
 # SwinUNETR's decoder blocks (kept only when segmenting); the Swin encoder is always ``swinViT``.
 _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "encoder10",
             "decoder5", "decoder4", "decoder3", "decoder2", "decoder1", "out")
-
-
-def _norm_arg(norm_name: str, feature_size: int):
-    if norm_name not in NORMS:
-        raise ValueError(f"swin-unetr: norm_name must be one of {NORMS}, got {norm_name!r}")
-    if norm_name != "group":
-        return norm_name
-    # the decoder's widths are feature_size * {1, 2, 4, 8, 16}: a group count dividing feature_size fits all
-    groups = next(g for g in (8, 6, 4, 3, 2, 1) if feature_size % g == 0)
-    return ("group", {"num_groups": groups})
 
 
 @component("swin-unetr", tags=("transformer", "3d", "segments", "paper"),
@@ -43,8 +32,9 @@ class SwinUNETRBackbone(nn.Module):
     - **Segmentation**: logits from Swin-UNETR's own UNet-style decoder at full ROI resolution.
     - **Normalisation** in the decoder: ``instance`` (MONAI's and the paper's default),
       ``batch`` or ``group``. With ``instance`` the bottleneck block normalises roi/32 voxels,
-      which fails to train below 64^3 (a single voxel per channel); use ``batch``/``group`` for
-      smaller ROIs (tests) - an error says so.
+      which fails to train below 64^3 (a single voxel per channel); use ``group`` (any batch
+      size) or ``batch`` (batch >= 2) for smaller ROIs - an error says so. ``group`` uses the
+      largest of 8/6/4/3/2 groups dividing ``feature_size``.
     - **ROI**: every edge must be divisible by 32 (patch size 2, five down-samplings). MONAI 1.6
       dropped ``img_size``; the ROI is only used here to validate shapes.
     - **Pretrained weights** (``pretrained``: a path the user supplies; nothing is downloaded)
@@ -79,7 +69,7 @@ class SwinUNETRBackbone(nn.Module):
             raise ValueError(f"swin-unetr: norm_name='instance' cannot train at roi={self.roi} (the bottleneck has "
                              "one voxel per channel below 64^3); use norm_name='batch' or 'group', or roi >= 64")
         net = SwinUNETR(in_channels=self.in_channels, out_channels=max(self.n_seg_classes, 1),
-                        feature_size=feature_size, norm_name=_norm_arg(norm_name, feature_size),
+                        feature_size=feature_size, norm_name=norm_argument(norm_name, feature_size, "swin-unetr"),
                         use_checkpoint=use_checkpoint, dropout_path_rate=drop_path_rate, use_v2=use_v2)
         # Adopt Swin-UNETR's children under their own names, so BTCV checkpoints map 1:1 onto ours.
         self.swinViT = net.swinViT

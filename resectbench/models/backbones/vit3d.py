@@ -8,7 +8,7 @@ from torch import nn
 
 from ...registry import component
 from ...search_space import Categorical
-from .base import BackboneOutput, as_roi, check_input, require_divisible
+from .base import BackboneOutput, as_roi, check_input, norm_argument, require_divisible
 
 PATCH = 16  # UNETR's patch size: its decoder up-samples four times by 2
 _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "decoder5", "decoder4", "decoder3", "decoder2", "out")
@@ -28,7 +28,9 @@ class ViT3DBackbone(nn.Module):
     is free (a multiple of 4 keeps the skips evenly spaced). ``num_heads`` defaults to
     ``hidden_size // 64``. Defaults are smaller than UNETR's (hidden 768) to suit CPUs; the
     search space covers UNETR's size. With ``n_seg_classes=0`` only the ViT is built. Every roi
-    edge must be divisible by 16.
+    edge must be divisible by 16; note that at the cpu profile's 32^3 the ViT sees only 2x2x2
+    tokens (a coarse model, kept for comparability; it is meant for 64^3 and larger). Decoder
+    normalisation: ``instance`` (UNETR's), ``batch`` or ``group``.
     """
 
     def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 16,
@@ -62,7 +64,8 @@ class ViT3DBackbone(nn.Module):
             # UNETR builds its own 12-layer ViT; only its decoder blocks are kept (the ViT above replaces it)
             net = UNETR(in_channels=self.in_channels, out_channels=self.n_seg_classes, img_size=self.roi,
                         feature_size=feature_size, hidden_size=hidden_size, mlp_dim=int(hidden_size * mlp_ratio),
-                        num_heads=num_heads, norm_name=norm_name, dropout_rate=dropout_rate)
+                        num_heads=num_heads, norm_name=norm_argument(norm_name, feature_size, "vit3d"),
+                        dropout_rate=dropout_rate)
             for name in _DECODER:
                 self.add_module(name, getattr(net, name))
         self.project = nn.Linear(hidden_size, self.embed_dim)

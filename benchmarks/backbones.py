@@ -1,0 +1,178 @@
+"""Per-backbone cost at the CPU profile: parameters, train step and inference time per volume, peak memory.
+
+Every built-in backbone is built as a recipe would build it at the ``cpu`` profile (ROI, Swin
+feature size, 16 segmentation classes, 256-d embedding; group norm below 64^3) and timed on
+random volumes: a training step is forward + segmentation loss (CE + Dice + focal, when the
+backbone segments) + an embedding term + backward + AdamW step; inference is a no-grad forward.
+Each configuration runs in a fresh process, so its peak resident memory (``ru_maxrss``) is its
+own. Variants tried on the CPU path: torch threads (2 vs 1), ``channels_last_3d`` memory format,
+bf16 autocast; plus the fp32 baseline at 64^3 for scale.
+
+    .venv/bin/python benchmarks/backbones.py [--quick] [--only cnn3d,tat] [--steps 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+BACKBONES = ("swin-unetr", "cnn3d", "vit3d", "timm-2.5d", "tat")
+VARIANTS = {  # name -> (threads, channels_last, bf16)
+    "fp32-2thr": (2, False, False),
+    "fp32-1thr": (1, False, False),
+    "channels_last-2thr": (2, True, False),
+    "bf16-2thr": (2, False, True),
+}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure(job: dict) -> dict:
+    """Runs in a fresh process: build, time train steps and inference, report peak memory."""
+    import torch
+
+    from resectbench.losses import SegmentationLoss
+    from resectbench.registry import backbones
+
+    torch.set_num_threads(job["threads"])
+    torch.manual_seed(0)
+    roi, batch = tuple(job["roi"]), job["batch"]
+    kwargs = {"in_channels": 1, "roi": roi, "n_seg_classes": 16, "embed_dim": 256}
+    entry = backbones.get(job["name"])
+    if "feature_size" in entry.parameters():
+        kwargs["feature_size"] = job["feature_size"]
+    if "norm_name" in entry.parameters() and min(roi) < 64:
+        kwargs["norm_name"] = "group"
+    net = backbones.create(job["name"], **kwargs)
+    params = sum(p.numel() for p in net.parameters())
+    x = torch.randn(batch, 1, *roi)
+    target = torch.randint(0, 16, (batch, *roi))
+    if job["channels_last"]:
+        try:
+            net = net.to(memory_format=torch.channels_last_3d)
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        except RuntimeError as exc:  # 2D (timm) weights have no 3D channels-last layout
+            return {**job, "error": f"channels_last_3d not applicable: {str(exc).splitlines()[0]}"}
+    seg_loss = SegmentationLoss()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=job["bf16"])
+    rss_built = _rss_mb()
+
+    def train_step():
+        net.train()
+        with autocast:
+            out = net(x)
+        loss = out.embedding.float().pow(2).mean()
+        if out.seg_logits is not None:
+            loss = loss + seg_loss(out.seg_logits.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def infer():
+        net.eval()
+        with autocast:
+            net(x)
+
+    timings = {}
+    for label, fn in (("train", train_step), ("infer", infer)):
+        for _ in range(job["warmup"]):
+            fn()
+        times = []
+        for _ in range(job["steps"]):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        timings[label] = statistics.median(times) / batch
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {**job, "params_M": params / 1e6, "train_s_per_volume": timings["train"],
+            "infer_s_per_volume": timings["infer"], "peak_rss_mb": peak, "peak_over_model_mb": peak - rss_built,
+            "segments": bool(net.segments)}
+
+
+def run_job(job: dict) -> dict:
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        try:
+            return pool.apply(measure, (job,))
+        except Exception as exc:  # report and go on with the other backbones
+            return {**job, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one step, baseline variant only (smoke test)")
+    ap.add_argument("--only", default="", help="comma-separated backbone names")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per measurement (median reported)")
+    args = ap.parse_args(argv)
+
+    from resectbench.profiles import get_profile
+
+    profile = get_profile("cpu")
+    names = [n for n in (args.only.split(",") if args.only else BACKBONES) if n]
+    roi, batch = tuple(profile.roi), profile.batch_size
+    jobs = []
+    for name in names:
+        base = {"name": name, "feature_size": profile.feature_size, "warmup": 1, "steps": args.steps}
+        if args.quick:
+            jobs.append({**base, "variant": "fp32-2thr", "roi": list(roi), "batch": 1, "threads": 2,
+                         "channels_last": False, "bf16": False, "warmup": 0, "steps": 1})
+            continue
+        for variant, (threads, channels_last, bf16) in VARIANTS.items():
+            jobs.append({**base, "variant": variant, "roi": list(roi), "batch": batch, "threads": threads,
+                         "channels_last": channels_last, "bf16": bf16})
+        jobs.append({**base, "variant": "fp32-2thr", "roi": [64, 64, 64], "batch": 2, "threads": 2,
+                     "channels_last": False, "bf16": False, "steps": max(1, args.steps - 1)})
+
+    rows = []
+    for i, job in enumerate(jobs, 1):
+        row = run_job(job)
+        rows.append(row)
+        if "error" in row:
+            print(f"[{i}/{len(jobs)}] {job['name']:<11} {job['variant']:<19} roi {job['roi'][0]}^3: {row['error']}",
+                  flush=True)
+        else:
+            print(f"[{i}/{len(jobs)}] {job['name']:<11} {job['variant']:<19} roi {job['roi'][0]}^3 b{job['batch']}: "
+                  f"{row['params_M']:.2f} M params, train {row['train_s_per_volume']:.3f} s/vol, "
+                  f"infer {row['infer_s_per_volume']:.3f} s/vol, peak {row['peak_rss_mb']:.0f} MB", flush=True)
+
+    best = {}
+    for name in names:
+        ok = [r for r in rows if r["name"] == name and "error" not in r and tuple(r["roi"]) == roi]
+        if ok:
+            fastest = min(ok, key=lambda r: r["train_s_per_volume"])
+            base = next((r for r in ok if r["variant"] == "fp32-2thr"), fastest)
+            best[name] = {"fastest_train_variant": fastest["variant"],
+                          "speedup_vs_fp32_2thr": base["train_s_per_volume"] / fastest["train_s_per_volume"]}
+    print("\nFastest training variant per backbone at the cpu profile ROI:")
+    for name, b in best.items():
+        print(f"  {name:<11} {b['fastest_train_variant']:<19} x{b['speedup_vs_fp32_2thr']:.2f} vs fp32-2thr")
+
+    import torch
+
+    result = {"profile": profile.name, "roi": list(roi), "batch": batch, "rows": rows, "best": best,
+              "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+                          "platform": platform.platform(), "torch": torch.__version__,
+                          "processor": platform.processor()}}
+    out = Path(__file__).resolve().parent / "results" / ("backbones.quick.json" if args.quick else "backbones.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=float))
+    print(f"\nwrote {out}")
+    return 0 if all("error" not in r or "not applicable" in r["error"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
