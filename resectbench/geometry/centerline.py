@@ -179,8 +179,11 @@ def robust_skeleton(component: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return best if best is not None else np.zeros_like(component)
 
 
-def centerline(vessel: np.ndarray, spacing, *, window_mm: float = 6.0, min_spur_mm: float = 4.0) -> Centerline:
+def centerline(vessel: np.ndarray, spacing, *, window_mm: float = 6.0, min_spur_mm: float = 4.0,
+               extend_ends: bool = True) -> Centerline:
     """Centerline of a binary vessel mask (any number of components) with real ``spacing``.
+
+    With ``extend_ends`` the free ends are continued along their tangent up to the vessel's end.
 
     Points without a usable tangent (isolated skeleton voxels) get the principal axis of the vessel
     voxels around them.
@@ -217,4 +220,45 @@ def centerline(vessel: np.ndarray, spacing, *, window_mm: float = 6.0, min_spur_
                 tangents[i] = vt[0]
             else:
                 tangents[i] = (0.0, 0.0, 1.0)
+    if extend_ends:
+        pts, tangents, branches, weights = _extend_ends(vessel, spacing, pts, tangents, branches, weights, tree)
     return Centerline(pts, tangents, branches, weights)
+
+
+def _extend_ends(vessel, spacing, pts, tangents, branches, weights, tree):
+    """Continue every free end of the centerline along its tangent to the vessel's end.
+
+    Thinning stops about one radius short of a tube's end; where a labelled vessel ends at a
+    junction (CHA -> proper hepatic / GDA) that last stretch is exactly where contact "reaching the
+    bifurcation" happens, so it must be measured too.
+    """
+    degree = np.diff(tree.indptr)
+    step = float(spacing.min())
+    shape = np.array(vessel.shape)
+    new_pts, new_tan, new_w = [pts], [tangents], [weights]
+    n = len(pts)
+    out_branches = []
+    for path in branches:
+        path = list(path)
+        for at_start in (True, False):
+            if len(path) < 2:
+                break
+            end, prev = (path[0], path[1]) if at_start else (path[-1], path[-2])
+            if degree[end] != 1:
+                continue
+            direction = pts[end] - pts[prev]
+            t = tangents[end] * np.sign(np.dot(tangents[end], direction) or 1.0)
+            added = []
+            for k in range(1, 64):
+                p = pts[end] + k * step * t
+                idx = np.round(p / spacing).astype(int)
+                if np.any(idx < 0) or np.any(idx >= shape) or not vessel[tuple(idx)]:
+                    break
+                new_pts.append(p[None])
+                new_tan.append(t[None])
+                new_w.append(np.array([step]))
+                added.append(n)
+                n += 1
+            path = added[::-1] + path if at_start else path + added
+        out_branches.append(np.array(path))
+    return np.concatenate(new_pts), np.concatenate(new_tan), out_branches, np.concatenate(new_w)
