@@ -16,22 +16,22 @@ LOG: list[dict] = []
 
 
 class MarkerCentroids(ResectabilityModel):
-    """Softmax over negative distances of the ``marker`` variable to the per-class training means.
+    """Softmax over negative distances of one clinical variable (``column``) to the per-class training means.
 
     Deterministic; ``shrink`` pulls the centroids towards the overall mean (a tunable parameter whose
     effect is real), ``temperature`` scales the softmax.
     """
 
-    def __init__(self, shrink: float = 0.0, temperature: float = 1.0):
+    def __init__(self, shrink: float = 0.0, temperature: float = 1.0, column: str = "marker"):
         super().__init__()
-        self.shrink, self.temperature = shrink, temperature
+        self.shrink, self.temperature, self.column = shrink, temperature, column
         self.centroids = None
 
     def fit(self, train, valid, ctx: FitContext):
         delay = float(os.environ.get("PROTOCOL_TEST_FIT_DELAY", 0))
         if delay:  # lets a test kill the process in the middle of a unit
             time.sleep(delay)
-        x = train.clinical.loc[train.case_ids, "marker"].to_numpy(float)
+        x = train.clinical.loc[train.case_ids, self.column].to_numpy(float)
         y = np.asarray(train.labels)
         overall = x.mean()
         self.centroids = np.array([x[y == c].mean() if np.any(y == c) else overall for c in range(3)])
@@ -43,7 +43,7 @@ class MarkerCentroids(ResectabilityModel):
 
     def predict_proba(self, cohort, ctx: FitContext):
         LOG.append({"event": "predict", "ids": list(cohort.case_ids)})
-        x = cohort.clinical.loc[cohort.case_ids, "marker"].to_numpy(float)
+        x = cohort.clinical.loc[cohort.case_ids, self.column].to_numpy(float)
         logits = -np.abs(x[:, None] - self.centroids[None, :]) / self.temperature
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
