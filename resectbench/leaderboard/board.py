@@ -223,7 +223,7 @@ def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", refer
     ceiling = runs.bayes_optimal_accuracy
     if ceiling is not None:
         ranked.append(Row(label="ceiling (Bayes-optimal)", recipe="-", kind="ceiling", mean={"accuracy": ceiling},
-                          flags=["highest accuracy reachable on these noisy synthetic labels"]))
+                          flags=["highest accuracy reachable on these synthetic labels (given their rater noise)"]))
     for r in ranked:
         if r.collapsed and r.kind != "chance":
             notes.append(f"{r.label} predicts a single class for every case: its AUC may look fine but "

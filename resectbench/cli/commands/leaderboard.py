@@ -47,7 +47,7 @@ def leaderboard_cmd(
         board = build_leaderboard(load_runs(run_dirs), rank_by=rank_by, reference=reference, auc_test=auc_test,
                                   bayesian=bayesian, rope=rope, n_boot=n_boot, seed=seed)
         if fmt == "terminal" and output is None:
-            console.print(terminal_renderable(board, layout))
+            console.print(terminal_renderable(board, layout, console.width))
             return
         text = render(board, fmt, layout)
     except ResectbenchError as exc:

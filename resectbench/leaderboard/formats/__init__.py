@@ -26,10 +26,11 @@ def tables_for(board: Leaderboard, layout: str = "full") -> list[Table]:
     return paper_tables(board) if layout == "paper" else all_tables(board)
 
 
-def terminal_renderable(board: Leaderboard, layout: str = "full"):
+def terminal_renderable(board: Leaderboard, layout: str = "full", width: int = 200):
+    """A rich renderable; ``width`` (the console's) decides whether secondary columns fit."""
     from .terminal import renderable
 
-    return renderable(tables_for(board, layout), board.notes)
+    return renderable(tables_for(board, layout), board.notes, width)
 
 
 def render(board: Leaderboard, fmt: str = "markdown", layout: str = "full", width: int = 200) -> str:
@@ -51,7 +52,7 @@ def render(board: Leaderboard, fmt: str = "markdown", layout: str = "full", widt
     from rich.console import Console
 
     buf = io.StringIO()
-    Console(file=buf, width=width, no_color=True, force_terminal=False).print(terminal_renderable(board, layout))
+    Console(file=buf, width=width, no_color=True, force_terminal=False).print(terminal_renderable(board, layout, width))
     return buf.getvalue()
 
 
