@@ -17,8 +17,24 @@ OVERLAY = {"tumor": "#ff2d2d", "pancreas": "#ffd23f", "sma": "#ff8c00", "celiac_
            "splenic_vein": "#48cae4", "ivc": "#4361ee", "splenic_artery": "#f4a261"}
 
 
-def plot_case(case, path: str | Path, title: str = "", window=(-160, 240)) -> Path:
-    """Save a 2x2 panel (axial/coronal, plain and with mask outlines) of a :class:`CaseVolume`."""
+def focus_point(mask: np.ndarray, vessel: str | None = None) -> np.ndarray:
+    """Voxel to slice through: the centre of the tumor's contact with ``vessel`` when there is one,
+    else the tumor centroid, else the volume centre."""
+    from scipy import ndimage
+
+    tumor = mask == INDEX["tumor"]
+    if vessel is not None:
+        contact = np.argwhere(ndimage.binary_dilation(mask == INDEX[vessel]) & tumor)
+        if len(contact):
+            return contact.mean(axis=0).round().astype(int)
+    if tumor.any():
+        return np.argwhere(tumor).mean(axis=0).round().astype(int)
+    return np.asarray(mask.shape) // 2
+
+
+def plot_case(case, path: str | Path, title: str = "", window=(-160, 240), vessel: str | None = None) -> Path:
+    """Save a 2x2 panel (axial/coronal, plain and with mask outlines) of a :class:`CaseVolume`, sliced
+    through the tumor's contact with ``vessel`` (or the tumor centroid)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,8 +42,7 @@ def plot_case(case, path: str | Path, title: str = "", window=(-160, 240)) -> Pa
     from matplotlib.lines import Line2D
 
     img, mask, sp = case.image, case.mask, case.spacing
-    tumor = np.argwhere(mask == INDEX["tumor"]) if mask is not None else np.empty((0, 3))
-    cx, cy, cz = (tumor.mean(axis=0).round().astype(int) if len(tumor) else np.asarray(img.shape) // 2)
+    cx, cy, cz = focus_point(mask, vessel) if mask is not None else np.asarray(img.shape) // 2
     views = [("axial", img[::-1, ::-1, cz].T, None if mask is None else mask[::-1, ::-1, cz].T, (sp[0], sp[1])),
              ("coronal", img[::-1, cy, ::-1].T, None if mask is None else mask[::-1, cy, ::-1].T, (sp[0], sp[2]))]
     fig, axes = plt.subplots(2, 2, figsize=(9, 9))

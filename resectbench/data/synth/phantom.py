@@ -251,6 +251,13 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     site_idx, (r_lo, r_hi) = TUMOR_SITES[sc.location]
     ptube = anat.tubes["pancreas"]
     site = ptube.control[site_idx] + rng.normal(0, 2.0, 3) * scale
+    touched = [v for v, a in sc.contacts.items() if a > 0]
+    if touched:   # grow from the pancreas towards the vessels it involves, so the tumor stays one mass
+        nearest = []
+        for vessel in touched:
+            tube = anat.tubes[VESSEL_TUBES[vessel]]
+            nearest.append(tube.points[np.argmin(np.linalg.norm(tube.points - site, axis=1))])
+        site = site + 0.45 * (np.mean(nearest, axis=0) - site)
     big = any(a > 180 for a in sc.contacts.values()) or not sc.reconstructable
     radius = max(rng.uniform(r_lo, r_hi) * scale * (1.15 if big else 1.0), 2.5 * vox)
     tumor = np.zeros(shape, dtype=bool)

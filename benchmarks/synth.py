@@ -1,0 +1,90 @@
+"""Phantom generation speed: cases/s per profile, the default 159-case CPU cohort on N cores, and
+the time of one paper-profile case (160^3 at 1 mm).
+
+Targets (issue 3): 159-case CPU cohort <= 60 s on 2 cores; a paper-profile case <= 3 s.
+
+    .venv/bin/python benchmarks/synth.py [--quick] [--workers 2]
+
+Prints a table and writes benchmarks/results/synth.json (synth.quick.json with --quick).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _single_cases(profile: str, n: int) -> dict:
+    """Render n cases in this process (no pool): per-case time without process start-up."""
+    from resectbench.data.synth.generate import render_case, size_preset, _case_geometry
+    import numpy as np
+
+    preset = size_preset(profile)
+    times, attempts = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            shape, spacing, orientation = _case_geometry(preset, np.random.default_rng([0, i, 3]))
+            job = {"case_id": f"c{i}", "index": i, "seed": 0, "preset": preset, "target": i % 3, "shape": shape,
+                   "spacing": spacing, "orientation": orientation, "bmi": 25.0, "out_dir": tmp}
+            t = time.perf_counter()
+            attempts.append(render_case(job)["attempts"])
+            times.append(time.perf_counter() - t)
+    times.sort()
+    return {"profile": profile, "cases": n, "median_s_per_case": times[len(times) // 2], "max_s_per_case": times[-1],
+            "cases_per_s_one_core": 1.0 / (sum(times) / n), "mean_attempts": sum(attempts) / n}
+
+
+def _cohort(profile: str, n: int, workers: int) -> dict:
+    from resectbench.data.synth import generate_cohort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        generate_cohort(Path(tmp) / "c", n=n, seed=0, profile=profile, workers=workers)
+        wall = time.perf_counter() - t
+        size = sum(p.stat().st_size for p in (Path(tmp) / "c").rglob("*") if p.is_file())
+    return {"profile": profile, "cases": n, "workers": workers, "wall_s": wall, "cases_per_s": n / wall,
+            "disk_mb": size / 2**20}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    rows_single, rows_cohort = [], []
+    if args.quick:
+        rows_single.append(_single_cases("tiny", 3))
+        rows_cohort.append(_cohort("tiny", 6, min(args.workers, 2)))
+    else:
+        rows_single.append(_single_cases("cpu", 12))
+        rows_single.append(_single_cases("paper", 3))
+        rows_cohort.append(_cohort("cpu", 159, args.workers))
+    print(f"{'profile':8} {'s/case (median)':>16} {'s/case (max)':>13} {'cases/s/core':>13} {'attempts':>9}")
+    for r in rows_single:
+        print(f"{r['profile']:8} {r['median_s_per_case']:16.3f} {r['max_s_per_case']:13.3f} "
+              f"{r['cases_per_s_one_core']:13.2f} {r['mean_attempts']:9.2f}")
+    print(f"\n{'profile':8} {'cases':>6} {'workers':>8} {'wall s':>8} {'cases/s':>8} {'disk MB':>8}")
+    for r in rows_cohort:
+        print(f"{r['profile']:8} {r['cases']:6d} {r['workers']:8d} {r['wall_s']:8.1f} {r['cases_per_s']:8.2f} "
+              f"{r['disk_mb']:8.1f}")
+    out = ROOT / "benchmarks" / "results" / ("synth.quick.json" if args.quick else "synth.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"single_process": rows_single, "cohort": rows_cohort, "cpu_count": os.cpu_count(),
+                               "machine": platform.platform(), "python": platform.python_version(),
+                               "load_avg": os.getloadavg()}, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
