@@ -70,3 +70,12 @@ def test_dice_by_structure_accepts_per_case_and_frame():
     frame = pd.DataFrame(per_case).T
     assert M.dice_by_structure(frame, ["a"]) == {"dice_tumor": 0.5, "dice_pancreas": 0.8}
     assert M.dice_by_structure({"tumor": 0.4}) == {"dice_tumor": 0.4}
+
+
+@pytest.mark.parametrize("metric", sorted(M.SELECTION_METRICS))
+def test_selection_score_matches_the_reported_metric(metric):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 30)
+    p = rng.dirichlet(np.ones(3), 30)
+    assert M.selection_score(metric, y, p) == pytest.approx(
+        M.SELECTION_METRICS[metric] * M.classification_metrics(y, p)[metric])

@@ -83,18 +83,27 @@ def postgres_url():
 
 
 WORKER = """
-import json, sys
+import json, sys, time
+from pathlib import Path
 sys.path.insert(0, {tests!r})
 from protocol_helpers import table_cohort
+from resectbench import registry
 from resectbench.protocol import run_worker
+registry.models.list()  # imports done: now wait for the other worker, so both start together
+barrier = Path({barrier!r})
+(barrier / sys.argv[2]).touch()
+while len(list(barrier.iterdir())) < 2:
+    time.sleep(0.05)
 kwargs = json.loads(sys.argv[1])
 ran = run_worker(cohort=table_cohort(45), **kwargs)
 print("RAN " + json.dumps([[u.label, u.key] for u in ran]))
 """
 
-MODELS = ("dummy", "marker-centroids")
+# the brief's tiny benchmark (chance + clinical-only) plus a recipe slow enough that the workers overlap
+MODELS = ("dummy", "clinical-sklearn", "marker-centroids")
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_benchmark_through_postgres(tmp_path, postgres_url, toy_plugins):
     cohort = table_cohort(45)
     protocol = ProtocolConfig(outer_folds=3, trials=2)
@@ -103,13 +112,15 @@ def test_two_workers_share_a_benchmark_through_postgres(tmp_path, postgres_url, 
                            storage=postgres_url, name="pg-bench")
     bench = prepare(cfg, cohort=cohort)  # the coordinator: manifest, splits, benchmark metadata
 
-    env = {**os.environ, "RESECTBENCH_PLUGINS": "protocol_plugin_recipes", "PROTOCOL_TEST_FIT_DELAY": "0.3",
+    env = {**os.environ, "RESECTBENCH_PLUGINS": "protocol_plugin_recipes", "PROTOCOL_TEST_FIT_DELAY": "0.2",
            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    script = WORKER.format(tests=str(TESTS))
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    script = WORKER.format(tests=str(TESTS), barrier=str(barrier))
     joins = [{"run_dir": str(run), "storage": postgres_url},              # from the shared run directory
              {"storage": postgres_url, "benchmark": "pg-bench"}]         # from the storage alone
-    procs = [subprocess.Popen([sys.executable, "-c", script, json.dumps(j)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for j in joins]
+    procs = [subprocess.Popen([sys.executable, "-c", script, json.dumps(j), f"w{i}"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i, j in enumerate(joins)]
     outputs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-2000:]

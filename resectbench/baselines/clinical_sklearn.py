@@ -32,13 +32,15 @@ class ClinicalSklearnRecipe(ResectabilityModel):
     """Clinical-only classifier. ``C`` and ``class_weight`` tune the logistic regression,
     ``learning_rate``/``max_depth``/``n_estimators`` the gradient boosting (the other family's
     parameters are ignored). ``class_weight`` "balanced" weights classes inversely to their frequency
-    (for gradient boosting through sample weights)."""
+    (for gradient boosting through sample weights). ``exclude_leak_risk`` drops variables the schema
+    flags as known only after biopsy or resection (histopathological grade)."""
 
     mask_source = "none"
     uses_validation = False
 
     def __init__(self, classifier: str = "logistic", C: float = 1.0, class_weight: str = "balanced",
-                 learning_rate: float = 0.1, max_depth: int = 2, n_estimators: int = 100):
+                 learning_rate: float = 0.1, max_depth: int = 2, n_estimators: int = 100,
+                 exclude_leak_risk: bool = False):
         super().__init__()
         if classifier not in CLASSIFIERS:
             raise ValueError(f"clinical-sklearn classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
@@ -47,6 +49,7 @@ class ClinicalSklearnRecipe(ResectabilityModel):
         self.classifier_name = classifier
         self.C, self.class_weight = float(C), class_weight
         self.learning_rate, self.max_depth, self.n_estimators = float(learning_rate), int(max_depth), int(n_estimators)
+        self.exclude_leak_risk = bool(exclude_leak_risk)
         self.preprocessor = None
         self.classifier = None
 
@@ -60,7 +63,11 @@ class ClinicalSklearnRecipe(ResectabilityModel):
 
         from ..data.clinical import ClinicalPreprocessor
 
-        self.preprocessor = ClinicalPreprocessor().fit(train.clinical.loc[train.case_ids], train.clinical_schema)
+        # variables known only after biopsy/resection (histopathological grade) can be left out
+        leaky = tuple(n for n, spec in train.clinical_schema.items() if getattr(spec, "leak_risk", False)) \
+            if self.exclude_leak_risk else ()
+        self.preprocessor = ClinicalPreprocessor(exclude=leaky).fit(train.clinical.loc[train.case_ids],
+                                                                    train.clinical_schema)
         X, y = self._features(train), np.asarray(train.labels, dtype=int)
         balanced = self.class_weight == "balanced"
         if self.classifier_name == "logistic":

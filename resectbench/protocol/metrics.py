@@ -101,7 +101,14 @@ def selection_score(metric: str, y_true, proba) -> float:
     """The tuning objective: ``metric`` oriented so that higher is better (brier/ece negated)."""
     if metric not in SELECTION_METRICS:
         raise ValueError(f"unknown selection metric {metric!r}; choose one of {', '.join(SELECTION_METRICS)}")
-    value = classification_metrics(y_true, proba)[metric]
+    y, p = _check(y_true, proba)
+    pred = p.argmax(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        value = {"macro_f1": lambda: macro_f1(y, pred), "auc_ovr_macro": lambda: auc_ovr_macro(y, p),
+                 "accuracy": lambda: float(np.mean(pred == y)),
+                 "balanced_accuracy": lambda: float(balanced_accuracy_score(y, pred)),
+                 "brier": lambda: brier_score(y, p), "ece": lambda: expected_calibration_error(y, p)}[metric]()
     return SELECTION_METRICS[metric] * value
 
 

@@ -27,6 +27,7 @@ from .. import registry as reg
 from .. import search_space as ss
 from ..models.base import CLASS_NAMES, FitContext
 from ..profiles import Profile, get_profile
+from .cache_stats import summarize as summarize_cache, track_volume_stores
 from .config import ExperimentConfig
 from .coordination import UnitBoard, open_storage, redact, unit_study_name, worker_id
 from .errors import ProtocolError
@@ -226,6 +227,13 @@ def _write_cohort_tables(store: RunStore, cohort) -> None:
 # -- one unit ------------------------------------------------------------------------------------------
 def run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult:
     """Tune, fit the final model and score it on the outer test fold."""
+    with track_volume_stores() as cache:
+        result = _run_unit(bench, unit, listener)
+    result.timings["cache"] = dict(cache)
+    return result
+
+
+def _run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult:
     started = time.perf_counter()
     started_at = _now()
     spec, entry = bench.spec(unit.label), bench.entries[unit.label]
@@ -393,7 +401,9 @@ def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float) -> RunResul
                                   "recipe_seconds": recipe_seconds,
                                   "protocol_overhead_share": (max(0.0, wall_seconds - recipe_seconds) / wall_seconds
                                                               if ran and wall_seconds > 0 else None)},
-                    cache=cache_stats(bench.cache_dir))
+                    cache=summarize_cache([_timings(store, Unit(m.label, o.repeat, o.fold)).get("cache", {})
+                                           for m in bench.config.models for o in bench.splits.outer],
+                                          bench.cache_dir))
     store.write_manifest(manifest)
     return RunResult(store.root, summary_table(store.root), manifest, ran)
 
@@ -403,17 +413,6 @@ def _timings(store: RunStore, unit: Unit) -> dict:
 
     path = store.unit_dir(unit.label, unit.key) / "timings.json"
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def cache_stats(cache_dir: Path) -> dict:
-    """Hits and misses of the preprocessing cache, as counted by the data layer's VolumeStore."""
-    try:
-        from ..data.images import cache_statistics
-    except ImportError:
-        return {"hits": None, "misses": None, "hit_rate": None, "note": "no preprocessing cache statistics"}
-    stats = cache_statistics(cache_dir)
-    total = (stats.get("hits") or 0) + (stats.get("misses") or 0)
-    return {**stats, "hit_rate": stats.get("hits", 0) / total if total else None}
 
 
 def run_benchmark(config: ExperimentConfig, listener: RunListener | None = None, *, cohort=None,
