@@ -31,7 +31,7 @@ def _metrics(y, proba):
 
 
 def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp="data-fp-1", bayes=0.9,
-                  missing_folds=None, with_ground_truth=True, epochs=8, trials=6):
+                  missing_folds=None, with_ground_truth=True, epochs=8, trials=6, repeats=1, groups=None):
     """Write a complete run directory; ``models`` maps label -> (quality, recipe, mask_source).
 
     Quality q gives logits q * onehot(label) + N(0, 1); recipe "dummy" predicts the training priors.
@@ -39,14 +39,16 @@ def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp=
     rng = np.random.default_rng(seed)
     ids = [f"case_{i:03d}" for i in range(n)]
     y = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
-    skf = StratifiedKFold(folds, shuffle=True, random_state=split_seed)
-    outer = [{"repeat": 0, "fold": k, "train": [ids[i] for i in tr], "test": [ids[i] for i in te], "inner": []}
-             for k, (tr, te) in enumerate(skf.split(np.zeros(n), y))]
+    outer = []
+    for r in range(repeats):
+        skf = StratifiedKFold(folds, shuffle=True, random_state=split_seed + 100 * r)
+        outer += [{"repeat": r, "fold": k, "train": [ids[i] for i in tr], "test": [ids[i] for i in te], "inner": []}
+                  for k, (tr, te) in enumerate(skf.split(np.zeros(n), y))]
     split_fp = f"split-{split_seed}"
     root.mkdir(parents=True)
     (root / "splits.json").write_text(json.dumps({"fingerprint": split_fp, "seed": split_seed, "outer": outer}))
     (root / "cohort").mkdir()
-    pd.DataFrame({"case_id": ids, "label": y, "group": None}).to_csv(root / "cohort" / "cases.csv", index=False)
+    pd.DataFrame({"case_id": ids, "label": y, "group": groups}).to_csv(root / "cohort" / "cases.csv", index=False)
     if with_ground_truth:
         gt = {"case_id": ids, "label": y, "label_true": y, "tumor_location": rng.choice(["head", "body", "tail"], n)}
         for v in VESSELS:
@@ -67,7 +69,7 @@ def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp=
             "label": label, "recipe": recipe, "tags": ["chance"] if recipe == "dummy" else ["test"],
             "mask_source": mask_source, "n_parameters": 3 if recipe == "dummy" else 1000}))
         for o in outer:
-            if missing_folds and label in missing_folds and o["fold"] in missing_folds[label]:
+            if missing_folds and label in missing_folds and o["fold"] in missing_folds[label] and o["repeat"] == 0:
                 continue
             test = np.array([ids.index(c) for c in o["test"]])
             train = np.array([ids.index(c) for c in o["train"]])
@@ -78,9 +80,9 @@ def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp=
             else:
                 logits = quality * np.eye(3)[yt] + rng.normal(0, 1, (len(test), 3))
                 proba = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-            udir = mdir / f"fold_0_{o['fold']}"
+            udir = mdir / f"fold_{o['repeat']}_{o['fold']}"
             udir.mkdir()
-            pred = pd.DataFrame({"case_id": o["test"], "repeat": 0, "fold": o["fold"], "label": yt})
+            pred = pd.DataFrame({"case_id": o["test"], "repeat": o["repeat"], "fold": o["fold"], "label": yt})
             for j, col in enumerate(PROB_COLUMNS):
                 pred[col] = proba[:, j]
             pred["pred"] = proba.argmax(1)
@@ -221,3 +223,25 @@ def test_unfinished_units_are_ignored(tmp_path):
     (run / "models/weak/fold_0_1/DONE").unlink()
     board = build_leaderboard(load_runs([run]), n_boot=50)
     assert board.row("weak").n_folds == 4
+
+
+def test_repeated_cv_pools_every_repeat_and_pairs_folds(tmp_path):
+    run = load_runs([fabricate_run(tmp_path / "run", STANDARD, n=40, folds=4, repeats=2)])
+    assert run.n_expected_folds == 8
+    board = build_leaderboard(run, n_boot=100)
+    strong = board.row("strong")
+    assert strong.n_folds == 8
+    oof = run.models["strong"].oof()
+    assert len(oof) == 80 and oof.groupby("case_id").size().eq(2).all()
+    assert strong.pooled["accuracy"].estimate == pytest.approx((oof["pred"] == oof["label"]).mean())
+    assert board.comparison("weak").n_folds == 8
+    assert board.settings["test_train_ratio"] == pytest.approx(10 / 30)
+
+
+def test_bootstrap_resamples_patients_not_rows(tmp_path):
+    groups = [f"patient_{i // 2}" for i in range(40)]           # two scans per patient
+    run = load_runs([fabricate_run(tmp_path / "run", STANDARD, n=40, folds=4, groups=groups)])
+    units = run.patient_of(run.models["strong"].oof()["case_id"])
+    assert set(units) == set(groups)
+    ungrouped = load_runs([fabricate_run(tmp_path / "plain", STANDARD, n=40, folds=4)])
+    assert set(ungrouped.patient_of(["case_000", "case_001"])) == {"case_000", "case_001"}
