@@ -231,11 +231,16 @@ def get_registry(kind: str) -> Registry:
     return REGISTRIES[kind]
 
 
+def kinds_of(name: str) -> list[str]:
+    """Every kind that has a component called ``name`` (a name may exist in several kinds)."""
+    return [kind for kind, registry in REGISTRIES.items() if name in registry]
+
+
 def find(name: str) -> Entry:
-    """Look a component up by name across all kinds (names may repeat across kinds: first wins)."""
-    for registry in REGISTRIES.values():
-        if name in registry:
-            return registry.get(name)
+    """Look a component up by name across all kinds; models win when a name exists in several."""
+    kinds = kinds_of(name)
+    if kinds:
+        return REGISTRIES["models" if "models" in kinds else kinds[0]].get(name)
     everything = [n for r in REGISTRIES.values() for n in r.list()]
     close = difflib.get_close_matches(name, everything, n=5, cutoff=0.4)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""

@@ -40,8 +40,11 @@ def list_cmd(
                                 "description": e.description} for e in rows], indent=2))
         return
     table = Table(title=f"resectbench components ({len(rows)})")
-    for col in ("name", "kind", "tags", "provider", "description"):
-        table.add_column(col, overflow="fold")
+    for col in ("name", "kind"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("tags", overflow="fold", max_width=24)
+    table.add_column("provider", no_wrap=True)
+    table.add_column("description", overflow="fold", ratio=1)
     for e in rows:
         table.add_row(e.name, e.kind, ", ".join(e.tags), e.provider, e.description)
     console.print(table)
@@ -66,6 +69,9 @@ def describe_cmd(
         typer.echo(json.dumps(info, indent=2, default=str))
         return
     console.print(f"[bold]{info['name']}[/bold] ({info['kind']}, provided by {info['provider']})")
+    others = [k for k in reg.kinds_of(name) if k != info["kind"]]
+    if others:
+        console.print(f"[dim]also a component of kind {', '.join(others)}: use --kind to pick it[/dim]")
     console.print(info["doc"] or info["description"])
     console.print(f"tags: {', '.join(info['tags']) or '-'}   factory: {info['factory']}")
     table = Table(title="parameters")
