@@ -85,17 +85,19 @@ def _progress(enabled: bool) -> Progress:
 
 
 def print_summary(result) -> None:
-    """The leaderboard package's table when it is installed, otherwise a small mean +- SD table."""
+    """The leaderboard (resectbench.leaderboard) of the run; the small mean +- SD table if that fails."""
     try:
-        from ...leaderboard import print_run_summary  # rich leaderboard (leaderboard issue)
+        from ...leaderboard import build_leaderboard, load_run
+        from ...leaderboard.formats import terminal_renderable
+
+        board = build_leaderboard(load_run(result.run_dir), n_boot=200)
+        console.print(terminal_renderable(board, width=console.width))
+        _print_notes(result)
+        return
     except ImportError:
-        print_run_summary = None
-    if print_run_summary is not None:
-        try:
-            print_run_summary(result.run_dir, console=console)
-            return
-        except Exception as exc:  # noqa: BLE001 - the fallback table below is always correct
-            console.print(f"[yellow]leaderboard table unavailable ({exc}); summary:[/yellow]")
+        pass
+    except Exception as exc:  # noqa: BLE001 - the fallback table below is always available
+        console.print(f"[yellow]leaderboard unavailable ({type(exc).__name__}: {exc}); summary:[/yellow]")
     table = Table(title=f"summary: mean ± SD over outer folds ({result.run_dir})")
     for col in ("model", "folds", "macro-F1", "AUC (OvR macro)", "accuracy", "balanced acc."):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -104,6 +106,10 @@ def print_summary(result) -> None:
                  else _fmt(row[f"{m}_mean"]) for m in ("macro_f1", "auc_ovr_macro", "accuracy", "balanced_accuracy")]
         table.add_row(str(row["model"]), str(row["folds"]), *cells)
     console.print(table)
+    _print_notes(result)
+
+
+def _print_notes(result) -> None:
     share = result.manifest.get("last_session", {}).get("protocol_overhead_share")
     cache = result.manifest.get("cache", {})
     notes = []
