@@ -72,3 +72,44 @@ def plot_case(case, path: str | Path, title: str = "", window=(-160, 240), vesse
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+#: (file stem, class, mechanisms wanted in that order of preference) for the docs
+DOC_FIGURES = (
+    ("phantom_resectable", 0, ("vein_le180_smooth", "none")),
+    ("phantom_borderline", 1, ("sma_le180", "vein_gt180", "cha", "vein_irregular")),
+    ("phantom_locally_advanced", 2, ("sma_gt180",)),
+    ("phantom_locally_advanced_vein", 2, ("vein_unreconstructable",)),
+)
+CONTACT_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
+
+
+def write_doc_figures(out_dir: str | Path, n: int = 30, seed: int = 0, profile: str = "cpu",
+                      workdir: str | Path | None = None) -> list[Path]:
+    """Generate a small cohort and draw one case per class (plus a venous LA case) for docs/images."""
+    import tempfile
+
+    from ..readers import load_cohort
+    from .generate import generate_cohort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(workdir or tmp) / f"doc-figures-{profile}-s{seed}"
+        if not (root / "dataset.json").exists():
+            generate_cohort(root, n=n, seed=seed, profile=profile)
+        cohort = load_cohort(root)
+        gt = cohort.ground_truth
+        written = []
+        for stem, label, mechanisms in DOC_FIGURES:
+            pool = gt[gt["label_true"] == label]
+            pick = next((pool.index[pool["mechanism"] == m][0] for m in mechanisms if (pool["mechanism"] == m).any()),
+                        None)
+            if pick is None:
+                continue
+            row = gt.loc[pick]
+            angles = {v: float(row[f"angle_{v}"]) for v in CONTACT_VESSELS}
+            vessel = max(angles, key=angles.get) if max(angles.values()) > 0 else None
+            touched = ", ".join(f"{v} {a:.0f} deg" for v, a in angles.items() if a > 0) or "no vessel contact"
+            title = (f"{pick}: {row['tumor_location']} tumor, class {label} ({stem.split('_', 1)[1].replace('_', ' ')})"
+                     f"\ncontact: {touched}; rules: {row['rules'] or 'none'}")
+            written.append(plot_case(cohort.load_case(pick), Path(out_dir) / f"{stem}.png", title=title, vessel=vessel))
+        return written

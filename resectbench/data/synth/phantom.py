@@ -34,19 +34,23 @@ class PlacementError(RuntimeError):
 
 def _separate_untouched(labels: np.ndarray, sc: Scenario) -> None:
     """Where vessels crowd (a vein dent next to an artery, two vessels within a gap of each other), a
-    tumor voxel can end up beside a vessel the scenario leaves untouched: give it back to the vessel it
-    dented, or to fat."""
+    tumor voxel can end up beside a vessel the scenario leaves untouched: give it to fat. ``labels`` may
+    be a view of the region around the tumor."""
+    tumor = labels == INDEX["tumor"]
     for vessel in VESSEL_TUBES:
         if sc.contacts.get(vessel, 0.0) > 0:
             continue
-        near_vessel = ndimage.binary_dilation(labels == INDEX[vessel]) & (labels == INDEX["tumor"])
-        if near_vessel.any():
-            labels[near_vessel] = 0
+        vmask = labels == INDEX[vessel]
+        if vmask.any():
+            near_vessel = ndimage.binary_dilation(vmask) & tumor
+            if near_vessel.any():
+                labels[near_vessel] = 0
+                tumor &= ~near_vessel
 
 
 def _check_contacts(labels: np.ndarray, sc: Scenario) -> None:
     """The voxels must agree with the ground truth: a tumor exists, it touches (face-adjacent) every
-    vessel with a contact angle and none without one."""
+    vessel with a contact angle and none without one. ``labels`` may be a view around the tumor."""
     tumor = labels == INDEX["tumor"]
     if tumor.sum() < 8:
         raise PlacementError("tumor vanished (outside the field of view or carved away)")
@@ -108,21 +112,27 @@ def _near(tube, grid: Grid, margin: float, chunk_mm: float = 8.0) -> Near | None
     """Query only voxels inside the bounding boxes of short pieces of the tube (a curved or oblique tube's
     overall box is mostly empty space)."""
     reach = float(tube.radius.max()) + margin
-    candidate = np.zeros(grid.shape, dtype=bool)
+    lo, hi = tube.bounds(margin)
+    outer = grid.box(lo, hi)
+    if outer is None:
+        return None
+    start = np.array([s.start for s in outer])
+    candidate = np.zeros(tuple(s.stop - s.start for s in outer), dtype=bool)
     step = max(int(chunk_mm / max(tube.step, 1e-6)), 1)
     for a in range(0, len(tube.points), step):
         piece = tube.points[a: a + step + 1]
         box = grid.box(piece.min(axis=0) - reach, piece.max(axis=0) + reach)
         if box is not None:
-            candidate[box] = True
-    flat = np.flatnonzero(candidate)
-    if flat.size == 0:
+            candidate[tuple(slice(b.start - o, b.stop - o) for b, o in zip(box, start))] = True
+    local = np.nonzero(candidate)
+    if local[0].size == 0:
         return None
-    ijk = np.unravel_index(flat, grid.shape)
+    ijk = [local[k] + start[k] for k in range(3)]
     pts = np.stack([grid.origin[k] + ijk[k] * grid.spacing[k] for k in range(3)], axis=1)
     dist, s, radius, angle = tube.query(pts, max_distance=reach)
     sel = np.isfinite(dist)
-    return Near(flat[sel], dist[sel], s[sel], radius[sel], angle[sel])
+    flat = np.ravel_multi_index(tuple(i[sel] for i in ijk), grid.shape)
+    return Near(flat, dist[sel], s[sel], radius[sel], angle[sel])
 
 
 def _scatter(volume: np.ndarray, near: Near, where: np.ndarray, value) -> None:
@@ -130,30 +140,60 @@ def _scatter(volume: np.ndarray, near: Near, where: np.ndarray, value) -> None:
     volume.reshape(-1)[near.flat[where]] = value
 
 
-def _mask_of(shape, near: Near, where: np.ndarray) -> np.ndarray:
-    m = np.zeros(shape, dtype=bool)
-    m.reshape(-1)[near.flat[where]] = True
-    return m
-
-
-def _ellipsoid(grid: Grid, centre, radii, rotation=np.eye(3)) -> np.ndarray:
-    """Boolean ellipsoid on the full grid (computed inside its bounding box only)."""
-    out = np.zeros(grid.shape, dtype=bool)
-    # exact axis-aligned half-extents of the rotated ellipsoid
-    r = np.sqrt((np.asarray(rotation) ** 2) @ (np.asarray(radii, dtype=float) ** 2))
+def _ellipsoid(grid: Grid, centre, radii, rotation=np.eye(3)):
+    """(bounding-box slices, boolean inside mask over that box) of an ellipsoid, or None if out of view."""
+    radii = np.asarray(radii, dtype=float)
+    r = np.sqrt((np.asarray(rotation) ** 2) @ (radii ** 2))   # exact half-extents of the rotated ellipsoid
     box = grid.box(np.asarray(centre) - r, np.asarray(centre) + r)
     if box is None:
-        return out
+        return None
     d = (grid.points(box) - centre) @ rotation
-    inside = ((d / np.asarray(radii)) ** 2).sum(axis=1) <= 1.0
-    out[box] = inside.reshape(tuple(s.stop - s.start for s in box))
-    return out
+    return box, (((d / radii) ** 2).sum(axis=1) <= 1.0).reshape(tuple(s.stop - s.start for s in box))
 
 
-def _smooth_field(rng: np.random.Generator, shape, coarse: int = 6) -> np.ndarray:
-    """Low-frequency random texture in [-1, 1]-ish (tissue inhomogeneity)."""
-    small = rng.standard_normal((coarse, coarse, coarse)).astype(np.float32)
-    return ndimage.zoom(small, [s / coarse for s in shape], order=1)[: shape[0], : shape[1], : shape[2]]
+def _paint(volume: np.ndarray, ell, value, only=None) -> None:
+    """volume[inside ellipsoid (and ``only``)] = value; ``only`` is a full-grid mask or a function of the box view."""
+    if ell is None:
+        return
+    box, inside = ell
+    view = volume[box]
+    if only is not None:
+        inside = inside & only(view)
+    view[inside] = value
+
+
+def _union(mask: np.ndarray, ell) -> None:
+    if ell is not None:
+        mask[ell[0]] |= ell[1]
+
+
+def _texture(rng: np.random.Generator, grid: Grid, n: int = 4) -> np.ndarray:
+    """Low-frequency tissue inhomogeneity (about unit SD): a sum of separable random cosines, cheap at any size."""
+    ax = grid.axes()
+    out = np.zeros(grid.shape, dtype=np.float32)
+    for _ in range(n):
+        f = [np.cos(2 * np.pi * a / rng.uniform(25.0, 70.0) + rng.uniform(0, 2 * np.pi)).astype(np.float32)
+             for a in ax]
+        out += f[0][:, None, None] * f[1][None, :, None] * f[2][None, None, :]
+    return out * np.float32(np.sqrt(8.0 / n))
+
+
+def _blurred_noise_factor(sigma_vox) -> float:
+    """SD of white noise after a Gaussian blur with ``sigma_vox`` (measured on a probe, exact enough)."""
+    probe = np.random.default_rng(0).standard_normal((24, 24, 24)).astype(np.float32)
+    return float(ndimage.gaussian_filter(probe, sigma=sigma_vox, mode="wrap").std())
+
+
+def _tumor_box(mask: np.ndarray, pad: int = 2):
+    """Slices around the True voxels of ``mask`` (padded), or None when it is empty."""
+    if not mask.any():
+        return None
+    box = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        idx = np.flatnonzero(mask.any(axis=other))
+        box.append(slice(max(int(idx[0]) - pad, 0), min(int(idx[-1]) + pad + 1, mask.shape[axis])))
+    return tuple(box)
 
 
 def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees: float, length: float,
@@ -189,10 +229,11 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     shape = grid.shape
     vox = float(max(grid.spacing))
     labels = np.zeros(shape, dtype=np.uint8)
-    tissue = np.full(shape, -100.0, dtype=np.float32)     # visceral fat
     scale = anat.scale
     gap = max(gap_vox * vox, 2.5 * scale)
     margin = gap + 2.5 * vox         # >= the thickest contact sector (gap + 1.5 voxels, or half a small radius)
+    touched = [v for v, a in sc.contacts.items() if a > 0]
+    touched_tubes = {VESSEL_TUBES[v] for v in touched}
 
     # --- body wall, spine, muscles, organs (HU only; not segmentation structures) ---------------
     ax = grid.axes()
@@ -200,58 +241,58 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     b = anat.body
     ry, rx = 120.0 * b["size"], 165.0 * b["size"]
     cy = b["skin_y"] - ry
-    e = np.sqrt((X / rx) ** 2 + ((Y - cy) / ry) ** 2)
-    depth = (1.0 - e) * ry                                 # ~ mm below the skin (anterior wall)
-    plane = np.full(X.shape, -100.0, dtype=np.float32)
-    plane[depth < b["subcut_mm"] + b["rectus_mm"]] = 45.0  # rectus / oblique muscles
-    plane[depth < b["subcut_mm"]] = -110.0                  # subcutaneous fat
-    plane[depth < 1.5 * scale] = 20.0                       # skin
-    plane[depth < 0] = -1000.0                              # air
-    tissue[:] = plane[:, :, None]
+    depth = (1.0 - np.sqrt((X / rx) ** 2 + ((Y - cy) / ry) ** 2)) * ry   # ~ mm below the skin (anterior wall)
+    plane = np.full(X.shape, -100.0, dtype=np.float32)                   # visceral fat
+    plane[depth < b["subcut_mm"] + b["rectus_mm"]] = 45.0               # rectus / oblique muscles
+    plane[depth < b["subcut_mm"]] = -110.0                               # subcutaneous fat
+    plane[depth < 1.5 * scale] = 20.0                                    # skin
+    plane[depth < 0] = -1000.0                                           # air
+    tissue = np.ascontiguousarray(np.broadcast_to(plane[:, :, None], shape), dtype=np.float32)
     for centre in b["kidney_centres"]:
-        tissue[_ellipsoid(grid, centre, b["kidney_radii"], b["rotation"])] = 160.0
-    tissue[_ellipsoid(grid, b["liver_centre"], b["liver_radii"], b["rotation"])] = 110.0
+        _paint(tissue, _ellipsoid(grid, centre, b["kidney_radii"], b["rotation"]), 160.0)
+    _paint(tissue, _ellipsoid(grid, b["liver_centre"], b["liver_radii"], b["rotation"]), 110.0)
     for centre in b["psoas"]:
-        tissue[_ellipsoid(grid, centre, (*b["psoas_radii"], 400.0), b["rotation"])] = 50.0
+        _paint(tissue, _ellipsoid(grid, centre, (*b["psoas_radii"], 400.0), b["rotation"]), 50.0)
     sc_, sr = b["spine_centre"], b["spine_radii"]
-    spine = _ellipsoid(grid, sc_, (*sr, 400.0), b["rotation"])
-    marrow = _ellipsoid(grid, sc_, (sr[0] - 3.0 * scale, sr[1] - 3.0 * scale, 400.0), b["rotation"])
-    tissue[spine] = 650.0
-    tissue[marrow] = 230.0
+    _paint(tissue, _ellipsoid(grid, sc_, (*sr, 400.0), b["rotation"]), 650.0)
+    _paint(tissue, _ellipsoid(grid, sc_, (sr[0] - 3.0 * scale, sr[1] - 3.0 * scale, 400.0), b["rotation"]), 230.0)
     # a few small-bowel loops in front of the pancreas (fluid-filled, enhancing wall)
     for _ in range(4):
         c = np.array([rng.uniform(-60, 50), rng.uniform(35, 60), rng.uniform(-70, 50)]) * scale
         r = rng.uniform(9, 14) * scale
-        outer = _ellipsoid(grid, c, (r, r, 1.6 * r))
-        tissue[outer & (tissue > -500)] = 45.0
-        tissue[_ellipsoid(grid, c, (r - 2.5 * scale, r - 2.5 * scale, 1.6 * r - 2.5 * scale)) & outer] = 15.0
+        _paint(tissue, _ellipsoid(grid, c, (r, r, 1.6 * r)), 45.0, only=lambda v: v > -500)
+        _paint(tissue, _ellipsoid(grid, c, (r - 2.5 * scale, r - 2.5 * scale, 1.6 * r - 2.5 * scale)), 15.0,
+               only=lambda v: v > -500)
 
-    # vessels need room for the carve (gap) and the contact sector (thick); organs only their inside
-    near = {name: _near(tube, grid, margin if name in GUARDED else vox) for name, tube in anat.tubes.items()}
+    # a touched vessel needs room for its contact sector, the others for the fat plane, organs for nothing
+    def reach(name: str) -> float:
+        if name in touched_tubes:
+            return margin
+        return gap + vox if name in GUARDED else vox
+
+    near = {name: _near(tube, grid, reach(name)) for name, tube in anat.tubes.items()}
     duo = near["duodenum"]
     if duo is not None:
-        wall = duo.dist < duo.radius
-        _scatter(tissue, duo, wall, 55.0)
+        _scatter(tissue, duo, duo.dist < duo.radius, 55.0)
         _scatter(tissue, duo, duo.dist < duo.radius - 2.5 * scale, 12.0)
 
     # --- pancreas and ducts ------------------------------------------------------------------
     pan = near["pancreas"]
     if pan is not None:
         _scatter(labels, pan, pan.dist < pan.radius, INDEX["pancreas"])
-    pancreas_mask = labels == INDEX["pancreas"]
+    flat_labels = labels.reshape(-1)
     for duct in ("pancreatic_duct", "bile_duct"):
         nd = near[duct]
         if nd is not None:
-            inside = _mask_of(shape, nd, nd.dist < nd.radius)
+            idx = nd.flat[nd.dist < nd.radius]
             if duct == "pancreatic_duct":
-                inside &= pancreas_mask
-            labels[inside] = INDEX[duct]
+                idx = idx[flat_labels[idx] == INDEX["pancreas"]]
+            flat_labels[idx] = INDEX[duct]
 
     # --- tumor: irregular blob at its site plus lobes reaching the contacted vessels ------------
     site_idx, (r_lo, r_hi) = TUMOR_SITES[sc.location]
     ptube = anat.tubes["pancreas"]
     site = ptube.control[site_idx] + rng.normal(0, 2.0, 3) * scale
-    touched = [v for v, a in sc.contacts.items() if a > 0]
     if touched:   # grow from the pancreas towards the vessels it involves, so the tumor stays one mass
         nearest = []
         for vessel in touched:
@@ -262,16 +303,16 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     radius = max(rng.uniform(r_lo, r_hi) * scale * (1.15 if big else 1.0), 2.5 * vox)
     tumor = np.zeros(shape, dtype=bool)
     sector_mask = np.zeros(shape, dtype=bool)
+    tumor_flat, sector_flat = tumor.reshape(-1), sector_mask.reshape(-1)
     for _ in range(4):                                   # irregular: union of offset ellipsoids
         off = rng.normal(0, 0.35 * radius, 3)
         radii = radius * rng.uniform(0.55, 0.85, 3)
         q, _r = np.linalg.qr(rng.standard_normal((3, 3)))
-        tumor |= _ellipsoid(grid, site + off, radii, q)
-    tumor |= _ellipsoid(grid, site, (0.6 * radius,) * 3)
+        _union(tumor, _ellipsoid(grid, site + off, radii, q))
+    _union(tumor, _ellipsoid(grid, site, (0.6 * radius,) * 3))
     sectors = {}
-    for vessel, degrees in sc.contacts.items():
-        if degrees <= 0:
-            continue
+    for vessel in touched:
+        degrees = sc.contacts[vessel]
         length = (rng.uniform(12.0, 22.0) if sc.reconstructable else rng.uniform(26.0, 34.0)) * scale
         reaches = vessel == "common_hepatic_artery" and sc.cha_reaches_ca_or_bifurcation
         if reaches:
@@ -288,16 +329,18 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         target = tube.point_at(s_mid, phi0, r_v + thick * 0.6)
         lobe_r = max(0.45 * radius, thick)
         for t in np.linspace(0.0, 1.0, 6):
-            tumor |= _ellipsoid(grid, site + t * (target - site), (lobe_r,) * 3)
+            _union(tumor, _ellipsoid(grid, site + t * (target - site), (lobe_r,) * 3))
+        if nv is None:
+            continue
         # the sector itself, and lobe balls along it so long contacts stay attached
         in_seg = (nv.s >= s0) & (nv.s <= s1)
         in_ang = np.abs(wrap_angle(nv.angle - phi0)) <= half + 1e-9
         shell = (nv.dist >= nv.radius) & (nv.dist <= nv.radius + thick)
-        sector = _mask_of(shape, nv, in_seg & in_ang & shell)
-        sector_mask |= sector
-        tumor |= sector
+        idx = nv.flat[in_seg & in_ang & shell]
+        sector_flat[idx] = True
+        tumor_flat[idx] = True
         for s in np.linspace(s0, s1, 5):
-            tumor |= _ellipsoid(grid, tube.point_at(s, phi0, r_v + thick + 0.5 * lobe_r), (lobe_r,) * 3)
+            _union(tumor, _ellipsoid(grid, tube.point_at(s, phi0, r_v + thick + 0.5 * lobe_r), (lobe_r,) * 3))
     # fat plane around every vessel except inside the contact sectors
     for tname in GUARDED:
         nv = near[tname]
@@ -310,13 +353,17 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
             in_seg = (nv.s >= p["s0"]) & (nv.s <= p["s1"])
             in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"] + 1e-9
             carve &= ~(in_seg & in_ang & (nv.dist >= nv.radius))
-        tumor &= ~_mask_of(shape, nv, carve)
+        tumor_flat[nv.flat[carve]] = False
+    tbox = _tumor_box(tumor, pad=2)
+    if tbox is None:
+        raise PlacementError("tumor vanished (outside the field of view or carved away)")
     # drop crumbs that carving cut off, but never a piece that carries a contact sector
-    lab, n = ndimage.label(tumor)
+    sub = tumor[tbox]
+    lab, n = ndimage.label(sub)
     if n > 1:
-        sizes = ndimage.sum(tumor, lab, index=np.arange(1, n + 1))
-        keep = {1 + int(np.argmax(sizes))} | set(np.unique(lab[sector_mask & tumor]).tolist()) - {0}
-        tumor = np.isin(lab, sorted(keep))
+        sizes = ndimage.sum(sub, lab, index=np.arange(1, n + 1))
+        keep = ({1 + int(np.argmax(sizes))} | set(np.unique(lab[sector_mask[tbox] & sub]).tolist())) - {0}
+        tumor[tbox] = np.isin(lab, sorted(keep))
     labels[tumor] = INDEX["tumor"]
 
     # --- vessels over everything; an irregular vein keeps a tumor indentation --------------------
@@ -343,8 +390,12 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
             dent = inside & in_seg & in_ang & (nv.dist > nv.radius * (1.0 - depth * taper))
             _scatter(labels, nv, dent, INDEX["tumor"])
 
-    _separate_untouched(labels, sc)
-    _check_contacts(labels, sc)
+    # all contact checks happen near the tumor (vessels farther away cannot be adjacent to it)
+    tbox = _tumor_box(labels == INDEX["tumor"], pad=2)
+    if tbox is None:
+        raise PlacementError("tumor vanished (outside the field of view or carved away)")
+    _separate_untouched(labels[tbox], sc)
+    _check_contacts(labels[tbox], sc)
 
     # --- intensities ----------------------------------------------------------------------------
     j = (lambda sd: rng.normal(0.0, sd)) if hu_jitter else (lambda sd: 0.0)
@@ -357,17 +408,18 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     hu["portal_vein"] = hu["smv"] + 5.0
     for a in ARTERIES[1:]:
         hu[a] = hu["aorta"] - 5.0
-    image = tissue
+    lut = np.zeros(256, dtype=np.float32)
     for name, value in hu.items():
-        image[labels == INDEX[name]] = value
-    texture = _smooth_field(rng, shape)
+        lut[INDEX[name]] = value
+    image = np.where(labels > 0, lut[labels], tissue)
     soft = (image > -300) & (image < 300)
-    image = image + np.where(soft, 6.0 * texture, 0.0).astype(np.float32)
-    image = ndimage.gaussian_filter(image, sigma=[0.8 / s for s in grid.spacing], mode="nearest")
+    image += np.where(soft, 6.0 * _texture(rng, grid), 0.0).astype(np.float32)
+    # noise is added before the blur, so it comes out spatially correlated like CT noise
+    sigma = [0.8 / s for s in grid.spacing]
     noise_sd = rng.uniform(10.0, 18.0)
-    noise = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma=0.6)
-    noise *= noise_sd / max(float(noise.std()), 1e-6)
-    image = (image + noise).astype(np.float32)
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    image += noise * np.float32(noise_sd / _blurred_noise_factor(sigma))
+    image = ndimage.gaussian_filter(image, sigma=sigma, mode="nearest").astype(np.float32)
     details = {"tumor_voxels": int((labels == INDEX["tumor"]).sum()), "noise_sd_hu": float(noise_sd),
                "tumor_hu": hu["tumor"], "pancreas_hu": pancreas_hu, "gap_mm": gap,
                "sectors": {k: {kk: (float(vv) if not isinstance(vv, str) else vv) for kk, vv in v.items()}
