@@ -19,7 +19,7 @@ so inference needs no mask; training features come from the training cases' grou
 """
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -30,15 +30,9 @@ from ..registry import component
 from ..search_space import Categorical, Float, Int
 from ._sklearn import full_proba
 from .geometric_measure import (MASK_SOURCES, GeometryCache, RuleThresholds, array_geometry, cohort_label_map,
-                                feature_table, oracle_geometry, rule_decision)
+                                feature_table, fit_thresholds, oracle_geometry, rule_decision, rule_labels)
 
 CLASSIFIERS = ("logistic", "random-forest", "gradient-boosting")
-#: candidate values tried per threshold when ``fit_thresholds`` (coordinate search on the training part)
-THRESHOLD_GRID = {
-    "min_contact_deg": (0.0, 10.0, 20.0),
-    "deformity": (0.03, 0.05, 0.08, 0.12),
-    "cha_reach_mm": (2.0, 4.0, 8.0, 15.0),
-}
 
 
 class _GeometricRecipe(ResectabilityModel):
@@ -97,7 +91,7 @@ class GeometricRules(_GeometricRecipe):
     """NCCN rules on measured tumor-vessel contact."""
 
     def __init__(self, mask_source: str = "predicted", fit_thresholds: bool = True, modified_appleby: str = "BR",
-                 head_ca_le_180: str = "BR", min_contact_deg: float = 0.0, deformity: float = 0.05,
+                 head_ca_le_180: str = "BR", min_contact_deg: float = 0.0, deformity: float = 0.08,
                  unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0, smoothing: float = 1.0):
         super().__init__(mask_source)
         from ..geometry.nccn import RuleOptions
@@ -111,31 +105,13 @@ class GeometricRules(_GeometricRecipe):
         self.confusion = np.full((N_CLASSES, N_CLASSES), self.smoothing)
 
     def _labels(self, geoms, ids, thresholds) -> np.ndarray:
-        return np.array([rule_decision(geoms[c], thresholds, self.options).label for c in ids])
-
-    def _search_thresholds(self, geoms, ids, y) -> RuleThresholds:
-        """Coordinate search, two sweeps; a candidate must beat the current accuracy strictly."""
-        lengths = sorted({float(geoms[c].row(v).get("contact_length_mm") or 0.0) for c in ids
-                          for v in ("smv", "portal_vein")
-                          if float(geoms[c].row(v).get("contact_deg") or 0.0) >= self.thresholds.encased_deg})
-        grid = dict(THRESHOLD_GRID)
-        grid["unreconstructable_length_mm"] = tuple([(a + b) / 2 for a, b in zip(lengths, lengths[1:])] + [np.inf])
-        best = self.thresholds
-        best_acc = float(np.mean(self._labels(geoms, ids, best) == y))
-        for _ in range(2):
-            for name, values in grid.items():
-                for value in values:
-                    cand = replace(best, **{name: float(value)})
-                    acc = float(np.mean(self._labels(geoms, ids, cand) == y))
-                    if acc > best_acc + 1e-12:
-                        best, best_acc = cand, acc
-        return best
+        return rule_labels(geoms, ids, thresholds, self.options)
 
     def fit(self, train, valid, ctx: FitContext) -> "GeometricRules":
         geoms = self._train_geometry(train, ctx)
         ids, y = train.case_ids, np.asarray(train.labels, dtype=int)
         if self.fit_thresholds:
-            self.thresholds = self._search_thresholds(geoms, ids, y)
+            self.thresholds = fit_thresholds(geoms, ids, y, self.thresholds, self.options)
         pred = self._labels(geoms, ids, self.thresholds)
         self.confusion = np.full((N_CLASSES, N_CLASSES), self.smoothing)
         np.add.at(self.confusion, (pred, y), 1.0)
@@ -248,7 +224,7 @@ _ORACLE_NOTE = " ORACLE: ground-truth masks at test time - an upper bound, not a
            description="NCCN rules on contact measured from masks predicted by a segmenter trained on the "
                        "training part (mask-free inference)")
 def geometric_rules(fit_thresholds: bool = True, modified_appleby: str = "BR", head_ca_le_180: str = "BR",
-                    min_contact_deg: float = 0.0, deformity: float = 0.05, unreconstructable_length_mm: float = 24.0,
+                    min_contact_deg: float = 0.0, deformity: float = 0.08, unreconstructable_length_mm: float = 24.0,
                     cha_reach_mm: float = 4.0) -> GeometricRules:
     """NCCN rules on measured contact; masks predicted by a segmenter trained on the training part."""
     return GeometricRules("predicted", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,
@@ -258,7 +234,7 @@ def geometric_rules(fit_thresholds: bool = True, modified_appleby: str = "BR", h
 @component("geometric-rules-oracle", tags=("baseline", "geometric", "oracle"), search_space=RULES_SPACE,
            description="NCCN rules on contact measured from ground-truth masks." + _ORACLE_NOTE)
 def geometric_rules_oracle(fit_thresholds: bool = True, modified_appleby: str = "BR", head_ca_le_180: str = "BR",
-                           min_contact_deg: float = 0.0, deformity: float = 0.05,
+                           min_contact_deg: float = 0.0, deformity: float = 0.08,
                            unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0) -> GeometricRules:
     """NCCN rules on contact measured from ground-truth masks (upper bound)."""
     return GeometricRules("oracle", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,

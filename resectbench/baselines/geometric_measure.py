@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +24,7 @@ from ..geometry.findings import case_findings
 from ..geometry.nccn import RuleOptions, classify
 
 #: bump when measurement code changes what it returns (invalidates cached measurements)
-MEASURE_VERSION = "geometry-1"
+MEASURE_VERSION = "geometry-2"
 #: vessels whose measurements become features / rule inputs
 RULED_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
 FEATURE_VESSELS = RULED_VESSELS + ("aorta", "splenic_vein")
@@ -50,8 +50,10 @@ class CaseGeometry:
         return cls(pd.DataFrame(data["vessels"]), data["findings"])
 
     def row(self, vessel: str) -> dict:
-        hit = self.vessels[self.vessels.vessel == vessel]
-        return hit.iloc[0].to_dict() if len(hit) else {}
+        rows = self.__dict__.get("_rows")
+        if rows is None:  # plain dict lookups: threshold fitting evaluates the rules thousands of times
+            rows = self.__dict__["_rows"] = {r["vessel"]: r for r in self.vessels.to_dict(orient="records")}
+        return rows.get(vessel, {})
 
 
 def measure_mask(mask: np.ndarray, spacing, label_map: dict[str, int] | None = None, *, case_id: str | None = None,
@@ -144,7 +146,7 @@ def array_geometry(masks: dict[str, tuple[np.ndarray, tuple]], cache: GeometryCa
 class RuleThresholds:
     """How measurements become the rule engine's inputs (the defaults are resectbench's choices)."""
     min_contact_deg: float = 0.0            # measured contact at or below this counts as none
-    deformity: float = 0.05                 # vein_deformity above this = contour irregularity
+    deformity: float = 0.08                 # vein_deformity above this = contour irregularity
     encased_deg: float = 300.0              # vein contact at least this and ...
     unreconstructable_length_mm: float = 24.0   # ... at least this long = not reconstructable
     cha_reach_mm: float = 4.0               # CHA contact this close to the CA or bifurcation reaches it
@@ -178,6 +180,45 @@ def rule_decision(geom: CaseGeometry, thresholds: RuleThresholds = RuleThreshold
     return classify(inputs.pop("contact_deg"), inputs.pop("tumor_location"), options=options, **inputs)
 
 
+def rule_labels(geoms: dict[str, CaseGeometry], ids, thresholds: RuleThresholds = RuleThresholds(),
+                options: RuleOptions = RuleOptions()) -> np.ndarray:
+    return np.array([rule_decision(geoms[c], thresholds, options).label for c in ids], dtype=int)
+
+
+#: candidate values tried per threshold by :func:`fit_thresholds`
+THRESHOLD_GRID = {
+    "min_contact_deg": (0.0, 10.0, 20.0),
+    "deformity": (0.03, 0.05, 0.08, 0.12),
+    "cha_reach_mm": (2.0, 4.0, 8.0, 15.0),
+}
+
+
+def fit_thresholds(geoms: dict[str, CaseGeometry], ids, y, start: RuleThresholds = RuleThresholds(),
+                   options: RuleOptions = RuleOptions()) -> RuleThresholds:
+    """Thresholds that make the rules agree best with labels ``y`` of cases ``ids`` (training part only).
+
+    Coordinate search, two sweeps, starting from ``start``; a candidate must beat the current accuracy
+    strictly, so ties keep the documented defaults. The unreconstructable-length candidates are the
+    midpoints between the encased vein contact lengths seen in training (scale-free: phantoms of a
+    small field of view are shrunk).
+    """
+    y = np.asarray(y, dtype=int)
+    lengths = sorted({float(geoms[c].row(v).get("contact_length_mm") or 0.0) for c in ids for v in VEINS
+                      if float(geoms[c].row(v).get("contact_deg") or 0.0) >= start.encased_deg})
+    grid = dict(THRESHOLD_GRID)
+    grid["unreconstructable_length_mm"] = tuple([(a + b) / 2 for a, b in zip(lengths, lengths[1:])] + [np.inf])
+    best = start
+    best_acc = float(np.mean(rule_labels(geoms, ids, best, options) == y))
+    for _ in range(2):
+        for name, values in grid.items():
+            for value in values:
+                cand = replace(best, **{name: float(value)})
+                acc = float(np.mean(rule_labels(geoms, ids, cand, options) == y))
+                if acc > best_acc + 1e-12:
+                    best, best_acc = cand, acc
+    return best
+
+
 def feature_table(geoms: dict[str, CaseGeometry], case_ids: list[str]) -> pd.DataFrame:
     """Per-vessel angle, length, distance, encasement (+ vein deformity) and case findings, one row per case."""
     rows = []
@@ -204,29 +245,72 @@ def feature_table(geoms: dict[str, CaseGeometry], case_ids: list[str]) -> pd.Dat
     return pd.DataFrame(rows, index=pd.Index(case_ids, name="case_id"))
 
 
+def _explain(case_id, geom, decision, truth, gt, thresholds) -> dict:
+    true_angles = {v: float(gt.loc[case_id, f"angle_{v}"]) for v in RULED_VESSELS
+                   if f"angle_{v}" in gt and float(gt.loc[case_id, f"angle_{v}"]) > 0}
+    inputs = rule_inputs(geom, thresholds)
+    return {"case_id": case_id, "truth": truth, "rules": decision.label, "fired": decision.rules,
+            "true_angles": true_angles,
+            "measured_angles": {v: round(a, 1) for v, a in inputs["contact_deg"].items() if a > 0},
+            "true_location": str(gt.loc[case_id].get("tumor_location")),
+            "measured_location": geom.findings.get("tumor_location"),
+            "true_flags": {k: bool(gt.loc[case_id][k]) for k in ("vein_contour_irregular", "reconstructable",
+                                                                  "cha_reaches_ca_or_bifurcation") if k in gt},
+            "measured_flags": {k: inputs[k] for k in ("vein_contour_irregular", "reconstructable",
+                                                      "cha_reaches_ca_or_bifurcation")},
+            "mechanism": str(gt.loc[case_id].get("mechanism", ""))}
+
+
 def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = RuleThresholds(),
-                          options: RuleOptions = RuleOptions()) -> dict:
-    """Agreement of the rules on oracle-mask measurements with the cohort's noise-free ground truth."""
+                          options: RuleOptions = RuleOptions(), folds: int = 5, seed: int = 0) -> dict:
+    """Agreement of the rules on oracle-mask measurements with a synthetic cohort's noise-free class.
+
+    Two settings: the default thresholds, and thresholds fitted on the other folds (stratified
+    ``folds``-fold cross-validation, so no case is judged by thresholds fitted on itself). Every
+    disagreement is listed with true and measured angles, location and flags.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
     if cohort.ground_truth is None or "label_true" not in cohort.ground_truth:
         raise DataError(f"cohort {cohort.name!r} has no ground truth (label_true): only synthetic cohorts do")
     geoms = oracle_geometry(cohort, GeometryCache(cache_dir))
     gt = cohort.ground_truth
-    disagreements, hits = [], 0
-    for case_id in cohort.case_ids:
-        d = rule_decision(geoms[case_id], thresholds, options)
-        truth = int(gt.loc[case_id, "label_true"])
-        if d.label == truth:
-            hits += 1
-            continue
-        true_angles = {v: float(gt.loc[case_id, f"angle_{v}"]) for v in RULED_VESSELS
-                       if f"angle_{v}" in gt and float(gt.loc[case_id, f"angle_{v}"]) > 0}
-        measured = {v: round(a, 1) for v, a in rule_inputs(geoms[case_id], thresholds)["contact_deg"].items() if a > 0}
-        disagreements.append({"case_id": case_id, "truth": truth, "rules": d.label, "fired": d.rules,
-                              "true_angles": true_angles, "measured_angles": measured,
-                              "true_location": str(gt.loc[case_id].get("tumor_location")),
-                              "measured_location": geoms[case_id].findings.get("tumor_location"),
-                              "mechanism": str(gt.loc[case_id].get("mechanism", ""))})
-    return {"n": len(cohort), "agreement": hits / max(len(cohort), 1), "disagreements": disagreements}
+    ids = np.array(cohort.case_ids)
+    truth = gt.loc[ids, "label_true"].to_numpy(dtype=int)
+    default = rule_labels(geoms, ids, thresholds, options)
+    fitted = default.copy()
+    fitted_thresholds = {}
+    n_splits = min(folds, int(np.bincount(truth).min())) if len(ids) else 0
+    if n_splits >= 2:
+        for train_idx, test_idx in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(ids, truth):
+            th = fit_thresholds(geoms, ids[train_idx], truth[train_idx], thresholds, options)
+            fitted[test_idx] = rule_labels(geoms, ids[test_idx], th, options)
+            for c in ids[test_idx]:
+                fitted_thresholds[c] = th
+    errors = []
+    for c in ids:
+        for v in RULED_VESSELS:
+            true = float(gt.loc[c, f"angle_{v}"]) if f"angle_{v}" in gt else 0.0
+            measured = float(geoms[c].row(v).get("contact_deg") or 0.0)
+            if true > 0 or measured > 0:
+                errors.append({"vessel": v, "true": true, "measured": measured, "abs_error": abs(measured - true)})
+    err = pd.DataFrame(errors, columns=["vessel", "true", "measured", "abs_error"])
+    angle_errors = {v: {"n": int(len(g)), "mae_deg": float(g.abs_error.mean()),
+                        "median_abs_error_deg": float(g.abs_error.median()),
+                        "share_within_30_deg": float((g.abs_error <= 30).mean())} for v, g in err.groupby("vessel")}
+    out = {"n": len(ids), "agreement": float(np.mean(default == truth)) if len(ids) else 0.0,
+           "angle_errors": angle_errors,
+           "agreement_fitted_cv": float(np.mean(fitted == truth)) if len(ids) else 0.0,
+           "disagreements": [], "disagreements_fitted_cv": []}
+    for i, c in enumerate(ids):
+        if default[i] != truth[i]:
+            out["disagreements"].append(_explain(str(c), geoms[c], rule_decision(geoms[c], thresholds, options),
+                                                 int(truth[i]), gt, thresholds))
+        if fitted[i] != truth[i]:
+            th = fitted_thresholds.get(c, thresholds)
+            out["disagreements_fitted_cv"].append(_explain(str(c), geoms[c], rule_decision(geoms[c], th, options),
+                                                           int(truth[i]), gt, th))
+    return out
 
 
 def _parse_label_map(labels) -> dict[str, int] | None:

@@ -115,24 +115,43 @@ def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, tumor_rin
     near = dist <= local_r + 3 * spacing.max() + 2.0
     if not near.any():
         return {}
-    planes = measure_planes(vessel_crop, tumor_crop, spacing, pts[near], line.tangents[near],
-                            max_radius_mm=2.0 * float(local_r[near].max()) + 3.0 * spacing.max(),
+    # veins: every plane of the crop, so the contacted calibre can be compared with the vein's own
+    sampled = np.ones_like(near) if deformity else near
+    planes = measure_planes(vessel_crop, tumor_crop, spacing, pts[sampled], line.tangents[sampled],
+                            max_radius_mm=2.0 * float(local_r[sampled].max()) + 3.0 * spacing.max(),
                             n_angles=config.n_angles, tol_factor=config.tol_factor)
+    where = np.flatnonzero(sampled)
     deg = np.full(len(line), np.nan)
-    deg[np.flatnonzero(near)] = planes.contact_deg
+    deg[where] = planes.contact_deg
     contacted = np.nan_to_num(deg) > 0
     out = {"contact_deg": _smoothed_max(deg, line.branches, config.smooth),
            "contact_length_mm": float(line.weights_mm[contacted].sum()),
            "radius_mm": float(np.nanmedian(planes.radius_mm)) if planes.valid.any() else np.nan,
-           "n_planes": int(planes.valid.sum())}
+           "n_planes": int(planes.valid[near[sampled]].sum())}
     if out["contact_deg"] == 0.0 and contacted.any():
         # the tumor touches in fewer consecutive planes than the median window: keep the smallest touch
         out["contact_deg"] = float(np.nanmin(deg[contacted]))
     if deformity:
-        sol = np.full(len(line), np.nan)
-        sol[np.flatnonzero(near)] = planes.solidity
-        irregular = np.where(contacted, 1.0 - sol, np.nan)
-        out["vein_deformity"] = _smoothed_max(irregular, line.branches, config.smooth) if contacted.any() else 0.0
+        out["vein_deformity"] = _deformity(line, where, planes, contacted, config.smooth)
+    return out
+
+
+def _deformity(line, where: np.ndarray, planes, contacted: np.ndarray, smooth: int) -> float:
+    """Contour deformity of a vein where the tumor touches it: the larger of its concavity
+    (1 - solidity of the cross-section) and its narrowing (1 - equivalent radius / the vein's
+    median equivalent radius in untouched planes)."""
+    if not contacted.any():
+        return 0.0
+    n = len(line)
+    sol = np.full(n, np.nan)
+    sol[where] = planes.solidity
+    r_eq = np.full(n, np.nan)
+    r_eq[where] = np.sqrt(planes.area_mm2 / np.pi)
+    free = ~contacted & np.isfinite(r_eq)
+    reference = np.nanmedian(r_eq[free]) if free.sum() >= 3 else np.nanmedian(r_eq)
+    concavity = _smoothed_max(np.where(contacted, 1.0 - sol, np.nan), line.branches, smooth)
+    narrowing = _smoothed_max(np.where(contacted, 1.0 - r_eq / reference, np.nan), line.branches, smooth)
+    return float(max(concavity, narrowing, 0.0))
     return out
 
 

@@ -25,6 +25,7 @@ class PlaneMeasurements:
     radius_mm: np.ndarray     # (M,) median wall distance from the (re-centred) centre
     solidity: np.ndarray      # (M,) cross-section area / convex hull area (1 = convex contour)
     valid: np.ndarray         # (M,) bool
+    area_mm2: np.ndarray = None  # (M,) cross-section area
 
 
 def _frames(tangents: np.ndarray):
@@ -78,7 +79,8 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
     ``tangents`` at ``centers_mm`` (mm relative to the array origin)."""
     spacing = np.asarray(spacing, dtype=float)
     m = len(centers_mm)
-    out = PlaneMeasurements(np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan), np.zeros(m, dtype=bool))
+    out = PlaneMeasurements(np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan), np.zeros(m, dtype=bool),
+                            np.full(m, np.nan))
     if m == 0:
         return out
     vessel = vessel.astype(np.uint8, copy=False)
@@ -117,6 +119,7 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
         weight = (seg + np.roll(seg, 1)) / 2.0                                            # arc per ray
         out.contact_deg[i] = 360.0 * float((weight * touched[i][ok[i]]).sum() / weight.sum())
         out.radius_mm[i] = float(np.median(wall[i][ok[i]]))
+        out.area_mm2[i] = area
         try:
             out.solidity[i] = area / ConvexHull(np.column_stack([x, y])).volume
         except QhullError:
