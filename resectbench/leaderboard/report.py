@@ -127,7 +127,8 @@ CAPTIONS = {
     "calibration": "Reliability of the predicted class's probability: points on the diagonal mean that a "
                    "predicted 70 % is right 70 % of the time. Below: how many cases fall in each confidence bin.",
     "contact": "True maximum arterial vs venous contact of every case (the synthetic cohort's ground truth), "
-               "coloured by NCCN class; ringed cases are misclassified by the highlighted model.",
+               "coloured by NCCN class; ringed cases are misclassified by the highlighted model. Points are "
+               "jittered by a few degrees so that cases with identical angles stay visible.",
     "training": "Per-epoch logs of the final fit in each outer fold: loss terms, inner-validation scores and "
                 "training tumor Dice, and the segmentation/classification loss weights chosen by the schedule.",
     "tuning": "Objective of every Optuna trial (inner validation) by trial number, with the best so far; "

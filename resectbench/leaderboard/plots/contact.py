@@ -1,32 +1,36 @@
 """Arterial vs venous tumor-vessel contact (paper Figure 2 style), misclassified cases highlighted.
 
-Data: the run's ``cohort/ground_truth.csv`` (synthetic cohorts): true maximum contact angle per
-vessel. Arterial contact = max over SMA, celiac trunk and common hepatic artery; venous contact =
-max over SMV and portal vein. The dotted lines mark the NCCN 180 degree thresholds (arterial
-> 180: locally advanced; venous > 180: at least borderline).
+Data: the run's ``cohort/ground_truth.csv`` (synthetic cohorts): the true maximum contact angle
+per vessel, summarised and drawn by the geometry package's
+:func:`resectbench.geometry.plots.contact_summary` / :func:`~resectbench.geometry.plots.contact_scatter`
+(arterial = max over SMA, celiac trunk, common hepatic artery; venous = max over SMV and portal
+vein; dashed 180 degree NCCN lines). Many cases share exact angles (0: no contact, 360:
+encasement), so points are jittered by up to ``JITTER`` degrees (seeded) and the number of cases
+without any contact is written in the plot.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ...data.labels import ARTERIES, VEINS
+from ...geometry.plots import ARTERIAL, VENOUS, contact_scatter as draw_contact_scatter, contact_summary
 from ..runs import PROB_COLUMNS, RunResults
-from .style import CLASS_COLORS, RC, class_title, plt
+from .style import RC, plt
+
+JITTER = 4.0
 
 
 def contact_table(runs: RunResults, model: str | None) -> pd.DataFrame | None:
-    """case_id, arterial, venous, label and (when ``model`` is given) its pooled prediction per case."""
+    """Index case_id; arterial_deg, venous_deg, label and (when ``model`` is given) its pooled prediction."""
     gt = runs.ground_truth
     if gt is None:
         return None
-    art = [f"angle_{v}" for v in ARTERIES if f"angle_{v}" in gt]
-    ven = [f"angle_{v}" for v in VEINS if f"angle_{v}" in gt]
-    if not art or not ven:
+    vessels = [v for v in (*ARTERIAL, *VENOUS) if f"angle_{v}" in gt]
+    if not any(v in vessels for v in ARTERIAL) or not any(v in vessels for v in VENOUS):
         return None
-    table = pd.DataFrame({"arterial": gt[art].max(axis=1), "venous": gt[ven].max(axis=1)}, index=gt.index)
-    labels = runs.cases.set_index("case_id")["label"] if "case_id" in runs.cases else gt.get("label")
-    table["label"] = labels.reindex(table.index) if labels is not None else np.nan
+    angles = {str(case): {v: float(row[f"angle_{v}"]) for v in vessels} for case, row in gt.iterrows()}
+    labels = (runs.cases.set_index("case_id")["label"] if "label" in runs.cases else gt.get("label"))
+    table = contact_summary(angles, labels)
     if model is not None and model in runs.models:
         oof = runs.models[model].predictions
         mean_p = oof.groupby("case_id")[PROB_COLUMNS].mean()      # several repeats: mean probability
@@ -39,26 +43,25 @@ def contact_scatter(runs: RunResults, model: str | None):
     table = contact_table(runs, model)
     if table is None or table.empty:
         return None
+    wrong = []
+    if "pred" in table:
+        wrong = list(table.index[table["pred"].notna() & (table["pred"] != table["label"])])
+    untouched = int(((table["arterial_deg"] == 0) & (table["venous_deg"] == 0)).sum())
+    rng = np.random.default_rng(0)
+    shown = table.assign(arterial_deg=table["arterial_deg"] + rng.uniform(-JITTER, JITTER, len(table)),
+                         venous_deg=table["venous_deg"] + rng.uniform(-JITTER, JITTER, len(table)))
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(6.6, 5.6))
-        for c in range(3):
-            part = table[table["label"] == c]
-            ax.scatter(part["arterial"], part["venous"], s=22, color=CLASS_COLORS[c], alpha=0.85, edgecolor="white",
-                       linewidth=0.4, label=f"{class_title(c)} (n={len(part)})", zorder=3)
-        if "pred" in table:
-            wrong = table[table["pred"].notna() & (table["pred"] != table["label"])]
-            ax.scatter(wrong["arterial"], wrong["venous"], s=90, facecolor="none", edgecolor="#111827",
-                       linewidth=1.3, label=f"misclassified by {model} (n={len(wrong)})", zorder=4)
-        for v in (180,):
-            ax.axvline(v, color="#374151", ls=":", lw=1)
-            ax.axhline(v, color="#374151", ls=":", lw=1)
-        ax.text(182, 352, "arterial > 180°: locally advanced", fontsize=7, color="#374151", va="top")
+        fig, ax = plt.subplots(figsize=(7.2, 5.4))
+        draw_contact_scatter(shown, ax=ax, misclassified=wrong,
+                             title="Tumor-vessel contact by NCCN class (true angles)")
+        handles, names = ax.get_legend_handles_labels()
+        names = [n.replace("misclassified", f"misclassified by {model}") for n in names]
+        ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.text(184, 362, "arterial > 180°:\nlocally advanced", fontsize=7, color="#374151", va="top")
         ax.text(2, 184, "venous > 180°", fontsize=7, color="#374151", va="bottom")
-        ax.set_xlim(-5, 365)
-        ax.set_ylim(-5, 365)
-        ax.set_xlabel("max arterial contact (SMA, celiac trunk, CHA) [°]")
-        ax.set_ylabel("max venous contact (SMV, portal vein) [°]")
-        ax.set_title("Tumor-vessel contact by NCCN class (true angles)", loc="left")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.annotate(f"{untouched} cases without contact", (0, 0), xytext=(30, 25), textcoords="offset points",
+                    fontsize=7, color="#374151", arrowprops={"arrowstyle": "-", "color": "#9ca3af", "lw": 0.8})
+        ax.set_xlabel(f"{ax.get_xlabel()}, jittered ±{JITTER:g}°")
+        ax.set_ylabel(f"{ax.get_ylabel()}, jittered ±{JITTER:g}°")
         fig.tight_layout()
     return fig
