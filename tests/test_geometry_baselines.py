@@ -9,14 +9,16 @@ import pytest
 
 from resectbench import registry as reg
 from resectbench.baselines import geometric_measure as gm
+from resectbench.baselines.geometric_phantoms import write_phantom_cohort
+from resectbench.data import load_cohort
 from resectbench.data.cohort import Cohort
-from resectbench.data.synth import tiny_cohort
 from resectbench.models.base import FitContext
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    return tiny_cohort(tmp_path_factory.mktemp("geo-cohort"), n=9)
+    # tube phantoms with exact angles; the class follows from the angle alone (independent of the generator)
+    return load_cohort(write_phantom_cohort(tmp_path_factory.mktemp("geo-cohort")))
 
 
 @pytest.fixture
@@ -120,8 +122,20 @@ def test_missing_segmenter_gives_clear_error(cohort, ctx, monkeypatch):
         reg.models.create("geometric-rules").fit(cohort, None, ctx)
 
 
-def test_cohort_agreement_explains_disagreements(cohort, tmp_path):
-    result = gm.cohort_rule_agreement(cohort, cache_dir=tmp_path)
-    assert result["n"] == len(cohort) and 0.0 <= result["agreement"] <= 1.0
-    for d in result["disagreements"]:
-        assert {"truth", "rules", "fired", "true_angles", "measured_angles"} <= set(d)
+def test_rules_on_exact_phantoms_agree_with_the_truth(cohort, tmp_path):
+    result = gm.cohort_rule_agreement(cohort, cache_dir=tmp_path, folds=2)
+    assert result["n"] == len(cohort)
+    assert result["agreement"] == 1.0 and result["disagreements"] == []
+    assert all(e["mae_deg"] < 10 for e in result["angle_errors"].values())
+    # a wrong threshold makes rules disagree, and every disagreement is explained
+    strict = gm.cohort_rule_agreement(cohort, cache_dir=tmp_path, folds=2,
+                                      thresholds=gm.RuleThresholds(min_contact_deg=100.0))
+    assert strict["agreement"] < 1.0
+    for d in strict["disagreements"]:
+        assert {"truth", "rules", "fired", "true_angles", "measured_angles", "measured_flags"} <= set(d)
+
+
+def test_rules_oracle_is_right_on_held_out_phantoms(cohort, ctx):
+    train, test = cohort.subset(cohort.case_ids[::2]), cohort.subset(cohort.case_ids[1::2])
+    proba = reg.models.create("geometric-rules-oracle").fit(train, None, ctx).predict_proba(test, ctx)
+    assert (proba.argmax(axis=1) == test.labels).all()

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from resectbench.cli.app import build_app
 from resectbench.data.labels import INDEX
-from resectbench.data.synth import tiny_cohort
+from resectbench.baselines.geometric_phantoms import write_phantom_cohort
+from resectbench.data import load_cohort
 from resectbench.geometry.phantoms import TUMOR_LABEL, VESSEL_LABEL, tube_phantom
 
 
@@ -64,19 +65,22 @@ def test_bad_masks_name_the_case(app, tmp_path):
 
 
 def test_measure_cohort_and_a_broken_case(app, tmp_path):
-    cohort = tiny_cohort(tmp_path, n=9)
+    manifest = write_phantom_cohort(tmp_path / "tubes")
+    cohort = load_cohort(manifest)
     out = tmp_path / "cohort.csv"
-    result = CliRunner().invoke(app, ["geometry", "measure", str(cohort.root), "-o", str(out)])
+    result = CliRunner().invoke(app, ["geometry", "measure", str(manifest), "-o", str(out)])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
     assert sorted(table.case_id.unique()) == cohort.case_ids
     assert {"tumor_location", "contact_deg", "min_distance_mm"} <= set(table.columns)
+    touching = table[table.contact_deg > 0].set_index("case_id")
+    assert len(touching) == len(cohort) - 1  # every case but the one held off by a gap
     # a mask that no longer matches its image grid -> error naming that case
     broken = tmp_path / "broken"
-    shutil.copytree(cohort.root, broken)
+    shutil.copytree(manifest.parent, broken)
     victim = cohort.case_ids[1]
-    mask_file = next((broken / "labelsTr").glob(f"{victim}*"))
+    mask_file = broken / "masks" / f"{victim}.nii.gz"
     img = nib.load(str(mask_file))
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:-2], img.affine), str(mask_file))
-    result = CliRunner().invoke(app, ["geometry", "measure", str(broken), "-o", str(tmp_path / "x.csv")])
+    result = CliRunner().invoke(app, ["geometry", "measure", str(broken / "manifest.csv"), "-o", str(tmp_path / "x.csv")])
     assert result.exit_code == 2 and victim in result.output
