@@ -8,7 +8,13 @@ Each configuration runs in a fresh process, so its peak resident memory (``ru_ma
 own. Variants tried on the CPU path: torch threads (2 vs 1), ``channels_last_3d`` memory format,
 bf16 autocast; plus the fp32 baseline at 64^3 for scale.
 
+``--segmenter`` also measures the fold-level segmenter (:func:`resectbench.models.segmenter.train_segmenter`)
+on the embedded cpu cohort: trained on a stratified 80 % (seed 0), per-structure Dice on the other
+20 % and training time, for each ``--seg-epochs`` value (``--quick`` always runs it on the tiny test
+cohort for 1 epoch, so it cannot rot).
+
     .venv/bin/python benchmarks/backbones.py [--quick] [--only cnn3d,tat] [--steps 3]
+    .venv/bin/python benchmarks/backbones.py --segmenter --no-timing --seg-epochs 6,20
 """
 from __future__ import annotations
 
@@ -112,17 +118,63 @@ def run_job(job: dict) -> dict:
             return {**job, "error": f"{type(exc).__name__}: {exc}"}
 
 
+def segmenter_quality(quick: bool, epochs_list: list[int], backbone: str = "cnn3d") -> list[dict]:
+    """Held-out Dice of the fold-level segmenter per training length."""
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+    import torch
+    from sklearn.model_selection import train_test_split
+
+    from resectbench.models.base import FitContext
+    from resectbench.models.segmenter import train_segmenter
+    from resectbench.profiles import get_profile
+
+    torch.set_num_threads(2)
+    tmp = tempfile.TemporaryDirectory(prefix="bench-segmenter-")
+    if quick:
+        from resectbench.data.synth import tiny_cohort
+
+        cohort, epochs_list = tiny_cohort(Path(tmp.name) / "data", n=9), [1]
+    else:
+        from resectbench.data import default_cohort
+
+        cohort = default_cohort(profile="cpu", seed=0)
+    train_ids, test_ids = train_test_split(cohort.case_ids, test_size=0.2 if not quick else 3,
+                                           stratify=None if quick else cohort.labels, random_state=0)
+    train, test = cohort.subset(train_ids), cohort.subset(test_ids)
+    ctx = FitContext(seed=0, profile=get_profile("cpu"), cache_dir=Path(tmp.name) / "cache")
+    rows = []
+    for epochs in epochs_list:
+        t0 = time.perf_counter()
+        seg = train_segmenter(train, ctx, backbone=backbone, epochs=epochs, cache=False)
+        seconds = time.perf_counter() - t0
+        dice = pd.DataFrame(seg.dice(test)).T  # cases x structures (NaN where a structure is absent)
+        row = {"backbone": backbone, "epochs": epochs, "n_train": len(train), "n_test": len(test),
+               "train_seconds": seconds, "final_train_tumor_dice": seg.history[-1]["tumor_dice"],
+               "test_dice": {k: float(v) for k, v in dice.mean().items() if np.isfinite(v)}}
+        print(f"segmenter {backbone} {epochs} epochs: {seconds:.0f} s; held-out Dice "
+              + ", ".join(f"{k} {v:.2f}" for k, v in row["test_dice"].items()), flush=True)
+        rows.append(row)
+    tmp.cleanup()
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one step, baseline variant only (smoke test)")
     ap.add_argument("--only", default="", help="comma-separated backbone names")
     ap.add_argument("--steps", type=int, default=3, help="timed steps per measurement (median reported)")
+    ap.add_argument("--segmenter", action="store_true", help="also measure the segmenter's held-out Dice")
+    ap.add_argument("--seg-epochs", default="6,20", help="comma-separated training lengths for --segmenter")
+    ap.add_argument("--no-timing", action="store_true", help="skip the per-backbone timings")
     args = ap.parse_args(argv)
 
     from resectbench.profiles import get_profile
 
     profile = get_profile("cpu")
-    names = [n for n in (args.only.split(",") if args.only else BACKBONES) if n]
+    names = [] if args.no_timing else [n for n in (args.only.split(",") if args.only else BACKBONES) if n]
     roi, batch = tuple(profile.roi), profile.batch_size
     jobs = []
     for name in names:
@@ -163,11 +215,15 @@ def main(argv=None) -> int:
 
     import torch
 
+    segmenter = (segmenter_quality(args.quick, [int(e) for e in args.seg_epochs.split(",")])
+                 if args.segmenter or args.quick else None)
     result = {"profile": profile.name, "roi": list(roi), "batch": batch, "rows": rows, "best": best,
+              "segmenter": segmenter,
               "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0],
                           "platform": platform.platform(), "torch": torch.__version__,
                           "processor": platform.processor()}}
-    out = Path(__file__).resolve().parent / "results" / ("backbones.quick.json" if args.quick else "backbones.json")
+    name = "backbones-segmenter" if args.no_timing else "backbones"
+    out = Path(__file__).resolve().parent / "results" / (f"{name}.quick.json" if args.quick else f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=float))
     print(f"\nwrote {out}")

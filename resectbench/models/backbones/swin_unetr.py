@@ -28,9 +28,10 @@ class SwinUNETRBackbone(nn.Module):
       layer-normalised as in Swin-UNETR's forward) is globally average-pooled and linearly
       projected to ``embed_dim`` (256 by default, as in the paper). Pooling the transformer
       output rather than the decoder keeps the embedding independent of the decoder, so with
-      ``n_seg_classes=0`` the decoder is not built at all (encoder only, ~1/3 of the weights).
+      ``n_seg_classes=0`` the decoder is not built at all (it holds most of the weights: 3.4 M
+      of 4.1 M at ``feature_size=12``).
     - **Segmentation**: logits from Swin-UNETR's own UNet-style decoder at full ROI resolution.
-    - **Normalisation** in the decoder: ``instance`` (MONAI's and the paper's default),
+    - **Normalisation** in the decoder: ``instance`` (MONAI's default; the paper does not say),
       ``batch`` or ``group``. With ``instance`` the bottleneck block normalises roi/32 voxels,
       which fails to train below 64^3 (a single voxel per channel); use ``group`` (any batch
       size) or ``batch`` (batch >= 2) for smaller ROIs - an error says so. ``group`` uses the
