@@ -19,14 +19,15 @@ from test_leaderboard import STANDARD, fabricate_run
 
 import pandas as pd
 
-MODELS = {**STANDARD, "swinunetr-fusion": (2.0, "swinunetr-fusion", "predicted")}
+MODELS = {"dummy": STANDARD["dummy"], "clinical-sklearn": STANDARD["weak"],
+          "swinunetr-fusion": (2.0, "swinunetr-fusion", "predicted")}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    runs = load_runs([fabricate_run(root / "run", MODELS, n=80)])
+    runs = load_runs([fabricate_run(root / "run", MODELS, n=60)])
     return write_report(runs, root / "out" / "report.html", n_boot=100)
 
 
@@ -71,7 +72,7 @@ def test_parameter_importance_finds_the_parameter_that_matters():
 
 
 def test_report_command(tmp_path):
-    run = fabricate_run(tmp_path / "run", STANDARD)
+    run = fabricate_run(tmp_path / "run", {"dummy": STANDARD["dummy"]}, with_ground_truth=False, epochs=0, trials=1)
     res = CliRunner().invoke(build_app(), ["report", str(run), "--out", str(tmp_path / "x" / "r.html"),
                                            "--bootstrap", "50"])
     assert res.exit_code == 0, res.output
