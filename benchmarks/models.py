@@ -126,14 +126,15 @@ def _fit_one_fold(recipe_name: str, profile: str, seed: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = FitContext(seed=seed, profile=get_profile(profile), cache_dir=Path(tmp) / "cache", work_dir=Path(tmp))
         model = registry.models.create(recipe_name)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.fit(cohort.subset(list(inner_train)), cohort.subset(list(inner_valid)), ctx)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         test_cohort = cohort.subset(list(test))
         proba = model.predict_proba(test_cohort, ctx)
         t2 = time.perf_counter()
     return {"recipe": recipe_name, "profile": profile, "n_train": len(inner_train), "n_valid": len(inner_valid),
             "n_test": len(test), "cohort_seconds": prepared, "fit_seconds": t1 - t0, "predict_seconds": t2 - t1,
+            "fit_cpu_seconds": c1 - c0, "threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
             "epochs": len(model.history), "best_epoch": model.fit_result.best_epoch,
             "test_macro_f1": macro_f1(test_cohort.labels, proba.argmax(1)),
             "test_accuracy": float((proba.argmax(1) == test_cohort.labels).mean()),

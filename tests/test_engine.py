@@ -216,3 +216,25 @@ def test_inference_needs_no_masks():
     no_masks = CaseArrays(case_ids=arrays.case_ids, clinical=arrays.clinical, images=arrays.images)
     np.testing.assert_allclose(predict(net, no_masks, batch_size=2, device="cpu").logits,
                                predict(net, arrays, batch_size=2, device="cpu").logits)
+
+
+def test_registered_dice_step_weights_switch_at_the_thresholds(monkeypatch):
+    """The engine feeds each epoch's training tumor Dice to the real `dice-step` schedule; the weights
+    logged for the next epoch step at tau 0.1 and 0.5 (a threshold belongs to the upper step)."""
+    from resectbench import registry
+    from resectbench.models.engine import trainer
+
+    taus = [0.05, 0.1, 0.49, 0.5, 0.0]
+    state = {"tau": taus[0]}
+    monkeypatch.setattr(trainer, "structure_dice", lambda logits, target, index: torch.full((logits.shape[0],),
+                                                                                            state["tau"]))
+
+    def on_epoch(epoch, metrics):
+        state["tau"] = taus[epoch] if epoch < len(taus) else 0.0
+
+    result = train_network(make_net(), schedule=registry.loss_schedules.create("dice-step"), seg_loss=dice_ce,
+                           cls_loss=nn.CrossEntropyLoss(), train=make_arrays(), valid=None,
+                           config=TrainConfig(lr=1e-2, max_epochs=5), on_epoch=on_epoch)
+    assert [r["tumor_dice"] for r in result.history] == pytest.approx(taus)
+    assert [r["w_seg"] for r in result.history] == [3.0, 3.0, 1.5, 1.5, 1.0]
+    assert [r["w_cls"] for r in result.history] == pytest.approx([1 / 3, 1 / 3, 1 / 1.5, 1 / 1.5, 1.0])
