@@ -222,3 +222,16 @@ def test_tat_gradients_reach_the_seg_head_only_through_the_geometry_when_allowed
     assert TATBackbone.mask_source == "predicted"
     with pytest.raises(ValueError, match="n_seg_classes >= 9"):
         build("tat", n_seg_classes=3)
+
+
+def test_timm_loads_a_local_state_dict_and_skips_a_mismatched_stem(tmp_path):
+    source = build("timm-2.5d")
+    path = tmp_path / "resnet10t.pth"
+    torch.save(source.encoder.state_dict(), path)
+    same = build("timm-2.5d", pretrained=str(path))
+    assert all(torch.equal(a, b) for a, b in zip(source.encoder.state_dict().values(),
+                                                 same.encoder.state_dict().values()))
+    one_channel = build("timm-2.5d", pretrained=str(path), adjacent_slices=False)  # stem expects 1 channel
+    report = one_channel.pretrained_report
+    assert report.shape_mismatch and report.shape_mismatch[0].startswith("conv1.0.weight")
+    assert len(report.loaded) > 0.9 * len(source.encoder.state_dict())
