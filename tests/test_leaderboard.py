@@ -1,6 +1,5 @@
 """Leaderboards built from run directories that the tests fabricate in docs/results-format.md."""
 import json
-import math
 
 import numpy as np
 import pandas as pd

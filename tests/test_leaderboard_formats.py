@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from resectbench.cli.app import build_app
 from resectbench.leaderboard import LeaderboardError, build_leaderboard, load_runs
-from resectbench.leaderboard.formats import FORMATS, render
+from resectbench.leaderboard.formats import render
 from test_leaderboard import STANDARD, fabricate_run
 
 

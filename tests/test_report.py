@@ -4,9 +4,9 @@ import re
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -16,8 +16,6 @@ from resectbench.leaderboard import load_runs
 from resectbench.leaderboard.plots.tuning import parameter_importance
 from resectbench.leaderboard.report import write_report
 from test_leaderboard import STANDARD, fabricate_run
-
-import pandas as pd
 
 MODELS = {"dummy": STANDARD["dummy"], "clinical-sklearn": STANDARD["weak"],
           "swinunetr-fusion": (2.0, "swinunetr-fusion", "predicted")}

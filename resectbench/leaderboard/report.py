@@ -64,6 +64,11 @@ class ReportResult:
     skipped: dict[str, str] = field(default_factory=dict)   # figure -> why it is absent
 
 
+def _when(stamp) -> str:
+    """ISO timestamp -> 'YYYY-MM-DD HH:MM' (as written, without seconds and offset)."""
+    return str(stamp)[:16].replace("T", " ") if stamp else "?"
+
+
 def _facts(runs: RunResults) -> list[tuple[str, str]]:
     man = runs.manifest
     cohort = man.get("cohort") or {}
@@ -72,7 +77,8 @@ def _facts(runs: RunResults) -> list[tuple[str, str]]:
     profile = man.get("profile") or {}
     n_outer = len(runs.splits.get("outer", [])) or None
     facts = [
-        ("cohort", f"{cohort.get('name') or cohort.get('source') or 'cohort'}: {cohort.get('n_cases', len(runs.cases))} cases"),
+        ("cohort", " ".join(x for x in (cohort.get("name") or cohort.get("source"),
+                                       f"({cohort.get('n_cases', len(runs.cases))} cases)") if x)),
         ("classes R / BR / LA", " / ".join(str(counts.get(c, "?")) for c in CLASS_NAMES)),
         ("outer folds", f"{proto.get('outer_folds', '?')} × {proto.get('repeats', 1)} repeat(s)"
          + (f" = {n_outer} units per model" if n_outer else "")),
@@ -83,7 +89,7 @@ def _facts(runs: RunResults) -> list[tuple[str, str]]:
          if runs.bayes_optimal_accuracy is not None else "unknown (real data)"),
         ("data fingerprint", str(runs.data_fingerprint)),
         ("split fingerprint", str(runs.split_fingerprint)),
-        ("run", f"{man.get('created', '?')} → {man.get('finished') or 'not finished'}"),
+        ("run (UTC)", f"{_when(man.get('created'))} → {_when(man.get('finished')) if man.get('finished') else 'not finished'}"),
     ]
     return facts
 

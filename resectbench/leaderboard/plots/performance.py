@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-from ...models.base import CLASS_NAMES
 from ..board import Leaderboard
 from ..runs import PROB_COLUMNS, RunResults
 from .style import CHANCE_COLOR, RC, class_title, plt

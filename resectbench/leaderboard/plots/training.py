@@ -1,7 +1,6 @@
 """Learning curves and loss-weight schedules from each fold's ``history.csv`` (final fit)."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ..runs import RunResults
