@@ -105,7 +105,9 @@ def render_case(job: dict) -> dict:
                               bmi=job["bmi"], dilated_ducts=sc.location == "head",
                               step=0.3 * float(min(job["spacing"])))
         try:
-            labels, image, details = render(anat, sc, grid, rng, gap_vox=preset.gap_vox)
+            # the last tries accept a tumor wrapping an untouched vessel behind its fat plane (still no contact)
+            labels, image, details = render(anat, sc, grid, rng, gap_vox=preset.gap_vox,
+                                            reject_encircling=attempt < MAX_ATTEMPTS - ANATOMIES_PER_SCENARIO)
             break
         except PlacementError as exc:
             failure = exc

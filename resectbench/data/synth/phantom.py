@@ -24,6 +24,8 @@ VESSEL_TUBES = {"sma": "sma", "celiac_trunk": "celiac_trunk", "common_hepatic_ar
 #: tubes the tumor must keep a fat plane from unless a sector says otherwise
 GUARDED = ("aorta", "ivc", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery",
            "gastroduodenal_artery", "splenic_artery", "sma", "smv_portal", "splenic_vein")
+#: how far the tumor centre moves from its pancreas site towards the vessels it touches
+SITE_PULL = 0.7
 ARTERIES = ("aorta", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery", "gastroduodenal_artery",
             "splenic_artery", "sma")
 
@@ -46,6 +48,27 @@ def _separate_untouched(labels: np.ndarray, sc: Scenario) -> None:
             if near_vessel.any():
                 labels[near_vessel] = 0
                 tumor &= ~near_vessel
+
+
+def _reject_encircling(near: dict, tumor_flat: np.ndarray, touched_tubes: set, gap: float, vox: float,
+                       max_deg: float = 210.0) -> None:
+    """A tumor that wraps an untouched vessel behind its thin fat plane would read as contact to any
+    radiologist: refuse it (the caller redraws) when tumor lies around more than ``max_deg`` of it."""
+    for tname in (*set(VESSEL_TUBES.values()), "aorta"):   # vessels the rules (or aortic involvement) read
+        nv = near.get(tname)
+        if tname in touched_tubes or nv is None:
+            continue
+        zone = (nv.dist >= nv.radius + gap) & (nv.dist <= nv.radius + gap + 2.0 * vox)
+        hit = zone & tumor_flat[nv.flat]
+        if not hit.any():
+            continue
+        # angular coverage per 2-voxel slab along the vessel; the worst slab counts
+        slab = (nv.s[hit] // (2.0 * vox)).astype(np.int64)
+        ang = ((nv.angle[hit] + np.pi) // np.deg2rad(10.0)).astype(np.int64)
+        pairs = np.unique(slab * 64 + ang)
+        worst = np.bincount(pairs // 64).max()
+        if worst * 10.0 > max_deg:
+            raise PlacementError(f"tumor encircles untouched {tname} behind its fat plane")
 
 
 def _check_contacts(labels: np.ndarray, sc: Scenario) -> None:
@@ -220,11 +243,12 @@ def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees
 
 
 def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu_jitter: bool = True,
-           gap_vox: float = 2.0):
+           gap_vox: float = 2.0, reject_encircling: bool = True):
     """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``.
 
     ``gap_vox``: the fat plane kept between the tumor and every vessel it does not touch, in voxels
     (2 is wider than a 26-connected one-voxel dilation, so measured contact stays 0 there).
+    ``reject_encircling``: refuse tumors that wrap an untouched vessel behind that fat plane.
     Raises :class:`PlacementError` when the voxels cannot show the scenario (the caller redraws)."""
     shape = grid.shape
     vox = float(max(grid.spacing))
@@ -268,7 +292,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     def reach(name: str) -> float:
         if name in touched_tubes:
             return margin
-        return gap + vox if name in GUARDED else vox
+        return gap + 2.0 * vox if name in GUARDED else vox
 
     near = {name: _near(tube, grid, reach(name)) for name, tube in anat.tubes.items()}
     duo = near["duodenum"]
@@ -298,7 +322,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         for vessel in touched:
             tube = anat.tubes[VESSEL_TUBES[vessel]]
             nearest.append(tube.points[np.argmin(np.linalg.norm(tube.points - site, axis=1))])
-        site = site + 0.45 * (np.mean(nearest, axis=0) - site)
+        site = site + SITE_PULL * (np.mean(nearest, axis=0) - site)
     big = any(a > 180 for a in sc.contacts.values()) or not sc.reconstructable
     radius = max(rng.uniform(r_lo, r_hi) * scale * (1.15 if big else 1.0), 2.5 * vox)
     tumor = np.zeros(shape, dtype=bool)
@@ -354,6 +378,8 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
             in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"] + 1e-9
             carve &= ~(in_seg & in_ang & (nv.dist >= nv.radius))
         tumor_flat[nv.flat[carve]] = False
+    if reject_encircling:
+        _reject_encircling(near, tumor_flat, touched_tubes, gap, vox)
     tbox = _tumor_box(tumor, pad=2)
     if tbox is None:
         raise PlacementError("tumor vanished (outside the field of view or carved away)")
