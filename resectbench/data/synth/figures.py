@@ -100,7 +100,7 @@ def write_doc_figures(out_dir: str | Path, n: int = 30, seed: int = 0, profile: 
         gt = cohort.ground_truth
         written = []
         for stem, label, mechanisms in DOC_FIGURES:
-            pool = gt[gt["label_true"] == label]
+            pool = gt[gt["label_true"] == label].sort_values("tumor_voxels", ascending=False)   # largest first
             pick = next((pool.index[pool["mechanism"] == m][0] for m in mechanisms if (pool["mechanism"] == m).any()),
                         None)
             if pick is None:
