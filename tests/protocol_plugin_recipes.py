@@ -75,8 +75,22 @@ class EpochToy(ResectabilityModel):
         return self.inner.predict_proba(cohort, ctx)
 
 
+class Broken(MarkerCentroids):
+    """Raises in ``fit`` when ``shrink`` > ``fail_above`` (every configuration by default)."""
+
+    def __init__(self, shrink: float = 0.0, fail_above: float = -1.0):
+        super().__init__(shrink=shrink)
+        self.fail_above = fail_above
+
+    def fit(self, train, valid, ctx: FitContext):
+        if self.shrink > self.fail_above:
+            raise ValueError(f"broken on purpose (shrink {self.shrink:.2f})")
+        return super().fit(train, valid, ctx)
+
+
 @hookimpl
 def register_models(registry):
+    registry.register("broken", tags=("test",), search_space={"shrink": Float(0.0, 0.9)})(Broken)
     registry.register("marker-centroids", tags=("test",), search_space={
         "shrink": Float(0.0, 0.9), "temperature": Categorical([0.5, 1.0, 2.0])})(MarkerCentroids)
     registry.register("epoch-toy", tags=("test",), search_space={

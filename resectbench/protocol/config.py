@@ -131,7 +131,10 @@ class ExperimentConfig:
         proto.validate()
         run_dir = self.run_dir or str(Path("runs") / default_run_name(self))
         name = self.name or Path(run_dir).resolve().name
-        return replace(self, protocol=proto, run_dir=run_dir, name=name)
+        data = self.data
+        if data.path and Path(data.path).exists():  # workers may start in another directory
+            data = replace(data, path=str(Path(data.path).resolve()))
+        return replace(self, protocol=proto, run_dir=run_dir, name=name, data=data)
 
     def to_dict(self) -> dict:
         d = asdict(self)

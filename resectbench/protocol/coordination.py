@@ -173,7 +173,7 @@ class UnitBoard:
                             f"benchmark {self.benchmark!r} in this storage was started with a different "
                             f"{what.split('_')[0]} ({what} {existing.get(what)} there, {meta.get(what)} here); "
                             "use another benchmark name (--name) or storage")
-                return existing
+            # same data and splits: the newest configuration (e.g. with models added) is what workers read
             study_id = self.storage.get_study_id_from_name(self.meta_name)
         self.storage.set_study_user_attr(study_id, "meta", json.dumps(meta))
         return meta

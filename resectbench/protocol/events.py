@@ -45,6 +45,9 @@ class RunListener:
 
     def trial_finished(self, unit: Unit, trial: int | str, value: float | None, state: str) -> None: ...
 
+    def trial_failed(self, unit: Unit, trial: int, error: str) -> None:
+        """A configuration made the recipe raise (the trial is marked failed; tuning goes on)."""
+
     def unit_finished(self, unit: Unit, metrics: dict) -> None: ...
 
     def waiting(self, units: list[Unit]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -28,7 +29,8 @@ from .metrics import SELECTION_METRICS, selection_score
 from .seeding import derive_seed
 from .splits import OuterSplit
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+# failed trials are reported through RunListener.trial_failed and kept in trials.csv, not logged
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def tunable_space(entry: Entry, fixed: dict[str, Any]) -> ss.SearchSpaceLike:
@@ -69,7 +71,9 @@ def make_study(storage, name: str, *, seed: int, inner: str, pruning: bool) -> o
     if not pruning:
         pruner = optuna.pruners.NopPruner()
     elif inner == "kfold":
-        pruner = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+        with warnings.catch_warnings():  # "experimental" in Optuna; its interface is all we use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            pruner = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     else:
         pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
     return optuna.create_study(storage=storage, study_name=name, direction="maximize", sampler=make_sampler(seed, 0),
@@ -207,6 +211,8 @@ class Tuner:
             study.enqueue_trial(default_params(self.entry, space))
 
         def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            if trial.state == TrialState.FAIL:
+                self.listener.trial_failed(self.unit, trial.number, str(trial.user_attrs.get("error", "")))
             self.listener.trial_finished(self.unit, trial.number, trial.value, trial.state.name.lower())
 
         start = time.monotonic()

@@ -59,6 +59,9 @@ class RichListener:
             shown = f"{value:.3f}" if value is not None else "-"
             self.progress.console.log(f"{unit} trial {trial}: {state} (inner score {shown})")
 
+    def trial_failed(self, unit, trial, error):
+        self.progress.console.log(f"[red]{unit} trial {trial} failed[/red]: {error[:300]}")
+
     def unit_finished(self, unit, metrics):
         self.progress.advance(self.units)
         self.progress.update(self.epochs, visible=False)
