@@ -41,7 +41,7 @@ def test_report_is_one_self_contained_file_with_pngs_next_to_it(report):
     # nothing fetched from elsewhere: no external src/href, no scripts
     assert not re.search(r'(src|href)="(http|//|/)', html) and "<script" not in html
     for text in ('class="board"', "swinunetr-fusion", "dummy (chance)", "ceiling (Bayes-optimal)", "Manifest",
-                 "data-fp-1", "split-0"):
+                 "data-fp-1", "split-0", 'id="paper"', "Table 1: method comparison"):
         assert text in html
 
 
@@ -53,6 +53,7 @@ def test_report_says_what_it_cannot_show(tmp_path):
     html = result.html.read_text()
     assert "Not shown: the run has no cohort/ground_truth.csv" in html
     assert "no chance row" in html
+    assert 'id="paper"' not in html                  # no model of the paper's tables in this run
 
 
 def test_parameter_importance_finds_the_parameter_that_matters():

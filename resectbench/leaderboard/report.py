@@ -21,7 +21,9 @@ from . import metrics as M
 from .board import Leaderboard, build_leaderboard
 from .formats import cells
 from .formats.html import CSS, table_html
+from .formats.paper_layout import paper_tables
 from .formats.tables import comparisons_table, details_table, main_table
+from .paper import paper_labels
 from .runs import RunResults
 
 PAGE_CSS = """
@@ -212,6 +214,10 @@ def write_report(runs: RunResults, out: str | Path, *, rank_by: str = "auc_ovr_m
                     f"{table_html(comparisons_table(board))}</section>")
     body.append(f'<section id="details"><h2>Per-class F1, segmentation, calibration and cost</h2>'
                 f"{table_html(details_table(board))}</section>")
+    if any(r.label in paper_labels() for r in board.rows):
+        tables = "".join(f"<h3>{escape(t.title)}</h3>{table_html(t)}" for t in paper_tables(board)
+                         if t.title != "Other models")
+        body.append(f'<section id="paper"><h2>Beside the paper (Ochs et al., MIDL 2026)</h2>{tables}</section>')
     for name, title in TITLES.items():
         if name in figs:
             caption = CAPTIONS[name]
