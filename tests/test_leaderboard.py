@@ -169,9 +169,12 @@ def test_comparisons_against_the_reference(tmp_path):
 
 
 def test_ranking_by_a_lower_is_better_metric(tmp_path):
-    board = build_leaderboard(load_runs([fabricate_run(tmp_path / "run", STANDARD)]), rank_by="brier", n_boot=50)
+    board = build_leaderboard(load_runs([fabricate_run(tmp_path / "run", STANDARD)]), rank_by="brier", n_boot=50,
+                              bayesian=True)
     brier = [r.mean["brier"] for r in board.rows if r.kind != "ceiling"]
     assert brier == sorted(brier)
+    weak = board.comparison("weak")                  # higher Brier than the reference: worse
+    assert weak.mean_difference > 0 and weak.bayes.p_left > weak.bayes.p_right
     with pytest.raises(LeaderboardError, match="cannot rank by"):
         build_leaderboard(load_runs([tmp_path / "run"]), rank_by="speed")
 

@@ -248,7 +248,9 @@ def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", refer
                 model=r.label, reference=reference, metric=rank_by, n_folds=len(a),
                 mean_difference=tt.mean_difference if tt else math.nan, t=tt.t if tt else math.nan,
                 p_ttest=tt.p_value if tt else math.nan, auc_test=auc_test, auc_difference=diff, p_auc=p_auc,
-                bayes=correlated_bayesian_ttest(a, b, runs.test_train_ratio, rope) if bayesian and len(a) else None))
+                # oriented so that "better" means better also for lower-is-better metrics (ECE, Brier)
+                bayes=correlated_bayesian_ttest(sign * a, sign * b, runs.test_train_ratio, rope)
+                if bayesian and len(a) else None))
         for attr in ("p_ttest", "p_auc"):
             adjusted = holm([getattr(c, attr) for c in comparisons])
             for c, p in zip(comparisons, adjusted):
