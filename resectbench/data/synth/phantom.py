@@ -54,9 +54,13 @@ def _reject_encircling(near: dict, tumor_flat: np.ndarray, touched_tubes: set, g
                        max_deg: float = 210.0) -> None:
     """A tumor that wraps an untouched vessel behind its thin fat plane would read as contact to any
     radiologist: refuse it (the caller redraws) when tumor lies around more than ``max_deg`` of it."""
-    for tname in (*set(VESSEL_TUBES.values()), "aorta"):   # vessels the rules (or aortic involvement) read
+    # the celiac trunk and the CHA branching from it are one site: a tumor at one may lie around the other
+    skip = set(touched_tubes)
+    if touched_tubes & {"celiac_trunk", "common_hepatic_artery"}:
+        skip |= {"celiac_trunk", "common_hepatic_artery"}
+    for tname in sorted({*VESSEL_TUBES.values(), "aorta"}):   # vessels the rules (or aortic involvement) read
         nv = near.get(tname)
-        if tname in touched_tubes or nv is None:
+        if tname in skip or nv is None:
             continue
         zone = (nv.dist >= nv.radius + gap) & (nv.dist <= nv.radius + gap + 2.0 * vox)
         hit = zone & tumor_flat[nv.flat]
