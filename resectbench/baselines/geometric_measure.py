@@ -24,7 +24,7 @@ from ..geometry.findings import case_findings
 from ..geometry.nccn import RuleOptions, classify
 
 #: bump when measurement code changes what it returns (invalidates cached measurements)
-MEASURE_VERSION = "geometry-2"
+MEASURE_VERSION = "geometry-3"
 #: vessels whose measurements become features / rule inputs
 RULED_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
 FEATURE_VESSELS = RULED_VESSELS + ("aorta", "splenic_vein")

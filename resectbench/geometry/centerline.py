@@ -116,6 +116,10 @@ def _tangents(pts: np.ndarray, branches: list[np.ndarray], window_mm: float) -> 
         if len(path) < 2:
             continue
         arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+        # smooth the voxel staircase along the branch first (sigma = window / 3), or neighbouring
+        # planes tilt back and forth by ~20 degrees on coarse grids
+        step = max(arc[-1] / (len(p) - 1), 1e-6)
+        p = ndimage.gaussian_filter1d(p, sigma=window_mm / 3.0 / step, axis=0, mode="nearest")
         lo = np.searchsorted(arc, arc - window_mm / 2, side="left")
         hi = np.searchsorted(arc, arc + window_mm / 2, side="right") - 1
         hi = np.maximum(hi, np.minimum(np.arange(len(p)) + 1, len(p) - 1))
