@@ -19,7 +19,7 @@ from .nifti import file_digest
 from .transforms import AugmentationConfig, ImageConfig, preprocessing
 
 #: bump when the preprocessing chain changes meaning (invalidates every cache entry)
-PREPROCESS_VERSION = "1"
+PREPROCESS_VERSION = "2"
 
 __all__ = ["ImageConfig", "AugmentationConfig", "VolumeStore", "PREPROCESS_VERSION"]
 

@@ -7,7 +7,8 @@ nearest mask) -> HU clip -> crop/pad to the ROI -> z-score over the ROI.
 Crop centre: the centre of the scan by default (``crop_center="image"``). Inference is mask-free, so
 the crop must not depend on the mask; the synthetic phantoms are centred on the peri-pancreatic
 region, and real scans should be cropped to that region beforehand (or the ROI made large enough).
-``crop_center="mask"`` centres on the pancreas+tumor mask: an oracle option for experiments only.
+``crop_center="mask"`` centres on the tumor (the pancreas when there is none) from the mask: an
+oracle option for experiments only.
 """
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ class LoadCased:
 
 
 class CropToRoid:
-    """Crop/pad image and seg to ``roi`` around the scan centre or the pancreas+tumor centroid."""
+    """Crop/pad image and seg to ``roi`` around the scan centre or the tumor (else pancreas) centroid."""
 
     def __init__(self, roi, center: str, pad_value: float):
         self.roi, self.center, self.pad_value = tuple(int(r) for r in roi), center, float(pad_value)
@@ -101,7 +102,9 @@ class CropToRoid:
                 d[key] = mt.ResizeWithPadOrCrop(self.roi, mode="constant", value=value)(d[key])
             return d
         seg = np.asarray(d["seg"][0])
-        fg = np.argwhere(np.isin(seg, [INDEX["pancreas"], INDEX["tumor"]]))
+        fg = np.argwhere(seg == INDEX["tumor"])
+        if not len(fg):
+            fg = np.argwhere(seg == INDEX["pancreas"])
         centre = fg.mean(axis=0).round().astype(int) if len(fg) else np.asarray(seg.shape) // 2
         border = [r // 2 + 1 for r in self.roi]
         for key, value in (("image", self.pad_value), ("seg", 0.0)):

@@ -75,6 +75,23 @@ def _reject_encircling(near: dict, tumor_flat: np.ndarray, touched_tubes: set, g
             raise PlacementError(f"tumor encircles untouched {tname} behind its fat plane")
 
 
+def _check_sector_coverage(labels: np.ndarray, near: dict, sectors: dict, vox: float, min_fraction: float = 0.7,
+                           bin_deg: float = 10.0) -> None:
+    """The tumor must show on the vessel wall over most of the chosen angle: in the ring just outside the
+    vessel (within its contact segment), the angular bins holding tumor must cover at least
+    ``min_fraction`` of the sector (less means other vessels' fat planes or the grid ate it)."""
+    flat = labels.reshape(-1)
+    for vessel, p in sectors.items():
+        nv = near[p["tube"]]
+        ring = (nv.dist >= nv.radius) & (nv.dist <= nv.radius + 1.5 * vox) & (nv.s >= p["s0"]) & (nv.s <= p["s1"])
+        hit = ring & (flat[nv.flat] == INDEX["tumor"])
+        rel = wrap_angle(nv.angle[hit] - p["phi0"])
+        covered = len(np.unique(np.floor((rel + np.pi) / np.deg2rad(bin_deg)).astype(int))) * bin_deg
+        wanted = np.rad2deg(2 * p["half"])
+        if covered < min_fraction * wanted - bin_deg:
+            raise PlacementError(f"contact with {vessel} shows {covered:.0f} of {wanted:.0f} degrees")
+
+
 def _check_contacts(labels: np.ndarray, sc: Scenario) -> None:
     """The voxels must agree with the ground truth: a tumor exists, it touches (face-adjacent) every
     vessel with a contact angle and none without one. ``labels`` may be a view around the tumor."""
@@ -223,8 +240,27 @@ def _tumor_box(mask: np.ndarray, pad: int = 2):
     return tuple(box)
 
 
+#: tubes joined to each other (shared end points): their closeness is anatomy, not a crowding problem
+JOINED = {"celiac_trunk": {"common_hepatic_artery", "splenic_artery", "aorta"},
+          "common_hepatic_artery": {"celiac_trunk", "splenic_artery", "proper_hepatic_artery", "gastroduodenal_artery"},
+          "sma": set(), "smv_portal": {"splenic_vein"}, "ivc": set()}
+
+
+def _clearance(anat: Anatomy, tname: str) -> np.ndarray:
+    """Per centreline sample of ``tname``: distance to the nearest wall of any other (non-joined) vessel."""
+    tube = anat.tubes[tname]
+    out = np.full(len(tube.points), np.inf)
+    for other in GUARDED:
+        if other == tname or other in JOINED.get(tname, ()):
+            continue
+        o = anat.tubes[other]
+        dist, idx = o._tree.query(tube.points)
+        out = np.minimum(out, dist - o.radius[idx])
+    return out
+
+
 def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees: float, length: float,
-                   reaches_origin: bool, keep_off: float):
+                   reaches_origin: bool, keep_off: float, clearance_needed: float = 0.0):
     """(tube name, s0, s1, phi0, half-angle) of the contact sector of ``vessel``."""
     tube = anat.tubes[VESSEL_TUBES[vessel]]
     lo, hi = 0.0, tube.length
@@ -232,9 +268,13 @@ def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees
         hi = anat.confluence_s - keep_off
     elif vessel == "portal_vein":
         lo = anat.confluence_s + keep_off
-    # closest centreline point to the tumor within the allowed part of the vessel
+    # closest centreline point to the tumor within the allowed part of the vessel, preferring parts
+    # clear of other vessels (whose fat planes would eat the sector)
     d = np.linalg.norm(tube.points - tumor_centre, axis=1)
     allowed = (tube.arclength >= lo) & (tube.arclength <= hi)
+    clear = allowed & (_clearance(anat, tube.name) >= clearance_needed)
+    if clear.any() and not reaches_origin:
+        allowed = clear
     s_mid = float(tube.arclength[np.flatnonzero(allowed)[np.argmin(d[allowed])]])
     if reaches_origin:
         s0, s1 = 0.0, min(length, hi)
@@ -345,8 +385,10 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         reaches = vessel == "common_hepatic_artery" and sc.cha_reaches_ca_or_bifurcation
         if reaches:
             length = anat.tubes["common_hepatic_artery"].length * rng.uniform(0.55, 0.8)
-        tname, s0, s1, phi0, half = _sector_params(anat, vessel, site, degrees, length, reaches,
-                                                   keep_off=gap + 2.0 * vox)
+        r_guess = float(anat.tubes[VESSEL_TUBES[vessel]].radius.max())
+        tname, s0, s1, phi0, half = _sector_params(
+            anat, vessel, site, degrees, length, reaches, keep_off=gap + 2.0 * vox,
+            clearance_needed=r_guess + 2.0 * gap + 2.0 * vox)
         tube = anat.tubes[tname]
         nv = near[tname]
         s_mid = 0.5 * (s0 + s1)
@@ -374,7 +416,9 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         nv = near[tname]
         if nv is None:
             continue
-        carve = nv.dist < nv.radius + gap
+        # contact sectors of other vessels keep a thinner plane here (crowded anatomy would eat them)
+        in_sector = sector_flat[nv.flat]
+        carve = np.where(in_sector, nv.dist < nv.radius + max(0.5 * gap, 1.01 * vox), nv.dist < nv.radius + gap)
         for vessel, p in sectors.items():
             if p["tube"] != tname:
                 continue
@@ -426,6 +470,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         raise PlacementError("tumor vanished (outside the field of view or carved away)")
     _separate_untouched(labels[tbox], sc)
     _check_contacts(labels[tbox], sc)
+    _check_sector_coverage(labels, near, sectors, vox)
 
     # --- intensities ----------------------------------------------------------------------------
     j = (lambda sd: rng.normal(0.0, sd)) if hu_jitter else (lambda sd: 0.0)
