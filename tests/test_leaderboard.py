@@ -88,7 +88,7 @@ def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp=
             pred.to_csv(udir / "predictions.csv", index=False)
             metrics = _metrics(yt, proba)
             if mask_source != "none":
-                metrics["dice_tumor"] = float(rng.uniform(0.4, 0.7))
+                metrics.update({f"dice_{s}": float(rng.uniform(0.4, 0.7)) for s in ("sma", "tumor", "smv", "pancreas")})
             metrics.update(n_parameters=1000, train_seconds=float(rng.uniform(5, 10)),
                            infer_seconds_per_case=0.01)
             (udir / "metrics.json").write_text(json.dumps(metrics))
@@ -247,3 +247,21 @@ def test_bootstrap_resamples_patients_not_rows(tmp_path):
     assert set(units) == set(groups)
     ungrouped = load_runs([fabricate_run(tmp_path / "plain", STANDARD, n=40, folds=4)])
     assert set(ungrouped.patient_of(["case_000", "case_001"])) == {"case_000", "case_001"}
+
+
+def test_dice_summary_and_segmentation_table(tmp_path):
+    from resectbench.leaderboard.formats.tables import details_table, segmentation_table
+
+    run = fabricate_run(tmp_path / "run", {**STANDARD, "seg": (2.0, "swinunetr-fusion", "predicted")})
+    board = build_leaderboard(load_runs([run]), n_boot=50)
+    folds = pd.DataFrame([json.loads(p.read_text()) for p in sorted((run / "models/seg").glob("fold_*/metrics.json"))])
+    vessels = folds[["dice_sma", "dice_smv"]].mean(axis=1)
+    seg = board.row("seg")
+    assert seg.mean["dice_vessels"] == pytest.approx(vessels.mean())
+    assert seg.sd["dice_vessels"] == pytest.approx(vessels.std(ddof=1))
+    assert "Dice vessels" in details_table(board).headers and "Dice smv" not in details_table(board).headers
+    table = segmentation_table(board)
+    assert table.headers == ["model", "pancreas", "tumor", "smv", "sma"]      # canonical label order
+    assert [r[0] for r in table.rows] == ["seg"]
+    assert segmentation_table(build_leaderboard(load_runs([fabricate_run(tmp_path / "b", STANDARD)]),
+                                                n_boot=20)) is None

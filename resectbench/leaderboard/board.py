@@ -119,8 +119,17 @@ def _kind(m: ModelResults) -> str:
     return "model"
 
 
+def _with_vessel_dice(folds: pd.DataFrame) -> pd.DataFrame:
+    """Add ``dice_vessels``: per fold, the mean Dice of the NCCN vessels the model segments."""
+    cols = [f"dice_{v}" for v in M.VESSELS if f"dice_{v}" in folds]
+    if not cols:
+        return folds
+    return folds.assign(dice_vessels=folds[cols].apply(pd.to_numeric, errors="coerce").mean(axis=1))
+
+
 def _fold_stats(folds: pd.DataFrame) -> tuple[dict, dict]:
     mean, sd = {}, {}
+    folds = _with_vessel_dice(folds)
     for col in folds.columns:
         if col in ("repeat", "fold"):
             continue
@@ -257,7 +266,9 @@ def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", refer
                 setattr(c, f"{attr}_holm", float(p))
 
     present = [m for m in (*M.HEADLINE, *M.SECONDARY, *M.CALIBRATION) if any(m in r.mean for r in rows)]
-    present += sorted({k for r in rows for k in r.mean if k.startswith("dice_")})
+    present += [m for m in M.DICE_SUMMARY if any(m in r.mean for r in rows)]
+    present += sorted({k for r in rows for k in r.mean if k.startswith("dice_") and k not in M.DICE_SUMMARY},
+                      key=M.structure_order)
     settings = {"n_boot": n_boot, "seed": seed, "level": level, "auc_test": auc_test, "bayesian": bayesian,
                 "rope": rope, "test_train_ratio": runs.test_train_ratio}
     return Leaderboard(name=runs.name, runs=[str(p) for p in runs.roots], rank_by=rank_by, reference=reference,

@@ -1,6 +1,7 @@
 """Names, directions and display labels of the metrics a leaderboard shows."""
 from __future__ import annotations
 
+from ..data.labels import ARTERIES, INDEX, VEINS
 from ..models.base import CLASS_NAMES
 
 HEADLINE = ("auc_ovr_macro", "macro_f1", "accuracy")            # the paper's Table 1 columns
@@ -9,12 +10,15 @@ CALIBRATION = ("ece", "brier")
 POOLED = ("auc_ovr_macro", "macro_f1", "accuracy", "balanced_accuracy")
 LOWER_IS_BETTER = {"ece", "brier"}
 COSTS = ("n_parameters", "train_seconds", "infer_seconds_per_case")
+#: the NCCN-relevant vessels; "dice_vessels" is their mean Dice per fold (the paper's "major vessels")
+VESSELS = (*ARTERIES, *VEINS)
+DICE_SUMMARY = ("dice_pancreas", "dice_tumor", "dice_vessels")
 
 LABELS = {
     "auc_ovr_macro": "AUC", "macro_f1": "macro-F1", "accuracy": "accuracy", "balanced_accuracy": "bal. acc.",
     "f1_resectable": "F1 res.", "f1_borderline": "F1 border.", "f1_locally_advanced": "F1 LA",
     "ece": "ECE", "brier": "Brier", "n_parameters": "params", "train_seconds": "train s/fold",
-    "infer_seconds_per_case": "infer ms/case",
+    "infer_seconds_per_case": "infer ms/case", "dice_vessels": "Dice vessels",
 }
 
 
@@ -32,3 +36,8 @@ def higher_is_better(metric: str) -> bool:
 
 def rankable() -> tuple[str, ...]:
     return (*HEADLINE, *SECONDARY, *CALIBRATION)
+
+
+def structure_order(metric: str) -> tuple[int, str]:
+    """Sort key of ``dice_<structure>`` columns: the canonical label order, unknown names last."""
+    return INDEX.get(metric[5:], len(INDEX)), metric

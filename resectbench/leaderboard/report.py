@@ -22,7 +22,7 @@ from .board import Leaderboard, build_leaderboard
 from .formats import cells
 from .formats.html import CSS, table_html
 from .formats.paper_layout import paper_tables
-from .formats.tables import comparisons_table, details_table, main_table
+from .formats.tables import comparisons_table, details_table, main_table, segmentation_table
 from .paper import paper_labels
 from .runs import RunResults
 
@@ -214,6 +214,9 @@ def write_report(runs: RunResults, out: str | Path, *, rank_by: str = "auc_ovr_m
                     f"{table_html(comparisons_table(board))}</section>")
     body.append(f'<section id="details"><h2>Per-class F1, segmentation, calibration and cost</h2>'
                 f"{table_html(details_table(board))}</section>")
+    seg = segmentation_table(board)
+    if seg is not None:
+        body.append(f'<section id="segmentation"><h2>Segmentation</h2>{table_html(seg)}</section>')
     if any(r.label in paper_labels() for r in board.rows):
         tables = "".join(f"<h3>{escape(t.title)}</h3>{table_html(t)}" for t in paper_tables(board)
                          if t.title != "Other models")

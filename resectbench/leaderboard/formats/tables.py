@@ -77,7 +77,7 @@ def main_table(board: Leaderboard, digits: int = 3) -> Table:
 
 
 def details_table(board: Leaderboard, digits: int = 3) -> Table:
-    metrics = [m for m in board.metrics if m.startswith("f1_") or m.startswith("dice_") or m in M.CALIBRATION]
+    metrics = [m for m in board.metrics if m.startswith("f1_") or m in M.DICE_SUMMARY or m in M.CALIBRATION]
     headers = ["model", *[M.label(m) for m in metrics], "params", "train s/fold", "infer ms/case"]
     best = {m: _best(board, m) for m in metrics}
     rows, bold, kinds = [], [], []
@@ -88,10 +88,27 @@ def details_table(board: Leaderboard, digits: int = 3) -> Table:
                      cells.count(r.n_parameters), cells.number(r.train_seconds, 1), cells.millis(r.infer_seconds_per_case)])
         bold.append([False, *[_is_best(board, r, m, best[m]) for m in metrics], False, False, False])
         kinds.append(r.kind)
-    caption = ("Per-class F1, Dice of the auxiliary segmentation (where the model segments), calibration "
+    caption = ("Per-class F1, Dice of the auxiliary segmentation where the model segments (pancreas, tumor, and "
+               "the mean over SMA, celiac trunk, CHA, SMV and portal vein; every structure in the Segmentation "
+               "table), calibration "
                "(ECE: top-class, 10 bins; Brier: multi-class, lower is better) as mean ± SD over folds; "
                "parameters, mean training time per outer fold, inference time per case.")
     return Table("Details", headers, rows, bold, kinds, caption, ["l"] + ["r"] * (len(headers) - 1))
+
+
+def segmentation_table(board: Leaderboard, digits: int = 2) -> Table | None:
+    """Mean Dice over folds of every structure, for the models that segment (None if none does)."""
+    structures = [m for m in board.metrics if m.startswith("dice_") and m != "dice_vessels"]
+    rows_in = [r for r in board.rows if r.kind != "ceiling" and any(m in r.mean for m in structures)]
+    if not structures or not rows_in:
+        return None
+    headers = ["model", *[m[5:].replace("_", " ") for m in structures]]
+    best = {m: _best(board, m) for m in structures}
+    rows = [[model_name(r), *[cells.number(r.mean.get(m), digits) for m in structures]] for r in rows_in]
+    bold = [[False, *[_is_best(board, r, m, best[m]) for m in structures]] for r in rows_in]
+    return Table("Segmentation Dice", headers, rows, bold, [r.kind for r in rows_in],
+                 "Dice of the auxiliary segmentation per structure on the outer test folds, mean over folds "
+                 "(predicted masks against the reference masks).", ["l"] + ["r"] * len(structures))
 
 
 def comparisons_table(board: Leaderboard, digits: int = 3) -> Table:
@@ -128,6 +145,9 @@ def comparisons_table(board: Leaderboard, digits: int = 3) -> Table:
 
 def all_tables(board: Leaderboard, digits: int = 3) -> list[Table]:
     tables = [main_table(board, digits), details_table(board, digits)]
+    seg = segmentation_table(board)
+    if seg is not None:
+        tables.append(seg)
     if board.comparisons:
         tables.append(comparisons_table(board, digits))
     return tables
