@@ -105,3 +105,37 @@ def test_clinical_links_to_class_and_location(tmp_path):
     assert neo[labels > 0].mean() > neo[labels == 0].mean() + 0.3
     assert 0.02 < df.isna().to_numpy().mean() < 0.06
     assert df["hba1c"].isna().mean() == max(df[c].isna().mean() for c in df.columns)
+
+
+def test_cohort_folder_has_readme_dictionary_and_schema(cohort):
+    root = cohort.root
+    for name in ("README.md", "data_dictionary.csv", "ground_truth.csv", "clinical.csv", "dataset.json"):
+        assert (root / name).exists(), name
+    dictionary = pd.read_csv(root / "data_dictionary.csv")
+    assert len(dictionary) == 17 and {"variable", "kind", "unit"} <= set(dictionary.columns)
+    assert cohort.clinical_schema["ca19_9_baseline"].unit == "U/mL"
+    assert cohort.clinical_schema["grade"].leak_risk
+
+
+def test_cases_are_stored_in_varied_orientations_and_read_back_in_ras(cohort):
+    import nibabel as nib
+
+    stored = {"".join(nib.aff2axcodes(nib.load(str(p)).affine)) for p in cohort.table["image"]}
+    assert len(stored) > 1
+    for cid in cohort.case_ids[:3]:
+        assert "".join(nib.aff2axcodes(cohort.load_case(cid).affine)) == "RAS"
+
+
+def test_default_cohort_is_generated_once_and_reused(tmp_path, monkeypatch):
+    from resectbench.data import default_cohort
+    from resectbench.data.cache import default_cohort_dir
+
+    monkeypatch.setenv("RESECTBENCH_CACHE", str(tmp_path / "cache"))
+    first = default_cohort("tiny", seed=3)
+    target = default_cohort_dir("tiny", 3)
+    assert str(target).startswith(str(tmp_path / "cache")) and (target / ".complete").exists()
+    stamp = (target / "clinical.csv").stat().st_mtime_ns
+    calls = []
+    second = default_cohort("tiny", seed=3, on_progress=lambda *a: calls.append(a))
+    assert second.fingerprint == first.fingerprint and not calls
+    assert (target / "clinical.csv").stat().st_mtime_ns == stamp

@@ -287,12 +287,13 @@ def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees
 
 
 def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu_jitter: bool = True,
-           gap_vox: float = 2.0, reject_encircling: bool = True):
+           gap_vox: float = 2.0, reject_encircling: bool = True, min_visible_fraction: float = 0.7):
     """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``.
 
     ``gap_vox``: the fat plane kept between the tumor and every vessel it does not touch, in voxels
     (2 is wider than a 26-connected one-voxel dilation, so measured contact stays 0 there).
     ``reject_encircling``: refuse tumors that wrap an untouched vessel behind that fat plane.
+    ``min_visible_fraction``: refuse contacts whose voxels show less of the chosen angle (0: no check).
     Raises :class:`PlacementError` when the voxels cannot show the scenario (the caller redraws)."""
     shape = grid.shape
     vox = float(max(grid.spacing))
@@ -470,7 +471,8 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         raise PlacementError("tumor vanished (outside the field of view or carved away)")
     _separate_untouched(labels[tbox], sc)
     _check_contacts(labels[tbox], sc)
-    _check_sector_coverage(labels, near, sectors, vox)
+    if min_visible_fraction > 0:
+        _check_sector_coverage(labels, near, sectors, vox, min_fraction=min_visible_fraction)
 
     # --- intensities ----------------------------------------------------------------------------
     j = (lambda sd: rng.normal(0.0, sd)) if hu_jitter else (lambda sd: 0.0)
