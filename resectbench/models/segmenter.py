@@ -64,7 +64,7 @@ class SegmenterConfig:
     seg_ce: float = 0.4
     seg_dice: float = 0.4
     seg_focal: float = 0.2
-    augment: bool = True
+    augment: bool = True                           # small affine, noise, intensity shift; no flips (image_config)
     amp: str = "auto"
     grad_clip: float | None = 1.0
     seed: int = 0
@@ -83,9 +83,12 @@ class SegmenterConfig:
         return cls(**d)
 
     def image_config(self):
-        from ..data.images import ImageConfig
+        from ..data.transforms import AugmentationConfig, ImageConfig
 
-        kwargs = {"target_spacing": tuple(self.spacing), "roi": tuple(self.roi)}
+        # No flips or 90-degree turns: they swap left/right-specific labels (SMA vs SMV, aorta vs
+        # IVC), which a segmenter of named vessels must tell apart by position.
+        kwargs = {"target_spacing": tuple(self.spacing), "roi": tuple(self.roi),
+                  "augmentation": AugmentationConfig(flip_prob=0.0, rot90_prob=0.0)}
         if self.hu_clip:
             kwargs["hu_clip"] = tuple(self.hu_clip)
         return ImageConfig(**kwargs)
@@ -273,7 +276,9 @@ def segmenter_config(ctx: FitContext, backbone: str = "cnn3d", epochs: int | Non
 
 
 def _cache_key(cohort, config: SegmenterConfig, device: str) -> str:
-    payload = {"version": CACHE_VERSION, "config": config.to_dict(), "cases": sorted(cohort.case_ids),
+    augmentation = asdict(config.image_config().augmentation) if config.augment else None
+    payload = {"version": CACHE_VERSION, "config": config.to_dict(), "augmentation": augmentation,
+               "cases": sorted(cohort.case_ids),
                "fingerprint": getattr(cohort, "fingerprint", None), "torch": torch.__version__,
                "device": torch.device(device).type}  # GPU and CPU kernels give (slightly) different weights
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
