@@ -261,7 +261,7 @@ def test_dice_summary_and_segmentation_table(tmp_path):
     assert seg.sd["dice_vessels"] == pytest.approx(vessels.std(ddof=1))
     assert "Dice vessels" in details_table(board).headers and "Dice smv" not in details_table(board).headers
     table = segmentation_table(board)
-    assert table.headers == ["model", "pancreas", "tumor", "smv", "sma"]      # canonical label order
-    assert [r[0] for r in table.rows] == ["seg"]
+    assert [r[0] for r in table.rows] == ["pancreas", "tumor", "smv", "sma"]    # canonical label order
+    assert table.headers == ["structure", "seg"]
     assert segmentation_table(build_leaderboard(load_runs([fabricate_run(tmp_path / "b", STANDARD)]),
                                                 n_boot=20)) is None

@@ -33,7 +33,7 @@ body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, 
 header { background: #1d3557; color: #fff; padding: 22px 40px 18px; }
 header h1 { margin: 0 0 4px; font-size: 22px; font-weight: 600; }
 header p { margin: 0; color: #cfd8e3; font-size: 13px; }
-main { max-width: 1280px; margin: 0 auto; padding: 10px 40px 60px; }
+main { max-width: 1360px; margin: 0 auto; padding: 10px 28px 60px; }
 section { background: #fff; border: 1px solid #e3e6ea; border-radius: 6px; padding: 14px 22px 10px;
           margin: 18px 0; overflow-x: auto; }
 section h2 { font-size: 17px; margin: 2px 0 8px; color: #1d3557; }
@@ -43,7 +43,7 @@ p.lead { font-size: 14px; margin: 4px 0 10px; max-width: 75em; }
          margin: 6px 0 10px; }
 .fact { border-left: 3px solid #457b9d; padding: 2px 10px; }
 .fact .k { font-size: 11px; color: #6b7280; text-transform: uppercase; letter-spacing: .04em; }
-.fact .v { font-size: 14px; font-weight: 600; }
+.fact .v { font-size: 14px; font-weight: 600; overflow-wrap: anywhere; }
 nav { font-size: 13px; margin: 14px 0 0; }
 nav a { color: #1d3557; margin-right: 14px; text-decoration: none; border-bottom: 1px dotted #1d3557; }
 figure { margin: 8px 0 12px; }

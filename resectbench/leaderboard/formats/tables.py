@@ -34,7 +34,7 @@ def model_name(row: Row) -> str:
 
 def _best(board: Leaderboard, metric: str) -> float:
     fair = [r.value(metric) for r in board.rows if r.kind == "model" and math.isfinite(r.value(metric))]
-    if not fair:
+    if len(fair) < 2:            # nothing to compare: no "best"
         return math.nan
     return max(fair) if M.higher_is_better(metric) else min(fair)
 
@@ -97,18 +97,22 @@ def details_table(board: Leaderboard, digits: int = 3) -> Table:
 
 
 def segmentation_table(board: Leaderboard, digits: int = 2) -> Table | None:
-    """Mean Dice over folds of every structure, for the models that segment (None if none does)."""
+    """Mean ± SD Dice over folds per structure (rows) for each model that segments (columns);
+    None if no model segments."""
     structures = [m for m in board.metrics if m.startswith("dice_") and m != "dice_vessels"]
-    rows_in = [r for r in board.rows if r.kind != "ceiling" and any(m in r.mean for m in structures)]
-    if not structures or not rows_in:
+    models = [r for r in board.rows if r.kind != "ceiling" and any(m in r.mean for m in structures)]
+    if not structures or not models:
         return None
-    headers = ["model", *[m[5:].replace("_", " ") for m in structures]]
-    best = {m: _best(board, m) for m in structures}
-    rows = [[model_name(r), *[cells.number(r.mean.get(m), digits) for m in structures]] for r in rows_in]
-    bold = [[False, *[_is_best(board, r, m, best[m]) for m in structures]] for r in rows_in]
-    return Table("Segmentation Dice", headers, rows, bold, [r.kind for r in rows_in],
-                 "Dice of the auxiliary segmentation per structure on the outer test folds, mean over folds "
-                 "(predicted masks against the reference masks).", ["l"] + ["r"] * len(structures))
+    headers = ["structure", *[model_name(r) for r in models]]
+    rows, bold = [], []
+    for m in structures:
+        rows.append([m[5:].replace("_", " "), *[cells.mean_sd(r.mean.get(m), r.sd.get(m), digits) for r in models]])
+        fair = [r.mean[m] for r in models if r.kind == "model" and cells.finite(r.mean.get(m))]
+        best = max(fair) if fair else math.nan
+        bold.append([False, *[len(models) > 1 and r.kind == "model" and r.mean.get(m) == best for r in models]])
+    return Table("Segmentation Dice", headers, rows, bold, ["model"] * len(rows),
+                 "Dice of the auxiliary segmentation per structure on the outer test folds (predicted masks "
+                 "against the reference masks), mean ± SD over folds.", ["l"] + ["r"] * len(models))
 
 
 def comparisons_table(board: Leaderboard, digits: int = 3) -> Table:

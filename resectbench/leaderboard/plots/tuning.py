@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from ..runs import RunResults
@@ -80,6 +81,7 @@ def tuning_figure(runs: RunResults, order: list[str]):
                              label=key.replace("fold_", "fold "))
             hist_ax.set_title(f"{label}: optimisation history (inner-validation objective)", fontsize=9)
             hist_ax.set_xlabel("trial")
+            hist_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             hist_ax.set_ylabel("objective")
             hist_ax.legend(frameon=False, fontsize=7, ncol=2)
             imp = parameter_importance([t for _, t in items])
