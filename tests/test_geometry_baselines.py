@@ -92,7 +92,7 @@ def test_predicted_source_never_reads_test_masks(cohort, ctx, monkeypatch):
                 out[cid] = (mask, tuple(vol.spacing))
             return out
 
-    def train_segmenter(train, ctx_):
+    def train_segmenter(train, ctx_, **kwargs):
         calls["trained_on"] = list(train.case_ids)
         return FakeSegmenter()
 

@@ -38,12 +38,13 @@ CLASSIFIERS = ("logistic", "random-forest", "gradient-boosting")
 class _GeometricRecipe(ResectabilityModel):
     uses_validation = False
 
-    def __init__(self, mask_source: str):
+    def __init__(self, mask_source: str, segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None):
         super().__init__()
         if mask_source not in MASK_SOURCES:
             raise ValueError(f"mask_source must be one of {', '.join(MASK_SOURCES)}, got {mask_source!r}")
         self.mask_source = mask_source
         self.segmenter = None
+        self.segmenter_backbone, self.segmenter_epochs = segmenter_backbone, segmenter_epochs
         self.label_map: dict[str, int] | None = None
 
     def _cache(self, ctx: FitContext) -> GeometryCache:
@@ -60,7 +61,8 @@ class _GeometricRecipe(ResectabilityModel):
             except ImportError as exc:  # the segmenter module belongs to the models package
                 raise DataError("mask_source='predicted' needs resectbench.models.segmenter.train_segmenter, "
                                 f"which is not available ({exc}); use the -oracle recipe for an upper bound") from exc
-            self.segmenter = train_segmenter(train, ctx)
+            self.segmenter = train_segmenter(train, ctx, backbone=self.segmenter_backbone,
+                                             epochs=self.segmenter_epochs)
         return geoms
 
     def _test_geometry(self, cohort, ctx: FitContext) -> dict:
@@ -92,8 +94,9 @@ class GeometricRules(_GeometricRecipe):
 
     def __init__(self, mask_source: str = "predicted", fit_thresholds: bool = True, modified_appleby: str = "BR",
                  head_ca_le_180: str = "BR", min_contact_deg: float = 0.0, deformity: float = 0.08,
-                 unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0, smoothing: float = 1.0):
-        super().__init__(mask_source)
+                 unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0, smoothing: float = 1.0,
+                 segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None):
+        super().__init__(mask_source, segmenter_backbone, segmenter_epochs)
         from ..geometry.nccn import RuleOptions
 
         self.options = RuleOptions(modified_appleby=modified_appleby, head_ca_le_180=head_ca_le_180)
@@ -133,8 +136,9 @@ class GeometricFeatures(_GeometricRecipe):
 
     def __init__(self, mask_source: str = "predicted", classifier: str = "random-forest", use_clinical: bool = True,
                  C: float = 1.0, n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
-                 min_samples_leaf: int = 2, class_weight: str = "balanced"):
-        super().__init__(mask_source)
+                 min_samples_leaf: int = 2, class_weight: str = "balanced", segmenter_backbone: str = "cnn3d",
+                 segmenter_epochs: int | None = None):
+        super().__init__(mask_source, segmenter_backbone, segmenter_epochs)
         if classifier not in CLASSIFIERS:
             raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
         if class_weight not in ("balanced", "none"):
@@ -225,10 +229,13 @@ _ORACLE_NOTE = " ORACLE: ground-truth masks at test time - an upper bound, not a
                        "training part (mask-free inference)")
 def geometric_rules(fit_thresholds: bool = True, modified_appleby: str = "BR", head_ca_le_180: str = "BR",
                     min_contact_deg: float = 0.0, deformity: float = 0.08, unreconstructable_length_mm: float = 24.0,
-                    cha_reach_mm: float = 4.0) -> GeometricRules:
-    """NCCN rules on measured contact; masks predicted by a segmenter trained on the training part."""
+                    cha_reach_mm: float = 4.0, segmenter_backbone: str = "cnn3d",
+                    segmenter_epochs: int | None = None) -> GeometricRules:
+    """NCCN rules on measured contact; masks predicted by a segmenter trained on the training part
+    (``segmenter_backbone``, ``segmenter_epochs`` - None: the profile's - go to ``train_segmenter``)."""
     return GeometricRules("predicted", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,
-                          unreconstructable_length_mm, cha_reach_mm)
+                          unreconstructable_length_mm, cha_reach_mm, segmenter_backbone=segmenter_backbone,
+                          segmenter_epochs=segmenter_epochs)
 
 
 @component("geometric-rules-oracle", tags=("baseline", "geometric", "oracle"), search_space=RULES_SPACE,
@@ -247,10 +254,13 @@ def geometric_rules_oracle(fit_thresholds: bool = True, modified_appleby: str = 
                        "predicted by a segmenter trained on the training part")
 def geometric_features(classifier: str = "random-forest", use_clinical: bool = True, C: float = 1.0,
                        n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
-                       min_samples_leaf: int = 2, class_weight: str = "balanced") -> GeometricFeatures:
-    """Geometry features (+ clinical) -> scikit-learn classifier; predicted masks."""
+                       min_samples_leaf: int = 2, class_weight: str = "balanced", segmenter_backbone: str = "cnn3d",
+                       segmenter_epochs: int | None = None) -> GeometricFeatures:
+    """Geometry features (+ clinical) -> scikit-learn classifier; predicted masks (``segmenter_backbone``,
+    ``segmenter_epochs`` - None: the profile's - go to ``train_segmenter``)."""
     return GeometricFeatures("predicted", classifier, use_clinical, C, n_estimators, max_depth, learning_rate,
-                             min_samples_leaf, class_weight)
+                             min_samples_leaf, class_weight, segmenter_backbone=segmenter_backbone,
+                             segmenter_epochs=segmenter_epochs)
 
 
 @component("geometric-features-oracle", tags=("baseline", "geometric", "oracle", "clinical"),
