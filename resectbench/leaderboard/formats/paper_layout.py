@@ -46,7 +46,7 @@ def paper_tables(board: Leaderboard) -> list[Table]:
             scored = [(present[row[1]].value(m), i) for i, row in enumerate(rows[:len(spec.rows)])
                       if row[1] in present and present[row[1]].kind == "model"
                       and cells.finite(present[row[1]].value(m))]
-            if scored:
+            if len(scored) > 1:          # a "best" needs something to beat
                 best = max(scored)[0] if M.higher_is_better(m) else min(scored)[0]
                 for v, i in scored:
                     bold[i][2 + j] = v == best
