@@ -1,5 +1,4 @@
 """Bad input: every problem names its case, in load_cohort, load_case, `data validate` and --skip-invalid."""
-import gzip
 import json
 
 import nibabel as nib
