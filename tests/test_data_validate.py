@@ -183,3 +183,15 @@ def test_synth_then_validate_cli(tmp_path):
     assert r.exit_code == 0 and json.loads(r.output)["n_cases"] == 4
     r = runner.invoke(build_app(), ["data", "synth", str(out), "--n", "2", "--profile", "tiny"])
     assert r.exit_code == 1 and "not empty" in r.output
+
+
+def test_info_cli_skip_invalid_lists_exclusions(tmp_path):
+    root = write_msd(tmp_path / "ds", n=4)
+    _nan_voxels(root, "case03")
+    r = runner.invoke(build_app(), ["data", "info", str(root), "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["n_cases"] == 4   # voxel problems surface when read
+    r = runner.invoke(build_app(), ["data", "info", str(root), "--skip-invalid", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["n_cases"] == 3 and out["excluded"][0]["case_id"] == "case03"
+    assert "NaN" in out["excluded"][0]["problem"]
