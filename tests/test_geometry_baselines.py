@@ -63,7 +63,7 @@ def test_measurements_are_cached_by_content(cohort, ctx, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("re-measured a cached case")
 
-    monkeypatch.setattr(gm, "measure_case", boom)
+    monkeypatch.setattr("resectbench.geometry.contact.measure_case", boom)
     reg.models.create("geometric-features-oracle").fit(cohort, None, ctx)   # served from disk
     assert sorted((ctx.cache_dir / "geometry").glob("*.json")) == files
 

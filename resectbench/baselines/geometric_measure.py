@@ -19,9 +19,10 @@ import pandas as pd
 
 from ..data.labels import INDEX
 from ..errors import DataError
-from ..geometry.contact import MeasureConfig, measure_case
-from ..geometry.findings import case_findings
 from ..geometry.nccn import RuleOptions, classify
+
+# resectbench.geometry.contact / .findings (scipy, scikit-image) are imported where they are used:
+# this module is imported whenever the models registry loads.
 
 #: bump when measurement code changes what it returns (invalidates cached measurements)
 MEASURE_VERSION = "geometry-3"
@@ -57,8 +58,13 @@ class CaseGeometry:
 
 
 def measure_mask(mask: np.ndarray, spacing, label_map: dict[str, int] | None = None, *, case_id: str | None = None,
-                 config: MeasureConfig = MeasureConfig()) -> CaseGeometry:
-    """Contact per vessel plus tumor location, volume and CHA reach of one canonical RAS mask."""
+                 config=None) -> CaseGeometry:
+    """Contact per vessel plus tumor location, volume and CHA reach of one canonical RAS mask
+    (``config``: a :class:`resectbench.geometry.contact.MeasureConfig`, default settings if None)."""
+    from ..geometry.contact import MeasureConfig, measure_case
+    from ..geometry.findings import case_findings
+
+    config = MeasureConfig() if config is None else config
     vessels = measure_case(mask, spacing, label_map, case_id=case_id, config=config)
     findings = case_findings(mask, spacing, label_map)
     return CaseGeometry(vessels, findings)
@@ -69,9 +75,11 @@ class GeometryCache:
 
     _memory: dict[str, str] = {}
 
-    def __init__(self, cache_dir: str | Path | None = None, config: MeasureConfig = MeasureConfig()):
+    def __init__(self, cache_dir: str | Path | None = None, config=None):
+        from ..geometry.contact import MeasureConfig
+
         self.dir = Path(cache_dir) / "geometry" if cache_dir is not None else None
-        self.config = config
+        self.config = MeasureConfig() if config is None else config
         self.hits = 0
         self.misses = 0
 
