@@ -191,7 +191,9 @@ def generate_cohort(out_dir: str | Path, n: int = 159, seed: int = 0, profile: s
                      "target": int(target), "shape": shape, "spacing": spacing, "orientation": orientation,
                      "bmi": float(bmis[i]), "out_dir": str(out)})
     out.mkdir(parents=True, exist_ok=True)
-    workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    if workers is None:   # the CPUs this process may use (containers often allow fewer than cpu_count)
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = max(1, int(workers))
     details: dict[str, dict] = {}
     if workers == 1 or n <= 2:
         for k, job in enumerate(jobs):
