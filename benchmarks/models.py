@@ -124,7 +124,12 @@ def _fit_one_fold(recipe_name: str, profile: str, seed: int = 0) -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = FitContext(seed=seed, profile=get_profile(profile), cache_dir=Path(tmp) / "cache", work_dir=Path(tmp))
+        def on_epoch(epoch, row):
+            print(f"  epoch {epoch}: " + ", ".join(f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float)),
+                  file=sys.stderr, flush=True)
+
+        ctx = FitContext(seed=seed, profile=get_profile(profile), cache_dir=Path(tmp) / "cache", work_dir=Path(tmp),
+                         on_epoch=on_epoch)
         model = registry.models.create(recipe_name)
         t0, c0 = time.perf_counter(), time.process_time()
         model.fit(cohort.subset(list(inner_train)), cohort.subset(list(inner_valid)), ctx)

@@ -32,7 +32,7 @@ SMALL = {
             "backbone.patch_dim": 8},
     "timm-2.5d": {"backbone.slice_stride": 4},
 }
-TINY = dict(max_epochs=2, patience=5, batch_size=3, embed_dim=16)
+TINY = dict(max_epochs=2, patience=5, batch_size=4, embed_dim=16)
 
 
 def make(name: str, **overrides) -> NeuralRecipe:
@@ -51,7 +51,7 @@ def cohort(tmp_path_factory):
 def parts(cohort):
     """(train, valid, test-without-masks) and a profile-sized context."""
     ids = cohort.case_ids
-    train, valid = cohort.subset(ids[:6]), cohort.subset(ids[6:])
+    train, valid = cohort.subset(ids[:4]), cohort.subset(ids[4:7])  # one batch of 4 per epoch
     test = dataclasses.replace(valid, table=valid.table.assign(mask=None))
     assert not test.has_masks
     return train, valid, test

@@ -98,8 +98,11 @@ def train_network(net: MultitaskNet, *, schedule: nn.Module, seg_loss: nn.Module
         # learned loss weights (e.g. the `uncertainty` schedule) are optimised with the network
         params = [p for p in list(net.parameters()) + list(schedule.parameters()) if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        # drop a last partial batch: a batch of 1 breaks batch norm at small bottlenecks and gives a
+        # noisy step; shuffling means a different case sits out each epoch
         loader = make_loader(train, batch_size=config.batch_size, shuffle=True, transform=transform,
-                             generator=generator, num_workers=config.num_workers)
+                             generator=generator, num_workers=config.num_workers,
+                             drop_last=len(train) > config.batch_size and len(train) % config.batch_size != 0)
         steps_per_epoch = max(1, math.ceil(len(loader) / config.grad_accum))
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(1, steps_per_epoch * config.max_epochs))

@@ -37,11 +37,9 @@ LR_CHOICES = (1e-3, 5e-4, 1e-4)
 #: cpu profile). The paper states 1e-4 for ~hundreds of epochs; 1e-3 is in its grid and is what
 #: a few CPU epochs need (see docs/models.md).
 DEFAULT_LR = 1e-3
-#: below this ROI edge, backbones with a ``norm_name`` option default to batch normalisation
-#: (instance norm at Swin-UNETR's roi/32 bottleneck has one voxel per channel below 64^3; "batch"
-#: is the one non-instance choice every MONAI network takes as a plain string)
+#: below this ROI edge, backbones with a ``norm_name`` option get ``small_roi_norm`` instead of
+#: their default (instance norm at Swin-UNETR's roi/32 bottleneck has one voxel per channel below 64^3)
 INSTANCE_NORM_MIN_ROI = 64
-SMALL_ROI_NORM = "batch"
 
 #: recipe-level hyper-parameters every neural recipe can tune (flat names = constructor kwargs)
 TRAINING_SPACE: dict[str, ss.Param] = {
@@ -109,7 +107,8 @@ class NeuralRecipe(ResectabilityModel):
                  grad_clip: float | None = 1.0, amp: str = "auto", channels_last: bool = False,
                  roi: tuple[int, int, int] | None = None, spacing: tuple[float, float, float] | None = None,
                  patch_size: tuple[int, int, int] | None = None, augment: bool = True,
-                 hu_clip: tuple[float, float] | None = None, **component_params: Any):
+                 hu_clip: tuple[float, float] | None = None, small_roi_norm: str = "batch",
+                 **component_params: Any):
         super().__init__()
         self.backbone = backbone or None
         if self.backbone is not None:
@@ -141,6 +140,7 @@ class NeuralRecipe(ResectabilityModel):
         self.spacing = tuple(spacing) if spacing else None
         self.patch_size = tuple(patch_size) if patch_size else None
         self.hu_clip = tuple(hu_clip) if hu_clip else None
+        self.small_roi_norm = small_roi_norm
         # fitted state
         self.net: MultitaskNet | None = None
         self.preprocessor = None
@@ -181,7 +181,10 @@ class NeuralRecipe(ResectabilityModel):
         arrays = CaseArrays(case_ids=list(cohort.case_ids), clinical=np.asarray(clinical, dtype=np.float32),
                             labels=np.asarray(cohort.labels) if labels else None)
         if self.uses_image:
-            vols = self._store(ctx, resolved).get(cohort, on_progress=None)
+            progress = None
+            if ctx.on_progress is not None:
+                progress = lambda done, total, cid: ctx.on_progress(done, total, f"preprocessing {cid}")  # noqa: E731
+            vols = self._store(ctx, resolved).get(cohort, on_progress=progress)
             arrays.images = [vols[c]["image"] for c in arrays.case_ids]
             if masks:
                 arrays.segs = [vols[c]["seg"] for c in arrays.case_ids]
@@ -199,7 +202,7 @@ class NeuralRecipe(ResectabilityModel):
             if _accepts(entry, "feature_size") and "feature_size" not in self.backbone_kwargs:
                 kwargs["feature_size"] = resolved["feature_size"]
             if min(kwargs["roi"]) < INSTANCE_NORM_MIN_ROI and "norm_name" in entry.parameters():
-                kwargs["norm_name"] = SMALL_ROI_NORM
+                kwargs["norm_name"] = self.small_roi_norm
             if getattr(entry.factory, "mask_source", "none") == "predicted":
                 kwargs["n_seg_classes"] = N_SEG_CLASSES  # its geometry reads its own masks: always segment
             kwargs = {k: v for k, v in kwargs.items() if _accepts(entry, k)}

@@ -23,8 +23,12 @@ def swinunetr_fusion(backbone: str | None = "swin-unetr", clinical_encoder: str 
     weights a, b, c in [0.2, 0.6]. ``None`` means "the profile's value" (cpu: feature_size 12,
     32^3 at 3 mm, batch 4; paper: 48, 160^3 at 1 mm, 16).
 
+    Below 64^3 (the cpu profile) the decoder uses group normalisation: instance norm cannot train
+    there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.
+
     Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
     ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.
     """
     return NeuralRecipe(backbone, clinical_encoder, fusion, loss_schedule, lr=lr, feature_size=feature_size, seg_ce=seg_ce,
-                        seg_dice=seg_dice, seg_focal=seg_focal, batch_size=batch_size, **options)
+                        seg_dice=seg_dice, seg_focal=seg_focal, batch_size=batch_size,
+                        **{"small_roi_norm": "group", **options})

@@ -18,8 +18,12 @@ def swinunetr_image_only(backbone: str | None = "swin-unetr", clinical_encoder: 
     Same backbone, auxiliary segmentation and ``dice-step`` schedule; the clinical encoder is
     ``none`` and the ``image-only`` fusion classifies the 256-d image embedding alone.
 
+    Below 64^3 (the cpu profile) the decoder uses group normalisation: instance norm cannot train
+    there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.
+
     Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
     ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.
     """
     return NeuralRecipe(backbone, clinical_encoder, fusion, loss_schedule, lr=lr, feature_size=feature_size, seg_ce=seg_ce,
-                        seg_dice=seg_dice, seg_focal=seg_focal, batch_size=batch_size, **options)
+                        seg_dice=seg_dice, seg_focal=seg_focal, batch_size=batch_size,
+                        **{"small_roi_norm": "group", **options})
