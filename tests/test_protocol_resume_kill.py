@@ -1,6 +1,7 @@
 """Resume after the process is killed (SIGKILL) in the middle of a unit: same final results."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ def test_resume_after_kill_9(tmp_path, toy_plugins):
            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     script = KILL_SCRIPT.format(tests=str(TESTS), run=str(run))
     proc = subprocess.Popen([sys.executable, "-c", script], env=env)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while not list(run.glob("models/*/fold_0_0/DONE")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(0.5)  # into the next unit's tuning
@@ -46,3 +47,31 @@ def test_resume_after_kill_9(tmp_path, toy_plugins):
     assert results(run) == results(clean)
 
 
+
+
+def test_ctrl_c_stops_the_cli_cleanly_and_the_same_command_resumes(tmp_path, toy_plugins):
+    from resectbench.data.synth import tiny_cohort
+
+    data = tiny_cohort(tmp_path / "data", n=18).root
+    run = tmp_path / "run"
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f'[data]\npath = "{data}"\n[protocol]\nouter_folds = 3\ntrials = 2\n'
+                   '[[models]]\nname = "marker-centroids"\nparams = { column = "age" }\n')
+    cmd = [sys.executable, "-m", "resectbench", "run", "--config", str(exp), "--run-dir", str(run), "--no-progress"]
+    env = {**os.environ, "RESECTBENCH_PLUGINS": "protocol_plugin_recipes", "PROTOCOL_TEST_FIT_DELAY": "0.4",
+           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not list(run.glob("models/*/fold_0_0/DONE")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:]
+    assert "interrupted" in out and "resume" in out
+    done = len(list(run.glob("models/*/fold_*/DONE")))
+    assert 1 <= done < 3
+    again = subprocess.run(cmd, env={**env, "PROTOCOL_TEST_FIT_DELAY": "0"}, capture_output=True, text=True,
+                           timeout=240)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["finished"] and manifest["last_session"]["units_computed"] == 3 - done
