@@ -133,13 +133,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny cohort, few trials, no main job")
     parser.add_argument("--skip-main-job", action="store_true", help="only the overhead measurement")
+    parser.add_argument("--only-main-job", action="store_true", help="only the main job (keeps an earlier overhead "
+                        "measurement in the JSON)")
     parser.add_argument("--main-run-dir", default=None, help="run dir of the main job (default: a temp dir)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     work = Path(tempfile.mkdtemp(prefix="resectbench-protocol-bench-"))
     try:
-        if args.quick:
+        if args.only_main_job:
+            cohort = folds = trials = None
+        elif args.quick:
             from resectbench.data.synth import tiny_cohort
 
             cohort, folds, trials = tiny_cohort(work / "data", n=18), 3, 2
@@ -147,15 +151,31 @@ def main() -> None:
             from resectbench.data import default_cohort
 
             cohort, folds, trials = default_cohort("cpu"), 5, 10
-        result = {"machine": machine(), "quick": args.quick,
-                  "overhead_sklearn_baselines": overhead(cohort, work / "run", folds, trials)}
+        result = {"machine": machine(), "quick": args.quick}
+        if not args.only_main_job:
+            result["overhead_sklearn_baselines"] = overhead(cohort, work / "run", folds, trials)
         if not args.quick and not args.skip_main_job:
             run_dir = Path(args.main_run_dir) if args.main_run_dir else work / "main-job"
             result["main_job"] = main_job(run_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    o = result["overhead_sklearn_baselines"]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / ("protocol.quick.json" if args.quick else "protocol.json")
+    previous = json.loads(out.read_text()) if out.exists() and not args.quick else {}
+    for key in ("overhead_sklearn_baselines", "main_job"):  # keep the part not measured this time
+        if key not in result and key in previous:
+            result[key] = previous[key]
+    o = result.get("overhead_sklearn_baselines")
+    if o:
+        _print_overhead(o)
+    if "main_job" in result:
+        _print_main_job(result["main_job"])
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"\nwrote {out.relative_to(ROOT)}")
+
+
+def _print_overhead(o: dict) -> None:
     print(f"protocol overhead, dummy + clinical-sklearn on {o['cases']} cases, {o['outer_folds']} folds x "
           f"{o['trials_per_unit']} trials ({o['units']} units)")
     print(f"  {'wall':<28}{o['wall_seconds']:8.2f} s")
@@ -164,24 +184,17 @@ def main() -> None:
     for name, seconds in o["parts"].items():
         print(f"    {name:<26}{seconds:8.2f} s")
     print(f"  {'overhead per trial':<28}{o['overhead_per_trial_seconds']:8.3f} s")
-    if "main_job" in result:
-        m = result["main_job"]
-        cache = m.get("cache") or {}
-        print(f"\nmain job: {m['command']}: {m['wall_minutes']:.1f} min wall")
-        for label, folds_ in m["folds"].items():
-            print(f"  {label:<18} macro-F1 {_mean_sd(folds_['macro_f1'])}  AUC {_mean_sd(folds_['auc_ovr_macro'])}  "
-                  f"accuracy {_mean_sd(folds_['accuracy'])}  per fold F1 "
-                  + ", ".join(f"{x:.3f}" for x in folds_["macro_f1"]))
-        print(f"  cache hit rate {cache.get('hit_rate')}  (hits {cache.get('hits')}, misses {cache.get('misses')})")
-        print(f"  protocol overhead of the units {100 * m['protocol_overhead_share_of_units']:.2f} %")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("protocol.quick.json" if args.quick else "protocol.json")
-    if not args.quick and args.skip_main_job and out.exists():  # keep an earlier main-job measurement
-        previous = json.loads(out.read_text())
-        if "main_job" in previous:
-            result["main_job"] = previous["main_job"]
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"\nwrote {out.relative_to(ROOT)}")
+
+
+def _print_main_job(m: dict) -> None:
+    cache = m.get("cache") or {}
+    print(f"\nmain job: {m['command']}: {m['wall_minutes']:.1f} min wall")
+    for label, folds_ in m["folds"].items():
+        print(f"  {label:<18} macro-F1 {_mean_sd(folds_['macro_f1'])}  AUC {_mean_sd(folds_['auc_ovr_macro'])}  "
+              f"accuracy {_mean_sd(folds_['accuracy'])}  per fold F1 "
+              + ", ".join(f"{x:.3f}" for x in folds_["macro_f1"]))
+    print(f"  cache hit rate {cache.get('hit_rate')}  (hits {cache.get('hits')}, misses {cache.get('misses')})")
+    print(f"  protocol overhead of the units {100 * m['protocol_overhead_share_of_units']:.2f} %")
 
 
 if __name__ == "__main__":
