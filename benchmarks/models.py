@@ -10,7 +10,7 @@ bf16 autocast; the table shows which help. Optionally ``--fit`` times one real `
 + ``predict_proba`` of a recipe on one outer fold of the default synthetic cohort (what one unit of
 ``resectbench run`` costs on this machine, with no tuning) and reports its test macro-F1.
 
-    .venv/bin/python benchmarks/models.py [--quick] [--profile cpu] [--recipes a,b] [--variants] [--fit swinunetr-fusion]
+    .venv/bin/python benchmarks/models.py [--quick] [--profile cpu] [--recipes a,b] [--variants swinunetr-fusion] [--fit swinunetr-fusion]
 """
 from __future__ import annotations
 
@@ -151,7 +151,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one configuration per recipe, one timed step")
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--recipes", default="", help="comma-separated recipe names (default: every neural recipe)")
-    ap.add_argument("--variants", action="store_true", help="also try 1 thread, channels_last_3d and bf16")
+    ap.add_argument("--variants", default="", help="comma-separated recipes for which to also try 1 thread, "
+                                                   "channels_last_3d and bf16 (e.g. swinunetr-fusion)")
     ap.add_argument("--fit", default="", help="also time one real outer-fold fit of this recipe")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -166,16 +167,17 @@ def main() -> None:
     names = [n for n in args.recipes.split(",") if n] or [
         n for n in registry.models.list() if "neural" in registry.models.get(n).tags]
     threads = 1 if args.quick else min(2, os.cpu_count() or 1)
-    variants = [{"label": f"fp32, {threads} thread(s)", "threads": threads, "channels_last": False, "bf16": False}]
-    if args.variants and not args.quick:
-        variants += [{"label": "fp32, 1 thread", "threads": 1, "channels_last": False, "bf16": False},
+    baseline = [{"label": f"fp32, {threads} thread(s)", "threads": threads, "channels_last": False, "bf16": False}]
+    variants = baseline + [
+                     {"label": "fp32, 1 thread", "threads": 1, "channels_last": False, "bf16": False},
                      {"label": f"channels_last_3d, {threads} threads", "threads": threads, "channels_last": True,
                       "bf16": False},
                      {"label": f"bf16 autocast, {threads} threads", "threads": threads, "channels_last": False,
                       "bf16": True}]
+    with_variants = set(args.variants.split(",")) if args.variants and not args.quick else set()
     rows = []
     for name in names:
-        for v in variants:
+        for v in (variants if name in with_variants else baseline):
             spec = {"recipe": name, "profile": args.profile, "repeats": 1 if args.quick else 3, **v}
             result = _run_child(spec, timeout=300 if args.quick else 900)
             rows.append({"recipe": name, "variant": v["label"], **{k: v[k] for k in ("threads", "channels_last", "bf16")},

@@ -38,10 +38,12 @@ class Profile:
 
 PROFILES = {
     # model input: the phantoms' whole 96 mm field of view at 3 mm (32^3). Swin-UNETR (feature_size 12)
-    # trains at ~0.4 s per volume there on 2 cores vs ~3.7 s at 64^3 (see docs/models.md, benchmarks/models.py)
+    # trains at ~0.4 s per volume there on 2 cores vs ~3.7 s at 64^3 (see docs/models.md, benchmarks/models.py).
+    # 3 epochs x ~100 inner-training volumes x 5 folds is what fits ~15 minutes; batch 2 gives twice the
+    # optimiser steps for the same compute (the segmenter measured the same).
     "cpu": Profile(name="cpu", n_cases=159, volume_shape=(64, 64, 64), spacing_mm=(1.5, 1.5, 1.5),
                    target_spacing_mm=(3.0, 3.0, 3.0), roi=(32, 32, 32), feature_size=12,
-                   max_epochs=6, patience=3, batch_size=4, trials=1, refit=False),
+                   max_epochs=3, patience=2, batch_size=2, trials=1, refit=False),
     "paper": Profile(name="paper", n_cases=159, volume_shape=(160, 160, 160), spacing_mm=(1.0, 1.0, 1.0),
                      target_spacing_mm=(1.0, 1.0, 1.0), roi=(160, 160, 160), feature_size=48,
                      max_epochs=300, patience=20, batch_size=16, trials=20, refit=True),
