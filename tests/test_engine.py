@@ -238,3 +238,12 @@ def test_registered_dice_step_weights_switch_at_the_thresholds(monkeypatch):
     assert [r["tumor_dice"] for r in result.history] == pytest.approx(taus)
     assert [r["w_seg"] for r in result.history] == [3.0, 3.0, 1.5, 1.5, 1.0]
     assert [r["w_cls"] for r in result.history] == pytest.approx([1 / 3, 1 / 3, 1 / 1.5, 1 / 1.5, 1.0])
+
+
+def test_backbone_learning_rate_scale_applies_to_the_image_backbone_only():
+    net = make_net()
+    backbone_before = [p.detach().clone() for p in net.backbone.parameters()]
+    fusion_before = net.fusion.lin.weight.detach().clone()
+    fit(net, make_arrays(), max_epochs=1, backbone_lr_scale=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(backbone_before, net.backbone.parameters()))
+    assert not torch.equal(fusion_before, net.fusion.lin.weight)

@@ -37,6 +37,7 @@ class TrainConfig:
     patience: int = 3
     grad_accum: int = 1              # optimizer step every `grad_accum` batches
     grad_clip: float | None = 1.0    # max global grad norm (not in the paper: a guard for transformers)
+    backbone_lr_scale: float = 1.0   # the image backbone's lr = lr * this (clinical encoder, fusion: lr)
     amp: str = "auto"                # auto: bf16 on CUDA, off on CPU
     device: str = "cpu"
     seed: int = 0
@@ -96,8 +97,14 @@ def train_network(net: MultitaskNet, *, schedule: nn.Module, seg_loss: nn.Module
         if config.channels_last and net.backbone is not None:
             net.backbone.to(memory_format=torch.channels_last_3d)
         # learned loss weights (e.g. the `uncertainty` schedule) are optimised with the network
-        params = [p for p in list(net.parameters()) + list(schedule.parameters()) if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        backbone = {id(p) for p in net.backbone.parameters()} if net.backbone is not None else set()
+        rest = [p for p in list(net.parameters()) + list(schedule.parameters())
+                if p.requires_grad and id(p) not in backbone]
+        groups = [{"params": rest, "lr": config.lr}]
+        if backbone:
+            groups.append({"params": [p for p in net.backbone.parameters() if p.requires_grad],
+                           "lr": config.lr * config.backbone_lr_scale})
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
         # drop a last partial batch: a batch of 1 breaks batch norm at small bottlenecks and gives a
         # noisy step; shuffling means a different case sits out each epoch
         loader = make_loader(train, batch_size=config.batch_size, shuffle=True, transform=transform,

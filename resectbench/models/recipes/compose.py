@@ -108,6 +108,7 @@ class NeuralRecipe(ResectabilityModel):
                  roi: tuple[int, int, int] | None = None, spacing: tuple[float, float, float] | None = None,
                  patch_size: tuple[int, int, int] | None = None, augment: bool = True,
                  hu_clip: tuple[float, float] | None = None, small_roi_norm: str = "batch",
+                 backbone_lr_scale: float = 1.0,
                  **component_params: Any):
         super().__init__()
         self.backbone = backbone or None
@@ -141,6 +142,7 @@ class NeuralRecipe(ResectabilityModel):
         self.patch_size = tuple(patch_size) if patch_size else None
         self.hu_clip = tuple(hu_clip) if hu_clip else None
         self.small_roi_norm = small_roi_norm
+        self.backbone_lr_scale = backbone_lr_scale
         # fitted state
         self.net: MultitaskNet | None = None
         self.preprocessor = None
@@ -266,7 +268,8 @@ class NeuralRecipe(ResectabilityModel):
         self.config = TrainConfig(
             lr=self.lr, weight_decay=self.weight_decay, batch_size=resolved["batch_size"],
             max_epochs=resolved["max_epochs"], patience=resolved["patience"], grad_accum=self.grad_accum,
-            grad_clip=self.grad_clip, amp=self.amp, device=device, seed=ctx.seed, channels_last=self.channels_last,
+            grad_clip=self.grad_clip, backbone_lr_scale=self.backbone_lr_scale, amp=self.amp, device=device,
+            seed=ctx.seed, channels_last=self.channels_last,
             patch_size=resolved["patch_size"], n_classes=N_CLASSES)
         checkpoint = Path(ctx.work_dir) / "best_weights.pt" if ctx.work_dir is not None else None
         self.fit_result = train_network(
