@@ -169,6 +169,9 @@ def main(argv=None) -> int:
     ap.add_argument("--segmenter", action="store_true", help="also measure the segmenter's held-out Dice")
     ap.add_argument("--seg-epochs", default="6,20", help="comma-separated training lengths for --segmenter")
     ap.add_argument("--no-timing", action="store_true", help="skip the per-backbone timings")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants to time")
+    ap.add_argument("--no-64", action="store_true", help="skip the fp32 baseline at 64^3")
+    ap.add_argument("--tag", default="", help="write results/backbones-TAG.json (partial runs side by side)")
     args = ap.parse_args(argv)
 
     from resectbench.profiles import get_profile
@@ -183,11 +186,13 @@ def main(argv=None) -> int:
             jobs.append({**base, "variant": "fp32-2thr", "roi": list(roi), "batch": 1, "threads": 2,
                          "channels_last": False, "bf16": False, "warmup": 0, "steps": 1})
             continue
-        for variant, (threads, channels_last, bf16) in VARIANTS.items():
+        for variant in [v for v in args.variants.split(",") if v]:
+            threads, channels_last, bf16 = VARIANTS[variant]
             jobs.append({**base, "variant": variant, "roi": list(roi), "batch": batch, "threads": threads,
                          "channels_last": channels_last, "bf16": bf16})
-        jobs.append({**base, "variant": "fp32-2thr", "roi": [64, 64, 64], "batch": 2, "threads": 2,
-                     "channels_last": False, "bf16": False, "steps": max(1, args.steps - 1)})
+        if not args.no_64:
+            jobs.append({**base, "variant": "fp32-2thr", "roi": [64, 64, 64], "batch": 2, "threads": 2,
+                         "channels_last": False, "bf16": False, "steps": max(1, args.steps - 1)})
 
     rows = []
     for i, job in enumerate(jobs, 1):
@@ -223,6 +228,7 @@ def main(argv=None) -> int:
                           "platform": platform.platform(), "torch": torch.__version__,
                           "processor": platform.processor()}}
     name = "backbones-segmenter" if args.no_timing else "backbones"
+    name += f"-{args.tag}" if args.tag else ""
     out = Path(__file__).resolve().parent / "results" / (f"{name}.quick.json" if args.quick else f"{name}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=float))
