@@ -20,6 +20,7 @@ class Profile:
     target_spacing_mm: tuple[float, float, float]
     roi: tuple[int, int, int]               # crop/pad size fed to image models
     feature_size: int                       # Swin-UNETR width
+    window_size: int                        # Swin attention window (7: MONAI/paper; 4 tiles a 32^3 ROI)
     # training
     max_epochs: int
     patience: int
@@ -39,13 +40,14 @@ class Profile:
 PROFILES = {
     # model input: the phantoms' whole 96 mm field of view at 3 mm (32^3). Swin-UNETR (feature_size 12)
     # trains at ~0.4 s per volume there on 2 cores vs ~3.7 s at 64^3 (see docs/models.md, benchmarks/models.py).
-    # 3 epochs x ~100 inner-training volumes x 5 folds is what fits ~15 minutes; batch 2 gives twice the
+    # window 4 (not 7) tiles the 16^3 first stage exactly: ~13 s per epoch of ~100 volumes on 2 cores, so
+    # 8 epochs x 5 folds fit ~10 minutes with start-up (benchmarks/protocol.py); batch 2 gives twice the
     # optimiser steps for the same compute (the segmenter measured the same).
     "cpu": Profile(name="cpu", n_cases=159, volume_shape=(64, 64, 64), spacing_mm=(1.5, 1.5, 1.5),
-                   target_spacing_mm=(3.0, 3.0, 3.0), roi=(32, 32, 32), feature_size=12,
-                   max_epochs=3, patience=2, batch_size=2, trials=1, refit=False),
+                   target_spacing_mm=(3.0, 3.0, 3.0), roi=(32, 32, 32), feature_size=12, window_size=4,
+                   max_epochs=8, patience=4, batch_size=2, trials=1, refit=False),
     "paper": Profile(name="paper", n_cases=159, volume_shape=(160, 160, 160), spacing_mm=(1.0, 1.0, 1.0),
-                     target_spacing_mm=(1.0, 1.0, 1.0), roi=(160, 160, 160), feature_size=48,
+                     target_spacing_mm=(1.0, 1.0, 1.0), roi=(160, 160, 160), feature_size=48, window_size=7,
                      max_epochs=300, patience=20, batch_size=16, trials=20, refit=True),
 }
 

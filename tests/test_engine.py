@@ -247,3 +247,23 @@ def test_backbone_learning_rate_scale_applies_to_the_image_backbone_only():
     fit(net, make_arrays(), max_epochs=1, backbone_lr_scale=0.0)
     assert all(torch.equal(a, b) for a, b in zip(backbone_before, net.backbone.parameters()))
     assert not torch.equal(fusion_before, net.fusion.lin.weight)
+
+
+def test_gradient_clipping_is_per_parameter_group(monkeypatch):
+    # the backbone's (segmentation-weighted) gradient must not shrink the clinical branch's via one global norm
+    clipped = []
+    real_clip = torch.nn.utils.clip_grad_norm_
+
+    def recording_clip(params, max_norm, *args, **kwargs):
+        params = list(params)
+        clipped.append({id(p) for p in params})
+        return real_clip(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording_clip)
+    net = make_net()
+    fit(net, make_arrays(n=4), max_epochs=1, grad_clip=1.0)
+    backbone = {id(p) for p in net.backbone.parameters()}
+    rest = {id(p) for p in net.parameters()} - backbone
+    assert clipped, "gradient clipping never ran"
+    assert all(group in (backbone, rest) for group in clipped)
+    assert backbone in clipped and rest in clipped

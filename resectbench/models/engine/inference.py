@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
 
 from ..network import MultitaskNet
 from .batches import CaseArrays, make_loader
@@ -46,6 +45,8 @@ def predict(net: MultitaskNet, arrays: CaseArrays, *, batch_size: int, device: s
             if channels_last:
                 image = image.contiguous(memory_format=torch.channels_last_3d)
         if image is not None and net.uses_image and _needs_window(tuple(image.shape[2:]), patch_size):
+            from monai.inferers import sliding_window_inference  # lazy: monai costs seconds at registry load
+
             # one case at a time, so each window is paired with that case's clinical row
             blended = torch.cat([
                 sliding_window_inference(image[i:i + 1], roi_size=patch_size, sw_batch_size=1,

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from monai.metrics import compute_dice
-from sklearn.metrics import f1_score
 
 from ...data.labels import INDEX, STRUCTURES
 
@@ -13,6 +11,8 @@ TUMOR = INDEX["tumor"]
 
 def macro_f1(labels, predictions, n_classes: int = 3) -> float:
     """Macro-F1 over all classes (a class absent from both counts as F1 0, as in sklearn)."""
+    from sklearn.metrics import f1_score
+
     return float(f1_score(labels, predictions, labels=list(range(n_classes)), average="macro", zero_division=0))
 
 
@@ -26,6 +26,8 @@ def structure_dice(seg_logits: torch.Tensor, target: torch.Tensor, index: int) -
         target = target[:, 0]
     pred = (seg_logits.argmax(dim=1) == index).unsqueeze(1).float()
     truth = (target == index).unsqueeze(1).float()
+    from monai.metrics import compute_dice  # lazy: monai costs seconds at registry load
+
     return compute_dice(pred, truth, include_background=True, ignore_empty=True)[:, 0]
 
 

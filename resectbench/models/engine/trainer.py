@@ -36,7 +36,7 @@ class TrainConfig:
     max_epochs: int = 6
     patience: int = 3
     grad_accum: int = 1              # optimizer step every `grad_accum` batches
-    grad_clip: float | None = 1.0    # max global grad norm (not in the paper: a guard for transformers)
+    grad_clip: float | None = 1.0    # max grad norm per param group (not in the paper: a guard for transformers)
     backbone_lr_scale: float = 1.0   # the image backbone's lr = lr * this (clinical encoder, fusion: lr)
     amp: str = "auto"                # auto: bf16 on CUDA, off on CPU
     device: str = "cpu"
@@ -186,8 +186,10 @@ def _train_epoch(net, schedule, seg_loss, cls_loss, loader, optimizer, scheduler
         (total / config.grad_accum).backward()
         if step % config.grad_accum == 0 or step == n_batches:
             if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
-                                               config.grad_clip)
+                # per group: the image backbone's segmentation gradient (weighted up to 3x by
+                # dice-step) must not shrink the clinical encoder's and head's steps via a global norm
+                for group in optimizer.param_groups:
+                    torch.nn.utils.clip_grad_norm_(group["params"], config.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

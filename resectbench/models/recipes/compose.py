@@ -157,7 +157,8 @@ class NeuralRecipe(ResectabilityModel):
         return {"roi": roi, "spacing": self.spacing or tuple(p.target_spacing_mm),
                 "patch_size": self.patch_size if self.patch_size and tuple(self.patch_size) != roi else None,
                 "batch_size": self.batch_size or p.batch_size, "max_epochs": self.max_epochs or p.max_epochs,
-                "patience": self.patience or p.patience, "feature_size": self.feature_size or p.feature_size}
+                "patience": self.patience or p.patience, "feature_size": self.feature_size or p.feature_size,
+                "window_size": p.window_size}
 
     @property
     def uses_image(self) -> bool:
@@ -203,6 +204,8 @@ class NeuralRecipe(ResectabilityModel):
                       "n_seg_classes": N_SEG_CLASSES if segment else 0, "embed_dim": self.embed_dim}
             if _accepts(entry, "feature_size") and "feature_size" not in self.backbone_kwargs:
                 kwargs["feature_size"] = resolved["feature_size"]
+            if _accepts(entry, "window_size") and "window_size" not in self.backbone_kwargs:
+                kwargs["window_size"] = resolved["window_size"]
             if min(kwargs["roi"]) < INSTANCE_NORM_MIN_ROI and "norm_name" in entry.parameters():
                 kwargs["norm_name"] = self.small_roi_norm
             if getattr(entry.factory, "mask_source", "none") == "predicted":
