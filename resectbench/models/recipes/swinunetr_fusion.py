@@ -21,7 +21,7 @@ def swinunetr_fusion(backbone: str | None = "swin-unetr", clinical_encoder: str 
     Search space as in the paper: lr {1e-3, 5e-4, 1e-4}, feature_size {24, 36, 48} (MONAI needs
     multiples of 12, so the paper's 32 becomes 36), batch size {8, 16}, segmentation loss
     weights a, b, c in [0.2, 0.6]. ``None`` means "the profile's value" (cpu: feature_size 12,
-    32^3 at 3 mm, batch 4; paper: 48, 160^3 at 1 mm, 16).
+    window 4, 32^3 at 3 mm, batch 2, 8 epochs; paper: 48, window 7, 160^3 at 1 mm, 16).
 
     Below 64^3 (the cpu profile) the decoder uses group normalisation: instance norm cannot train
     there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.
