@@ -40,6 +40,29 @@ class LossSchedule(nn.Module):
         """Update internal state from an epoch's training statistics (default: nothing)."""
 
 
+class DiceDrivenSchedule(LossSchedule):
+    """A schedule whose weights follow the tumor Dice ``tau`` of the previous epoch's training batches:
+    ``w_seg = w_seg_at(tau)``, ``w_cls = 1 / w_seg``. ``tau`` is 0 before the first epoch, and an
+    epoch without a Dice keeps the previous value (a buffer: saved with ``state_dict``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("tau", torch.tensor(0.0, dtype=torch.float64))
+
+    def w_seg_at(self, tau: float) -> float:
+        """The segmentation weight for a tumor Dice ``tau``."""
+        raise NotImplementedError
+
+    def current_weights(self) -> dict[str, float]:
+        w_seg = self.w_seg_at(float(self.tau))
+        return {"w_seg": w_seg, "w_cls": 1.0 / w_seg}
+
+    def end_epoch(self, stats: dict) -> None:
+        value = epoch_dice(stats, self.name)
+        if value is not None:
+            self.tau.fill_(value)
+
+
 def epoch_dice(stats: dict, schedule: str) -> float | None:
     """``stats["tumor_dice"]`` as a float in [0, 1], or None when the epoch measured none."""
     value = stats.get("tumor_dice")

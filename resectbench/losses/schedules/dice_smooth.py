@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from ...registry import component
 from ...search_space import Float
-from .base import LossSchedule, epoch_dice
+from .base import DiceDrivenSchedule
 
 
 @component("dice-smooth", tags=("adaptive",),
            description="Continuous dice-step: log w_seg falls linearly from log 3.0 at tumor Dice 0 to log 1.0 at "
                        "tau_full (0.5); w_cls = 1 / w_seg",
            search_space={"tau_full": Float(0.3, 0.8)})
-class DiceSmoothSchedule(LossSchedule):
+class DiceSmoothSchedule(DiceDrivenSchedule):
     """``w_seg(tau) = w_start * (w_end / w_start) ** min(tau / tau_full, 1)``, ``w_cls = 1 / w_seg``.
 
     A geometric (log-linear) interpolation between the step schedule's end points: 3.0 at
@@ -34,17 +32,7 @@ class DiceSmoothSchedule(LossSchedule):
         if not 0.0 < tau_full <= 1.0:
             raise ValueError(f"loss schedule 'dice-smooth': tau_full must be in (0, 1], got {tau_full}")
         self.w_start, self.w_end, self.tau_full = float(w_start), float(w_end), float(tau_full)
-        self.register_buffer("tau", torch.tensor(0.0, dtype=torch.float64))
 
     def w_seg_at(self, tau: float) -> float:
         fraction = min(max(tau, 0.0) / self.tau_full, 1.0)
         return math.exp(math.log(self.w_start) + fraction * (math.log(self.w_end) - math.log(self.w_start)))
-
-    def current_weights(self) -> dict[str, float]:
-        w_seg = self.w_seg_at(float(self.tau))
-        return {"w_seg": w_seg, "w_cls": 1.0 / w_seg}
-
-    def end_epoch(self, stats: dict) -> None:
-        value = epoch_dice(stats, self.name)
-        if value is not None:
-            self.tau.fill_(value)

@@ -4,17 +4,15 @@ from __future__ import annotations
 import bisect
 from typing import Sequence
 
-import torch
-
 from ...registry import component
-from .base import LossSchedule, epoch_dice
+from .base import DiceDrivenSchedule
 
 
 @component("dice-step", tags=("paper", "adaptive"),
            description="Paper's adaptive weights: tumor Dice tau < 0.1 -> w_seg 3.0, < 0.5 -> 1.5, else 1.0; "
                        "w_cls = 1 / w_seg; tau = previous epoch's mean training-batch tumor Dice",
            search_space={})
-class DiceStepSchedule(LossSchedule):
+class DiceStepSchedule(DiceDrivenSchedule):
     """Step schedule of the paper: ``w_seg = 3.0 / 1.5 / 1.0`` for tumor Dice ``tau`` in
     ``[0, 0.1) / [0.1, 0.5) / [0.5, 1]``, and always ``w_cls = 1 / w_seg``.
 
@@ -47,17 +45,7 @@ class DiceStepSchedule(LossSchedule):
             raise ValueError(f"loss schedule 'dice-step': weights must be positive, got {w_seg_steps}")
         self.thresholds = thresholds
         self.w_seg_steps = w_seg_steps
-        self.register_buffer("tau", torch.tensor(0.0, dtype=torch.float64))
 
     def w_seg_at(self, tau: float) -> float:
         """The segmentation weight for a tumor Dice ``tau``."""
         return self.w_seg_steps[bisect.bisect_right(self.thresholds, tau)]
-
-    def current_weights(self) -> dict[str, float]:
-        w_seg = self.w_seg_at(float(self.tau))
-        return {"w_seg": w_seg, "w_cls": 1.0 / w_seg}
-
-    def end_epoch(self, stats: dict) -> None:
-        value = epoch_dice(stats, self.name)
-        if value is not None:
-            self.tau.fill_(value)
