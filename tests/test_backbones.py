@@ -167,6 +167,7 @@ def test_timm_slices_are_axial_with_adjacent_channels():
     for s, z in enumerate(centre):
         assert slices[s, :, 0, 0].tolist() == [max(z - 1, 0), z, min(z + 1, 31)]
     out = net(torch.randn(2, 1, *ROI))
+    assert out.embedding.shape == (2, net.embed_dim)
     assert torch.allclose(net.last_slice_weights.sum(1), torch.ones(2))
 
 

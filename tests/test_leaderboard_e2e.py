@@ -13,7 +13,7 @@ from resectbench.data.synth import tiny_cohort
 @pytest.fixture(scope="module")
 def cohort_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    cohort = tiny_cohort(root, n=15, seed=0)
+    tiny_cohort(root, n=15, seed=0)
     return root, next(root.glob("tiny-cohort-*"))
 
 

@@ -9,7 +9,6 @@ Re-running the same command resumes: finished units are skipped, Optuna studies 
 from __future__ import annotations
 
 import importlib.metadata as md
-import math
 import os
 import platform
 import subprocess
@@ -29,7 +28,7 @@ from ..models.base import CLASS_NAMES, FitContext
 from ..profiles import Profile, get_profile
 from .cache_stats import summarize as summarize_cache, track_volume_stores
 from .config import ExperimentConfig
-from .coordination import UnitBoard, open_storage, redact, unit_study_name, worker_id
+from .coordination import UnitBoard, open_storage, redact, unit_study_name
 from .errors import ProtocolError
 from .events import Plan, RunListener, Unit
 from .metrics import classification_metrics, dice_by_structure

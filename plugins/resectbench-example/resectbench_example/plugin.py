@@ -24,7 +24,7 @@ def register_fusions(registry):
 @hookimpl
 def register_models(registry):
     # A runnable recipe composed from built-in and plugin components by name, exactly like the built-ins.
-    from resectbench.models.recipes.compose import NeuralRecipe, compose_search_space
+    from resectbench.models.recipes.compose import NeuralRecipe
 
     def example_fusion(lr: float = 1e-3, width: int = 8, rank_dim: int = 16, max_epochs: int | None = None):
         """Tiny 3D CNN + MLP clinical encoder + bilinear fusion, classification only (no segmentation)."""

@@ -1,7 +1,6 @@
 """``resectbench run`` (benchmark models under the protocol) and ``resectbench worker`` (join one)."""
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional

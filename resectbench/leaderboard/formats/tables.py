@@ -122,7 +122,7 @@ def comparisons_table(board: Leaderboard, digits: int = 3) -> Table:
     headers = ["model", "folds", f"Δ {metric}", "t", "p", "p Holm", "Δ pooled AUC", f"p {test}", "p Holm"]
     if bayes:
         rope = board.settings.get("rope")
-        headers += [f"P(worse)", f"P(|Δ|<{rope:g})", f"P(better)"]
+        headers += ["P(worse)", f"P(|Δ|<{rope:g})", "P(better)"]
     rows, bold, kinds = [], [], []
     for c in board.comparisons:
         row = [c.model, str(c.n_folds), cells.signed(c.mean_difference, digits), cells.number(c.t, 2),

@@ -22,6 +22,18 @@ class BackboneOutput:
     seg_logits: torch.Tensor | None = None   # (B, n_seg_classes, *roi) or None when the backbone does not segment
 
 
+class VolumeBackbone(nn.Module):
+    """What every 3D backbone records about its input and outputs (``MultitaskNet`` and the engine read these)."""
+
+    def __init__(self, in_channels: int, roi: int | Sequence[int], embed_dim: int, n_seg_classes: int):
+        super().__init__()
+        self.roi = as_roi(roi)
+        self.in_channels = int(in_channels)
+        self.embed_dim = int(embed_dim)
+        self.n_seg_classes = int(n_seg_classes)
+        self.segments = self.n_seg_classes > 0
+
+
 def as_roi(roi: int | Sequence[int]) -> tuple[int, int, int]:
     """``64`` or ``(64, 64, 64)`` -> a 3-tuple of positive ints."""
     if isinstance(roi, int):

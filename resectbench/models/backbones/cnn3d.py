@@ -8,13 +8,13 @@ from torch import nn
 
 from ...registry import component
 from ...search_space import Categorical
-from .base import BackboneOutput, as_roi, check_input, require_divisible
+from .base import BackboneOutput, VolumeBackbone, check_input, require_divisible
 
 
 @component("cnn3d", tags=("cnn", "3d", "segments"),
            description="MONAI SegResNet: deepest encoder level -> avg pool -> linear embedding; decoder -> seg logits",
            search_space={"init_filters": Categorical([8, 16, 32]), "dropout_prob": Categorical([0.0, 0.1, 0.2])})
-class CNN3DBackbone(nn.Module):
+class CNN3DBackbone(VolumeBackbone):
     """MONAI SegResNet (Myronenko 2018, without the VAE branch) as a resectbench backbone.
 
     Choices (resectbench's own): the encoder's deepest level (``init_filters * 8`` channels at
@@ -28,14 +28,9 @@ class CNN3DBackbone(nn.Module):
     def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 16,
                  embed_dim: int = 256, init_filters: int = 16, blocks_down: Sequence[int] = (1, 2, 2, 4),
                  dropout_prob: float = 0.0):
-        super().__init__()
+        super().__init__(in_channels, roi, embed_dim, n_seg_classes)
         from monai.networks.nets import SegResNet
 
-        self.roi = as_roi(roi)
-        self.in_channels = int(in_channels)
-        self.embed_dim = int(embed_dim)
-        self.n_seg_classes = int(n_seg_classes)
-        self.segments = self.n_seg_classes > 0
         if init_filters % 8:
             raise ValueError(f"cnn3d: init_filters must be a multiple of 8 (group norm, 8 groups), got {init_filters}")
         blocks_down = tuple(int(b) for b in blocks_down)

@@ -9,7 +9,7 @@ from torch import nn
 
 from ...registry import component
 from ...search_space import Categorical
-from .base import BackboneOutput, as_roi, check_input, load_pretrained, norm_argument, require_divisible
+from .base import BackboneOutput, VolumeBackbone, check_input, load_pretrained, norm_argument, require_divisible
 
 # SwinUNETR's decoder blocks (kept only when segmenting); the Swin encoder is always ``swinViT``.
 _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "encoder10",
@@ -19,7 +19,7 @@ _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "encoder10",
 @component("swin-unetr", tags=("transformer", "3d", "segments", "paper"),
            description="MONAI Swin-UNETR: Swin encoder bottleneck -> avg pool -> linear embedding; decoder -> seg logits",
            search_space={"feature_size": Categorical([24, 36, 48]), "drop_path_rate": Categorical([0.0, 0.1])})
-class SwinUNETRBackbone(nn.Module):
+class SwinUNETRBackbone(VolumeBackbone):
     """MONAI Swin-UNETR encoder-decoder (the paper's backbone) as a resectbench backbone.
 
     Choices where the paper is silent (resectbench's own):
@@ -59,14 +59,9 @@ class SwinUNETRBackbone(nn.Module):
                  embed_dim: int = 256, feature_size: int = 48, norm_name: str = "instance",
                  use_checkpoint: bool = False, drop_path_rate: float = 0.0, use_v2: bool = False,
                  window_size: int = 7, pretrained: str | None = None):
-        super().__init__()
+        super().__init__(in_channels, roi, embed_dim, n_seg_classes)
         from monai.networks.nets import SwinUNETR  # heavy import kept out of registry loading
 
-        self.roi = as_roi(roi)
-        self.in_channels = int(in_channels)
-        self.embed_dim = int(embed_dim)
-        self.n_seg_classes = int(n_seg_classes)
-        self.segments = self.n_seg_classes > 0
         if feature_size % 12:
             raise ValueError(f"swin-unetr: feature_size must be a multiple of 12 (Swin heads 3/6/12/24), got {feature_size}")
         require_divisible(self.roi, 32, "swin-unetr", "patch size 2 and five 2x down-samplings")

@@ -8,7 +8,7 @@ from torch import nn
 
 from ...registry import component
 from ...search_space import Categorical
-from .base import BackboneOutput, as_roi, check_input, norm_argument, require_divisible
+from .base import BackboneOutput, VolumeBackbone, check_input, norm_argument, require_divisible
 
 PATCH = 16  # UNETR's patch size: its decoder up-samples four times by 2
 _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "decoder5", "decoder4", "decoder3", "decoder2", "out")
@@ -18,7 +18,7 @@ _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "decoder5", "decoder
            description="MONAI ViT (16^3 patches): mean of final tokens -> linear embedding; UNETR decoder -> seg logits",
            search_space={"hidden_size": Categorical([192, 384, 768]), "num_layers": Categorical([6, 12]),
                          "dropout_rate": Categorical([0.0, 0.1])})
-class ViT3DBackbone(nn.Module):
+class ViT3DBackbone(VolumeBackbone):
     """A 3D ViT encoder (MONAI ``ViT``) with the UNETR decoder (Hatamizadeh et al. 2022).
 
     Choices (resectbench's own): non-overlapping 16^3 patches (UNETR's), learned position
@@ -37,14 +37,9 @@ class ViT3DBackbone(nn.Module):
                  embed_dim: int = 256, hidden_size: int = 384, num_layers: int = 12, num_heads: int | None = None,
                  mlp_ratio: float = 4.0, feature_size: int = 16, norm_name: str = "instance",
                  dropout_rate: float = 0.0):
-        super().__init__()
+        super().__init__(in_channels, roi, embed_dim, n_seg_classes)
         from monai.networks.nets import UNETR, ViT
 
-        self.roi = as_roi(roi)
-        self.in_channels = int(in_channels)
-        self.embed_dim = int(embed_dim)
-        self.n_seg_classes = int(n_seg_classes)
-        self.segments = self.n_seg_classes > 0
         num_heads = num_heads or max(1, hidden_size // 64)
         if hidden_size % num_heads:
             raise ValueError(f"vit3d: hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads})")
