@@ -77,6 +77,17 @@ def test_every_neural_recipe_is_registered_and_composes_from_registries():
                 assert entry.search_space[key] == Float(0.2, 0.6)
 
 
+def test_profile_sizes_the_swin_backbone_unless_the_recipe_says_otherwise(ctx):
+    recipe = make("swinunetr-fusion")
+    resolved = recipe._resolved(ctx)
+    net = recipe.build(5, resolved, segment=True)
+    assert resolved["window_size"] == ctx.profile.window_size == 4
+    assert net.backbone.swinViT.window_size == (4, 4, 4)
+    assert net.backbone.project.in_features == 16 * ctx.profile.feature_size
+    paper_window = make("swinunetr-fusion", **{"backbone.window_size": 7}).build(5, resolved, segment=True)
+    assert paper_window.backbone.swinViT.window_size == (7, 7, 7)
+
+
 def test_compose_search_space_nests_component_spaces_as_recipe_kwargs():
     space = compose_search_space("cnn3d", "mlp", "gated", "dice-step")
     assert {"lr", "seg_ce", "backbone.init_filters", "clinical.hidden", "fusion.fusion_dim"} <= set(space)
