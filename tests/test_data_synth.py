@@ -139,3 +139,105 @@ def test_default_cohort_is_generated_once_and_reused(tmp_path, monkeypatch):
     second = default_cohort("tiny", seed=3, on_progress=lambda *a: calls.append(a))
     assert second.fingerprint == first.fingerprint and not calls
     assert (target / "clinical.csv").stat().st_mtime_ns == stamp
+
+
+# --- the voxels show what the ground truth states (cpu-profile grid: 64^3 at 1.5 mm, anatomy scaled 0.6) ----
+
+def _render_cpu(sc, seed: int, tries: int = 12):
+    """Render one scenario on the cpu profile's grid, redrawing the anatomy as generate_cohort does."""
+    from resectbench.data.synth.anatomy import sample_anatomy
+    from resectbench.data.synth.phantom import Grid, PlacementError, render
+
+    grid = Grid((64, 64, 64), (1.5, 1.5, 1.5))
+    for attempt in range(tries):
+        rng = np.random.default_rng([seed, attempt])
+        anat = sample_anatomy(rng, 96.0 / 160.0, 2.4 * 1.5, dilated_ducts=sc.location == "head", step=0.45)
+        try:
+            labels, _, details = render(anat, sc, grid, rng)
+            return labels, grid, details, anat
+        except PlacementError:
+            continue
+    raise AssertionError(f"seed {seed}: no placement in {tries} tries")
+
+
+def _scenario(**kw):
+    from resectbench.data.synth.scenario import Scenario
+
+    return Scenario(location=kw.pop("location", "head"), contacts=kw.pop("contacts"), **kw)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_cha_contact_reaches_the_celiac_trunk_exactly_when_the_truth_says_so(seed):
+    from resectbench.baselines.geometric_measure import RuleThresholds
+    from resectbench.geometry.findings import cha_reach_mm
+
+    limit = RuleThresholds().cha_reach_mm
+    for reaches in (False, True):
+        sc = _scenario(contacts={"common_hepatic_artery": 120.0}, cha_reaches_ca_or_bifurcation=reaches)
+        labels, grid, details, anat = _render_cpu(sc, seed)
+        p = details["sectors"]["common_hepatic_artery"]
+        length = anat.tubes["common_hepatic_artery"].length
+        reach = cha_reach_mm(labels, grid.spacing)
+        if reaches:
+            assert p["s0"] == 0.0 and reach <= limit, (seed, reach)
+        else:   # clear of both ends (not clipped to the CA origin or the bifurcation) and measured so
+            assert p["s0"] > 0.0 and p["s1"] < length, (seed, p, length)
+            assert reach > limit, (seed, reach)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_irregular_vein_dent_is_visible_and_a_smooth_vein_is_not_irregular(seed):
+    from resectbench.baselines.geometric_measure import RuleThresholds
+    from resectbench.geometry import measure_case
+
+    limit = RuleThresholds().deformity
+    for irregular in (True, False):
+        sc = _scenario(contacts={"smv": 85.0}, vein_contour_irregular=irregular)
+        labels, grid, _, _ = _render_cpu(sc, seed)
+        row = measure_case(labels, grid.spacing).set_index("vessel").loc["smv"]
+        assert row["contact_deg"] > 0
+        assert (row["vein_deformity"] > limit) == irregular, (seed, irregular, row["vein_deformity"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_wide_contacts_show_in_the_mask_and_untouched_vessels_have_no_touching_voxel(seed):
+    from scipy import ndimage
+
+    from resectbench.data.synth.phantom import VESSEL_TUBES
+    from resectbench.geometry import measure_case
+
+    sc = _scenario(location="body", contacts={"sma": 230.0})
+    labels, grid, _, _ = _render_cpu(sc, seed)
+    table = measure_case(labels, grid.spacing).set_index("vessel")
+    assert table.loc["sma", "contact_deg"] > 180.0, seed
+    grown = ndimage.binary_dilation(labels == INDEX["tumor"], structure=np.ones((3, 3, 3)))   # 26-adjacency
+    for vessel in VESSEL_TUBES:
+        if vessel != "sma":
+            assert not (grown & (labels == INDEX[vessel])).any(), vessel
+            assert table.loc[vessel, "contact_deg"] == 0.0, vessel
+
+
+def test_coverage_check_needs_one_cross_section_to_show_the_angle():
+    """A sector whose pieces show different angles in different planes must be refused even when they add up."""
+    from resectbench.data.synth.phantom import Near, PlacementError, _check_sector_coverage
+
+    vox = 1.0
+    shape = (40, 40, 40)
+    labels = np.zeros(shape, np.uint8)
+    # a straight vessel along z through the centre; tumor ring voxels just outside it in two halves, at two heights
+    ii, jj, kk = np.meshgrid(*[np.arange(40)] * 3, indexing="ij")
+    dx, dy = ii - 19.5, jj - 19.5
+    dist = np.hypot(dx, dy)
+    angle = np.arctan2(dy, dx)
+    labels[dist < 6.0] = INDEX["sma"]
+    shell = (dist >= 6.0) & (dist < 7.4)
+    labels[shell & (kk >= 5) & (kk < 15) & (angle > 0)] = INDEX["tumor"]
+    labels[shell & (kk >= 25) & (kk < 35) & (angle <= 0)] = INDEX["tumor"]
+    sel = dist < 9.0
+    near = {"sma": Near(np.flatnonzero(sel.ravel()), dist[sel], kk[sel].astype(float), np.full(sel.sum(), 6.0),
+                        angle[sel])}
+    sector = {"sma": dict(tube="sma", s0=0.0, s1=39.0, phi0=0.0, half=np.pi)}
+    with pytest.raises(PlacementError):
+        _check_sector_coverage(labels, near, sector, vox)
+    labels[shell & (kk >= 25) & (kk < 35)] = INDEX["tumor"]      # one part shows all of it: accepted
+    _check_sector_coverage(labels, near, sector, vox)

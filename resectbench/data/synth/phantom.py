@@ -26,8 +26,20 @@ GUARDED = ("aorta", "ivc", "celiac_trunk", "common_hepatic_artery", "proper_hepa
            "gastroduodenal_artery", "splenic_artery", "sma", "smv_portal", "splenic_vein")
 #: how far the tumor centre moves from its pancreas site towards the vessels it touches
 SITE_PULL = 0.7
+#: the vessels at both ends of the CHA: a CHA contact "reaches the CA or bifurcation" when it touches
+#: the CHA right up to them (behind the thin fat plane every contact sector keeps from other vessels)
+CHA_ENDS = ("celiac_trunk", "proper_hepatic_artery", "gastroduodenal_artery")
+#: depth of the tumor's indentation of an irregular vein, as a share of its radius (reconstructable or not):
+#: deep enough to show at 1.5-2.5 mm voxels on the ~3.5 mm SMV of the small-field-of-view phantoms
+DENT_DEPTH = {True: 0.65, False: 0.65}
+#: the indentation keeps its full depth over the middle of the contact segment (sin ramp times this, capped at 1)
+DENT_PLATEAU = 1.6
 ARTERIES = ("aorta", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery", "gastroduodenal_artery",
             "splenic_artery", "sma")
+
+
+#: 26-neighbourhood: a tumor voxel sharing a face, an edge or a corner with a vessel voxel touches it
+CUBE = np.ones((3, 3, 3), dtype=bool)
 
 
 class PlacementError(RuntimeError):
@@ -44,7 +56,7 @@ def _separate_untouched(labels: np.ndarray, sc: Scenario) -> None:
             continue
         vmask = labels == INDEX[vessel]
         if vmask.any():
-            near_vessel = ndimage.binary_dilation(vmask) & tumor
+            near_vessel = ndimage.binary_dilation(vmask, structure=CUBE) & tumor
             if near_vessel.any():
                 labels[near_vessel] = 0
                 tumor &= ~near_vessel
@@ -77,28 +89,58 @@ def _reject_encircling(near: dict, tumor_flat: np.ndarray, touched_tubes: set, g
 
 def _check_sector_coverage(labels: np.ndarray, near: dict, sectors: dict, vox: float, min_fraction: float = 0.7,
                            bin_deg: float = 10.0) -> None:
-    """The tumor must show on the vessel wall over most of the chosen angle: in the ring just outside the
-    vessel (within its contact segment), the angular bins holding tumor must cover at least
-    ``min_fraction`` of the sector (less means other vessels' fat planes or the grid ate it)."""
+    """The tumor must show on the vessel wall over most of the chosen angle *in one cross-section*, as a
+    measurement reads it (maximum over planes): in the ring just outside the vessel, per slab of 2 voxels
+    along the contact segment, the angular bins holding tumor; the best slab must cover at least
+    ``min_fraction`` of the sector (less means other vessels' fat planes or the grid ate it), more than
+    180 degrees where the truth is > 180 and 320 where it is 360. Only tumor voxels 26-adjacent to the
+    vessel count (what a measurement reads as touching). Bins pooled over the whole segment would accept a sector that shows a different part in every plane."""
     flat = labels.reshape(-1)
+    slab_mm = 2.0 * vox
+    # flat-index offsets of the 26 neighbours (ring voxels lie well inside the grid's margin or are skipped)
+    strides = np.array(labels.strides) // labels.itemsize
+    offsets = np.array([dx * strides[0] + dy * strides[1] + dz * strides[2] for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                        for dz in (-1, 0, 1) if (dx, dy, dz) != (0, 0, 0)])
     for vessel, p in sectors.items():
         nv = near[p["tube"]]
-        ring = (nv.dist >= nv.radius) & (nv.dist <= nv.radius + 1.5 * vox) & (nv.s >= p["s0"]) & (nv.s <= p["s1"])
+        # tumor voxels up to 1.5 voxels beyond the wall, or inside it where the tumor indents a vein
+        ring = (nv.dist <= nv.radius + 1.5 * vox) & (nv.s >= p["s0"]) & (nv.s <= p["s1"])
         hit = ring & (flat[nv.flat] == INDEX["tumor"])
+        # only tumor voxels 26-adjacent to a voxel of this vessel show contact (not ones behind a voxel of fat)
+        cand = nv.flat[hit]
+        ijk = np.stack(np.unravel_index(cand, labels.shape), axis=1)
+        inner = np.all((ijk > 0) & (ijk < np.array(labels.shape) - 1), axis=1)
+        adjacent = np.zeros(len(cand), dtype=bool)
+        adjacent[inner] = (flat[cand[inner, None] + offsets[None, :]] == INDEX[vessel]).any(axis=1)
+        hit[np.flatnonzero(hit)[~adjacent]] = False
         rel = wrap_angle(nv.angle[hit] - p["phi0"])
-        covered = len(np.unique(np.floor((rel + np.pi) / np.deg2rad(bin_deg)).astype(int))) * bin_deg
+        n_bins = int(round(360.0 / bin_deg))
+        ang = np.clip(np.floor((rel + np.pi) / np.deg2rad(bin_deg)).astype(np.int64), 0, n_bins - 1)
+        # slabs overlap by half (offset grids), so a contact straddling a slab border is not split
+        covered = 0.0
+        for shift in (0.0, 0.5):
+            slab = np.floor((nv.s[hit] - p["s0"]) / slab_mm + shift).astype(np.int64)
+            pairs = np.unique(slab * n_bins + ang)
+            if len(pairs):
+                covered = max(covered, float(np.bincount(pairs // n_bins).max()) * bin_deg)
         wanted = np.rad2deg(2 * p["half"])
-        if covered < min_fraction * wanted - bin_deg:
-            raise PlacementError(f"contact with {vessel} shows {covered:.0f} of {wanted:.0f} degrees")
+        needed = min_fraction * wanted - bin_deg
+        if wanted > 180.0:       # the mask must show more than 180 degrees where the truth says so ...
+            needed = max(needed, 180.0 + bin_deg)
+        if wanted >= 355.0:      # ... and an encasement where the truth is 360
+            needed = max(needed, 320.0)
+        if covered < needed:
+            raise PlacementError(f"contact with {vessel} shows {covered:.0f} of {wanted:.0f} degrees in its best plane")
 
 
 def _check_contacts(labels: np.ndarray, sc: Scenario) -> None:
-    """The voxels must agree with the ground truth: a tumor exists, it touches (face-adjacent) every
+    """The voxels must agree with the ground truth: a tumor exists, it touches (26-adjacent, as
+    :func:`resectbench.geometry.measure_case` reads touching) every
     vessel with a contact angle and none without one. ``labels`` may be a view around the tumor."""
     tumor = labels == INDEX["tumor"]
     if tumor.sum() < 8:
         raise PlacementError("tumor vanished (outside the field of view or carved away)")
-    grown = ndimage.binary_dilation(tumor)
+    grown = ndimage.binary_dilation(tumor, structure=CUBE)
     for vessel in VESSEL_TUBES:
         touched = bool((grown & (labels == INDEX[vessel])).any())
         if touched != (sc.contacts.get(vessel, 0.0) > 0):
@@ -260,16 +302,38 @@ def _clearance(anat: Anatomy, tname: str) -> np.ndarray:
 
 
 def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees: float, length: float,
-                   reaches_origin: bool, keep_off: float, clearance_needed: float = 0.0):
-    """(tube name, s0, s1, phi0, half-angle) of the contact sector of ``vessel``."""
+                   reaches_origin: bool, keep_off: float, clearance_needed: float = 0.0, grid: "Grid | None" = None):
+    """(tube name, s0, s1, phi0, half-angle) of the contact sector of ``vessel`` (inside ``grid``'s field of
+    view with room for the vessel and a few voxels: cross-sections at the border cannot be measured)."""
     tube = anat.tubes[VESSEL_TUBES[vessel]]
     lo, hi = 0.0, tube.length
+    if grid is not None:
+        room = tube.radius + keep_off
+        lo_w = grid.origin + room[:, None]
+        hi_w = grid.origin + (np.asarray(grid.shape) - 1) * np.asarray(grid.spacing) - room[:, None]
+        in_view = np.flatnonzero(np.all((tube.points >= lo_w) & (tube.points <= hi_w), axis=1))
+        if len(in_view) == 0:
+            raise PlacementError(f"{vessel} is not in the field of view")
+        lo, hi = float(tube.arclength[in_view[0]]), float(tube.arclength[in_view[-1]])
     if vessel == "smv":          # keep a contact on one vein segment away from the other
-        hi = anat.confluence_s - keep_off
+        hi = min(hi, anat.confluence_s - keep_off)
     elif vessel == "portal_vein":
-        lo = anat.confluence_s + keep_off
+        lo = max(lo, anat.confluence_s + keep_off)
     # closest centreline point to the tumor within the allowed part of the vessel, preferring parts
     # clear of other vessels (whose fat planes would eat the sector)
+    elif vessel == "sma":
+        # the SMA leaves the aorta: a contact at its origin would lie inside the aorta's fat plane, which
+        # cuts the middle out of the sector (no cross-section shows the angle); start where it is clear
+        aorta = anat.tubes["aorta"]
+        dist, idx = aorta._tree.query(tube.points)
+        clear_of_aorta = np.flatnonzero(dist - aorta.radius[idx] - tube.radius >= keep_off)
+        if len(clear_of_aorta):
+            lo = max(lo, float(tube.arclength[clear_of_aorta[0]]))
+    elif vessel == "common_hepatic_artery" and not reaches_origin:
+        # a contact that does not reach the celiac trunk or the hepatic bifurcation keeps off both ends
+        lo, hi = max(lo, keep_off), min(hi, tube.length - keep_off)
+    if hi - lo < 2.0:
+        raise PlacementError(f"no room for a contact with {vessel}")
     d = np.linalg.norm(tube.points - tumor_centre, axis=1)
     allowed = (tube.arclength >= lo) & (tube.arclength <= hi)
     clear = allowed & (_clearance(anat, tube.name) >= clearance_needed)
@@ -303,6 +367,10 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     margin = gap + 2.5 * vox         # >= the thickest contact sector (gap + 1.5 voxels, or half a small radius)
     touched = [v for v, a in sc.contacts.items() if a > 0]
     touched_tubes = {VESSEL_TUBES[v] for v in touched}
+    # CHA contact that does not reach the celiac trunk / hepatic bifurcation: the tumor keeps this far
+    # from those vessels (a thin fat plane like the other vessels' would read as reaching them)
+    cha_clear = (sc.contacts.get("common_hepatic_artery", 0.0) > 0 and not sc.cha_reaches_ca_or_bifurcation)
+    reach_gap = gap + 2.0 * vox
 
     # --- body wall, spine, muscles, organs (HU only; not segmentation structures) ---------------
     ax = grid.axes()
@@ -337,6 +405,8 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     def reach(name: str) -> float:
         if name in touched_tubes:
             return margin
+        if cha_clear and name in CHA_ENDS:
+            return reach_gap + vox
         return gap + 2.0 * vox if name in GUARDED else vox
 
     near = {name: _near(tube, grid, reach(name)) for name, tube in anat.tubes.items()}
@@ -387,9 +457,12 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         if reaches:
             length = anat.tubes["common_hepatic_artery"].length * rng.uniform(0.55, 0.8)
         r_guess = float(anat.tubes[VESSEL_TUBES[vessel]].radius.max())
+        keep_off = gap + 2.0 * vox
+        if vessel == "common_hepatic_artery":   # off the ends by the branches' radius and the wider plane
+            keep_off = reach_gap
         tname, s0, s1, phi0, half = _sector_params(
-            anat, vessel, site, degrees, length, reaches, keep_off=gap + 2.0 * vox,
-            clearance_needed=r_guess + 2.0 * gap + 2.0 * vox)
+            anat, vessel, site, degrees, length, reaches, keep_off=keep_off,
+            clearance_needed=r_guess + 2.0 * gap + 2.0 * vox, grid=grid)
         tube = anat.tubes[tname]
         nv = near[tname]
         s_mid = 0.5 * (s0 + s1)
@@ -427,6 +500,11 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
             in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"] + 1e-9
             carve &= ~(in_seg & in_ang & (nv.dist >= nv.radius))
         tumor_flat[nv.flat[carve]] = False
+    if cha_clear:
+        for tname in CHA_ENDS:
+            nv = near[tname]
+            if nv is not None:
+                tumor_flat[nv.flat[nv.dist < nv.radius + reach_gap]] = False
     if reject_encircling:
         _reject_encircling(near, tumor_flat, touched_tubes, gap, vox)
     tbox = _tumor_box(tumor, pad=2)
@@ -457,11 +535,12 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         for vessel, p in sectors.items():
             if p["tube"] != tname or vessel not in ("smv", "portal_vein") or not sc.vein_contour_irregular:
                 continue
-            depth = 0.45 if not sc.reconstructable else 0.3
+            depth = DENT_DEPTH[sc.reconstructable]
             in_seg = (nv.s >= p["s0"]) & (nv.s <= p["s1"])
             in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"]
-            # teardrop: indentation deepest mid-segment, tapering to the ends
-            taper = np.sin(np.pi * np.clip((nv.s - p["s0"]) / max(p["s1"] - p["s0"], 1e-6), 0, 1))
+            # indentation at full depth over the middle of the segment, tapering to the ends
+            taper = np.minimum(DENT_PLATEAU * np.sin(np.pi * np.clip((nv.s - p["s0"]) / max(p["s1"] - p["s0"], 1e-6),
+                                                                     0, 1)), 1.0)
             dent = inside & in_seg & in_ang & (nv.dist > nv.radius * (1.0 - depth * taper))
             _scatter(labels, nv, dent, INDEX["tumor"])
 

@@ -13,6 +13,8 @@ import numpy as np
 
 #: vessels the rules look at, in ground-truth column order
 RULED = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
+#: smallest contact angle of a vein whose contour the tumor indents (<= 180 degree mechanism)
+IRREGULAR_MIN_DEG = 80.0
 #: the paper's class mix 85/47/27
 PAPER_CLASS_MIX = (85, 47, 27)
 LOCATION_PRIOR = {0: {"head": 0.55, "body": 0.25, "tail": 0.20}, 1: {"head": 0.72, "body": 0.28},
@@ -113,7 +115,9 @@ def _draw(rng: np.random.Generator, target: int) -> Scenario:
         sc.contacts[vein] = _gt180(rng)
         sc.vein_contour_irregular = bool(rng.random() < 0.5)
     elif mech == "vein_irregular":
-        sc.contacts[vein] = _le180(rng)
+        # an indentation narrower than ~80 degrees of the ~3.5 mm phantom SMV is one or two voxels wide:
+        # no mask would show it, so irregular <= 180 contacts are drawn wide enough to carry a visible dent
+        sc.contacts[vein] = float(np.round(rng.uniform(IRREGULAR_MIN_DEG, 170.0), 1))
         sc.vein_contour_irregular = True
     elif mech == "vein_unreconstructable":
         sc.contacts[vein] = 360.0
