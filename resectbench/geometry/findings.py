@@ -6,7 +6,12 @@
   :meth:`resectbench.data.Cohort.load_case` returns.
 * CHA reach: distance (mm) from the CHA voxels the tumor touches to the celiac trunk and to the
   hepatic bifurcation (proper hepatic / gastroduodenal artery); a contact that reaches either makes
-  CHA involvement locally advanced.
+  CHA involvement locally advanced. "Reaches" means the tumor runs along the CHA right up to the
+  vessel at its end, separated from it by at most a thin fat plane: the rules call it so when this
+  distance is at most ``RuleThresholds.cha_reach_mm`` (4 mm, about a fat plane plus one voxel). The
+  synthetic generator builds its ground-truth flag the same way (a reaching contact starts at the
+  CHA's origin behind the thin plane every contact keeps from other vessels; a non-reaching one is
+  kept the fat plane plus two voxels away from the celiac trunk, proper hepatic and GDA walls).
 * tumor volume (ml).
 """
 from __future__ import annotations
@@ -55,9 +60,14 @@ def tumor_location(mask: np.ndarray, spacing, label_map: dict[str, int] | None =
 
 
 def cha_reach_mm(mask: np.ndarray, spacing, label_map: dict[str, int] | None = None) -> float:
-    """Distance (mm) from the CHA voxels touching the tumor to the celiac trunk or hepatic bifurcation.
+    """Distance (mm) from the CHA voxels touching the tumor (26-adjacent) to the nearest voxel of the
+    celiac trunk, proper hepatic or gastroduodenal artery, between voxel centres.
 
-    NaN when the tumor does not touch the CHA or none of those branches is labelled.
+    Small (about the fat plane between tumor and those vessels plus a voxel) when the contact extends
+    along the CHA to its origin at the celiac trunk or to the hepatic bifurcation; the rule inputs
+    call that "reaches" at ``RuleThresholds.cha_reach_mm`` (4 mm) or less. Real masks that label the
+    CHA up to its junctions read the same way. NaN when the tumor does not touch the CHA or none of
+    those branches is labelled.
     """
     values = _values(label_map)
     if "tumor" not in values or "common_hepatic_artery" not in values:
