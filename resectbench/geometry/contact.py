@@ -152,7 +152,6 @@ def _deformity(line, where: np.ndarray, planes, contacted: np.ndarray, smooth: i
     concavity = _smoothed_max(np.where(contacted, 1.0 - sol, np.nan), line.branches, smooth)
     narrowing = _smoothed_max(np.where(contacted, 1.0 - r_eq / reference, np.nan), line.branches, smooth)
     return float(max(concavity, narrowing, 0.0))
-    return out
 
 
 def measure_case(mask, spacing, label_map: dict[str, int] | None = None, *, case_id: str | None = None,
