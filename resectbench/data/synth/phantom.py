@@ -31,7 +31,7 @@ SITE_PULL = 0.7
 CHA_ENDS = ("celiac_trunk", "proper_hepatic_artery", "gastroduodenal_artery")
 #: depth of the tumor's indentation of an irregular vein, as a share of its radius (reconstructable or not):
 #: deep enough to show at 1.5-2.5 mm voxels on the ~3.5 mm SMV of the small-field-of-view phantoms
-DENT_DEPTH = {True: 0.65, False: 0.65}
+DENT_DEPTH = 0.65
 #: the indentation keeps its full depth over the middle of the contact segment (sin ramp times this, capped at 1)
 DENT_PLATEAU = 1.6
 ARTERIES = ("aorta", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery", "gastroduodenal_artery",
@@ -535,7 +535,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         for vessel, p in sectors.items():
             if p["tube"] != tname or vessel not in ("smv", "portal_vein") or not sc.vein_contour_irregular:
                 continue
-            depth = DENT_DEPTH[sc.reconstructable]
+            depth = DENT_DEPTH
             in_seg = (nv.s >= p["s0"]) & (nv.s <= p["s1"])
             in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"]
             # indentation at full depth over the middle of the segment, tapering to the ends
