@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from test_protocol_run import TESTS, results, toy_plugins  # noqa: F401 - fixture
 from protocol_helpers import table_cohort
 from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, run_benchmark
@@ -49,8 +51,23 @@ def test_resume_after_kill_9(tmp_path, toy_plugins):
 
 
 
-def test_ctrl_c_stops_the_cli_cleanly_and_the_same_command_resumes(tmp_path, toy_plugins):
+def _sigint_ignored():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _sigint_default():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("sig, code, sigint_ignored_at_start", [
+    (signal.SIGINT, 130, False),
+    (signal.SIGINT, 130, True),    # a background job (`nohup make test &`): Python installs no SIGINT handler
+    (signal.SIGTERM, 143, False),
+], ids=["sigint", "sigint-in-background-job", "sigterm"])
+def test_ctrl_c_stops_the_cli_cleanly_and_the_same_command_resumes(tmp_path, toy_plugins, sig, code,
+                                                                   sigint_ignored_at_start):
     from resectbench.data.synth import tiny_cohort
+    from resectbench.protocol.coordination import UnitBoard, open_storage
 
     data = tiny_cohort(tmp_path / "data", n=18).root
     run = tmp_path / "run"
@@ -60,16 +77,25 @@ def test_ctrl_c_stops_the_cli_cleanly_and_the_same_command_resumes(tmp_path, toy
     cmd = [sys.executable, "-m", "resectbench", "run", "--config", str(exp), "--run-dir", str(run), "--no-progress"]
     env = {**os.environ, "RESECTBENCH_PLUGINS": "protocol_plugin_recipes", "PROTOCOL_TEST_FIT_DELAY": "0.4",
            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # the signal disposition is inherited, so the test means the same whether pytest itself runs in a
+    # terminal or in a background job: the CLI must install its handlers itself
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_sigint_ignored if sigint_ignored_at_start else _sigint_default)
     deadline = time.monotonic() + 300
     while not list(run.glob("models/*/fold_0_0/DONE")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # into the next unit
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out[-2000:]
-    assert "interrupted" in out and "resume" in out
+    assert proc.returncode == code, out[-2000:]
+    assert "interrupted" in out and "resume" in out and "Traceback" not in out
     done = len(list(run.glob("models/*/fold_*/DONE")))
     assert 1 <= done < 3
+    # the unit in flight was released (heartbeat set far in the past), not left for its holder's timeout
+    board = UnitBoard(open_storage(None, run), json.loads((run / "manifest.json").read_text())["benchmark"])
+    open_claims = [board.state(sid, gen) for claims in board.all_claims().values() for gen, sid in claims[-1:]]
+    open_claims = [c for c in open_claims if not c.done]
+    assert len(open_claims) == 1 and open_claims[0].heartbeat < 0
     again = subprocess.run(cmd, env={**env, "PROTOCOL_TEST_FIT_DELAY": "0"}, capture_output=True, text=True,
                            timeout=240)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]

@@ -8,6 +8,7 @@ import typer
 
 from .. import __version__
 from ..plugins import add_local_plugins, register_commands
+from . import signals
 
 HELP = """Benchmark pancreatic cancer resectability models (CT + clinical data) under one protocol.
 
@@ -59,5 +60,12 @@ def _local_plugins_from_argv(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    signals.install()
     add_local_plugins(_local_plugins_from_argv(sys.argv[1:]))
-    build_app()(prog_name="resectbench")
+    try:
+        build_app()(prog_name="resectbench")
+    except SystemExit as exc:
+        # click ends an interrupted command with "Aborted!" and exit 1; keep 128 + signal for every command
+        if signals.received() is not None and exc.code not in (0, None):
+            raise SystemExit(128 + signals.received()) from None
+        raise

@@ -12,6 +12,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 from rich.table import Table
 
 from ...errors import ResectbenchError
+from .. import signals
 
 console = Console(stderr=False)
 
@@ -74,6 +75,10 @@ class RichListener:
 
     def message(self, text):
         self.progress.update(self.units, description=text[:80])
+
+
+def _by(exc: KeyboardInterrupt) -> str:
+    return f" by {exc.args[0]}" if isinstance(exc, signals.Interrupted) else ""
 
 
 def _fmt(value) -> str:
@@ -201,10 +206,10 @@ def run_cmd(
                       **{k: v for k, v in top.items() if v is not None})
         with _progress(progress) as bars:
             result = run_benchmark(cfg, RichListener(bars))
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]: finished units are saved; run the same command again to "
-                      "resume where it stopped.")
-        raise typer.Exit(130)
+    except KeyboardInterrupt as exc:
+        console.print(f"[yellow]interrupted{_by(exc)}[/yellow]: finished units are saved, the unit in progress "
+                      "is released; run the same command again to resume where it stopped.")
+        raise typer.Exit(signals.exit_code(exc))
     except ResectbenchError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
@@ -237,9 +242,9 @@ def worker_cmd(
         with _progress(progress) as bars:
             ran = run_worker(run_dir, storage=storage, benchmark=benchmark, listener=RichListener(bars),
                              results_dir=results_dir, wait=wait)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]: the unit in progress is released for other workers.")
-        raise typer.Exit(130)
+    except KeyboardInterrupt as exc:
+        console.print(f"[yellow]interrupted{_by(exc)}[/yellow]: the unit in progress is released for other workers.")
+        raise typer.Exit(signals.exit_code(exc))
     except ResectbenchError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
