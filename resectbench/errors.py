@@ -26,5 +26,27 @@ class DataError(ResectbenchError):
         super().__init__(f"case {case_id!r}: {message}" if case_id else message)
 
 
+class InvalidCohortError(DataError):
+    """A cohort refused because of the problems its checks found; the message lists every one of them.
+
+    ``problems`` holds them as ``(case_id or None, problem)``; ``case_id`` is set when a single case fails.
+    """
+
+    def __init__(self, where: str, problems: list[tuple[str | None, str]], hint: str = ""):
+        self.problems = list(problems)
+        by_case: dict[str | None, list[str]] = {}
+        for case_id, problem in self.problems:
+            by_case.setdefault(case_id, []).append(problem)
+        lines = [(f"case {cid!r}: " if cid is not None else "") + "; ".join(msgs) for cid, msgs in by_case.items()]
+        cases = [cid for cid in by_case if cid is not None]
+        if len(by_case) == 1 and cases:
+            message = lines[0]
+        else:
+            what = f"{len(cases)} invalid case(s)" + (" and problems of the whole dataset" if None in by_case else "")
+            message = f"{where}: {what}:\n" + "\n".join(f"  {ln}" for ln in lines)
+        Exception.__init__(self, message + (f"\n{hint}" if hint else ""))
+        self.case_id = cases[0] if len(by_case) == 1 and cases else None
+
+
 class TrainingError(ResectbenchError):
     """Training stopped because something went wrong (non-finite loss or input, ...)."""

@@ -25,9 +25,10 @@ def default_cohort_dir(profile: str = "cpu", seed: int = 0, cache_dir: str | Pat
 
 
 def default_cohort(profile: str = "cpu", seed: int = 0, cache_dir: str | Path | None = None,
-                   on_progress=None, workers: int | None = None) -> Cohort:
+                   on_progress=None, workers: int | None = None, load_options: dict | None = None) -> Cohort:
     """The synthetic cohort of ``profile`` (159 cases, paper class mix), generated on first use into the
-    cache directory and loaded from there afterwards. A generation that was interrupted is redone."""
+    cache directory and loaded from there afterwards. A generation that was interrupted is redone.
+    ``load_options`` go to :func:`load_cohort` (e.g. the voxel checks a run does)."""
     from .readers import load_cohort
     from .synth import generate_cohort
     from ..profiles import get_profile
@@ -48,4 +49,4 @@ def default_cohort(profile: str = "cpu", seed: int = 0, cache_dir: str | Path | 
             if not done.exists():
                 raise
             shutil.rmtree(partial, ignore_errors=True)
-    return load_cohort(target)
+    return load_cohort(target, **(load_options or {}))

@@ -12,4 +12,5 @@ def cohort_summary(cohort) -> dict:
         "clinical_variables": list(cohort.clinical.columns),
         "has_ground_truth": cohort.ground_truth is not None,
         "excluded": cohort.info.get("excluded", []),
+        "missing_variables": cohort.info.get("missing_variables", {}),
     }

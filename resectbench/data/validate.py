@@ -59,13 +59,13 @@ class ValidationReport:
 
 
 def validate_cohort(path: str | Path, on_progress: Callable[[int, int, str], None] | None = None,
-                    label_column: str | None = None) -> ValidationReport:
+                    label_column: str | None = None, allow_missing_variables=()) -> ValidationReport:
     """Check every case of the dataset at ``path``. Never writes anything."""
     import nibabel as nib
 
     report = ValidationReport(path=str(path))
     try:
-        cohort, problems = read_cohort(path, label_column)
+        cohort, problems = read_cohort(path, label_column, allow_missing_variables)
     except DataError as exc:
         report.problems.append(CaseProblem(exc.case_id, str(exc) if exc.case_id is None else
                                            str(exc).split(": ", 1)[1]))
@@ -103,6 +103,8 @@ def validate_cohort(path: str | Path, on_progress: Callable[[int, int, str], Non
     for col, frac in report.missingness.items():
         if frac > 0.3:
             report.warnings.append(f"clinical variable {col!r} is missing in {frac:.0%} of cases")
+    for var, why in cohort.info.get("missing_variables", {}).items():
+        report.warnings.append(f"clinical variable {var!r} has no column ({why})")
     report.clinical_kinds = {c: s.kind for c, s in cohort.clinical_schema.items()}
     report.label_map = dict(cohort.label_map)
     report.unmapped_labels = dict(cohort.unmapped_labels)

@@ -208,6 +208,22 @@ def _auc_test(a: ModelResults, b: ModelResults, run: RunResults, method: str, n_
     return res.difference, res.p_value
 
 
+def _cohort_notes(cohort: dict) -> list[str]:
+    """What the run left out of the cohort (--skip-invalid, allowed missing variables): every row is scored
+    without it, so a reader of the board must see it."""
+    notes = []
+    problems: dict[str, list[str]] = {}
+    for e in cohort.get("excluded") or []:
+        problems.setdefault(str(e.get("case_id")), []).append(str(e.get("problem")))
+    if problems:
+        listed = "; ".join(f"{cid} ({' / '.join(p)})" for cid, p in problems.items())
+        notes.append(f"{len(problems)} invalid case(s) excluded by --skip-invalid (in no fold of any model): {listed}")
+    missing = cohort.get("missing_variables") or {}
+    if missing:
+        notes.append("clinical variable(s) without a column: " + "; ".join(f"{v} ({why})" for v, why in missing.items()))
+    return notes
+
+
 def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", reference: str | None = None,
                       auc_test: str = "delong", bayesian: bool = False, rope: float = 0.01, n_boot: int = 2000,
                       seed: int = 0, level: float = 0.95) -> Leaderboard:
@@ -225,7 +241,7 @@ def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", refer
     for i, r in enumerate(ranked, start=1):
         r.rank = i if math.isfinite(r.value(rank_by)) else None
 
-    notes = []
+    notes = _cohort_notes(runs.manifest.get("cohort") or {})
     if not any(r.kind == "chance" for r in rows):
         notes.append("no chance row: this run has no `dummy` model; add `--model dummy` to the run (same splits) "
                      "to show chance level")

@@ -19,7 +19,8 @@ TOML layout::
 
     [data]
     path = "data/my_cohort"        # MSD/nnU-Net folder or manifest CSV; none = embedded synthetic cohort
-    skip_invalid = false
+    skip_invalid = false           # exclude (and record) invalid cases instead of refusing the cohort
+    allow_missing_variables = []   # data_dictionary.csv variables the clinical table may lack
 
     [protocol]
     outer_folds = 5
@@ -101,6 +102,8 @@ class ProtocolConfig:
 class DataConfig:
     path: str | None = None          # None: the embedded synthetic cohort of the profile
     skip_invalid: bool = False
+    #: data-dictionary variables the clinical table may lack (recorded in the manifest)
+    allow_missing_variables: list[str] = field(default_factory=list)
 
 
 @dataclass

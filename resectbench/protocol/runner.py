@@ -127,15 +127,26 @@ def _resolve_entries(config: ExperimentConfig) -> dict[str, reg.Entry]:
 
 
 def load_data(config: ExperimentConfig, listener: RunListener):
+    """The cohort after every check of ``data validate`` (voxels included; the verdict is cached per cohort
+    content, so a resume does not read them again): refused with every problem listed, or with
+    ``skip_invalid`` the failing cases excluded and recorded (``info["excluded"]``)."""
     from ..data import default_cohort, load_cohort
+    from ..data.cache import cache_root
 
+    allow = config.data.allow_missing_variables
+    if isinstance(allow, str) or not all(isinstance(v, str) for v in allow):
+        raise ProtocolError(f"data.allow_missing_variables must be a list of variable names, got {allow!r}")
+
+    def progress(what):
+        return lambda done, total, message="": listener.message(f"{what}: {done}/{total} {message}".rstrip())
+
+    checks = {"check_volumes": True, "validation_cache": cache_root() / "validation",
+              "on_progress": progress("validating the cohort")}
     if config.data.path:
-        return load_cohort(config.data.path, skip_invalid=config.data.skip_invalid)
-
-    def progress(done, total, message=""):
-        listener.message(f"generating the embedded synthetic cohort: {done}/{total} {message}".rstrip())
-
-    return default_cohort(profile=config.profile, seed=0, on_progress=progress)
+        return load_cohort(config.data.path, skip_invalid=config.data.skip_invalid,
+                           allow_missing_variables=tuple(allow), **checks)
+    return default_cohort(profile=config.profile, seed=0, on_progress=progress("generating the embedded synthetic "
+                                                                                "cohort"), load_options=checks)
 
 
 def _groups(cohort, column: str):

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from rich.table import Table
 
 from ... import registry as reg
@@ -63,7 +64,7 @@ def describe_cmd(
         entry = reg.get_registry(kind).get(name) if kind else reg.find(name)
         info = reg.REGISTRIES[entry.kind].describe(name)
     except ResectbenchError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(2)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -53,7 +55,7 @@ def synth_cmd(
             path = generate_cohort(out, n=n, seed=seed, profile=profile, rater_noise_deg=rater_noise,
                                    workers=workers, on_progress=_callback(progress))
     except ResectbenchError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(1)
     meta = json.loads((path / "dataset.json").read_text())["resectbench"]
     console.print(f"wrote {n} cases to [bold]{path}[/bold] (profile {profile}, seed {seed}); "
@@ -64,6 +66,9 @@ def synth_cmd(
 def validate_cmd(
     path: Path = typer.Argument(..., help="MSD / nnU-Net folder or manifest CSV."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Column holding the NCCN class."),
+    allow_missing_variable: Optional[List[str]] = typer.Option(
+        None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
+        "data_dictionary.csv variable (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ):
     """Check every case (files, affines, spacing, label values, clinical types and ranges, ids) without
@@ -74,19 +79,20 @@ def validate_cmd(
     from ...data.validate import validate_cohort
 
     with _progress("validating") as progress:
-        report = validate_cohort(path, on_progress=_callback(progress), label_column=label_column)
+        report = validate_cohort(path, on_progress=_callback(progress), label_column=label_column,
+                                 allow_missing_variables=tuple(allow_missing_variable or ()))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print_report(report)
     if not report.ok:
         for line in report.lines():
-            err_console.print(f"[red]FAIL[/red] {line}", highlight=False, soft_wrap=True)
+            err_console.print(Text("FAIL ", style="red") + Text(line), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
 def _print_report(report) -> None:
-    table = Table(title=f"dataset {report.path}", show_header=False)
+    table = Table(title=f"dataset {escape(report.path)}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
     table.add_row("cases", str(report.n_cases))
@@ -104,10 +110,10 @@ def _print_report(report) -> None:
         for col in ("variable", "kind", "missing"):
             miss.add_column(col)
         for col, frac in report.missingness.items():
-            miss.add_row(col, report.clinical_kinds.get(col, ""), f"{frac:.1%}")
+            miss.add_row(Text(col), report.clinical_kinds.get(col, ""), f"{frac:.1%}")
         console.print(miss)
     for w in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console.print(Text("warning: ", style="yellow") + Text(w))
     if report.ok:
         console.print("[green]all cases valid[/green]")
     else:
@@ -119,7 +125,10 @@ def info_cmd(
     path: Optional[Path] = typer.Argument(None, help="Dataset folder or manifest CSV (default: the embedded "
                                                      "synthetic cohort, generated on first use)."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Exclude failing cases (and list them) "
-                                                                    "instead of stopping at the first."),
+                                                                    "instead of refusing the cohort."),
+    allow_missing_variable: Optional[List[str]] = typer.Option(
+        None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
+        "data_dictionary.csv variable (repeatable)."),
     profile: str = typer.Option("cpu", "--profile", help="Profile of the embedded cohort when PATH is omitted."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
@@ -136,27 +145,28 @@ def info_cmd(
                 cohort = default_cohort(profile=profile, on_progress=_callback(progress))
         else:
             with _progress("checking") as progress:
-                cohort = load_cohort(path, skip_invalid=skip_invalid, on_progress=_callback(progress))
+                cohort = load_cohort(path, skip_invalid=skip_invalid, on_progress=_callback(progress),
+                                     allow_missing_variables=tuple(allow_missing_variable or ()))
     except ResectbenchError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(1)
     summary = cohort_summary(cohort)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
-    table = Table(title=f"cohort {summary['name']}", show_header=False)
+    table = Table(title=f"cohort {escape(str(summary['name']))}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
     for key in ("root", "source", "n_cases", "class_counts", "bayes_optimal_accuracy", "fingerprint", "structures",
-                "clinical_variables", "has_ground_truth"):
-        table.add_row(key, str(summary[key]))
+                "clinical_variables", "missing_variables", "has_ground_truth"):
+        table.add_row(key, Text(str(summary[key])))
     console.print(table)
     if summary["excluded"]:
         ex = Table(title=f"excluded ({len({e['case_id'] for e in summary['excluded']})} cases)")
         ex.add_column("case")
         ex.add_column("problem", overflow="fold")
         for e in summary["excluded"]:
-            ex.add_row(str(e["case_id"]), e["problem"])
+            ex.add_row(Text(str(e["case_id"])), Text(e["problem"]))
         console.print(ex)
 
 

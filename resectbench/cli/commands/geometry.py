@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from rich.progress import Progress
 
 from ...errors import ResectbenchError
@@ -38,7 +39,7 @@ def measure_cmd(
 
             table = measure_path(path, image=image, labels=labels, on_progress=on_progress)
     except ResectbenchError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(2)
     output.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(output, index=False)

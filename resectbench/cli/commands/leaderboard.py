@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ...errors import ResectbenchError
 
@@ -14,7 +15,7 @@ err_console = Console(stderr=True)
 
 
 def _fail(exc: Exception):
-    err_console.print(f"[red]error:[/red] {exc}")
+    err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
     raise typer.Exit(2)
 
 

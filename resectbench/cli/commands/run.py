@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from ...errors import ResectbenchError
 from .. import signals
@@ -164,8 +165,11 @@ def run_cmd(
                                                    "clinical encoder."),
     loss_schedule: Optional[str] = typer.Option(None, "--loss-schedule", help="Compose a neural model: loss "
                                                 "schedule."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip (and report) invalid cases instead of "
-                                      "stopping at the first."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Exclude invalid cases (recorded in the "
+                                      "manifest, shown on the leaderboard) instead of refusing the cohort."),
+    allow_missing_variable: Optional[List[str]] = typer.Option(
+        None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
+        "data_dictionary.csv variable (repeatable; recorded in the manifest)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ):
     """Benchmark models under nested cross-validation with Optuna tuning; resumable.
@@ -199,7 +203,8 @@ def run_cmd(
                      "refit": refit, "group_by": group_by}
         proto = replace(proto, **{k: v for k, v in overrides.items() if v is not None})
         data_cfg = replace(cfg.data, path=str(data) if data else cfg.data.path,
-                           skip_invalid=skip_invalid or cfg.data.skip_invalid)
+                           skip_invalid=skip_invalid or cfg.data.skip_invalid,
+                           allow_missing_variables=[*cfg.data.allow_missing_variables, *(allow_missing_variable or [])])
         top = {"profile": profile, "device": device, "run_dir": str(run_dir) if run_dir else None,
                "storage": storage, "name": name}
         cfg = replace(cfg, models=specs, protocol=proto, data=data_cfg,
@@ -211,7 +216,7 @@ def run_cmd(
                       "is released; run the same command again to resume where it stopped.")
         raise typer.Exit(signals.exit_code(exc))
     except ResectbenchError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(2)
     print_summary(result)
     console.print(f"results: {result.run_dir}")
@@ -246,7 +251,7 @@ def worker_cmd(
         console.print(f"[yellow]interrupted{_by(exc)}[/yellow]: the unit in progress is released for other workers.")
         raise typer.Exit(signals.exit_code(exc))
     except ResectbenchError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(2)
     console.print(f"worker finished: computed {len(ran)} unit(s)" + (": " + ", ".join(map(str, ran)) if ran else ""))
 

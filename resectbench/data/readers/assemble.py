@@ -2,6 +2,8 @@
 everything cheap (ids, labels, clinical types and ranges, files present, headers agree) up front."""
 from __future__ import annotations
 
+import csv
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,19 +81,46 @@ def split_table(frame: pd.DataFrame, where: str, label_column: str | None = None
     return label_column, group_column, [c for c in cols if c not in skip]
 
 
-def read_case_table(path: Path) -> pd.DataFrame:
-    """A CSV keyed by ``case_id``, every cell as text (typing happens in the schema)."""
+def read_case_table(path: Path, key: str = "case_id") -> pd.DataFrame:
+    """A CSV keyed by ``key``, every cell as text (typing happens in the schema); any other shape is a
+    DataError naming the file (unreadable, unnamed or repeated columns, no key column)."""
     if not path.exists():
         raise DataError(f"table not found: {path}")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise DataError(f"{path.name}: not a readable CSV ({exc})") from exc
-    frame.columns = [c.strip() for c in frame.columns]
-    if "case_id" not in frame.columns:
-        raise DataError(f"{path.name}: no 'case_id' column (columns: {', '.join(frame.columns)})")
-    frame["case_id"] = frame["case_id"].str.strip()
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
+    except Exception as exc:  # noqa: BLE001 - pandas/csv raise many types for broken files
+        raise DataError(f"{path.name}: not a readable CSV ({type(exc).__name__}: {exc})") from exc
+    names = [h.strip() for h in (rows[0] if rows else [])]
+    long = next((i for i, row in enumerate(rows[1:], start=2) if len(row) > len(names)), None)
+    if long is not None:   # pandas would silently shift the columns or drop the extra cells
+        raise DataError(f"{path.name}: row {long} (the header is row 1) has {len(rows[long - 1])} fields, "
+                        f"the header {len(names)}")
+    if "" in names:
+        raise DataError(f"{path.name}: column {names.index('') + 1} of the header has no name")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{path.name}: column(s) {', '.join(map(repr, repeated))} appear more than once in the header")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if key not in frame.columns:
+        raise DataError(f"{path.name}: no {key!r} column (columns: {', '.join(frame.columns)})")
+    frame = frame.fillna("")      # short rows: missing cells are empty, like blank ones
+    frame[key] = frame[key].str.strip()
     return frame
+
+
+def unsafe_case_id(case_id: str) -> str | None:
+    """Why ``case_id`` cannot name files (plugins and caches may use it in paths), or None when it is safe."""
+    if not case_id:
+        return "empty case id"
+    if "/" in case_id or "\\" in case_id:
+        return "case id contains a path separator"
+    if ".." in case_id:
+        return "case id contains '..'"
+    if any(unicodedata.category(ch) == "Cc" for ch in case_id):
+        return "case id contains control characters"
+    return None
 
 
 def check_case_files(case_id: str, image: Path, mask: Path | None) -> list[CaseProblem]:
@@ -137,6 +166,11 @@ def assemble(name: str, root: Path, cases: list[tuple[str, Path, Path | None]], 
     decides whether problems are fatal (the default) or excluded (``skip_invalid``).
     """
     problems: list[CaseProblem] = []
+    unsafe = {c: why for c in {*table["case_id"], *(c for c, _, _ in cases)} if (why := unsafe_case_id(c))}
+    problems += [CaseProblem(c, f"{why} (case ids name files, so no path "
+                                                     "separators, '..' or control characters)") for c, why in sorted(unsafe.items())]
+    table = table[~table["case_id"].isin(list(unsafe))]
+    cases = [case for case in cases if case[0] not in unsafe]
     ids = table["case_id"].tolist()
     dup = sorted({c for c in ids if ids.count(c) > 1})
     for c in dup:
