@@ -89,14 +89,17 @@ def read_case_table(path: Path, key: str = "case_id") -> pd.DataFrame:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
-    except Exception as exc:  # noqa: BLE001 - pandas/csv raise many types for broken files
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path.name}: not a readable CSV ({type(exc).__name__}: {exc})") from exc
     names = [h.strip() for h in (rows[0] if rows else [])]
     long = next((i for i, row in enumerate(rows[1:], start=2) if len(row) > len(names)), None)
     if long is not None:   # pandas would silently shift the columns or drop the extra cells
         raise DataError(f"{path.name}: row {long} (the header is row 1) has {len(rows[long - 1])} fields, "
                         f"the header {len(names)}")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
+    except Exception as exc:  # noqa: BLE001 - pandas raises many types for broken files
+        raise DataError(f"{path.name}: not a readable CSV ({type(exc).__name__}: {exc})") from exc
     if "" in names:
         raise DataError(f"{path.name}: column {names.index('') + 1} of the header has no name")
     repeated = sorted({n for n in names if names.count(n) > 1})
