@@ -66,3 +66,20 @@ def test_every_command_has_help_with_an_example(app):
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Example" in result.output or "example" in result.output, f"`{name} --help` shows no example"
+
+
+def test_list_prints_descriptions_literally_at_80_columns(app, monkeypatch):
+    """Brackets in a description are text, not rich markup (low-rank-tensor: "[image, 1] and [clinical, 1]")."""
+    from resectbench.cli.commands import components
+
+    def bracketed(image_dim: int, clinical_dim: int, n_classes: int = 3):
+        """Product of [a] and [b, 1] with [bold]no markup[/bold]."""
+        return None
+
+    reg.fusions.register("bracketed", tags=("toy",))(bracketed)
+    for width in (80, 160):   # stacked (name | description) and the wide table
+        monkeypatch.setattr(components.console, "_width", width)
+        text = CliRunner().invoke(app, ["list", "fusions"]).stdout
+        assert max(map(len, text.splitlines())) <= width
+        for literal in ("[a]", "[b,", "[bold]no", "markup[/bold].", "[image,", "[clinical,"):  # markup would eat them
+            assert literal in text, literal

@@ -91,3 +91,37 @@ def test_cli_merges_runs_and_refuses_different_splits(tmp_path):
     assert "split fingerprints differ" in bad.output and str(c) in bad.output.replace("\n", "")
     term = runner.invoke(app, ["leaderboard", str(a), "--bootstrap", "50", "--bayesian"])
     assert term.exit_code == 0 and "Leaderboard" in term.output
+
+
+def test_terminal_at_80_columns_stacks_and_never_elides_a_number(board, tmp_path):
+    """COLUMNS=80 (a real subprocess: rich reads the width at start): every line fits, no cell is cut to
+    `0.…`, every number of the shown columns is there whole; markdown does not depend on the width."""
+    import os
+    import subprocess
+    import sys
+
+    from resectbench.leaderboard.formats import tables_for
+    from resectbench.leaderboard.formats.terminal import OPTIONAL
+
+    run = fabricate_run(tmp_path / "run", {**STANDARD, "swinunetr-fusion+late+fixed": (2.0, "swinunetr-fusion",
+                                                                                       "predicted")})
+    env = {**os.environ, "COLUMNS": "80", "LINES": "50"}
+    cmd = [sys.executable, "-m", "resectbench", "leaderboard", str(run), "--bootstrap", "100"]
+    text = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120).stdout
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in text
+    assert "Leaderboard (1/" in text and "Details (1/" in text          # stacked, not squeezed
+    shown = set(text.replace("│", " ").replace("┃", " ").split())
+    hidden = tuple(p for w, prefixes in OPTIONAL if 80 < w for p in prefixes)
+    b = build_leaderboard(load_runs([run]), n_boot=100)
+    for t in tables_for(b)[:2]:                                        # main board and details
+        for j, header in enumerate(t.headers):
+            if header == "notes" or header.startswith(hidden):
+                continue
+            for row in t.rows:
+                for token in row[j].split():   # "0.775", "±", "<0.001", "3/5": each whole
+                    assert token in shown, (t.title, header, row[j])
+    wide = render(b, "markdown")
+    narrow = subprocess.run([*cmd, "--format", "markdown"], env=env, capture_output=True, text=True,
+                            timeout=120).stdout
+    assert narrow == wide and "(1/" not in narrow

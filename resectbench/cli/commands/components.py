@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 from rich.table import Table
 
@@ -14,6 +15,8 @@ from ...errors import ResectbenchError
 from ...plugins import plugin_records
 
 console = Console()
+#: below this console width `list` stacks tags and provider under the description
+NARROW = 120
 
 
 def list_cmd(
@@ -40,15 +43,30 @@ def list_cmd(
         typer.echo(json.dumps([{"name": e.name, "kind": e.kind, "tags": list(e.tags), "provider": e.provider,
                                 "description": e.description} for e in rows], indent=2))
         return
-    table = Table(title=f"resectbench components ({len(rows)})")
-    for col in ("name", "kind"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("tags", overflow="fold", max_width=24)
-    table.add_column("provider", no_wrap=True)
-    table.add_column("description", overflow="fold", ratio=1)
-    for e in rows:
-        table.add_row(e.name, e.kind, ", ".join(e.tags), e.provider, e.description)
-    console.print(table)
+    # Text everywhere: descriptions are literal ("[a] and [b]" is not markup)
+    if console.width >= NARROW:
+        table = Table(title=f"resectbench components ({len(rows)})")
+        for col in ("name", "kind"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("tags", overflow="fold", max_width=24)
+        table.add_column("provider", no_wrap=True)
+        table.add_column("description", overflow="fold", ratio=1)
+        for e in rows:
+            table.add_row(*(Text(x) for x in (e.name, e.kind, ", ".join(e.tags), e.provider, e.description)))
+        console.print(table)
+        return
+    # narrow terminal: one table per kind, tags and provider on a dim line under the description
+    for k in kinds:
+        entries = [e for e in rows if e.kind == k]
+        if not entries:
+            continue
+        table = Table(title=f"{k} ({len(entries)})", title_justify="left")
+        table.add_column("name", no_wrap=True)
+        table.add_column("description", overflow="fold", ratio=1)
+        for e in entries:
+            extra = Text(f"\ntags: {', '.join(e.tags) or '-'}; provider: {e.provider}", style="dim")
+            table.add_row(Text(e.name), Text(e.description) + extra)
+        console.print(table)
 
 
 def describe_cmd(
@@ -69,23 +87,23 @@ def describe_cmd(
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
-    console.print(f"[bold]{info['name']}[/bold] ({info['kind']}, provided by {info['provider']})")
+    console.print(f"[bold]{escape(info['name'])}[/bold] ({info['kind']}, provided by {escape(info['provider'])})")
     others = [k for k in reg.kinds_of(name) if k != info["kind"]]
     if others:
         console.print(f"[dim]also a component of kind {', '.join(others)}: use --kind to pick it[/dim]")
-    console.print(info["doc"] or info["description"])
-    console.print(f"tags: {', '.join(info['tags']) or '-'}   factory: {info['factory']}")
+    console.print(Text(info["doc"] or info["description"]))
+    console.print(Text(f"tags: {', '.join(info['tags']) or '-'}   factory: {info['factory']}"))
     table = Table(title="parameters")
     for col in ("parameter", "default", "type", "tuned over"):
         table.add_column(col)
     space = info["search_space"]
     for pname, p in info["parameters"].items():
-        table.add_row(pname, "(required)" if p["required"] else repr(p["default"]), str(p["annotation"]),
-                      space.get(pname, ""))
+        table.add_row(*(Text(x) for x in (pname, "(required)" if p["required"] else repr(p["default"]),
+                                          str(p["annotation"]), space.get(pname, ""))))
     console.print(table)
     extra = {k: v for k, v in space.items() if k not in info["parameters"]}
     if extra:
-        console.print("search space (nested): " + ", ".join(f"{k}: {v}" for k, v in extra.items()))
+        console.print(Text("search space (nested): " + ", ".join(f"{k}: {v}" for k, v in extra.items())))
 
 
 def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
@@ -102,9 +120,9 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON."
         table.add_column(col, overflow="fold")
     colours = {"ok": "green", "failed": "red", "disabled": "yellow"}
     for r in records:
-        status = f"[{colours[r.status]}]{r.status}[/]" + (f": {r.error}" if r.error else "")
+        status = Text(r.status, style=colours[r.status]) + Text(f": {r.error}" if r.error else "")
         registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in r.components.items())
-        table.add_row(r.name, r.version, r.source, status, registered)
+        table.add_row(Text(r.name), Text(r.version), Text(r.source), status, Text(registered))
     console.print(table)
 
 
