@@ -366,3 +366,21 @@ def test_nothing_is_written_outside_the_run_dir_and_the_cache(tiny, tmp_path):
     assert changed and all(p.startswith(("work/run/", "work/cache/")) for p in changed), sorted(changed)[:5]
     excluded = json.loads((tmp_path / "work" / "run" / "manifest.json").read_text())["cohort"]["excluded"]
     assert [e["case_id"] for e in excluded] == ["../../escape0", "../../escape1"]
+
+
+def test_the_docs_table_lists_exactly_these_kinds():
+    """docs/data.md's bad-input table stays true to what this file checks."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    table = text[text.index("## Bad input"):text.index("## The synthetic phantom cohort")]
+    ids = set()
+    for group in re.findall(r"^\| [^|]*\(([^)]*`[^|]*)\) \|", table, flags=re.M):
+        first = None
+        for name in re.findall(r"`([^`]+)`", group):
+            if name.startswith("-") and first:       # `dataset-json-list`, `-string`: a shared prefix
+                name = first.rsplit("-", 1)[0] + name
+            first = first or name
+            ids.add(name)
+    assert ids == set(KINDS)

@@ -197,3 +197,26 @@ def test_broken_installed_plugin_does_not_break_the_cli(tmp_path):
     assert "broken" in shown.stderr  # the warning names it
     listed = _cli(["list", "--json"], site)
     assert listed.returncode == 0 and json.loads(listed.stdout)
+
+
+def test_a_plugin_exiting_at_import_or_failing_is_reported_and_adds_no_command(plugin_env, monkeypatch):
+    """docs/security.md: failures are isolated. sys.exit() at import does not end the CLI; a plugin rolled
+    back for a failing hook adds no command either; the others keep working."""
+    write_module(plugin_env, "exits_at_import", "import sys\nsys.exit('bye')\n")
+    write_module(plugin_env, "broken_with_command", HALF_BROKEN + """
+    @hookimpl
+    def register_commands(app):
+        @app.command("from-broken")
+        def from_broken():
+            pass
+""")
+    write_module(plugin_env, "good_plugin", GOOD)
+    monkeypatch.setenv("RESECTBENCH_PLUGINS", "exits_at_import,broken_with_command,good_plugin")
+    with pytest.warns(plugins.PluginWarning):
+        app = build_app()
+    records = {r.name: r for r in plugins.plugin_records()}
+    assert records["exits_at_import"].status == "failed" and "SystemExit" in records["exits_at_import"].error
+    assert records["broken_with_command"].status == "failed"
+    names = {c.name for c in app.registered_commands}
+    assert "hello-plugin" in names and "from-broken" not in names
+    assert CliRunner().invoke(app, ["hello-plugin"]).output.strip() == "hello from the plugin"

@@ -98,7 +98,7 @@ def _register_plugin(pm: pluggy.PluginManager, name: str, plugin, record: Plugin
                 added += [(registry, n) for n in new]
                 if new:
                     record.components[kind] = new
-    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; report it by name
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin may raise anything; report it by name
         for registry, n in added:
             registry.unregister(n)
         record.components = {}
@@ -142,7 +142,7 @@ def ensure_loaded() -> None:
             try:
                 plugin = load()
                 pm.register(plugin, name=name)
-            except Exception as exc:  # noqa: BLE001
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - even sys.exit() at import is only reported
                 _fail(record, exc)
                 continue
             _register_plugin(pm, name, plugin, record)
@@ -155,13 +155,13 @@ def register_commands(app) -> None:
     for name, record in _state["records"].items():
         plugin = pm.get_plugin(name)
         impl = getattr(plugin, "register_commands", None) if plugin is not None else None
-        if impl is None or record.status == "disabled":
+        if impl is None or record.status != "ok":   # a failed plugin was rolled back: no commands either
             continue
         before = {c.name or c.callback.__name__ for c in app.registered_commands} | \
                  {g.name for g in app.registered_groups}
         try:
             impl(app=app)
-        except Exception as exc:  # noqa: BLE001
+        except (Exception, SystemExit) as exc:  # noqa: BLE001
             _fail(record, exc)
             continue
         after = {c.name or c.callback.__name__ for c in app.registered_commands} | \

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -50,7 +51,7 @@ def open_storage(url: str | None, run_dir: Path | None = None):
         # the open(O_EXCL) lock works on network file systems, unlike the symlink lock
         return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
     if "://" not in url:
-        raise ProtocolError(f"--storage {url!r} is neither a database URL (postgresql://user@host/db, "
+        raise ProtocolError(f"--storage {redact(url)!r} is neither a database URL (postgresql://user@host/db, "
                             f"sqlite:///path.db) nor a journal file (journal:PATH or a path ending in .log)")
     sqlite = url.startswith("sqlite")
     engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
@@ -59,7 +60,7 @@ def open_storage(url: str | None, run_dir: Path | None = None):
             _sqlite_wal(url)
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except Exception as exc:  # noqa: BLE001 - driver errors vary; say which storage failed
-        raise ProtocolError(f"cannot open storage {redact(url)}: {type(exc).__name__}: {exc}") from exc
+        raise ProtocolError(f"cannot open storage {redact(url)}: {type(exc).__name__}: {scrub(str(exc), url)}") from None
     if sqlite:
         _sqlite_fast_commits(storage.engine)
     return storage
@@ -88,16 +89,34 @@ def _sqlite_fast_commits(engine) -> None:
     engine.dispose()  # pooled connections were opened before the listener existed
 
 
+#: ``user:password@`` in a URL, with or without a scheme
+_USERINFO = re.compile(r"(?P<user>[^\s:/@]+):(?P<password>[^\s@/]*)@")
+
+
 def redact(url: str | None) -> str | None:
     """The storage URL without its password (for the manifest and messages)."""
-    if url is None or "://" not in url:
-        return url
-    try:
-        from sqlalchemy.engine import make_url
+    if url is None:
+        return None
+    if "://" in url:
+        try:
+            from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return url.split("@")[-1]
+            return make_url(url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses: mask by pattern below
+            pass
+    return _USERINFO.sub(lambda m: f"{m['user']}:***@", url)
+
+
+def scrub(text: str, url: str | None) -> str:
+    """``text`` (e.g. a database driver's error) with the password of ``url`` masked wherever it appears."""
+    from urllib.parse import unquote
+
+    m = _USERINFO.search(url.split("://", 1)[-1]) if url else None
+    if not m or not m["password"]:
+        return text
+    for secret in {m["password"], unquote(m["password"])}:
+        text = text.replace(secret, "***")
+    return text
 
 
 def worker_id() -> str:

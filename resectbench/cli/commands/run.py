@@ -78,6 +78,14 @@ class RichListener:
         self.progress.update(self.units, description=text[:80])
 
 
+def _error(exc: Exception, storage: str | None):
+    """Print the error literally, the storage password masked wherever a driver message repeats it."""
+    from ...protocol.coordination import scrub
+
+    console.print(Text("error: ", style="red") + Text(scrub(str(exc), storage)), soft_wrap=True)
+    raise typer.Exit(2)
+
+
 def _by(exc: KeyboardInterrupt) -> str:
     return f" by {exc.args[0]}" if isinstance(exc, signals.Interrupted) else ""
 
@@ -187,6 +195,7 @@ def run_cmd(
     from ...protocol import ExperimentConfig, ModelSpec, run_benchmark
     from ...protocol.config import compose_spec
 
+    cfg = None
     try:
         cfg = ExperimentConfig.from_toml(config) if config else ExperimentConfig()
         parts = {"backbone": backbone, "fusion": fusion, "clinical_encoder": clinical_encoder,
@@ -216,8 +225,7 @@ def run_cmd(
                       "is released; run the same command again to resume where it stopped.")
         raise typer.Exit(signals.exit_code(exc))
     except ResectbenchError as exc:
-        console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
-        raise typer.Exit(2)
+        _error(exc, storage or getattr(cfg, "storage", None))
     print_summary(result)
     console.print(f"results: {result.run_dir}")
 
@@ -251,8 +259,7 @@ def worker_cmd(
         console.print(f"[yellow]interrupted{_by(exc)}[/yellow]: the unit in progress is released for other workers.")
         raise typer.Exit(signals.exit_code(exc))
     except ResectbenchError as exc:
-        console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
-        raise typer.Exit(2)
+        _error(exc, storage)
     console.print(f"worker finished: computed {len(ran)} unit(s)" + (": " + ", ".join(map(str, ran)) if ran else ""))
 
 
