@@ -18,6 +18,13 @@ MISSING_RATE = {name: 0.035 for name in CLINICAL_SCHEMA}
 MISSING_RATE.update({"hba1c": 0.10, "ca19_9_change": 0.05, "ca19_9_post_neoadjuvant": 0.05, "cea": 0.05,
                      "grade": 0.05, "age": 0.0, "sex": 0.0, "neoadjuvant": 0.0, "bilirubin": 0.03})
 
+# Class signal of the table (R / BR / LA), calibrated so that the clinical variables alone reach about
+# the paper's tabular-only AUC (0.74) and imaging has room to matter: benchmarks/synth.py --clinical-auc
+# (phantom-3 had 120/300/650 U/mL, 0.15/0.75/0.9, 3/4/6 ng/mL: clinical-sklearn AUC 0.84).
+CA19_9_MEDIAN = (140.0, 270.0, 480.0)
+NEOADJUVANT_RATE = (0.22, 0.65, 0.8)
+CEA_MEDIAN = (3.0, 3.8, 5.0)
+
 
 def draw_clinical(rng: np.random.Generator, labels: np.ndarray, locations: list[str], bmi: np.ndarray | None = None,
                   missing: bool = True) -> pd.DataFrame:
@@ -34,19 +41,19 @@ def draw_clinical(rng: np.random.Generator, labels: np.ndarray, locations: list[
     diabetes = (rng.random(n) < 0.28 + 0.08 * head).astype(float)
     nicotine = (rng.random(n) < 0.35).astype(float)
     alcohol = (rng.random(n) < 0.22 + 0.1 * nicotine).astype(float)
-    # CA 19-9 (U/mL): log-normal, median ~120 / 300 / 650 for R / BR / LA; ~8 % Lewis-negative non-secretors
-    log_ca = rng.normal(np.log([120.0, 300.0, 650.0])[labels], 1.1)
+    # CA 19-9 (U/mL): log-normal, median CA19_9_MEDIAN per class; ~8 % Lewis-negative non-secretors
+    log_ca = rng.normal(np.log(CA19_9_MEDIAN)[labels], 1.1)
     ca_base = np.exp(log_ca)
     non_secretor = rng.random(n) < 0.08
     ca_base[non_secretor] = rng.uniform(1.0, 8.0, int(non_secretor.sum()))
-    neo_p = np.array([0.15, 0.75, 0.9])[labels]
+    neo_p = np.asarray(NEOADJUVANT_RATE)[labels]
     neo = (rng.random(n) < neo_p).astype(float)
     # after neoadjuvant therapy CA 19-9 falls (less in LA); untreated patients drift up to surgery
     change = np.where(neo == 1, rng.normal([-55.0, -50.0, -35.0], 25.0, (n, 3))[np.arange(n), labels],
                       rng.normal(8.0, 15.0, n))
     change = np.clip(change, -99.0, 400.0)
     ca_post = np.clip(ca_base * (1 + change / 100.0), 0.5, None)
-    cea = np.clip(np.exp(rng.normal(np.log([3.0, 4.0, 6.0])[labels], 0.8)), 0.3, 900)
+    cea = np.clip(np.exp(rng.normal(np.log(CEA_MEDIAN)[labels], 0.8)), 0.3, 900)
     hba1c = np.clip(np.where(diabetes == 1, rng.normal(7.6, 1.2, n), rng.normal(5.5, 0.4, n)), 4.0, 14.0)
     glucose = np.clip(np.where(diabetes == 1, rng.normal(150, 40, n), rng.normal(98, 14, n)), 55, 450)
     # bilirubin (mg/dL): obstructive jaundice in many head tumors (after stenting often lower)

@@ -25,7 +25,7 @@ from .phantom import Grid, PlacementError, render
 from .scenario import (PAPER_CLASS_MIX, RULED, Scenario, bayes_optimal_accuracy, class_counts, draw_scenario,
                        noisy_label)
 
-GENERATOR_VERSION = "phantom-3"
+GENERATOR_VERSION = "phantom-4"
 #: file orientations drawn per case (the reader must undo them from the affine); RAS and LPS most often
 ORIENTATIONS = ("RAS", "RAS", "LPS", "LPS", "LAS", "RPI", "PLS")
 #: per-case slice-thickness factors (anisotropic voxels are common: thick slices, fine in-plane)
