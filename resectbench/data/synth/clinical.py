@@ -19,7 +19,7 @@ MISSING_RATE.update({"hba1c": 0.10, "ca19_9_change": 0.05, "ca19_9_post_neoadjuv
                      "grade": 0.05, "age": 0.0, "sex": 0.0, "neoadjuvant": 0.0, "bilirubin": 0.03})
 
 # Class signal of the table (R / BR / LA), calibrated so that the clinical variables alone reach about
-# the paper's tabular-only AUC (0.74) and imaging has room to matter: benchmarks/synth.py --clinical-auc
+# the paper's tabular-only AUC (0.74) and imaging has room to matter: benchmarks/clinical_signal.py
 # (phantom-3 had 120/300/650 U/mL, 0.15/0.75/0.9, 3/4/6 ng/mL: clinical-sklearn AUC 0.84).
 CA19_9_MEDIAN = (140.0, 270.0, 480.0)
 NEOADJUVANT_RATE = (0.22, 0.65, 0.8)
