@@ -109,7 +109,7 @@ def test_default_label_map_is_canonical_and_columns_are_tidy():
     mask[p.mask == TUMOR_LABEL] = INDEX["tumor"]
     df = measure_case(mask, ISO)
     assert list(df.columns) == ["vessel", "present", "contact_deg", "contact_length_mm", "min_distance_mm",
-                                "vein_deformity", "radius_mm", "n_planes"]
+                                "vein_deformity", "radius_mm", "n_planes", "convention", "reconstructed_mm"]
     row = df.set_index("vessel").loc["sma"]
     assert row.contact_deg == pytest.approx(200.0, abs=15.0)
     assert row.radius_mm == pytest.approx(4.0, abs=1.0)

@@ -25,7 +25,7 @@ from ..geometry.nccn import RuleOptions, classify
 # this module is imported whenever the models registry loads.
 
 #: bump when measurement code changes what it returns (invalidates cached measurements)
-MEASURE_VERSION = "geometry-3"
+MEASURE_VERSION = "geometry-4"
 #: vessels whose measurements become features / rule inputs
 RULED_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
 FEATURE_VESSELS = RULED_VESSELS + ("aorta", "splenic_vein")

@@ -191,9 +191,24 @@ def centerline(vessel: np.ndarray, spacing, *, window_mm: float = 6.0, min_spur_
 
     Points without a usable tangent (isolated skeleton voxels) get the principal axis of the vessel
     voxels around them.
+
+    Thinning works on voxel indices, so on thick slices (0.8 x 0.8 x 2.5 mm) a vessel stump 15 mm wide
+    and 20 mm long is a flat disc of 19 x 19 x 8 voxels whose skeleton runs across the vessel. Masks
+    whose voxels are 1.5 times longer in one axis are therefore thinned after repeating each slice
+    (nearest neighbour) to near-isotropic voxels; points are returned in the original grid's mm frame.
     """
     spacing = np.asarray(spacing, dtype=float)
     vessel = vessel.astype(bool)
+    factors = np.maximum(np.round(spacing / spacing.min()).astype(int), 1)
+    if (factors > 1).any():
+        fine = vessel
+        for axis, f in enumerate(factors):
+            fine = np.repeat(fine, f, axis=axis) if f > 1 else fine
+        fine_spacing = spacing / factors
+        line = centerline(fine, fine_spacing, window_mm=window_mm, min_spur_mm=min_spur_mm, extend_ends=extend_ends)
+        # fine voxel 0 of an original voxel sits (f - 1) / 2 fine steps before that voxel's centre
+        line.points_mm -= (factors - 1) / 2.0 * fine_spacing
+        return line
     comps, n = ndimage.label(vessel, structure=np.ones((3, 3, 3)))
     skel = np.zeros_like(vessel)
     for i, box in enumerate(ndimage.find_objects(comps), start=1):

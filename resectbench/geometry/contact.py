@@ -23,13 +23,16 @@ from ..data.labels import INDEX, canonical_name
 from ..errors import DataError
 from .centerline import centerline
 from .cross_section import measure_planes
+from .reconstruct import bridge_gaps
 
 #: Structures of a label map that are not vessels (everything else in it is measured as a vessel).
 NON_VESSELS = frozenset({"background", "tumor", "pancreas", "pancreatic_duct", "bile_duct"})
 #: Veins whose contour deformity the NCCN rules use.
 DEFORMITY_VESSELS = frozenset({"smv", "portal_vein"})
 COLUMNS = ("vessel", "present", "contact_deg", "contact_length_mm", "min_distance_mm", "vein_deformity",
-           "radius_mm", "n_planes")
+           "radius_mm", "n_planes", "convention", "reconstructed_mm")
+#: how the labels met where the tumor touches (column ``convention``; "" without contact)
+CONVENTIONS = ("disjoint", "overlapping", "engulfing")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class MeasureConfig:
     tol_factor: float = 0.6        # tumor must lie within this many voxel steps beyond the wall
     window_mm: float = 6.0         # centerline span used for tangents
     smooth: int = 3                # running median over this many consecutive planes before the max
+    bridge: bool = True            # continue vessels whose label the tumor interrupts (engulfing masks)
 
 
 def _validate(mask, spacing, label_map, case_id):
@@ -89,14 +93,16 @@ def _smoothed_max(values: np.ndarray, branches: list[np.ndarray], width: int) ->
 def _row(vessel: str, present: bool, **values) -> dict:
     row = {"vessel": vessel, "present": present, "contact_deg": 0.0, "contact_length_mm": 0.0,
            "min_distance_mm": np.nan, "vein_deformity": 0.0 if vessel in DEFORMITY_VESSELS else np.nan,
-           "radius_mm": np.nan, "n_planes": 0}
+           "radius_mm": np.nan, "n_planes": 0, "convention": "", "reconstructed_mm": 0.0}
     row.update(values)
     return row
 
 
-def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, tumor_ring: np.ndarray,
-                      tumor_surface_mm: cKDTree, spacing: np.ndarray, config: MeasureConfig, deformity: bool) -> dict:
-    """Contact of one vessel that touches the tumor (arrays of the crop around the tumor)."""
+def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, others_crop: np.ndarray,
+                      tumor_ring: np.ndarray, tumor_surface_mm: cKDTree, spacing: np.ndarray, config: MeasureConfig,
+                      deformity: bool) -> dict:
+    """Contact of one vessel that touches the tumor (arrays of the crop around the tumor; ``others_crop``:
+    voxels of other structures, which a reconstructed lumen never takes)."""
     comps, _ = ndimage.label(vessel_crop, structure=np.ones((3, 3, 3)))
     touching = np.unique(comps[tumor_ring & (comps > 0)])
     sub = np.isin(comps, touching)
@@ -110,9 +116,22 @@ def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, tumor_rin
         return {}
     depth = ndimage.distance_transform_edt(sub, sampling=spacing)
     local_r = depth[tuple(np.round(line.points_mm / spacing).astype(int).T)]
+    on_bridge = np.zeros(len(line), dtype=bool)
+    bridged = None
+    if config.bridge:
+        bridged = bridge_gaps(line, sub, tumor_crop[box], others_crop[box], spacing, np.where(sub, comps[box], 0),
+                              depth)
+    if bridged is not None:
+        line = bridged.line
+        on_bridge = np.isfinite(bridged.radius_mm)
+        local_r = np.concatenate([local_r, bridged.radius_mm[on_bridge]])
+        vessel_crop = vessel_crop.copy()
+        vessel_crop[box] |= bridged.vessel
+        tumor_crop = tumor_crop.copy()
+        tumor_crop[box] = bridged.tumor
     pts = line.points_mm + origin
     dist, _ = tumor_surface_mm.query(pts)
-    near = dist <= local_r + 3 * spacing.max() + 2.0
+    near = (dist <= local_r + 3 * spacing.max() + 2.0) | on_bridge
     if not near.any():
         return {}
     # veins: every plane of the crop, so the contacted calibre can be compared with the vein's own
@@ -124,13 +143,20 @@ def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, tumor_rin
     deg = np.full(len(line), np.nan)
     deg[where] = planes.contact_deg
     contacted = np.nan_to_num(deg) > 0
+    filled = np.full(len(line), np.nan)
+    filled[where] = planes.filled
     out = {"contact_deg": _smoothed_max(deg, line.branches, config.smooth),
            "contact_length_mm": float(line.weights_mm[contacted].sum()),
-           "radius_mm": float(np.nanmedian(planes.radius_mm)) if planes.valid.any() else np.nan,
-           "n_planes": int(planes.valid[near[sampled]].sum())}
+           "radius_mm": float(np.nanmedian(planes.radius_mm[~on_bridge[sampled]])) if planes.valid.any() else np.nan,
+           "n_planes": int(planes.valid[near[sampled]].sum()),
+           "reconstructed_mm": bridged.length_mm if bridged is not None else 0.0}
     if out["contact_deg"] == 0.0 and contacted.any():
         # the tumor touches in fewer consecutive planes than the median window: keep the smallest touch
         out["contact_deg"] = float(np.nanmin(deg[contacted]))
+    if bridged is not None:
+        out["convention"] = "engulfing"
+    elif contacted.any():
+        out["convention"] = "overlapping" if np.nanmedian(filled[contacted]) >= 0.5 else "disjoint"
     if deformity:
         out["vein_deformity"] = _deformity(line, where, planes, contacted, config.smooth)
     return out
@@ -186,6 +212,7 @@ def measure_case(mask, spacing, label_map: dict[str, int] | None = None, *, case
     surface_mm = (np.argwhere(surface) + lo) * spacing
     surface_tree = cKDTree(surface_mm)
     ring = ndimage.binary_dilation(tumor_crop, structure=np.ones((3, 3, 3))) & ~tumor_crop
+    labelled = mask_crop != 0
 
     rows = []
     for vessel, value in vessels:
@@ -208,8 +235,10 @@ def measure_case(mask, spacing, label_map: dict[str, int] | None = None, *, case
         gap = 0.0 if gap < 1e-6 else gap
         values = {"min_distance_mm": gap}
         if gap == 0.0 and (ring & vessel_crop).any():
-            values.update(_measure_touching(vessel_crop, tumor_crop, ring, surface_tree_crop(surface_mm, lo, spacing),
-                                            spacing, config, vessel in DEFORMITY_VESSELS))
+            others = labelled & ~tumor_crop & ~vessel_crop
+            values.update(_measure_touching(vessel_crop, tumor_crop, others, ring,
+                                            surface_tree_crop(surface_mm, lo, spacing), spacing, config,
+                                            vessel in DEFORMITY_VESSELS))
         rows.append(_row(vessel, True, **values))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

@@ -8,6 +8,15 @@ cross-section frame, and a stretch of ``length_mm`` along the centerline. Its ci
 contact is therefore exactly ``angle`` degrees (0 when ``gap_mm > 0``), in every plane orthogonal
 to the centerline, independent of the voxel grid. Used by tests and benchmarks/geometry.py; it is
 deliberately independent of the synthetic-cohort generator.
+
+Label maps paint the tumor-vessel interface in three ways (``convention``), all with the same true angle:
+
+- ``disjoint``: tumor and vessel labels meet at the vessel wall (the tumor stops at ``radius_mm``);
+- ``overlapping``: the tumor label covers ``overlap_mm`` of the vessel wall inside its sector;
+- ``engulfing``: the tumor is painted over the encased vessel's lumen along the whole contact
+  stretch, so the vessel label is interrupted there (what most real label maps do).
+
+``to_lps`` gives the same phantom as an array stored in LPS order (x and y reversed).
 """
 from __future__ import annotations
 
@@ -16,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ORIENTATIONS = ("straight", "oblique30", "oblique60", "curved")
+CONVENTIONS = ("disjoint", "overlapping", "engulfing")
 VESSEL_LABEL = 1
 TUMOR_LABEL = 2
 
@@ -66,15 +76,18 @@ def tube_phantom(angle_deg: float, *, orientation: str = "straight", spacing=(1.
                  size_mm: float = 48.0, radius_mm: float = 4.0, thickness_mm: float = 6.0,
                  length_mm: float = 16.0, start_deg: float = 0.0, gap_mm: float = 0.0,
                  curve_radius_mm: float = 40.0, azimuth_deg: float = 0.0, tumor_offset_mm: float = 0.0,
-                 indent_mm: float = 0.0) -> TubePhantom:
+                 indent_mm: float = 0.0, convention: str = "disjoint", overlap_mm: float = 1.0) -> TubePhantom:
     """A cubic field of view of ``size_mm`` with one vessel crossing it and one tumor sector.
 
     ``tumor_offset_mm`` moves the tumor along the centerline (towards the field of view's edge);
     ``indent_mm`` lets the tumor push into the vessel (a deformed, concave vein contour; the angle is
-    then no longer exact and ``true_angle_deg`` is the sector angle).
+    then no longer exact and ``true_angle_deg`` is the sector angle). ``convention`` says how the
+    labels meet (module docstring); ``overlap_mm`` is how much wall an ``overlapping`` tumor covers.
     """
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {orientation!r}")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     if not 0.0 <= angle_deg <= 360.0:
         raise ValueError(f"angle_deg must be within 0-360, got {angle_deg}")
     spacing = tuple(float(s) for s in spacing)
@@ -87,8 +100,13 @@ def tube_phantom(angle_deg: float, *, orientation: str = "straight", spacing=(1.
     rel = np.mod(phi - np.deg2rad(start_deg), 2 * np.pi)
     in_sector = rel <= np.deg2rad(angle_deg) if angle_deg < 360.0 else np.ones_like(rel, dtype=bool)
     along = np.abs(s) <= length_mm / 2.0
+    touching = angle_deg > 0 and gap_mm <= 0
+    if touching and convention == "overlapping":
+        indent_mm = max(indent_mm, overlap_mm)
     inner = radius_mm - indent_mm if gap_mm <= 0 else radius_mm + gap_mm
     tumor = (rho > inner) & (rho <= radius_mm + gap_mm + thickness_mm) & in_sector & along
+    if touching and convention == "engulfing":
+        tumor |= (rho <= radius_mm) & along
     vessel = (rho <= radius_mm) & ~tumor
     if angle_deg == 0.0:  # a tumor that does not touch: a 90 degree sector held off by the gap
         if gap_mm <= 0:
@@ -98,10 +116,14 @@ def tube_phantom(angle_deg: float, *, orientation: str = "straight", spacing=(1.
     mask = np.zeros(len(points), dtype=np.uint8)
     mask[vessel] = VESSEL_LABEL
     mask[tumor] = TUMOR_LABEL
-    touching = angle_deg > 0 and gap_mm <= 0
     return TubePhantom(mask=mask.reshape(shape), spacing=spacing, true_angle_deg=float(angle_deg) if touching else 0.0,
                        true_length_mm=float(length_mm) if touching else 0.0, true_gap_mm=float(max(gap_mm, 0.0)),
                        orientation=orientation, radius_mm=float(radius_mm))
+
+
+def to_lps(mask: np.ndarray) -> np.ndarray:
+    """The same volume stored in LPS voxel order (x and y reversed), as many DICOM-derived files are."""
+    return np.ascontiguousarray(mask[::-1, ::-1, :])
 
 
 def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
