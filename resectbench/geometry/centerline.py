@@ -208,7 +208,7 @@ def centerline(vessel: np.ndarray, spacing, *, window_mm: float = 6.0, min_spur_
         line = centerline(fine, fine_spacing, window_mm=window_mm, min_spur_mm=min_spur_mm, extend_ends=extend_ends)
         # fine voxel 0 of an original voxel sits (f - 1) / 2 fine steps before that voxel's centre
         line.points_mm -= (factors - 1) / 2.0 * fine_spacing
-        return line
+        return _decimate(line, int(factors.max()) - 1)
     comps, n = ndimage.label(vessel, structure=np.ones((3, 3, 3)))
     skel = np.zeros_like(vessel)
     for i, box in enumerate(ndimage.find_objects(comps), start=1):
@@ -242,6 +242,29 @@ def centerline(vessel: np.ndarray, spacing, *, window_mm: float = 6.0, min_spur_
     if extend_ends:
         pts, tangents, branches, weights = _extend_ends(vessel, spacing, pts, tangents, branches, weights, tree)
     return Centerline(pts, tangents, branches, weights)
+
+
+def _decimate(line: Centerline, keep_every: int) -> Centerline:
+    """Every ``keep_every``-th point of each branch (and its ends): the thinned upsampled grid would
+    otherwise give several cross-sections per original slice. Each kept point takes over the length
+    of the points dropped next to it."""
+    if keep_every <= 1:
+        return line
+    keep = np.zeros(len(line), dtype=bool)
+    for path in line.branches:
+        keep[path[::keep_every]] = True
+        keep[path[-1]] = True
+    new_index = np.cumsum(keep) - 1
+    weights = np.zeros(int(keep.sum()))
+    assigned = np.zeros(len(line), dtype=bool)   # a junction lies on several branches: count it once
+    for path in line.branches:
+        kept = np.flatnonzero(keep[path])
+        owner = kept[np.clip(np.searchsorted(kept, np.arange(len(path)), side="right") - 1, 0, len(kept) - 1)]
+        todo = ~assigned[path]
+        np.add.at(weights, new_index[path[owner[todo]]], line.weights_mm[path[todo]])
+        assigned[path] = True
+    branches = [new_index[path[keep[path]]] for path in line.branches]
+    return Centerline(line.points_mm[keep], line.tangents[keep], branches, np.maximum(weights, 0.0))
 
 
 def _extend_ends(vessel, spacing, pts, tangents, branches, weights, tree):

@@ -68,6 +68,9 @@ def _stump_axis(path: np.ndarray, pts: np.ndarray, vessel: np.ndarray, vox_mm: n
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
     skip = min(max(radius, 2.0 * float(spacing.max())), 0.5 * arc[-1])
     sel = (arc >= skip) & (arc <= skip + length_mm)
+    if sel.sum() < 3:   # thick slices: few points; take the next three behind
+        sel = np.zeros_like(sel)
+        sel[np.searchsorted(arc, skip):][:3] = True
     if sel.sum() < 3:
         sel = arc >= 0
     q = p[sel]
