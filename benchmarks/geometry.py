@@ -3,8 +3,11 @@
 Accuracy: tube phantoms (resectbench.geometry.phantoms.tube_phantom) whose contact angle is exact
 by construction - straight, oblique 30/60 degrees and curved vessels, 1 mm isotropic and
 0.8 x 0.8 x 2.5 mm spacing, vessel radii 3.5-7.5 mm, angles 0-360 including 170-190, random sector
-start. Reported: mean absolute error per orientation and spacing, and how often the
-0 / <=180 / >180 decision (what the NCCN rules use) is right.
+start, each in three mask conventions (disjoint, overlapping: tumor over 1 mm of wall, engulfing:
+tumor painted over the lumen). Reported: mean absolute and signed error per convention, orientation,
+spacing and vessel radius, the worst error, how often the 0 / <=180 / >180 decision (what the NCCN
+rules use) is right, contact across a one-voxel fat plane, and the difference between each phantom
+and its copy stored in LPS order (x, y reversed).
 Speed: measure_case on a 160^3 (1 mm) and a 64^3 (2.5 mm) abdomen-like phantom with 11 vessel
 labels; CPU time of one process on one thread (and wall time).
 Optionally (--cohort) the agreement of geometric rules on oracle masks with the synthetic
@@ -28,7 +31,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from resectbench.geometry.contact import measure_case  # noqa: E402
-from resectbench.geometry.phantoms import ORIENTATIONS, abdomen_phantom, tube_phantom  # noqa: E402
+from resectbench.geometry.phantoms import CONVENTIONS, ORIENTATIONS, abdomen_phantom, to_lps, tube_phantom  # noqa: E402
 
 SPACINGS = {"1mm-iso": (1.0, 1.0, 1.0), "0.8x0.8x2.5": (0.8, 0.8, 2.5)}
 ANGLES = (0, 20, 45, 90, 135, 160, 170, 175, 185, 190, 200, 225, 270, 315, 345, 360)
@@ -43,24 +46,41 @@ def accuracy(quick: bool, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     angles = (0, 90, 175, 270) if quick else ANGLES
     radii = (4.0,) if quick else RADII
-    repeats = 1 if quick else 2
     rows = []
-    for orientation in ORIENTATIONS:
-        for spacing_name, spacing in SPACINGS.items():
-            for radius in radii:
-                for angle in angles:
-                    for _ in range(repeats):
+    for convention in CONVENTIONS:
+        for orientation in ORIENTATIONS:
+            for spacing_name, spacing in SPACINGS.items():
+                for radius in radii:
+                    for angle in angles:
                         start = float(rng.uniform(0, 360))
-                        gap = float(rng.uniform(2.5, 5.0)) if angle == 0 else 0.0
+                        # angle 0: a fat plane of one voxel (the largest voxel side) up to 5 mm
+                        gap = float(rng.uniform(max(spacing), 5.0)) if angle == 0 else 0.0
                         p = tube_phantom(angle, orientation=orientation, spacing=spacing, radius_mm=radius,
-                                         start_deg=start, gap_mm=gap, size_mm=max(48.0, 6 * radius + 20))
+                                         start_deg=start, gap_mm=gap, size_mm=max(48.0, 6 * radius + 20),
+                                         convention=convention)
+                        c0 = time.process_time()
                         r = measure_case(p.mask, p.spacing, p.label_map).iloc[0]
-                        rows.append({"orientation": orientation, "spacing": spacing_name, "radius_mm": radius,
-                                     "true_deg": float(angle), "start_deg": start, "measured_deg": r.contact_deg,
+                        cpu = time.process_time() - c0
+                        lps = measure_case(to_lps(p.mask), p.spacing, p.label_map).iloc[0]
+                        rows.append({"convention": convention, "orientation": orientation, "spacing": spacing_name,
+                                     "radius_mm": radius, "true_deg": float(angle), "start_deg": start,
+                                     "measured_deg": r.contact_deg, "error": r.contact_deg - angle,
                                      "abs_error": abs(r.contact_deg - angle),
                                      "decision_ok": decision(r.contact_deg) == decision(angle),
+                                     "lps_diff_deg": abs(lps.contact_deg - r.contact_deg),
+                                     "lps_decision_same": decision(lps.contact_deg) == decision(r.contact_deg),
+                                     "assumed": r.convention, "cpu_ms": 1000 * cpu,
                                      "true_length_mm": p.true_length_mm, "measured_length_mm": r.contact_length_mm})
     return pd.DataFrame(rows)
+
+
+def _summary(acc: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return (acc.groupby(keys)
+               .agg(n=("abs_error", "size"), mae_deg=("abs_error", "mean"), bias_deg=("error", "mean"),
+                    max_err_deg=("abs_error", "max"), decision_acc=("decision_ok", "mean"),
+                    lps_max_diff_deg=("lps_diff_deg", "max"), lps_decision_same=("lps_decision_same", "mean"),
+                    cpu_ms=("cpu_ms", "mean"))
+               .reset_index())
 
 
 def speed(quick: bool) -> list[dict]:
@@ -115,25 +135,36 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     acc = accuracy(args.quick)
-    per = (acc.groupby(["orientation", "spacing"])
-              .agg(n=("abs_error", "size"), mae_deg=("abs_error", "mean"), max_err_deg=("abs_error", "max"),
-                   decision_acc=("decision_ok", "mean")).reset_index())
-    per_angle = acc.groupby("true_deg").agg(mae_deg=("abs_error", "mean"), decision_acc=("decision_ok", "mean"))
+    per = _summary(acc, ["convention", "orientation", "spacing"])
+    per_convention = _summary(acc, ["convention", "spacing"])
+    per_radius = _summary(acc, ["convention", "spacing", "radius_mm"])
+    per_angle = acc.groupby(["convention", "true_deg"]).agg(mae_deg=("abs_error", "mean"),
+                                                           decision_acc=("decision_ok", "mean"))
+    fat = acc[acc.true_deg == 0]
     overall = {"n": int(len(acc)), "mae_deg": float(acc.abs_error.mean()),
-               "decision_acc": float(acc.decision_ok.mean()),
+               "decision_acc": float(acc.decision_ok.mean()), "max_err_deg": float(acc.abs_error.max()),
+               "false_contact_across_fat_plane": int((fat.measured_deg > 0).sum()),
+               "lps_within_1deg": float((acc.lps_diff_deg <= 1.0).mean()),
+               "lps_decision_same": float(acc.lps_decision_same.mean()),
                "length_mae_mm": float((acc.measured_length_mm - acc.true_length_mm).abs().mean())}
-    pd.set_option("display.width", 160)
-    print("Contact-angle accuracy per orientation and spacing (phantoms with exact angles)")
+    pd.set_option("display.width", 200)
+    print("Contact-angle accuracy per mask convention and spacing (phantoms with exact angles)")
+    print(per_convention.round(3).to_string(index=False))
+    print("\nPer convention, orientation and spacing")
     print(per.round(3).to_string(index=False))
-    print("\nPer true angle")
-    print(per_angle.round(3).to_string())
-    print(f"\nOverall: n={overall['n']}  MAE={overall['mae_deg']:.2f} deg  "
+    print("\nPer vessel radius (signed error = bias)")
+    print(per_radius.round(3).to_string(index=False))
+    print(f"\nOverall: n={overall['n']}  MAE={overall['mae_deg']:.2f} deg  worst={overall['max_err_deg']:.1f} deg  "
           f"0/<=180/>180 decision right={100 * overall['decision_acc']:.1f} %  "
-          f"contact-length MAE={overall['length_mae_mm']:.2f} mm  (targets: MAE <= 8, decision >= 97 %)")
+          f"false contact across a fat plane: {overall['false_contact_across_fat_plane']}  "
+          f"LPS copy within 1 deg: {100 * overall['lps_within_1deg']:.1f} %, same decision "
+          f"{100 * overall['lps_decision_same']:.1f} %")
     sp = speed(args.quick)
     print("\nSpeed of measure_case (all vessels of one case, one thread)")
     print(pd.DataFrame(sp).to_string(index=False))
-    result = {"overall": overall, "per_orientation_spacing": per.to_dict(orient="records"),
+    result = {"overall": overall, "per_convention_spacing": per_convention.to_dict(orient="records"),
+              "per_convention_orientation_spacing": per.to_dict(orient="records"),
+              "per_convention_radius": per_radius.to_dict(orient="records"),
               "per_angle": per_angle.reset_index().to_dict(orient="records"),
               "worst": acc.sort_values("abs_error", ascending=False).head(10).to_dict(orient="records"),
               "speed": sp}
