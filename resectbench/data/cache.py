@@ -33,6 +33,8 @@ def default_cohort(profile: str = "cpu", seed: int = 0, cache_dir: str | Path | 
     from .synth import generate_cohort
     from ..profiles import get_profile
 
+    if profile != "tiny":
+        profile = get_profile(profile).cohort or profile   # profiles that share one embedded cohort
     target = default_cohort_dir(profile, seed, cache_dir)
     done = target / ".complete"
     if not done.exists():

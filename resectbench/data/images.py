@@ -19,13 +19,14 @@ from .nifti import file_digest
 from .transforms import AugmentationConfig, ImageConfig, preprocessing
 
 #: bump when the preprocessing chain changes meaning (invalidates every cache entry)
-PREPROCESS_VERSION = "2"
+PREPROCESS_VERSION = "3"
 
 __all__ = ["ImageConfig", "AugmentationConfig", "VolumeStore", "PREPROCESS_VERSION"]
 
 
 class VolumeStore:
-    """``get(cohort)`` -> {case_id: {"image": float32 (1,*roi), "seg": uint8 (*roi), "has_mask": bool}}."""
+    """``get(cohort)`` -> {case_id: {"image": float32 (1,*roi), "seg": uint8 (*roi), "has_mask": bool,
+    "affine": float64 (4, 4) voxel -> world mm (RAS) of the preprocessed grid}}."""
 
     def __init__(self, cache_dir: str | Path | None = None, config: ImageConfig | None = None):
         from .cache import cache_root
@@ -56,7 +57,8 @@ class VolumeStore:
         if path.exists():
             try:
                 with np.load(path) as z:
-                    out = {"image": z["image"], "seg": z["seg"], "has_mask": bool(z["has_mask"])}
+                    out = {"image": z["image"], "seg": z["seg"], "has_mask": bool(z["has_mask"]),
+                           "affine": z["affine"]}
                 self.stats["hits"] += 1
                 return out
             except (OSError, ValueError, KeyError, EOFError):
@@ -64,10 +66,11 @@ class VolumeStore:
         chain = _chain or preprocessing(cohort, self.config)
         d = chain({"case_id": case_id})
         out = {"image": np.asarray(d["image"], dtype=np.float32),
-               "seg": np.asarray(d["seg"][0]).round().astype(np.uint8), "has_mask": bool(d["has_mask"])}
+               "seg": np.asarray(d["seg"][0]).round().astype(np.uint8), "has_mask": bool(d["has_mask"]),
+               "affine": np.asarray(d["image"].affine, dtype=np.float64)}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, image=out["image"], seg=out["seg"], has_mask=np.asarray(out["has_mask"]))
+        np.savez(tmp, image=out["image"], seg=out["seg"], has_mask=np.asarray(out["has_mask"]), affine=out["affine"])
         os.replace(tmp, path)
         self.stats["misses"] += 1
         return out

@@ -8,7 +8,9 @@ Crop centre: the centre of the scan by default (``crop_center="image"``). Infere
 the crop must not depend on the mask; the synthetic phantoms are centred on the peri-pancreatic
 region, and real scans should be cropped to that region beforehand (or the ROI made large enough).
 ``crop_center="mask"`` centres on the tumor (the pancreas when there is none) from the mask: an
-oracle option for experiments only.
+oracle option for experiments only. The cascade of the ``cpu`` profile caches a larger context
+volume this way and cuts the model's window from it with :func:`crop_around` at a centre that a
+localiser predicted (:mod:`resectbench.models.cascade`).
 """
 from __future__ import annotations
 
@@ -111,6 +113,32 @@ class CropToRoid:
             padded = mt.BorderPad(border, mode="constant", value=value)(d[key])
             d[key] = mt.SpatialCrop(roi_center=(centre + np.asarray(border)).tolist(), roi_size=self.roi)(padded)
         return d
+
+
+def world_to_voxel(affine: np.ndarray, point_mm) -> np.ndarray:
+    """Continuous voxel coordinates of a world point (mm) on the grid of ``affine``."""
+    return (np.linalg.inv(affine) @ np.append(np.asarray(point_mm, dtype=float), 1.0))[:3]
+
+
+def window_start(centre_vox, size) -> np.ndarray:
+    """First voxel of the ``size`` window centred on the voxel nearest ``centre_vox``."""
+    return np.floor(np.asarray(centre_vox, dtype=float) + 0.5).astype(int) - np.asarray(size, dtype=int) // 2
+
+
+def crop_around(array: np.ndarray, centre_vox, size, pad_value: float = 0.0) -> np.ndarray:
+    """The ``size`` window of ``array`` (spatial axes last, any leading channel axes) whose centre is the
+    voxel nearest ``centre_vox``; parts outside the array are filled with ``pad_value``."""
+    size = np.asarray(size, dtype=int)
+    spatial = np.asarray(array.shape[-3:])
+    start = window_start(centre_vox, size)
+    out = np.full(array.shape[:-3] + tuple(size), pad_value, dtype=array.dtype)
+    lo, hi = np.maximum(start, 0), np.minimum(start + size, spatial)
+    if np.any(hi <= lo):
+        return out   # the window lies entirely outside the volume
+    src = tuple(slice(a, b) for a, b in zip(lo, hi))
+    dst = tuple(slice(a, b) for a, b in zip(lo - start, hi - start))
+    out[(..., *dst)] = array[(..., *src)]
+    return out
 
 
 def preprocessing(cohort, config: ImageConfig):

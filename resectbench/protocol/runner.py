@@ -295,6 +295,10 @@ def _run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult
     extra = model.extra_outputs(test, ctx) or {}
     if "dice" in extra:
         metrics.update(dice_by_structure(extra["dice"], list(outer.test)))
+    if extra.get("localisation_mm"):   # the cascade's stage 1: distance of the window centre to the tumour
+        errors = np.asarray(list(extra["localisation_mm"].values()), dtype=float)
+        metrics.update(localisation_median_mm=float(np.median(errors)),
+                       localisation_within_10mm=float(np.mean(errors <= 10.0)))
     n_params = int(model.n_parameters())
     train_seconds = final.fit_seconds if not reused else float(best.user_attrs.get("fit_seconds", final.fit_seconds))
     metrics.update(n_parameters=n_params, train_seconds=train_seconds,

@@ -144,7 +144,7 @@ def run_cmd(
                                         "Default: the embedded synthetic cohort."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML experiment file (models, protocol, "
                                           "data); the flags below override it."),
-    profile: Optional[str] = typer.Option(None, "--profile", help="Compute profile: cpu (default) or paper."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="Compute profile: cpu (default), cpu-cascade (image models see a 1.5 mm window around a predicted tumour; slower) or paper (GPU)."),
     outer_folds: Optional[int] = typer.Option(None, "--outer-folds", help="Outer stratified folds (default 5)."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Repeats of the outer K-fold (default 1)."),
     inner: Optional[str] = typer.Option(None, "--inner", help="Inner tuning split: holdout (80/20, the paper; "

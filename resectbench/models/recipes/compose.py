@@ -12,6 +12,7 @@ keyword arguments (``**{"fusion.dropout": 0.1}``), which is the form nested sear
 from __future__ import annotations
 
 import inspect
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ... import registry
 from ... import search_space as ss
 from ...errors import RegistryError
 from ..base import N_CLASSES, FitContext, ResectabilityModel
+from ..cascade import cut_windows, true_centres
 from ..engine import CaseArrays, TrainConfig, predict, resolve_device, seed_everything, train_network
 from ..engine.metrics import per_structure_dice
 from ..engine.precision import resolve_amp
@@ -148,6 +150,8 @@ class NeuralRecipe(ResectabilityModel):
         self.preprocessor = None
         self.config: TrainConfig | None = None
         self.fit_result = None
+        self.localiser = None            # the cascade's stage 1 (profiles with a ``cascade``)
+        self._centres: dict[str, tuple] = {}
         self._resolved_cfg: dict | None = None
 
     # -- configuration resolved against the profile ----------------------------------------------
@@ -158,7 +162,7 @@ class NeuralRecipe(ResectabilityModel):
                 "patch_size": self.patch_size if self.patch_size and tuple(self.patch_size) != roi else None,
                 "batch_size": self.batch_size or p.batch_size, "max_epochs": self.max_epochs or p.max_epochs,
                 "patience": self.patience or p.patience, "feature_size": self.feature_size or p.feature_size,
-                "window_size": p.window_size}
+                "window_size": p.window_size, "cascade": p.cascade if self.uses_image else None}
 
     @property
     def uses_image(self) -> bool:
@@ -168,6 +172,14 @@ class NeuralRecipe(ResectabilityModel):
         from ...data.images import ImageConfig
 
         kwargs = {"target_spacing": resolved["spacing"], "roi": resolved["roi"]}
+        if resolved.get("cascade"):
+            # the cache holds the fine-grid context and the model's window is cut from it; no flips or
+            # 90-degree turns: a window holds no body to tell left from right by, and flipping it
+            # swaps side-specific labels (SMA vs SMV, aorta vs IVC)
+            from ...data.transforms import AugmentationConfig
+
+            kwargs.update(roi=tuple(resolved["cascade"].context_roi),
+                          augmentation=AugmentationConfig(flip_prob=0.0, rot90_prob=0.0))
         if self.hu_clip:
             kwargs["hu_clip"] = self.hu_clip
         return ImageConfig(**kwargs)
@@ -178,8 +190,12 @@ class NeuralRecipe(ResectabilityModel):
 
         return VolumeStore(ctx.cache_dir, self._image_config(resolved))
 
-    def _arrays(self, cohort, ctx: FitContext, resolved, *, labels: bool, masks: bool) -> CaseArrays:
-        """Preprocessed clinical rows (+ cached volumes) of ``cohort``; masks only when asked (training)."""
+    def _arrays(self, cohort, ctx: FitContext, resolved, *, labels: bool, masks: bool,
+                centres: dict | None = None, margin: int = 0) -> CaseArrays:
+        """Preprocessed clinical rows (+ cached volumes) of ``cohort``; masks only when asked (training).
+
+        With a cascade, each volume is the window of ``roi + 2 * margin`` voxels around ``centres[case]``
+        (world mm); the training transform cuts the model's ``roi`` from it at a random offset."""
         clinical = self.preprocessor.transform(cohort.clinical.loc[list(cohort.case_ids)])
         arrays = CaseArrays(case_ids=list(cohort.case_ids), clinical=np.asarray(clinical, dtype=np.float32),
                             labels=np.asarray(cohort.labels) if labels else None)
@@ -188,11 +204,30 @@ class NeuralRecipe(ResectabilityModel):
             if ctx.on_progress is not None:
                 progress = lambda done, total, cid: ctx.on_progress(done, total, f"preprocessing {cid}")  # noqa: E731
             vols = self._store(ctx, resolved).get(cohort, on_progress=progress)
+            if centres is not None:
+                vols = cut_windows(vols, centres, np.asarray(resolved["roi"]) + 2 * margin)
             arrays.images = [vols[c]["image"] for c in arrays.case_ids]
             if masks:
                 arrays.segs = [vols[c]["seg"] for c in arrays.case_ids]
                 arrays.has_mask = np.array([bool(vols[c]["has_mask"]) for c in arrays.case_ids])
         return arrays
+
+    def _predicted_centres(self, cohort, ctx: FitContext) -> dict | None:
+        """The localiser's window centre per case (None without a cascade); computed once per case."""
+        if self.localiser is None:
+            return None
+        todo = cohort.subset([c for c in cohort.case_ids if c not in self._centres])
+        if len(todo.case_ids):
+            self._centres.update(self.localiser.centres(todo))
+        return {c: self._centres[c][0] for c in cohort.case_ids}
+
+    def _true_centres(self, cohort, ctx: FitContext, resolved) -> dict:
+        """Window centres of training cases: their mask's tumour (else the localiser's guess)."""
+        centres = true_centres(self._store(ctx, resolved).get(cohort))
+        if any(c is None for c in centres.values()):
+            guess = self._predicted_centres(cohort, ctx)
+            centres = {cid: guess[cid] if c is None else c for cid, c in centres.items()}
+        return centres
 
     # -- building the network --------------------------------------------------------------------
     def build(self, in_features: int, resolved: dict, *, segment: bool) -> MultitaskNet:
@@ -231,6 +266,12 @@ class NeuralRecipe(ResectabilityModel):
 
     def _transform(self, resolved, seed: int):
         transforms = []
+        if resolved.get("cascade") and resolved["cascade"].jitter_vox:
+            from monai.transforms import RandSpatialCropd
+
+            # the window around the true tumour, shifted as far as the localiser typically errs
+            transforms.append(RandSpatialCropd(keys=["image", "seg"], roi_size=resolved["roi"], random_size=False,
+                                               allow_missing_keys=True))
         if self.augment:
             from ...data.transforms import train_augmentation
 
@@ -258,8 +299,17 @@ class NeuralRecipe(ResectabilityModel):
         # fitted on the training part only (no leakage into validation or test)
         self.preprocessor = ClinicalPreprocessor().fit(train.clinical.loc[list(train.case_ids)],
                                                        train.clinical_schema)
-        train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True)
-        valid_arrays = (self._arrays(valid, ctx, resolved, labels=True, masks=False)
+        train_centres = None
+        if resolved["cascade"] is not None:
+            from ..cascade import train_localiser
+
+            self.localiser, self._centres = train_localiser(train, ctx, resolved["cascade"]), {}
+            train_centres = self._true_centres(train, ctx, resolved)
+        margin = resolved["cascade"].jitter_vox if resolved["cascade"] is not None else 0
+        train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True, centres=train_centres,
+                                    margin=margin)
+        valid_arrays = (self._arrays(valid, ctx, resolved, labels=True, masks=False,
+                                     centres=self._predicted_centres(valid, ctx))
                         if valid is not None and len(valid.case_ids) else None)
         seed_everything(ctx.seed)  # same initial weights whatever the data loading did
         schedule = self.build_schedule()
@@ -290,7 +340,8 @@ class NeuralRecipe(ResectabilityModel):
 
     def _predict(self, cohort, ctx: FitContext, *, want_masks: bool):
         self._check_fitted()
-        arrays = self._arrays(cohort, ctx, self._resolved_cfg, labels=False, masks=False)  # mask-free
+        arrays = self._arrays(cohort, ctx, self._resolved_cfg, labels=False, masks=False,  # mask-free
+                              centres=self._predicted_centres(cohort, ctx))
         device = self.config.device
         return predict(self.net.to(device), arrays, batch_size=self.config.batch_size, device=device,
                        amp_dtype=resolve_amp(self.config.amp, device), patch_size=self.config.patch_size,
@@ -314,9 +365,17 @@ class NeuralRecipe(ResectabilityModel):
         predicted = self.predict_masks(cohort, ctx)
         if not predicted:
             return {}
-        vols = self._store(ctx, self._resolved_cfg).get(cohort, on_progress=None)
-        out: dict[str, Any] = {"dice": {cid: per_structure_dice(predicted[cid][0], vols[cid]["seg"])
-                                        for cid in cohort.case_ids if vols[cid]["has_mask"]}}
+        # the reference is cut from the same window the prediction was made in
+        truth = self._arrays(cohort, ctx, self._resolved_cfg, labels=False, masks=True,
+                             centres=self._predicted_centres(cohort, ctx))
+        out: dict[str, Any] = {"dice": {cid: per_structure_dice(predicted[cid][0], seg)
+                                        for cid, seg, has in zip(truth.case_ids, truth.segs, truth.has_mask) if has}}
+        if self.localiser is not None:
+            # localisation error (mm) against the mask's tumour centre, for cases that have a mask
+            reference = self._true_centres(cohort.subset([c for c, h in zip(truth.case_ids, truth.has_mask) if h]),
+                                           ctx, self._resolved_cfg)
+            out["localisation_mm"] = {cid: float(np.linalg.norm(self._centres[cid][0] - ref))
+                                      for cid, ref in reference.items()}
         if measure_contacts:
             from ...geometry import measure_case
 
@@ -335,4 +394,7 @@ class NeuralRecipe(ResectabilityModel):
                 "loss_schedule": self.loss_schedule, "backbone_kwargs": self.backbone_kwargs,
                 "clinical_kwargs": self.clinical_kwargs, "fusion_kwargs": self.fusion_kwargs,
                 "schedule_kwargs": self.schedule_kwargs, "lr": self.lr, "weight_decay": self.weight_decay,
+                "cascade": asdict(self._resolved_cfg["cascade"]) if self._resolved_cfg and self._resolved_cfg["cascade"]
+                else None,
                 "seg_weights": (self.seg_ce, self.seg_dice, self.seg_focal), "class_weights": self.class_weights}
+

@@ -1,0 +1,111 @@
+"""Does the image branch learn? One outer fold of the default cohort through the cpu-cascade profile.
+
+Stage 1 (the localiser, :mod:`resectbench.models.cascade`): training time and how far its predicted
+window centre lies from the true tumour centre on the held-out cases. Stage 2: one real
+``NeuralRecipe.fit`` (inner 80/20 split for early stopping, as one unit of ``resectbench run``) and,
+on the outer test cases, macro-F1, AUC and the auxiliary segmentation's Dice per structure.
+
+    .venv/bin/python benchmarks/cascade.py [--recipe swinunetr-image-only] [--epochs 8] [--fold 0]
+        [--no-cascade] [--out benchmarks/results/cascade.json]
+
+The localiser and the preprocessed volumes are cached in the user cache (``RESECTBENCH_CACHE``), so
+a second run with another recipe pays for stage 2 only; ``localiser_seconds`` is 0 then.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(recipe_name: str, epochs: int | None, patience: int | None, fold: int, cascade: bool, seed: int = 0,
+        params: dict | None = None) -> dict:
+    import numpy as np
+    import torch
+
+    from resectbench import registry
+    from resectbench.data import default_cohort
+    from resectbench.data.cache import cache_root
+    from resectbench.models.base import FitContext
+    from resectbench.models.cascade import train_localiser
+    from resectbench.protocol.metrics import classification_metrics, dice_by_structure
+    from resectbench.protocol.splits import make_splits
+    from resectbench.profiles import get_profile
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    # cpu: the whole field of view at 3 mm; cpu-cascade: localiser + 1.5 mm window
+    profile = get_profile("cpu-cascade" if cascade else "cpu")
+    profile = profile.with_(**{k: v for k, v in (("max_epochs", epochs), ("patience", patience)) if v})
+    t0 = time.perf_counter()
+    cohort = default_cohort(profile="cpu", seed=seed)
+    splits = make_splits(cohort.case_ids, cohort.labels, outer_folds=5, inner="holdout", seed=seed)
+    outer = splits.get(0, fold)
+    inner = outer.inner[0]
+    train, valid, test = (cohort.subset(list(ids)) for ids in (inner.train, inner.valid, outer.test))
+    prepared = time.perf_counter() - t0
+
+    def on_epoch(epoch, row):
+        print(f"  epoch {epoch}: " + ", ".join(f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float)),
+              file=sys.stderr, flush=True)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = FitContext(seed=seed, profile=profile, cache_dir=cache_root(), work_dir=Path(tmp), on_epoch=on_epoch)
+        localiser_seconds = 0.0
+        if profile.cascade is not None:   # stage 1 alone, timed (the recipe then loads it from the cache)
+            t1 = time.perf_counter()
+            train_localiser(train, ctx, profile.cascade)
+            localiser_seconds = time.perf_counter() - t1
+        model = registry.models.create(recipe_name, **(params or {}))
+        t1 = time.perf_counter()
+        model.fit(train, valid, ctx)
+        fit_seconds = time.perf_counter() - t1   # the localiser comes from the cache here
+        t2 = time.perf_counter()
+        proba = model.predict_proba(test, ctx)
+        predict_seconds = time.perf_counter() - t2
+        extra = model.extra_outputs(test, ctx) if hasattr(model, "extra_outputs") else {}
+    metrics = classification_metrics(np.asarray(test.labels), proba)
+    out = {"recipe": recipe_name, "params": params or {}, "fold": fold, "cascade": cascade,
+           "profile": profile.to_dict(), "n_train": len(train.case_ids), "n_valid": len(valid.case_ids),
+           "n_test": len(test.case_ids), "cohort_seconds": prepared, "localiser_seconds": localiser_seconds,
+           "fit_seconds": fit_seconds, "predict_seconds": predict_seconds, "load_avg": os.getloadavg(),
+           "epochs": len(model.history), "best_epoch": getattr(model.fit_result, "best_epoch", None),
+           **{k: metrics[k] for k in ("macro_f1", "auc_ovr_macro", "accuracy")},
+           **dice_by_structure((extra or {}).get("dice"), list(test.case_ids))}
+    loc = (extra or {}).get("localisation_mm")
+    if loc:
+        err = np.asarray(list(loc.values()))
+        out.update(localisation_median_mm=float(np.median(err)), localisation_within_10mm=float(np.mean(err <= 10)),
+                   localisation_worst_mm=float(err.max()))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--recipe", default="swinunetr-image-only")
+    ap.add_argument("--epochs", type=int, default=None, help="max epochs (default: the profile's)")
+    ap.add_argument("--patience", type=int, default=None)
+    ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("--no-cascade", action="store_true", help="the cpu profile's input (whole view at 3 mm) instead")
+    ap.add_argument("--param", action="append", default=[], help="recipe parameter KEY=VALUE (repeatable; JSON value)")
+    ap.add_argument("--out", default=None, help="append the result as one JSON line to this file")
+    args = ap.parse_args()
+    params = {k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}
+    result = run(args.recipe, args.epochs, args.patience, args.fold, not args.no_cascade, params=params)
+    keys = [k for k in result if k.startswith(("dice_", "localisation"))]
+    print(json.dumps({k: result[k] for k in ("recipe", "params", "fold", "cascade", "epochs", "best_epoch",
+                                               "localiser_seconds", "fit_seconds", "macro_f1", "auc_ovr_macro",
+                                               "accuracy", *keys)}, indent=1))
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
