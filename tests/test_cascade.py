@@ -106,3 +106,20 @@ def test_recipe_sees_fine_windows_around_predicted_centres_mask_free(cohort, ctx
     assert all(np.isfinite(v) and v >= 0 for v in extra["localisation_mm"].values())
     assert set(extra["dice"]) == set(test.case_ids)
     assert model.describe()["cascade"]["context_roi"] == (32, 32, 32)
+
+
+def test_geometric_rules_measure_contact_in_the_window_of_a_cascade_profile(cohort, ctx):
+    from resectbench.models.cascade import WindowSegmenter
+
+    ids = cohort.case_ids
+    train, test = cohort.subset(ids[:6]), cohort.subset(ids[6:])
+    unmasked = dataclasses.replace(test, table=test.table.assign(mask=None))
+    model = registry.models.create("geometric-rules", segmenter_epochs=2).fit(train, None, ctx)
+    assert isinstance(model.segmenter, WindowSegmenter) and len(model.segmenter.history) == 2
+    masks = model.segmenter.predict_masks(unmasked)
+    assert set(masks) == set(test.case_ids)
+    for mask, spacing in masks.values():
+        assert mask.shape == tuple(ctx.profile.roi) and spacing == tuple(ctx.profile.target_spacing_mm)
+    proba = model.predict_proba(unmasked, ctx)
+    assert proba.shape == (3, 3) and np.allclose(proba.sum(axis=1), 1)
+    assert len(list((ctx.cache_dir / "window-segmenters").glob("*.pt"))) == 1

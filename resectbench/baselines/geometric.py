@@ -13,8 +13,10 @@ hyper-parameters are in the registry search space.
 
 Mask sources. ``-oracle`` recipes measure the cohort's ground-truth masks at test time too: an
 upper bound, tagged ``oracle`` and labelled so in every table. The plain names use masks from a
-segmenter trained on the training part only (:func:`resectbench.models.segmenter.train_segmenter`),
-so inference needs no mask; training features come from the training cases' ground-truth masks
+segmenter trained on the training part only (:func:`resectbench.models.segmenter.train_segmenter`;
+in a profile with a cascade, :func:`resectbench.models.cascade.train_window_segmenter`: a localiser
+and a small U-Net of every structure in the fine window around the predicted tumour, so contact is
+measured at 1.5 mm in a CPU budget), so inference needs no mask; training features come from the training cases' ground-truth masks
 (masks may be used in fit). Measurements are cached by mask content under ``ctx.cache_dir``.
 """
 from __future__ import annotations
@@ -57,12 +59,17 @@ class _GeometricRecipe(ResectabilityModel):
         geoms = oracle_geometry(train, self._cache(ctx), ctx.on_progress)
         if self.mask_source == "predicted":
             try:
+                from ..models.cascade import train_window_segmenter
                 from ..models.segmenter import train_segmenter
             except ImportError as exc:  # the segmenter module belongs to the models package
                 raise DataError("mask_source='predicted' needs resectbench.models.segmenter.train_segmenter, "
                                 f"which is not available ({exc}); use the -oracle recipe for an upper bound") from exc
-            self.segmenter = train_segmenter(train, ctx, backbone=self.segmenter_backbone,
-                                             epochs=self.segmenter_epochs)
+            if ctx.profile.cascade is not None:   # contact measured in the cascade's fine window
+                self.segmenter = train_window_segmenter(train, ctx, **(
+                    {"epochs": self.segmenter_epochs} if self.segmenter_epochs else {}))
+            else:
+                self.segmenter = train_segmenter(train, ctx, backbone=self.segmenter_backbone,
+                                                 epochs=self.segmenter_epochs)
         return geoms
 
     def _test_geometry(self, cohort, ctx: FitContext) -> dict:

@@ -69,14 +69,15 @@ def voxel_to_world(affine: np.ndarray, vox) -> np.ndarray:
     return (np.asarray(affine, dtype=float) @ np.append(np.asarray(vox, dtype=float), 1.0))[:3]
 
 
-class LocaliserNet(nn.Module):
-    """MONAI U-Net (8-16-32-64 channels, one residual unit per level) -> pancreas / tumour logits."""
+class SmallUNet(nn.Module):
+    """MONAI U-Net (8-16-32-64 channels, one residual unit per level, ~150k parameters) -> seg logits.
+    The localiser (pancreas / tumour) and the window segmenter (every structure) are one each."""
 
-    def __init__(self):
+    def __init__(self, n_classes: int = N_LOCALISER_CLASSES):
         super().__init__()
         from monai.networks.nets import UNet
 
-        self.net = UNet(spatial_dims=3, in_channels=1, out_channels=N_LOCALISER_CLASSES, channels=(8, 16, 32, 64),
+        self.net = UNet(spatial_dims=3, in_channels=1, out_channels=n_classes, channels=(8, 16, 32, 64),
                         strides=(2, 2, 2), num_res_units=1, norm="batch")
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
@@ -84,9 +85,9 @@ class LocaliserNet(nn.Module):
 
 
 class Localiser:
-    """A trained :class:`LocaliserNet` that answers ``centres(cohort)`` from the CT alone."""
+    """A trained :class:`SmallUNet` that answers ``centres(cohort)`` from the CT alone."""
 
-    def __init__(self, net: LocaliserNet, cascade: Cascade, cache_dir: str | Path | None, device: str = "cpu",
+    def __init__(self, net: SmallUNet, cascade: Cascade, cache_dir: str | Path | None, device: str = "cpu",
                  history: list[dict] | None = None):
         self.net, self.cascade, self.device, self.history = net.eval(), cascade, device, history or []
         self._tmp = None if cache_dir is not None else tempfile.TemporaryDirectory(prefix="resectbench-volumes-")
@@ -146,10 +147,10 @@ def cut_windows(vols: dict, centres: dict, size) -> dict:
     return out
 
 
-def _cache_key(cohort, cascade: Cascade, seed: int, device: str) -> str:
+def _cache_key(cohort, cascade: Cascade, seed: int, device: str, extra: dict | None = None) -> str:
     payload = {"version": CACHE_VERSION, "cascade": asdict(cascade), "seed": seed, "cases": sorted(cohort.case_ids),
                "fingerprint": getattr(cohort, "fingerprint", None), "torch": torch.__version__,
-               "device": torch.device(device).type}
+               "device": torch.device(device).type, **(extra or {})}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -164,7 +165,7 @@ def train_localiser(train_cohort, ctx: FitContext, cascade: Cascade) -> Localise
 
     device = resolve_device(ctx.device)
     seed_everything(ctx.seed)
-    localiser = Localiser(LocaliserNet(), cascade, ctx.cache_dir, device)
+    localiser = Localiser(SmallUNet(), cascade, ctx.cache_dir, device)
     path = None
     if ctx.cache_dir is not None:
         path = Path(ctx.cache_dir) / "localisers" / f"{_cache_key(train_cohort, cascade, ctx.seed, device)}.pt"
@@ -190,3 +191,83 @@ def train_localiser(train_cohort, ctx: FitContext, cascade: Cascade) -> Localise
     if path is not None:
         save_weights(snapshot(localiser.net), path)
     return localiser
+
+
+class WindowSegmenter:
+    """Every canonical structure segmented in the cascade's fine window: the masks that the geometric
+    baselines measure contact on (``predict_masks`` answers like :class:`resectbench.models.segmenter.Segmenter`)."""
+
+    def __init__(self, net: SmallUNet, localiser: Localiser, profile, device: str = "cpu"):
+        self.net, self.localiser, self.profile, self.device = net.eval(), localiser, profile, device
+        self.history: list[dict] = []
+
+    def store(self):
+        from ..data.images import ImageConfig, VolumeStore
+
+        return VolumeStore(self.localiser.cache_dir, ImageConfig(target_spacing=tuple(self.profile.target_spacing_mm),
+                                       roi=tuple(self.profile.cascade.context_roi)))
+
+    @torch.no_grad()
+    def predict_masks(self, cohort, on_progress: Callable[[int, int, str], None] | None = None
+                      ) -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
+        """``case_id -> (mask in the window around the localiser's centre, spacing mm)``; no mask is read."""
+        centres = {c: v[0] for c, v in self.localiser.centres(cohort).items()}
+        windows = cut_windows(self.store().get(cohort, on_progress=on_progress), centres, self.profile.roi)
+        self.net.to(self.device).eval()
+        spacing = tuple(float(s) for s in self.profile.target_spacing_mm)
+        return {cid: (self.net(torch.as_tensor(windows[cid]["image"])[None].to(self.device)).seg_logits
+                      .argmax(dim=1)[0].to(torch.uint8).cpu().numpy(), spacing) for cid in cohort.case_ids}
+
+
+#: the window segmenter's training (measured: benchmarks/cascade.py --geometric)
+WINDOW_SEGMENTER_EPOCHS = 40
+
+
+def train_window_segmenter(train_cohort, ctx: FitContext, epochs: int = WINDOW_SEGMENTER_EPOCHS) -> WindowSegmenter:
+    """Localiser + a :class:`SmallUNet` of every structure trained on fine windows around the training
+    cases' tumours (shifted like the image models' windows); both cached by cases and settings."""
+    from ..data.labels import STRUCTURES
+    from ..data.transforms import AugmentationConfig, ImageConfig, train_augmentation
+    from .segmenter import SegmenterConfig, fit_segmentation
+
+    profile, cascade = ctx.profile, ctx.profile.cascade
+    device = resolve_device(ctx.device)
+    localiser = train_localiser(train_cohort, ctx, cascade)
+    seed_everything(ctx.seed)
+    seg = WindowSegmenter(SmallUNet(len(STRUCTURES)), localiser, profile, device)
+    path = None
+    if ctx.cache_dir is not None:
+        key = _cache_key(train_cohort, cascade, ctx.seed, device, extra={
+            "window": [list(profile.roi), list(profile.target_spacing_mm)], "epochs": epochs})
+        path = Path(ctx.cache_dir) / "window-segmenters" / f"{key}.pt"
+        if path.exists():
+            seg.net.load_state_dict(load_weights(path))
+            return seg
+    vols = seg.store().get(train_cohort, on_progress=ctx.on_progress)
+    ids = [c for c in train_cohort.case_ids if vols[c]["has_mask"]]
+    centres = true_centres({c: vols[c] for c in ids})
+    guess = None
+    for cid in ids:   # a mask without tumour or pancreas: the localiser's centre
+        if centres[cid] is None:
+            guess = guess or localiser.centres(train_cohort)
+            centres[cid] = guess[cid][0]
+    size = np.asarray(profile.roi) + 2 * cascade.jitter_vox
+    windows = cut_windows({c: vols[c] for c in ids}, centres, size)
+    arrays = CaseArrays(case_ids=ids, clinical=np.zeros((len(ids), 0), dtype=np.float32),
+                        images=[windows[c]["image"] for c in ids], segs=[windows[c]["seg"] for c in ids],
+                        has_mask=np.ones(len(ids), dtype=bool))
+    config = SegmenterConfig(roi=tuple(profile.roi), spacing=tuple(profile.target_spacing_mm), epochs=epochs,
+                             batch_size=2, lr=3e-3, seed=ctx.seed)
+    from monai.transforms import Compose, RandSpatialCropd
+
+    augment = train_augmentation(ImageConfig(roi=tuple(size), augmentation=AugmentationConfig(
+        flip_prob=0.0, rot90_prob=0.0)), ctx.seed)   # flips would swap side-specific vessels
+    transform = Compose([RandSpatialCropd(keys=["image", "seg"], roi_size=tuple(profile.roi), random_size=False),
+                         augment])
+    transform.set_random_state(seed=ctx.seed)
+    seg.history = fit_segmentation(seg.net, arrays, config, device=device, transform=transform,
+                                   on_progress=ctx.on_progress)
+    seg.net.eval()
+    if path is not None:
+        save_weights(snapshot(seg.net), path)
+    return seg
