@@ -241,3 +241,29 @@ def test_coverage_check_needs_one_cross_section_to_show_the_angle():
         _check_sector_coverage(labels, near, sector, vox)
     labels[shell & (kk >= 25) & (kk < 35)] = INDEX["tumor"]      # one part shows all of it: accepted
     _check_sector_coverage(labels, near, sector, vox)
+
+
+def test_site_b_is_another_phantom_style_read_back_through_its_own_conventions(tmp_path):
+    """The second phantom style (another centre): its own label numbering and names, RAS and LPS storage,
+    fine in-plane voxels with thick slices; the reader maps it back to canonical structures."""
+    import json
+
+    import nibabel as nib
+
+    from resectbench.data.synth.generate import SITES
+
+    out = generate_cohort(tmp_path / "b", n=4, seed=1, profile="site-b", workers=1, class_mix=(2, 1, 1))
+    names = json.loads((out / "dataset.json").read_text())["labels"]
+    assert names["pdac"] == 13 and names["superior_mesenteric_artery"] == 6 and names["pancreas"] == 12
+    gt = pd.read_csv(out / "ground_truth.csv")
+    assert set(gt["orientation"]) <= {"RAS", "LPS"}
+    assert gt["spacing_x"].between(0.7, 0.9).all() and gt["spacing_z"].between(1.0, 3.0).all()
+    cohort = load_cohort(out)
+    assert list(cohort.labels) == list(gt["label"])
+    case = cohort.load_case(cohort.case_ids[0])
+    raw = nib.load(out / "labelsTr" / f"{cohort.case_ids[0]}.nii.gz").get_fdata()
+    # the file holds the site's numbering; the reader gives canonical indices with the same voxel counts
+    assert (raw == 13).sum() == (case.mask == INDEX["tumor"]).sum() > 0
+    assert (raw == 6).sum() == (case.mask == INDEX["sma"]).sum() > 0
+    fov = np.asarray(case.image.shape) * np.abs(np.diag(case.affine)[:3])
+    np.testing.assert_allclose(fov, SITES["site-b"].fov_mm, rtol=0.05)

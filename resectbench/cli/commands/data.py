@@ -36,17 +36,22 @@ def _callback(progress: Progress):
 @data_app.command("synth")
 def synth_cmd(
     out: Path = typer.Argument(..., help="New folder for the cohort (MSD / nnU-Net layout)."),
-    n: int = typer.Option(159, "--n", help="Number of cases."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of cases (default: 159; site-b: 90)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; same seed, same cohort."),
     profile: str = typer.Option("cpu", "--profile", help="Volume size: cpu (64^3 at 1.5 mm), paper (160^3 at "
-                                                         "1 mm) or tiny (32^3 at 3 mm, tests)."),
+                                                         "1 mm), tiny (32^3 at 3 mm, tests), or another phantom "
+                                                         "style: site-b (a second centre: ~100 mm view, 0.7-0.9 "
+                                                         "mm in-plane, 1-3 mm slices, RAS/LPS, own label "
+                                                         "numbering, later contrast phase, 90 cases)."),
     rater_noise: float = typer.Option(0.0, "--rater-noise", help="SD (degrees) of rater angle noise before the "
                                                                  "NCCN rules; 0 = exact labels."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all CPUs)."),
 ):
     """Generate a synthetic phantom cohort with exact NCCN ground truth.
 
-    Example: resectbench data synth demo-cohort --n 20
+    Examples: resectbench data synth demo-cohort --n 20
+
+    resectbench data synth site-b-cohort --profile site-b
     """
     from ...data.synth import generate_cohort
 
@@ -58,7 +63,7 @@ def synth_cmd(
         err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(1)
     meta = json.loads((path / "dataset.json").read_text())["resectbench"]
-    console.print(f"wrote {n} cases to [bold]{path}[/bold] (profile {profile}, seed {seed}); "
+    console.print(f"wrote {meta['n']} cases to [bold]{path}[/bold] (profile {profile}, seed {seed}); "
                   f"Bayes-optimal accuracy of the labels: {meta['bayes_optimal_accuracy']:.3f}")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ResectbenchError
-from ..labels import STRUCTURES
+from ..labels import INDEX, STRUCTURES, canonical_name
 from ..nifti import fast_gzip, write_volume
 from ..schema import CLINICAL_SCHEMA
 from .anatomy import sample_anatomy
@@ -43,6 +43,16 @@ class SizePreset:
     vary_geometry: bool = True     # per-case spacing and orientation
     gap_vox: float = 2.0           # fat plane between tumor and untouched vessels (voxels)
     min_visible_fraction: float = 0.7   # share of each contact angle the voxels must show (0: unchecked)
+    # a second phantom style (a "site"): per-case voxel ranges, storage, anatomy and scanner
+    inplane_mm: tuple[float, float] | None = None     # per-case in-plane spacing range (else spacing x 0.9-1.1)
+    slice_mm: tuple[float, float] | None = None       # per-case slice thickness range (else SLICE_FACTORS)
+    orientations: tuple[str, ...] = ORIENTATIONS
+    anatomy_scale: float | None = None                # 160 mm anatomy x this (else the field of view's share)
+    hu_shift: tuple[tuple[str, float], ...] = ()      # contrast timing: HU added per structure
+    noise_sd_hu: tuple[float, float] = (10.0, 18.0)
+    label_names: tuple[str, ...] | None = None        # dataset.json names in the site's own numbering
+    class_mix: tuple[int, int, int] = PAPER_CLASS_MIX
+    n_cases: int = 159
 
     @property
     def fov_mm(self) -> np.ndarray:
@@ -50,13 +60,33 @@ class SizePreset:
 
     @property
     def scale(self) -> float:
-        return float(self.fov_mm.min() / 160.0)
+        return float(self.anatomy_scale or self.fov_mm.min() / 160.0)
+
+
+#: other phantom styles, made with ``generate_cohort(profile=NAME)`` / ``resectbench data synth --profile NAME``:
+#: ``site-b`` is a second centre unlike the embedded cohort (not tuned to any pipeline): a ~100 mm view around
+#: the pancreas at 0.7-0.9 mm in-plane and 1-3 mm slices, half stored LPS, the anatomy larger in the view
+#: (other proportions), a later portal phase (arteries darker, veins brighter, the tumour less conspicuous),
+#: noisier scans, its own label numbering and names, and 90 cases with another case mix.
+SITES = {
+    "site-b": SizePreset(shape=(125, 125, 50), spacing=(0.8, 0.8, 2.0), min_radius_vox=3.0,
+                         inplane_mm=(0.7, 0.9), slice_mm=(1.0, 3.0), orientations=("RAS", "LPS"),
+                         anatomy_scale=0.68, hu_shift=(("arteries", -30.0), ("veins", 12.0), ("tumor", 10.0)),
+                         noise_sd_hu=(15.0, 25.0),
+                         label_names=("background", "portal_vein", "superior_mesenteric_vein", "splenic_vein",
+                                      "inferior_vena_cava", "aorta", "superior_mesenteric_artery", "celiac_axis",
+                                      "hepatic_artery", "proper_hepatic_artery", "gda", "splenic_artery",
+                                      "pancreas", "pdac", "pancreatic_duct", "common_bile_duct"),
+                         class_mix=(40, 30, 20), n_cases=90),
+}
 
 
 def size_preset(profile: str) -> SizePreset:
     """``tiny`` (32^3 at 3 mm, for tests) or the profile's ``volume_shape`` and ``spacing_mm``."""
     if profile == "tiny":
         return SizePreset((32, 32, 32), (3.0, 3.0, 3.0), min_radius_vox=1.5, gap_vox=1.2, min_visible_fraction=0.0)
+    if profile in SITES:
+        return SITES[profile]
     from ...profiles import get_profile
 
     p = get_profile(profile)
@@ -67,11 +97,16 @@ def _case_geometry(preset: SizePreset, rng: np.random.Generator) -> tuple[tuple,
     """(shape, spacing, orientation) of one case: same field of view, varied voxels and axis order."""
     if not preset.vary_geometry:
         return preset.shape, preset.spacing, "RAS"
-    inplane = float(np.round(rng.uniform(0.9, 1.1), 3))
-    sfac = float(rng.choice(SLICE_FACTORS))
-    spacing = (preset.spacing[0] * inplane, preset.spacing[1] * inplane, preset.spacing[2] * sfac)
+    if preset.inplane_mm is not None:
+        inplane = float(rng.uniform(*preset.inplane_mm))
+        spacing = (inplane, inplane, float(rng.uniform(*preset.slice_mm)))
+    else:
+        inplane = float(np.round(rng.uniform(0.9, 1.1), 3))
+        sfac = float(rng.choice(SLICE_FACTORS))
+        spacing = (preset.spacing[0] * inplane, preset.spacing[1] * inplane, preset.spacing[2] * sfac)
+    spacing = tuple(round(s, 4) for s in spacing)
     shape = tuple(int(round(f / s)) for f, s in zip(preset.fov_mm, spacing))
-    return shape, tuple(round(s, 4) for s in spacing), str(rng.choice(ORIENTATIONS))
+    return shape, spacing, str(rng.choice(preset.orientations))
 
 
 def _reorient(data: np.ndarray, affine: np.ndarray, codes: str):
@@ -110,7 +145,8 @@ def render_case(job: dict) -> dict:
             # untouched vessels and the angle each contact shows are always as the ground truth says
             strict = attempt < MAX_ATTEMPTS - ANATOMIES_PER_SCENARIO
             labels, image, details = render(anat, sc, grid, rng, gap_vox=preset.gap_vox, reject_encircling=strict,
-                                            min_visible_fraction=preset.min_visible_fraction)
+                                            min_visible_fraction=preset.min_visible_fraction,
+                                            hu_shift=dict(preset.hu_shift), noise_sd_hu=preset.noise_sd_hu)
             break
         except PlacementError as exc:
             failure = exc
@@ -118,6 +154,11 @@ def render_case(job: dict) -> dict:
         raise ResectbenchError(f"case {job['case_id']}: could not place the tumor in {MAX_ATTEMPTS} tries ({failure})")
     details["attempts"] = attempt + 1
     hu = np.clip(np.round(image), -1024, 3071).astype(np.int16)
+    if preset.label_names is not None:   # the site's own numbering: canonical index -> its position in label_names
+        numbering = np.zeros(256, dtype=np.uint8)
+        for value, name in enumerate(preset.label_names):
+            numbering[INDEX[canonical_name(name)]] = value
+        labels = numbering[labels]
     img_arr, aff = _reorient(hu, grid.affine, job["orientation"])
     lab_arr, _ = _reorient(labels, grid.affine, job["orientation"])
     out = Path(job["out_dir"])
@@ -160,25 +201,28 @@ Not real patients: anatomy, intensities and clinical values are procedural (see 
 """
 
 
-def generate_cohort(out_dir: str | Path, n: int = 159, seed: int = 0, profile: str = "cpu",
+def generate_cohort(out_dir: str | Path, n: int | None = 159, seed: int = 0, profile: str = "cpu",
                     rater_noise_deg: float = 0.0, workers: int | None = None,
                     on_progress: Callable[[int, int, str], None] | None = None,
-                    class_mix=PAPER_CLASS_MIX, bayes_draws: int = 400) -> Path:
+                    class_mix=None, bayes_draws: int = 400) -> Path:
     """Write ``n`` phantom cases to ``out_dir`` (MSD / nnU-Net layout + clinical.csv + ground_truth.csv +
     data_dictionary.csv + README.md) and return ``out_dir``.
 
-    ``profile`` sizes the volumes ("cpu", "paper", or "tiny" for tests). Class counts follow
-    ``class_mix`` (paper 85/47/27) exactly for the noise-free labels; with ``rater_noise_deg`` > 0 every
+    ``profile`` sizes the volumes ("cpu", "paper", "tiny" for tests) or names another phantom style
+    (:data:`SITES`, e.g. "site-b", whose case count and mix are the defaults of ``n`` = None and
+    ``class_mix``). Class counts follow ``class_mix`` (paper 85/47/27) exactly for the noise-free labels; with ``rater_noise_deg`` > 0 every
     contact angle is misjudged by N(0, sd) before the rules, and the Monte-Carlo Bayes-optimal
     accuracy of those labels is written to dataset.json and README.md. ``workers`` processes render
     cases in parallel (default: all CPUs); ``on_progress(done, total, case_id)`` reports each case.
     """
+    preset = size_preset(profile)
+    n = preset.n_cases if n is None else n
+    class_mix = preset.class_mix if class_mix is None else class_mix
     if n < 1:
         raise ResectbenchError("n must be at least 1")
     out = Path(out_dir).expanduser()
     if (out / "dataset.json").exists() or (out.exists() and any(out.iterdir())):
         raise ResectbenchError(f"{out} exists and is not empty; choose a new folder")
-    preset = size_preset(profile)
     root_rng = np.random.default_rng([seed, 2**31 - 1])
     targets = np.repeat(np.arange(3), class_counts(n, class_mix))
     root_rng.shuffle(targets)
@@ -234,7 +278,8 @@ def generate_cohort(out_dir: str | Path, n: int = 159, seed: int = 0, profile: s
             "tumor_not_touching": "every vessel keeps a fat plane except where ground_truth.csv says it is touched"}
     dataset = {"name": f"resectbench-phantom-{profile}-s{seed}",
                "description": "Synthetic peri-pancreatic CT phantoms with exact tumor-vessel contact (resectbench)",
-               "channel_names": {"0": "CT"}, "labels": {name: i for i, name in enumerate(STRUCTURES)},
+               "channel_names": {"0": "CT"},
+               "labels": {name: i for i, name in enumerate(preset.label_names or STRUCTURES)},
                "numTraining": n, "file_ending": ".nii.gz", "resectbench": meta}
     (out / "dataset.json").write_text(json.dumps(dataset, indent=2))
     (out / "README.md").write_text(_readme(meta, gt))

@@ -351,13 +351,16 @@ def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees
 
 
 def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu_jitter: bool = True,
-           gap_vox: float = 2.0, reject_encircling: bool = True, min_visible_fraction: float = 0.7):
+           gap_vox: float = 2.0, reject_encircling: bool = True, min_visible_fraction: float = 0.7,
+           hu_shift: dict[str, float] | None = None, noise_sd_hu: tuple[float, float] = (10.0, 18.0)):
     """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``.
 
     ``gap_vox``: the fat plane kept between the tumor and every vessel it does not touch, in voxels
     (2 is wider than a 26-connected one-voxel dilation, so measured contact stays 0 there).
     ``reject_encircling``: refuse tumors that wrap an untouched vessel behind that fat plane.
     ``min_visible_fraction``: refuse contacts whose voxels show less of the chosen angle (0: no check).
+    ``hu_shift``: HU added per structure name, or to every artery (``"arteries"``) / vein (``"veins"``): another
+    contrast timing. ``noise_sd_hu``: range of the image noise SD (another scanner).
     Raises :class:`PlacementError` when the voxels cannot show the scenario (the caller redraws)."""
     shape = grid.shape
     vox = float(max(grid.spacing))
@@ -564,6 +567,10 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     hu["portal_vein"] = hu["smv"] + 5.0
     for a in ARTERIES[1:]:
         hu[a] = hu["aorta"] - 5.0
+    groups = {"arteries": ("aorta", *ARTERIES[1:]), "veins": ("smv", "portal_vein", "splenic_vein", "ivc")}
+    for key, shift in (hu_shift or {}).items():
+        for name in groups.get(key, (key,)):
+            hu[name] += shift
     lut = np.zeros(256, dtype=np.float32)
     for name, value in hu.items():
         lut[INDEX[name]] = value
@@ -572,7 +579,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     image += np.where(soft, 6.0 * _texture(rng, grid), 0.0).astype(np.float32)
     # noise is added before the blur, so it comes out spatially correlated like CT noise
     sigma = [0.8 / s for s in grid.spacing]
-    noise_sd = rng.uniform(10.0, 18.0)
+    noise_sd = rng.uniform(*noise_sd_hu)
     noise = rng.standard_normal(shape, dtype=np.float32)
     image += noise * np.float32(noise_sd / _blurred_noise_factor(sigma))
     image = ndimage.gaussian_filter(image, sigma=sigma, mode="nearest").astype(np.float32)
