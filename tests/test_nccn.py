@@ -71,7 +71,7 @@ def test_decision_table(contacts, location, flags, options, expected, rule):
         assert all(f.label == 0 for f in d.firings)
     else:
         assert rule in d.rules
-    assert d.version == RULES_VERSION
+    assert d.version == RULES_VERSION if not options else d.version.startswith("nccn-2019/")
     assert d.reasons and all(isinstance(r, str) and r for r in d.reasons)
 
 

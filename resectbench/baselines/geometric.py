@@ -1,15 +1,15 @@
 """Geometric baselines: NCCN rules on measured contact, and geometry features + a classifier.
 
-``geometric-rules`` applies the NCCN decision table (:mod:`resectbench.geometry.nccn`) to contact
-angles measured on masks; the few thresholds that turn measurements into rule inputs (vein
+``geometric-rules`` applies a rule set (default the NCCN table ``nccn-2019``; ``rules=`` names another
+shipped set or a rule file, :mod:`resectbench.geometry.nccn`) to contact angles measured on masks; the few thresholds that turn measurements into rule inputs (vein
 deformity, unreconstructable encasement length, CHA reach, minimum contact) can be fitted on the
 training part. Class probabilities are the training confusion matrix row of the predicted class
 (Laplace-smoothed), so AUC is defined and reflects how often each rule class is right.
 
 ``geometric-features`` (after Viviers et al. 2023 as adapted in the paper): per-vessel contact
 angle, contact length, minimum distance, >180 and encasement flags, vein deformity, tumor
-location/volume, optionally the clinical variables, into a scikit-learn classifier whose type and
-hyper-parameters are in the registry search space.
+location/volume, optionally the clinical variables (and, with ``rules=``, that rule set's class),
+into a scikit-learn classifier whose type and hyper-parameters are in the registry search space.
 
 Mask sources. ``-oracle`` recipes measure the cohort's ground-truth masks at test time too: an
 upper bound, tagged ``oracle`` and labelled so in every table. The plain names use masks from a
@@ -40,8 +40,12 @@ CLASSIFIERS = ("logistic", "random-forest", "gradient-boosting")
 class _GeometricRecipe(ResectabilityModel):
     uses_validation = False
 
-    def __init__(self, mask_source: str, segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None):
+    def __init__(self, mask_source: str, segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None,
+                 rules=None):
         super().__init__()
+        from ..geometry.nccn import load_rules
+
+        self.rules = load_rules(rules)      # a RulesError naming the file now, not after training
         if mask_source not in MASK_SOURCES:
             raise ValueError(f"mask_source must be one of {', '.join(MASK_SOURCES)}, got {mask_source!r}")
         self.mask_source = mask_source
@@ -91,22 +95,21 @@ class _GeometricRecipe(ResectabilityModel):
         for cid in cohort.case_ids:
             g = geoms[cid]
             out["contact_deg"][cid] = dict(zip(g.vessels["vessel"], g.vessels["contact_deg"].astype(float)))
-            d = rule_decision(g, getattr(self, "thresholds", RuleThresholds()))
-            out["rules"][cid] = {"label": d.label, "rules": d.rules, "reasons": d.reasons}
+            d = rule_decision(g, getattr(self, "thresholds", RuleThresholds()), self.rules)
+            out["rules"][cid] = {"label": d.label, "rules": d.rules, "reasons": d.reasons, "rule_set": d.version}
         return out
 
 
 class GeometricRules(_GeometricRecipe):
     """NCCN rules on measured tumor-vessel contact."""
 
-    def __init__(self, mask_source: str = "predicted", fit_thresholds: bool = True, modified_appleby: str = "BR",
-                 head_ca_le_180: str = "BR", min_contact_deg: float = 0.0, deformity: float = 0.08,
+    def __init__(self, mask_source: str = "predicted", fit_thresholds: bool = True, modified_appleby: str | None = None,
+                 head_ca_le_180: str | None = None, min_contact_deg: float = 0.0, deformity: float = 0.08,
                  unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0, smoothing: float = 1.0,
-                 segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None):
-        super().__init__(mask_source, segmenter_backbone, segmenter_epochs)
-        from ..geometry.nccn import RuleOptions
-
-        self.options = RuleOptions(modified_appleby=modified_appleby, head_ca_le_180=head_ca_le_180)
+                 segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None, rules: str = "nccn-2019"):
+        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules)
+        # given values (the tuner's, or fixed ones) replace the rule set's own option; None keeps it
+        self.rules = self.rules.with_options(modified_appleby=modified_appleby, head_ca_le_180=head_ca_le_180)
         self.thresholds = RuleThresholds(min_contact_deg=float(min_contact_deg), deformity=float(deformity),
                                          unreconstructable_length_mm=float(unreconstructable_length_mm),
                                          cha_reach_mm=float(cha_reach_mm))
@@ -115,17 +118,18 @@ class GeometricRules(_GeometricRecipe):
         self.confusion = np.full((N_CLASSES, N_CLASSES), self.smoothing)
 
     def _labels(self, geoms, ids, thresholds) -> np.ndarray:
-        return rule_labels(geoms, ids, thresholds, self.options)
+        return rule_labels(geoms, ids, thresholds, self.rules)
 
     def fit(self, train, valid, ctx: FitContext) -> "GeometricRules":
         geoms = self._train_geometry(train, ctx)
         ids, y = train.case_ids, np.asarray(train.labels, dtype=int)
         if self.fit_thresholds:
-            self.thresholds = fit_thresholds(geoms, ids, y, self.thresholds, self.options)
+            self.thresholds = fit_thresholds(geoms, ids, y, self.thresholds, self.rules)
         pred = self._labels(geoms, ids, self.thresholds)
         self.confusion = np.full((N_CLASSES, N_CLASSES), self.smoothing)
         np.add.at(self.confusion, (pred, y), 1.0)
-        self.history = [{"train_rule_accuracy": float(np.mean(pred == y)), **asdict(self.thresholds)}]
+        self.history = [{"train_rule_accuracy": float(np.mean(pred == y)), "rule_set": self.rules.version,
+                         **asdict(self.thresholds)}]
         return self
 
     def predict_proba(self, cohort, ctx: FitContext) -> np.ndarray:
@@ -144,8 +148,10 @@ class GeometricFeatures(_GeometricRecipe):
     def __init__(self, mask_source: str = "predicted", classifier: str = "random-forest", use_clinical: bool = True,
                  C: float = 1.0, n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
                  min_samples_leaf: int = 2, class_weight: str = "balanced", segmenter_backbone: str = "cnn3d",
-                 segmenter_epochs: int | None = None):
-        super().__init__(mask_source, segmenter_backbone, segmenter_epochs)
+                 segmenter_epochs: int | None = None, rules: str | None = None):
+        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules)
+        #: with a rule set named, its class (0/1/2, default thresholds) is one more feature
+        self.rule_feature = rules is not None
         if classifier not in CLASSIFIERS:
             raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
         if class_weight not in ("balanced", "none"):
@@ -157,8 +163,14 @@ class GeometricFeatures(_GeometricRecipe):
         self.scaler = self.preprocessor = self.classifier = None
         self.feature_names: list[str] = []
 
+    def _geometry_table(self, geoms, case_ids):
+        geo = feature_table(geoms, case_ids)
+        if self.rule_feature:
+            geo["rule_class"] = rule_labels(geoms, case_ids, RuleThresholds(), self.rules).astype(float)
+        return geo
+
     def _features(self, cohort, geoms) -> np.ndarray:
-        geo = feature_table(geoms, cohort.case_ids)
+        geo = self._geometry_table(geoms, cohort.case_ids)
         X = self.scaler.transform(geo.to_numpy(dtype=float))
         if self.preprocessor is not None:
             X = np.hstack([X, np.asarray(self.preprocessor.transform(cohort.clinical.loc[cohort.case_ids]), float)])
@@ -171,7 +183,7 @@ class GeometricFeatures(_GeometricRecipe):
         from sklearn.utils.class_weight import compute_sample_weight
 
         geoms = self._train_geometry(train, ctx)
-        geo = feature_table(geoms, train.case_ids)
+        geo = self._geometry_table(geoms, train.case_ids)
         self.scaler = StandardScaler().fit(geo.to_numpy(dtype=float))
         self.feature_names = list(geo.columns)
         self.preprocessor = None
@@ -216,7 +228,8 @@ class GeometricFeatures(_GeometricRecipe):
 
 RULES_SPACE = {
     "fit_thresholds": Categorical([True, False]),
-    "modified_appleby": Categorical(["BR", "LA"]),
+    # the modified-Appleby cell, BR or LA (was the parameter modified_appleby); fixing `rules` takes it out
+    "rules": Categorical(["nccn-2019", "nccn-2019-appleby-la"]),
 }
 FEATURES_SPACE = {
     "classifier": Categorical(list(CLASSIFIERS)),
@@ -234,25 +247,28 @@ _ORACLE_NOTE = " ORACLE: ground-truth masks at test time - an upper bound, not a
 @component("geometric-rules", tags=("baseline", "geometric", "predicted-masks"), search_space=RULES_SPACE,
            description="NCCN rules on contact measured from masks predicted by a segmenter trained on the "
                        "training part (mask-free inference)")
-def geometric_rules(fit_thresholds: bool = True, modified_appleby: str = "BR", head_ca_le_180: str = "BR",
-                    min_contact_deg: float = 0.0, deformity: float = 0.08, unreconstructable_length_mm: float = 24.0,
-                    cha_reach_mm: float = 4.0, segmenter_backbone: str = "cnn3d",
-                    segmenter_epochs: int | None = None) -> GeometricRules:
-    """NCCN rules on measured contact; masks predicted by a segmenter trained on the training part
-    (``segmenter_backbone``, ``segmenter_epochs`` - None: the profile's - go to ``train_segmenter``)."""
+def geometric_rules(fit_thresholds: bool = True, rules: str = "nccn-2019", modified_appleby: str | None = None,
+                    head_ca_le_180: str | None = None, min_contact_deg: float = 0.0, deformity: float = 0.08,
+                    unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0,
+                    segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None) -> GeometricRules:
+    """Rules (``rules``: a shipped rule-set name or a rule file; ``modified_appleby``/``head_ca_le_180``
+    R/BR/LA replace that set's options, None keeps them) on measured contact; masks predicted by a
+    segmenter trained on the training part (``segmenter_backbone``, ``segmenter_epochs`` - None: the
+    profile's - go to ``train_segmenter``)."""
     return GeometricRules("predicted", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,
                           unreconstructable_length_mm, cha_reach_mm, segmenter_backbone=segmenter_backbone,
-                          segmenter_epochs=segmenter_epochs)
+                          segmenter_epochs=segmenter_epochs, rules=rules)
 
 
 @component("geometric-rules-oracle", tags=("baseline", "geometric", "oracle"), search_space=RULES_SPACE,
            description="NCCN rules on contact measured from ground-truth masks." + _ORACLE_NOTE)
-def geometric_rules_oracle(fit_thresholds: bool = True, modified_appleby: str = "BR", head_ca_le_180: str = "BR",
-                           min_contact_deg: float = 0.0, deformity: float = 0.08,
+def geometric_rules_oracle(fit_thresholds: bool = True, rules: str = "nccn-2019", modified_appleby: str | None = None,
+                           head_ca_le_180: str | None = None, min_contact_deg: float = 0.0, deformity: float = 0.08,
                            unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0) -> GeometricRules:
-    """NCCN rules on contact measured from ground-truth masks (upper bound)."""
+    """Rules (``rules``, options as for ``geometric-rules``) on contact measured from ground-truth masks
+    (upper bound)."""
     return GeometricRules("oracle", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,
-                          unreconstructable_length_mm, cha_reach_mm)
+                          unreconstructable_length_mm, cha_reach_mm, rules=rules)
 
 
 @component("geometric-features", tags=("baseline", "geometric", "predicted-masks", "clinical"),
@@ -262,12 +278,13 @@ def geometric_rules_oracle(fit_thresholds: bool = True, modified_appleby: str = 
 def geometric_features(classifier: str = "random-forest", use_clinical: bool = True, C: float = 1.0,
                        n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
                        min_samples_leaf: int = 2, class_weight: str = "balanced", segmenter_backbone: str = "cnn3d",
-                       segmenter_epochs: int | None = None) -> GeometricFeatures:
-    """Geometry features (+ clinical) -> scikit-learn classifier; predicted masks (``segmenter_backbone``,
-    ``segmenter_epochs`` - None: the profile's - go to ``train_segmenter``)."""
+                       segmenter_epochs: int | None = None, rules: str | None = None) -> GeometricFeatures:
+    """Geometry features (+ clinical; + the class of rule set ``rules`` when given) -> scikit-learn
+    classifier; predicted masks (``segmenter_backbone``, ``segmenter_epochs`` - None: the profile's - go to
+    ``train_segmenter``)."""
     return GeometricFeatures("predicted", classifier, use_clinical, C, n_estimators, max_depth, learning_rate,
                              min_samples_leaf, class_weight, segmenter_backbone=segmenter_backbone,
-                             segmenter_epochs=segmenter_epochs)
+                             segmenter_epochs=segmenter_epochs, rules=rules)
 
 
 @component("geometric-features-oracle", tags=("baseline", "geometric", "oracle", "clinical"),
@@ -276,7 +293,9 @@ def geometric_features(classifier: str = "random-forest", use_clinical: bool = T
                        "ground-truth masks." + _ORACLE_NOTE)
 def geometric_features_oracle(classifier: str = "random-forest", use_clinical: bool = True, C: float = 1.0,
                               n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
-                              min_samples_leaf: int = 2, class_weight: str = "balanced") -> GeometricFeatures:
-    """Geometry features (+ clinical) -> scikit-learn classifier on ground-truth masks (upper bound)."""
+                              min_samples_leaf: int = 2, class_weight: str = "balanced",
+                              rules: str | None = None) -> GeometricFeatures:
+    """Geometry features (+ clinical; + the class of rule set ``rules`` when given) -> scikit-learn
+    classifier on ground-truth masks (upper bound)."""
     return GeometricFeatures("oracle", classifier, use_clinical, C, n_estimators, max_depth, learning_rate,
-                             min_samples_leaf, class_weight)
+                             min_samples_leaf, class_weight, rules=rules)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..data.labels import INDEX
 from ..errors import DataError
-from ..geometry.nccn import RuleOptions, classify
+from ..geometry.nccn import RuleSet, classify, load_rules
 
 # resectbench.geometry.contact / .findings (scipy, scikit-image) are imported where they are used:
 # this module is imported whenever the models registry loads.
@@ -183,14 +183,16 @@ def rule_inputs(geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds(
 
 
 def rule_decision(geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds(),
-                  options: RuleOptions = RuleOptions()):
+                  rules: RuleSet | str | Path | None = None):
+    """The rule set's decision (default ``nccn-2019``; a name or a rule file) on one measured case."""
     inputs = rule_inputs(geom, thresholds)
-    return classify(inputs.pop("contact_deg"), inputs.pop("tumor_location"), options=options, **inputs)
+    return classify(inputs.pop("contact_deg"), inputs.pop("tumor_location"), rules=rules, **inputs)
 
 
 def rule_labels(geoms: dict[str, CaseGeometry], ids, thresholds: RuleThresholds = RuleThresholds(),
-                options: RuleOptions = RuleOptions()) -> np.ndarray:
-    return np.array([rule_decision(geoms[c], thresholds, options).label for c in ids], dtype=int)
+                rules: RuleSet | str | Path | None = None) -> np.ndarray:
+    rules = load_rules(rules)
+    return np.array([rule_decision(geoms[c], thresholds, rules).label for c in ids], dtype=int)
 
 
 #: candidate values tried per threshold by :func:`fit_thresholds`
@@ -202,7 +204,7 @@ THRESHOLD_GRID = {
 
 
 def fit_thresholds(geoms: dict[str, CaseGeometry], ids, y, start: RuleThresholds = RuleThresholds(),
-                   options: RuleOptions = RuleOptions()) -> RuleThresholds:
+                   rules: RuleSet | str | Path | None = None) -> RuleThresholds:
     """Thresholds that make the rules agree best with labels ``y`` of cases ``ids`` (training part only).
 
     Coordinate search, two sweeps, starting from ``start``; a candidate must beat the current accuracy
@@ -211,17 +213,18 @@ def fit_thresholds(geoms: dict[str, CaseGeometry], ids, y, start: RuleThresholds
     small field of view are shrunk).
     """
     y = np.asarray(y, dtype=int)
+    rules = load_rules(rules)
     lengths = sorted({float(geoms[c].row(v).get("contact_length_mm") or 0.0) for c in ids for v in VEINS
                       if float(geoms[c].row(v).get("contact_deg") or 0.0) >= start.encased_deg})
     grid = dict(THRESHOLD_GRID)
     grid["unreconstructable_length_mm"] = tuple([(a + b) / 2 for a, b in zip(lengths, lengths[1:])] + [np.inf])
     best = start
-    best_acc = float(np.mean(rule_labels(geoms, ids, best, options) == y))
+    best_acc = float(np.mean(rule_labels(geoms, ids, best, rules) == y))
     for _ in range(2):
         for name, values in grid.items():
             for value in values:
                 cand = replace(best, **{name: float(value)})
-                acc = float(np.mean(rule_labels(geoms, ids, cand, options) == y))
+                acc = float(np.mean(rule_labels(geoms, ids, cand, rules) == y))
                 if acc > best_acc + 1e-12:
                     best, best_acc = cand, acc
     return best
@@ -270,7 +273,7 @@ def _explain(case_id, geom, decision, truth, gt, thresholds) -> dict:
 
 
 def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = RuleThresholds(),
-                          options: RuleOptions = RuleOptions(), folds: int = 5, seed: int = 0) -> dict:
+                          rules: RuleSet | str | Path | None = None, folds: int = 5, seed: int = 0) -> dict:
     """Agreement of the rules on oracle-mask measurements with a synthetic cohort's noise-free class.
 
     Two settings: the default thresholds, and thresholds fitted on the other folds (stratified
@@ -282,17 +285,18 @@ def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = R
     if cohort.ground_truth is None or "label_true" not in cohort.ground_truth:
         raise DataError(f"cohort {cohort.name!r} has no ground truth (label_true): only synthetic cohorts do")
     geoms = oracle_geometry(cohort, GeometryCache(cache_dir))
+    rules = load_rules(rules)
     gt = cohort.ground_truth
     ids = np.array(cohort.case_ids)
     truth = gt.loc[ids, "label_true"].to_numpy(dtype=int)
-    default = rule_labels(geoms, ids, thresholds, options)
+    default = rule_labels(geoms, ids, thresholds, rules)
     fitted = default.copy()
     fitted_thresholds = {}
     n_splits = min(folds, int(np.bincount(truth).min())) if len(ids) else 0
     if n_splits >= 2:
         for train_idx, test_idx in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(ids, truth):
-            th = fit_thresholds(geoms, ids[train_idx], truth[train_idx], thresholds, options)
-            fitted[test_idx] = rule_labels(geoms, ids[test_idx], th, options)
+            th = fit_thresholds(geoms, ids[train_idx], truth[train_idx], thresholds, rules)
+            fitted[test_idx] = rule_labels(geoms, ids[test_idx], th, rules)
             for c in ids[test_idx]:
                 fitted_thresholds[c] = th
     errors = []
@@ -312,11 +316,11 @@ def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = R
            "disagreements": [], "disagreements_fitted_cv": []}
     for i, c in enumerate(ids):
         if default[i] != truth[i]:
-            out["disagreements"].append(_explain(str(c), geoms[c], rule_decision(geoms[c], thresholds, options),
+            out["disagreements"].append(_explain(str(c), geoms[c], rule_decision(geoms[c], thresholds, rules),
                                                  int(truth[i]), gt, thresholds))
         if fitted[i] != truth[i]:
             th = fitted_thresholds.get(c, thresholds)
-            out["disagreements_fitted_cv"].append(_explain(str(c), geoms[c], rule_decision(geoms[c], th, options),
+            out["disagreements_fitted_cv"].append(_explain(str(c), geoms[c], rule_decision(geoms[c], th, rules),
                                                            int(truth[i]), gt, th))
     return out
 
@@ -334,27 +338,94 @@ def _parse_label_map(labels) -> dict[str, int] | None:
         raise DataError(f"labels must be a JSON file or name=value pairs like 'tumor=2,sma=7', got {text!r}") from exc
 
 
-def _case_rows(case_id: str, geom: CaseGeometry) -> pd.DataFrame:
+def _case_rows(case_id: str, geom: CaseGeometry, rules: RuleSet | None = None) -> pd.DataFrame:
     table = geom.vessels.copy()
     table.insert(0, "case_id", case_id)
     for key in ("tumor_location", "tumor_volume_ml", "cha_reach_mm"):
         table[key] = geom.findings.get(key)
+    if rules is not None:
+        for key, value in _decision_row(case_id, geom, rules).items():
+            if key != "case_id":
+                table[key] = value
     return table
 
 
+def _decision_row(case_id: str, geom: CaseGeometry, rules: RuleSet,
+                  thresholds: RuleThresholds = RuleThresholds()) -> dict:
+    try:
+        d = rule_decision(geom, thresholds, rules)
+    except ValueError as exc:           # an angle or location the rule engine cannot read
+        raise DataError(str(exc), case_id=case_id) from None
+    return {"case_id": case_id, "rule_set": rules.version, "rule_class": d.label, "rule_class_name": d.class_name,
+            "decisive_rules": ";".join(d.decisive), "rules_fired": ";".join(d.rules), "reasons": " | ".join(d.reasons)}
+
+
+#: columns of a contacts table that ``classify_table`` needs; the others default to "nothing found"
+CONTACT_COLUMNS = ("case_id", "vessel", "contact_deg")
+_OPTIONAL_COLUMNS = {"contact_length_mm": 0.0, "vein_deformity": float("nan"), "tumor_location": "head",
+                     "tumor_volume_ml": float("nan"), "cha_reach_mm": float("nan")}
+
+
+def geometries_from_table(table: pd.DataFrame, where: str) -> dict[str, CaseGeometry]:
+    """Case measurements back from a contacts table (``geometry measure`` output, or hand-written with at
+    least ``case_id, vessel, contact_deg``; ``tumor_location`` head when absent)."""
+    missing = [c for c in CONTACT_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"{where}: no column(s) {', '.join(missing)} (a contacts table as `resectbench geometry "
+                        f"measure` writes it: {', '.join(CONTACT_COLUMNS + tuple(_OPTIONAL_COLUMNS))})")
+    table = table.copy()
+    for col, default in _OPTIONAL_COLUMNS.items():
+        if col not in table.columns:
+            table[col] = default
+    out = {}
+    for case_id, rows in table.groupby(table["case_id"].astype(str), sort=False):
+        deg = pd.to_numeric(rows["contact_deg"], errors="coerce")
+        bad = rows.loc[deg.isna() | (deg < 0) | (deg > 360), "contact_deg"]
+        if len(bad):
+            raise DataError(f"{where}: contact_deg {bad.iloc[0]!r} is not an angle of 0-360 degrees", case_id=case_id)
+        location = rows["tumor_location"].iloc[0]
+        findings = {"tumor_location": None if pd.isna(location) else str(location),
+                    "tumor_volume_ml": _number(rows["tumor_volume_ml"].iloc[0]),
+                    "cha_reach_mm": _number(rows["cha_reach_mm"].iloc[0])}
+        vessels = pd.DataFrame({"vessel": rows["vessel"].astype(str).to_numpy(), "contact_deg": deg.to_numpy(float),
+                                "contact_length_mm": pd.to_numeric(rows["contact_length_mm"], errors="coerce").to_numpy(float),
+                                "vein_deformity": pd.to_numeric(rows["vein_deformity"], errors="coerce").to_numpy(float)})
+        out[case_id] = CaseGeometry(vessels, findings)
+    return out
+
+
+def _number(value) -> float | None:
+    x = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return None if pd.isna(x) else float(x)
+
+
+def classify_geometries(geoms: dict[str, CaseGeometry], rules: RuleSet | str | Path | None = None,
+                        thresholds: RuleThresholds = RuleThresholds()) -> pd.DataFrame:
+    """One row per case: the rule set's class with the rules that fired and why."""
+    rules = load_rules(rules)
+    return pd.DataFrame([_decision_row(c, g, rules, thresholds) for c, g in geoms.items()],
+                        columns=["case_id", "rule_set", "rule_class", "rule_class_name", "decisive_rules",
+                                 "rules_fired", "reasons"])
+
+
 def measure_path(path: str | Path, *, image: str | Path | None = None, labels=None,
-                 on_progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
+                 on_progress: Callable[[int, int, str], None] | None = None,
+                 rules: RuleSet | str | Path | None = None) -> pd.DataFrame:
     """Contact per vessel of one NIfTI mask or of every case of a cohort (folder or manifest CSV).
 
     A single mask is read in RAS orientation with its own spacing; ``labels`` (dict, JSON file or
     ``"tumor=2,sma=7"``) names its voxel values (default: resectbench's canonical indices) and
     ``image``, when given, must share its grid. A cohort is read with
-    :func:`resectbench.data.load_cohort`; every case needs a mask. Bad masks raise
-    :class:`DataError` naming the case. Returns one row per case and vessel.
+    :func:`resectbench.data.load_images` (images and masks only: its clinical table is not read, so a
+    problem there never stops a measurement); every case needs a mask. Bad masks raise
+    :class:`DataError` naming the case. With ``rules`` (a rule-set name or file) every row also gets
+    its case's class under those rules (``rule_set``, ``rule_class``, ``rule_class_name``,
+    ``decisive_rules``, ``rules_fired``, ``reasons``). Returns one row per case and vessel.
     """
-    from ..data import load_cohort
+    from ..data import load_images
     from ..data.nifti import read_volume
 
+    rule_set = load_rules(rules) if rules is not None else None
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
@@ -374,9 +445,9 @@ def measure_path(path: str | Path, *, image: str | Path | None = None, labels=No
         geom = measure_mask(mask.astype(np.int64), spacing, _parse_label_map(labels), case_id=case_id)
         if on_progress is not None:
             on_progress(1, 1, f"measured {case_id}")
-        return _case_rows(case_id, geom)
+        return _case_rows(case_id, geom, rule_set)
     if labels is not None:
         raise DataError("labels applies to a single mask file; a cohort's label map comes from its dataset.json")
-    cohort = load_cohort(path)
+    cohort = load_images(path)
     geoms = oracle_geometry(cohort, GeometryCache(None), on_progress)
-    return pd.concat([_case_rows(c, geoms[c]) for c in cohort.case_ids], ignore_index=True)
+    return pd.concat([_case_rows(c, geoms[c], rule_set) for c in cohort.case_ids], ignore_index=True)
