@@ -9,7 +9,7 @@ Public API::
     from resectbench.data.clinical import ClinicalPreprocessor
 """
 from .cohort import CaseVolume, Cohort
-from .readers import load_cohort
+from .readers import load_cohort, load_images
 from .schema import CLINICAL_SCHEMA, VariableSpec
 
 
@@ -22,4 +22,4 @@ def default_cohort(profile: str = "cpu", seed: int = 0, cache_dir=None, on_progr
                     load_options=load_options)
 
 
-__all__ = ["Cohort", "CaseVolume", "load_cohort", "default_cohort", "VariableSpec", "CLINICAL_SCHEMA"]
+__all__ = ["Cohort", "CaseVolume", "load_cohort", "load_images", "default_cohort", "VariableSpec", "CLINICAL_SCHEMA"]

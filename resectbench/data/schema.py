@@ -1,8 +1,13 @@
-"""The clinical data dictionary: the 17 routine variables of the paper, with units and plausible ranges.
+"""The clinical data dictionary: the 17 routine variables of the paper, with units and plausible ranges,
+and how a cohort's own table codes them.
 
 Readers type a cohort's clinical columns through this dictionary (a column whose name is known here
 gets its kind, unit and range checked); columns it does not know are typed by inspection. The
-synthetic generator draws exactly these variables.
+synthetic generator draws exactly these variables. A cohort's ``data_dictionary.csv`` (or a file given
+with ``--data-dictionary``; :class:`DataDictionary`) says how its table codes them: value maps
+(``sex``: ``0=female;1=male``), the unit a column is recorded in (converted to the unit here, e.g.
+glucose in mmol/L -> mg/dL; :data:`UNIT_CONVERSIONS`) and missing-value tokens (``NA``, ``-99``).
+Nothing in the user's files is rewritten: the coding is applied while reading.
 """
 from __future__ import annotations
 
@@ -72,11 +77,108 @@ LABEL_NAMES = {
 }
 
 
+#: Units a column may be recorded in, per variable, as (factor, offset) into the unit of
+#: :data:`CLINICAL_SCHEMA`: value_here = value * factor + offset. Unit spellings are compared after
+#: :func:`normalise_unit` (case, spaces, mu/u, ^). 1 kU/L = 1000 U / 1000 mL = 1 U/mL.
+_CA19_9 = {"kU/L": (1.0, 0.0), "U/L": (0.001, 0.0)}
+UNIT_CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
+    "age": {"months": (1 / 12, 0.0)},
+    "ca19_9_baseline": _CA19_9,
+    "ca19_9_post_neoadjuvant": _CA19_9,
+    "ca19_9_change": {"fraction": (100.0, 0.0)},
+    "cea": {"ug/L": (1.0, 0.0), "ng/L": (0.001, 0.0)},
+    "glucose": {"mmol/L": (18.016, 0.0), "g/L": (100.0, 0.0)},          # glucose 180.16 g/mol
+    "bilirubin": {"umol/L": (1 / 17.104, 0.0), "mg/L": (0.1, 0.0)},     # bilirubin 584.66 g/mol
+    "hba1c": {"mmol/mol": (0.09148, 2.152)},                            # IFCC -> NGSP master equation
+}
+
+
+def normalise_unit(unit) -> str:
+    text = "" if unit is None else str(unit).strip()
+    text = text.replace("\u00b5", "u").replace("\u03bc", "u").replace("mcg", "ug").replace("^", "").replace(" ", "")
+    return text.lower()
+
+
+def unit_conversion(variable: str, spec: VariableSpec, unit) -> tuple[float, float] | None:
+    """(factor, offset) from ``unit`` into ``spec.unit``; None when they are the same unit (or ``unit`` is
+    empty); ValueError naming the units known for ``variable`` otherwise."""
+    given = normalise_unit(unit)
+    if not given or given == normalise_unit(spec.unit):
+        return None
+    known = UNIT_CONVERSIONS.get(variable, {})
+    for name, conv in known.items():
+        if normalise_unit(name) == given:
+            return conv
+    options = ", ".join([spec.unit, *known]) if spec.unit else "none (the variable has no unit)"
+    raise ValueError(f"unit {str(unit).strip()!r} cannot be converted to {spec.unit or 'a unitless value'} "
+                     f"(known units: {options})")
+
+
+@dataclass(frozen=True)
+class Coding:
+    """How one column of a cohort's table is coded (a row of its data dictionary)."""
+    required: bool = True
+    #: (code as written in the table, value resectbench reads) pairs
+    values: tuple[tuple[str, object], ...] = ()
+    #: the unit the column is recorded in ("" = resectbench's unit)
+    unit: str = ""
+    #: cells meaning "missing" in this column (besides empty, NA, NaN, none, null, missing)
+    missing: tuple[str, ...] = ()
+
+
+@dataclass
+class DataDictionary:
+    """A cohort's data dictionary: which variables it has (``required``) and how they are coded.
+
+    ``missing`` tokens apply to every variable (the ``*`` row); ``problems`` are those of the file itself
+    (each message names the file).
+    """
+    path: str
+    variables: dict[str, Coding] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        from pathlib import Path
+
+        return Path(self.path).name
+
+    def summary(self) -> dict:
+        """What the dictionary changes while reading (recorded with the cohort)."""
+        return {"path": self.path, "missing": list(self.missing),
+                "variables": {v: {k: val for k, val in (("values", {c: x for c, x in cd.values}), ("unit", cd.unit),
+                                                         ("missing", list(cd.missing))) if val}
+                              for v, cd in self.variables.items() if cd.values or cd.unit or cd.missing}}
+
+
 @dataclass
 class SchemaInference:
-    """Specs for every clinical column of a table plus the problems typing found (per case)."""
+    """Specs for every clinical column of a table plus the problems typing found (per case; None for
+    problems of the data dictionary itself)."""
     schema: dict[str, VariableSpec] = field(default_factory=dict)
-    problems: list[tuple[str, str]] = field(default_factory=list)   # (case_id, message)
+    problems: list[tuple[str | None, str]] = field(default_factory=list)   # (case_id, message)
+
+
+def _same_code(cell, code: str) -> bool:
+    """A table cell equals a dictionary code: same text (case-insensitive), or the same number (1 == 1.0)."""
+    text, code = str(cell).strip().lower(), str(code).strip().lower()
+    if text == code:
+        return True
+    try:
+        return float(text) == float(code)
+    except ValueError:
+        return False
+
+
+def _valid_target(value, spec: VariableSpec) -> bool:
+    if spec.kind == "categorical":
+        return _normalise_category(value, spec.categories) is not None
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return False
+    return x in (0.0, 1.0) if spec.kind == "binary" else x == x
 
 
 def _is_missing(value) -> bool:
@@ -104,7 +206,8 @@ def _normalise_category(value, categories: tuple):
     return None
 
 
-def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None):
+def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None,
+                        dictionary: DataDictionary | None = None):
     """Type the clinical columns of ``frame`` (indexed by case_id).
 
     Returns ``(typed, inference)``: ``typed`` holds floats for continuous and binary variables and the
@@ -112,7 +215,9 @@ def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None):
     that is not of its column's type or is out of its plausible range, naming the case. Columns not in
     ``schema`` are typed by inspection: all non-missing values numeric -> continuous (or binary when
     only 0/1), none numeric -> categorical, a mix -> the non-numeric cells are problems (a numeric
-    column with a typo).
+    column with a typo). ``dictionary`` codings are applied first: missing tokens, value maps, then
+    the unit conversion of numbers (ranges are checked in resectbench's unit); a code mapped to a
+    value its variable cannot take, or a unit that cannot be converted, is a problem of the dictionary.
     """
     import numpy as np
     import pandas as pd
@@ -121,7 +226,11 @@ def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None):
     typed = pd.DataFrame(index=frame.index)
     out = SchemaInference()
     for col in frame.columns:
-        values = frame[col]
+        coding = dictionary.variables.get(col, Coding()) if dictionary is not None else Coding()
+        tokens = (*coding.missing, *(dictionary.missing if dictionary is not None else ()))
+        codes = dict(coding.values)
+        values = frame[col].map(lambda v: _decode(v, tokens, codes))
+        where = f"{dictionary.name}: variable {col!r}" if dictionary is not None else ""
         spec = schema.get(col)
         present = [(cid, v) for cid, v in values.items() if not _is_missing(v)]
         if spec is None:
@@ -135,6 +244,19 @@ def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None):
                 is_binary = len(finite) > 0 and set(finite.unique()) <= {0.0, 1.0}
                 spec = VariableSpec("binary" if is_binary else "continuous", "", description="inferred from the table")
         out.schema[col] = spec
+        for code, target in coding.values:
+            if not _valid_target(target, spec):
+                allowed = ", ".join(map(str, spec.categories)) if spec.kind == "categorical" else \
+                    ("0 or 1" if spec.kind == "binary" else "a number")
+                out.problems.append((None, f"{where}: value map sends {code!r} to {target!r}, which is not "
+                                           f"{'one of ' if spec.kind == 'categorical' else ''}{allowed}"))
+        try:
+            conversion = unit_conversion(col, spec, coding.unit) if spec.kind == "continuous" else None
+        except ValueError as exc:
+            out.problems.append((None, f"{where}: {exc}"))
+            conversion = None
+        hint = (f" (the value map in {dictionary.name} has {', '.join(c for c, _ in coding.values)})"
+                if coding.values else "")
         if spec.kind == "categorical":
             cells = []
             for cid, v in values.items():
@@ -144,7 +266,7 @@ def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None):
                 cat = _normalise_category(v, spec.categories)
                 if cat is None:
                     out.problems.append((str(cid), f"clinical variable {col!r}: value {v!r} is not one of "
-                                                   f"{', '.join(map(str, spec.categories))}"))
+                                                   f"{', '.join(map(str, spec.categories))}{hint}"))
                 cells.append(cat)
             typed[col] = pd.Series(cells, index=frame.index, dtype=object)
             continue
@@ -156,22 +278,38 @@ def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None):
             try:
                 x = float(v)
             except (TypeError, ValueError):
-                out.problems.append((str(cid), f"clinical variable {col!r}: value {v!r} is not numeric"))
+                out.problems.append((str(cid), f"clinical variable {col!r}: value {v!r} is not numeric{hint}"))
                 cells.append(np.nan)
                 continue
             if not np.isfinite(x):
                 out.problems.append((str(cid), f"clinical variable {col!r}: value {v!r} is not finite"))
                 cells.append(np.nan)
                 continue
+            shown = f"{x:g}"
+            if conversion is not None:
+                x = x * conversion[0] + conversion[1]
+                shown = f"{shown} {coding.unit.strip()} (= {x:g} {spec.unit})"
             if spec.kind == "binary" and x not in (0.0, 1.0):
-                out.problems.append((str(cid), f"clinical variable {col!r}: value {v!r} is not 0 or 1"))
+                out.problems.append((str(cid), f"clinical variable {col!r}: value {v!r} is not 0 or 1{hint}"))
             elif (spec.low is not None and x < spec.low) or (spec.high is not None and x > spec.high):
                 unit = f" {spec.unit}" if spec.unit else ""
-                out.problems.append((str(cid), f"clinical variable {col!r}: value {x:g} outside the plausible "
+                out.problems.append((str(cid), f"clinical variable {col!r}: value {shown} outside the plausible "
                                                f"range {spec.low:g}-{spec.high:g}{unit}"))
             cells.append(x)
         typed[col] = np.asarray(cells, dtype=float)
     return typed, out
+
+
+def _decode(value, tokens: tuple[str, ...], codes: dict[str, object]):
+    """A cell after the dictionary: None for a missing token, the mapped value for a code, else itself."""
+    if _is_missing(value):
+        return None
+    if any(_same_code(value, t) for t in tokens):
+        return None
+    for code, target in codes.items():
+        if _same_code(value, code):
+            return target
+    return value
 
 
 def parse_label(value) -> int | None:

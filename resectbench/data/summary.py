@@ -13,4 +13,5 @@ def cohort_summary(cohort) -> dict:
         "has_ground_truth": cohort.ground_truth is not None,
         "excluded": cohort.info.get("excluded", []),
         "missing_variables": cohort.info.get("missing_variables", {}),
+        "data_dictionary": cohort.info.get("data_dictionary"),
     }

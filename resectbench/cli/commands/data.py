@@ -67,6 +67,10 @@ def synth_cmd(
                   f"Bayes-optimal accuracy of the labels: {meta['bayes_optimal_accuracy']:.3f}")
 
 
+_DICTIONARY_HELP = ("Data dictionary (CSV, TOML or JSON: value maps, units, missing-value tokens, required "
+                    "variables) used instead of the dataset's own data_dictionary.csv.")
+
+
 @data_app.command("validate")
 def validate_cmd(
     path: Path = typer.Argument(..., help="MSD / nnU-Net folder or manifest CSV."),
@@ -74,10 +78,12 @@ def validate_cmd(
     allow_missing_variable: Optional[List[str]] = typer.Option(
         None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
         "data_dictionary.csv variable (repeatable)."),
+    data_dictionary: Optional[Path] = typer.Option(None, "--data-dictionary", metavar="PATH", help=_DICTIONARY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ):
     """Check every case (files, affines, spacing, label values, clinical types and ranges, ids) without
-    changing anything. Exit code 1 and one line per failing case when something is wrong.
+    changing anything. Exit code 1 and one line per failing case when something is wrong; when clinical
+    values fail, a proposed data dictionary (value maps, units, missing-value tokens) to check and save.
 
     Example: resectbench data validate demo-cohort
     """
@@ -85,7 +91,8 @@ def validate_cmd(
 
     with _progress("validating") as progress:
         report = validate_cohort(path, on_progress=_callback(progress), label_column=label_column,
-                                 allow_missing_variables=tuple(allow_missing_variable or ()))
+                                 allow_missing_variables=tuple(allow_missing_variable or ()),
+                                 data_dictionary=data_dictionary)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -93,6 +100,12 @@ def validate_cmd(
     if not report.ok:
         for line in report.lines():
             err_console.print(Text("FAIL ", style="red") + Text(line), highlight=False, soft_wrap=True)
+        if report.dictionary_stub and not as_json:
+            where = (f"replace {report.data_dictionary}" if report.data_dictionary else
+                     f"save it as data_dictionary.csv next to the clinical table")
+            err_console.print(Text(f"\nproposed data dictionary (check every row, then {where}, or pass it with "
+                                   "--data-dictionary FILE; nothing was written):"), soft_wrap=True)
+            typer.echo(report.dictionary_stub, err=True, nl=False)
         raise typer.Exit(1)
 
 
@@ -134,6 +147,7 @@ def info_cmd(
     allow_missing_variable: Optional[List[str]] = typer.Option(
         None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
         "data_dictionary.csv variable (repeatable)."),
+    data_dictionary: Optional[Path] = typer.Option(None, "--data-dictionary", metavar="PATH", help=_DICTIONARY_HELP),
     profile: str = typer.Option("cpu", "--profile", help="Profile of the embedded cohort when PATH is omitted."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
@@ -143,15 +157,19 @@ def info_cmd(
     """
     from ...data import default_cohort, load_cohort
     from ...data.summary import cohort_summary
+    from ...errors import DataError
 
     try:
+        if path is None and data_dictionary is not None:
+            raise DataError("--data-dictionary applies to a dataset given as PATH, not to the embedded cohort")
         if path is None:
             with _progress("phantoms") as progress:
                 cohort = default_cohort(profile=profile, on_progress=_callback(progress))
         else:
             with _progress("checking") as progress:
                 cohort = load_cohort(path, skip_invalid=skip_invalid, on_progress=_callback(progress),
-                                     allow_missing_variables=tuple(allow_missing_variable or ()))
+                                     allow_missing_variables=tuple(allow_missing_variable or ()),
+                                     data_dictionary=data_dictionary)
     except ResectbenchError as exc:
         err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(1)
@@ -163,7 +181,7 @@ def info_cmd(
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
     for key in ("root", "source", "n_cases", "class_counts", "bayes_optimal_accuracy", "fingerprint", "structures",
-                "clinical_variables", "missing_variables", "has_ground_truth"):
+                "clinical_variables", "missing_variables", "data_dictionary", "has_ground_truth"):
         table.add_row(key, Text(str(summary[key])))
     console.print(table)
     if summary["excluded"]:

@@ -14,7 +14,8 @@ from ...errors import DataError
 from ..cohort import Cohort
 from ..labels import INDEX, canonical_name
 from ..nifti import read_header
-from ..schema import GROUP_COLUMNS, LABEL_COLUMNS, PATH_COLUMNS, parse_label, type_clinical_table
+from ..schema import (GROUP_COLUMNS, LABEL_COLUMNS, PATH_COLUMNS, DataDictionary, SchemaInference, parse_label,
+                      type_clinical_table)
 
 #: voxel sizes outside this range (mm) are almost certainly a broken header
 PLAUSIBLE_SPACING_MM = (0.2, 10.0)
@@ -162,11 +163,13 @@ def check_case_volumes(cohort: Cohort, case_id: str) -> list[CaseProblem]:
 def assemble(name: str, root: Path, cases: list[tuple[str, Path, Path | None]], table: pd.DataFrame,
              table_name: str, label_map: dict[str, int], unmapped: dict[str, int], info: dict,
              ground_truth: pd.DataFrame | None, label_column: str | None = None,
-             check_files: bool = True) -> tuple[Cohort, list[CaseProblem]]:
-    """Join the case list with the table and type everything.
+             check_files: bool = True, dictionary: DataDictionary | None = None,
+             images_only: bool = False) -> tuple[Cohort, list[CaseProblem]]:
+    """Join the case list with the table and type everything (clinical columns through ``dictionary``).
 
     Returns the cohort of all cases that passed the cheap checks and the problems found; the caller
-    decides whether problems are fatal (the default) or excluded (``skip_invalid``).
+    decides whether problems are fatal (the default) or excluded (``skip_invalid``). ``images_only``:
+    ``table`` only lists case ids; no label or clinical column is read (labels -1, no clinical columns).
     """
     problems: list[CaseProblem] = []
     unsafe = {c: why for c in {*table["case_id"], *(c for c, _, _ in cases)} if (why := unsafe_case_id(c))}
@@ -194,17 +197,21 @@ def assemble(name: str, root: Path, cases: list[tuple[str, Path, Path | None]], 
     keep = [c for c in table.index if c in files]
     table = table.loc[keep]
 
-    label_col, group_col, clinical_cols = split_table(table.reset_index(), table_name, label_column)
-    labels = {}
-    for c, v in table[label_col].items():
-        lab = parse_label(v)
-        if lab is None:
-            problems.append(CaseProblem(c, f"label {v!r} is not 0/1/2 or a class name "
-                                           "(resectable, borderline, locally_advanced)"))
-        else:
-            labels[c] = lab
-    clinical, inference = type_clinical_table(table[clinical_cols])
-    problems += [CaseProblem(c, msg) for c, msg in inference.problems]
+    if images_only:
+        group_col, labels = None, {c: -1 for c in keep}
+        clinical, inference = pd.DataFrame(index=table.index), SchemaInference()
+    else:
+        label_col, group_col, clinical_cols = split_table(table.reset_index(), table_name, label_column)
+        labels = {}
+        for c, v in table[label_col].items():
+            lab = parse_label(v)
+            if lab is None:
+                problems.append(CaseProblem(c, f"label {v!r} is not 0/1/2 or a class name "
+                                               "(resectable, borderline, locally_advanced)"))
+            else:
+                labels[c] = lab
+        clinical, inference = type_clinical_table(table[clinical_cols], dictionary=dictionary)
+        problems += [CaseProblem(c, msg) for c, msg in inference.problems]
     if check_files:
         for c in keep:
             problems += check_case_files(c, *files[c])
@@ -220,7 +227,8 @@ def assemble(name: str, root: Path, cases: list[tuple[str, Path, Path | None]], 
         ground_truth = ground_truth.reindex(good)
     info = dict(info)
     info.setdefault("name", name)
-    info["class_counts"] = np.bincount(frame["label"].to_numpy(dtype=int), minlength=3).tolist()
+    info["class_counts"] = None if images_only else np.bincount(frame["label"].to_numpy(dtype=int),
+                                                                   minlength=3).tolist()
     cohort = Cohort(name=name, table=frame, clinical=clinical.loc[good], clinical_schema=inference.schema,
                     label_map=label_map, ground_truth=ground_truth, info=info, root=root, unmapped_labels=unmapped)
     return cohort, problems

@@ -5,12 +5,14 @@ import hashlib
 import json
 import os
 import re
+import tomllib
 from pathlib import Path
 
 import pandas as pd
 
 from ...errors import DataError, InvalidCohortError
 from ..cohort import Cohort
+from ..schema import Coding, DataDictionary
 from .assemble import (CaseProblem, assemble, check_case_volumes, default_label_map, parse_label_map,
                        read_case_table)
 
@@ -118,21 +120,127 @@ def _read_ground_truth(path: Path) -> pd.DataFrame | None:
 
 DICTIONARY = "data_dictionary.csv"
 _NO = ("0", "false", "no", "n", "optional")
+_DICTIONARY_FIELDS = ("required", "values", "unit", "missing")
 
 
-def read_dictionary(path: Path) -> dict[str, bool] | None:
-    """variable -> required, from a dataset's ``data_dictionary.csv`` (None when it has none).
+def _split_cell(text: str) -> list[str]:
+    """``"NA; -99, unknown"`` -> ["NA", "-99", "unknown"] (separators ; or ,; quotes and braces stripped)."""
+    text = str(text).strip().strip("{}[]")
+    return [item.strip().strip("'\"").strip() for item in re.split(r"[;,]", text) if item.strip()]
 
-    A variable is required unless its row says ``required`` = false/no/0/optional.
+
+def _parse_values(cell, where: str, problems: list[str]) -> tuple[tuple[str, object], ...]:
+    """A value map: ``"0=female; 1=male"`` (also ``0: female``), or a dict from TOML/JSON."""
+    if isinstance(cell, dict):
+        items = [(str(k).strip(), v.strip() if isinstance(v, str) else v) for k, v in cell.items()]
+    else:
+        items = []
+        for item in _split_cell(cell):
+            parts = re.split(r"\s*[=:]\s*", item, maxsplit=1)
+            if len(parts) != 2 or not parts[0] or not parts[1]:
+                problems.append(f"{where}: value map entry {item!r} is not CODE=VALUE (e.g. '0=female; 1=male')")
+                continue
+            items.append((parts[0].strip("'\""), parts[1].strip("'\"")))
+    seen: set[str] = set()
+    for code, _ in items:
+        if code.lower() in seen:
+            problems.append(f"{where}: code {code!r} appears twice in the value map")
+        seen.add(code.lower())
+    return tuple(items)
+
+
+def _parse_tokens(cell, where: str, problems: list[str]) -> tuple[str, ...]:
+    if isinstance(cell, list):
+        if not all(isinstance(t, (str, int, float)) and not isinstance(t, bool) for t in cell):
+            problems.append(f"{where}: missing-value tokens must be strings or numbers, got {cell!r}")
+            return ()
+        return tuple(str(t).strip() for t in cell if str(t).strip())
+    return tuple(_split_cell(cell))
+
+
+def _coding(var: str, fields: dict, name: str, problems: list[str]) -> Coding:
+    where = f"{name}: variable {var!r}"
+    required = fields.get("required", "")
+    if isinstance(required, bool):
+        req = required
+    else:
+        req = str(required).strip().lower() not in _NO
+    unit = fields.get("unit", "")
+    if not isinstance(unit, str):
+        problems.append(f"{where}: unit must be text, got {unit!r}")
+        unit = ""
+    values = fields.get("values", "")
+    if not isinstance(values, (str, dict)):
+        problems.append(f"{where}: values must be a map of codes (e.g. '0=female; 1=male'), got {values!r}")
+        values = ""
+    return Coding(required=req, values=_parse_values(values, where, problems), unit=unit.strip(),
+                  missing=_parse_tokens(fields.get("missing", ""), where, problems))
+
+
+def read_dictionary(path: Path) -> DataDictionary | None:
+    """A dataset's data dictionary (None when ``path`` does not exist): ``data_dictionary.csv`` or, given
+    with ``--data-dictionary``, a CSV, TOML or JSON file.
+
+    CSV: one row per variable, columns ``variable`` and any of ``required`` (false/no/0/optional: the
+    table may lack the column), ``values`` (``0=female; 1=male``), ``unit`` (the unit the column is
+    recorded in) and ``missing`` (``NA; -99; unknown``); a row with variable ``*`` gives missing tokens
+    for every variable; other columns (kind, description, ...) are not read. TOML/JSON: ``missing =
+    [...]`` and one table per variable with the same keys (``sex = {values = {0 = "female", 1 = "male"}}``).
+    Problems of the file are collected in ``problems``, each naming the file.
     """
+    path = Path(path)
     if not path.exists():
         return None
-    table = read_case_table(path, key="variable")
-    required = table["required"] if "required" in table.columns else pd.Series("", index=table.index)
-    return {v: str(r).strip().lower() not in _NO for v, r in zip(table["variable"], required) if v}
+    name = path.name
+    problems: list[str] = []
+    entries: list[tuple[str, dict]] = []
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        table = read_case_table(path, key="variable")
+        for _, row in table.iterrows():
+            entries.append((row["variable"], {k: row[k] for k in _DICTIONARY_FIELDS if k in table.columns}))
+    elif suffix in (".toml", ".json"):
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text) if suffix == ".json" else tomllib.loads(text)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{name}: cannot be read ({exc})") from exc
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise DataError(f"{name}: not valid {suffix[1:].upper()} ({exc})") from exc
+        if not isinstance(data, dict):
+            raise DataError(f"{name}: must be an object of variables, got {_json_kind(data)}")
+        for var, fields in data.items():
+            if var == "missing":
+                entries.append(("*", {"missing": fields}))
+            elif not isinstance(fields, dict):
+                problems.append(f"{name}: variable {var!r} must be a table (required, values, unit, missing), "
+                                f"got {fields!r}")
+            else:
+                unknown = set(fields) - {*_DICTIONARY_FIELDS, "description", "kind"}
+                if unknown:
+                    problems.append(f"{name}: variable {var!r}: unknown key(s) {', '.join(sorted(unknown))}; "
+                                    f"valid: {', '.join(_DICTIONARY_FIELDS)}, description")
+                entries.append((var, fields))
+    else:
+        raise DataError(f"{path}: a data dictionary must be a .csv, .toml or .json file")
+    dictionary = DataDictionary(path=str(path), problems=problems)
+    for var, fields in entries:
+        var = str(var).strip()
+        if not var:
+            continue
+        if var == "*":
+            if any(str(fields.get(k, "")).strip() for k in ("values", "unit")):
+                problems.append(f"{name}: the '*' row gives missing-value tokens for every variable; "
+                                "its values and unit must be empty")
+            dictionary.missing += _parse_tokens(fields.get("missing", ""), f"{name}: row '*'", problems)
+        elif var in dictionary.variables:
+            problems.append(f"{name}: variable {var!r} is listed twice")
+        else:
+            dictionary.variables[var] = _coding(var, fields, name, problems)
+    return dictionary
 
 
-def missing_variables(cohort: Cohort, dictionary: dict[str, bool] | None, allow: tuple[str, ...] = ()
+def missing_variables(cohort: Cohort, dictionary: DataDictionary | None, allow: tuple[str, ...] = ()
                       ) -> tuple[dict[str, str], list[CaseProblem]]:
     """Variables of the data dictionary with no column in the table: ``(allowed -> why, problems)``.
 
@@ -140,26 +248,28 @@ def missing_variables(cohort: Cohort, dictionary: dict[str, bool] | None, allow:
     problem unless the dictionary marks the variable optional or ``allow`` names it; either way it is
     recorded (``cohort.info["missing_variables"]``).
     """
-    unknown = [v for v in allow if dictionary is None or v not in dictionary]
+    name = dictionary.name if dictionary is not None else DICTIONARY
+    known = dictionary.variables if dictionary is not None else {}
+    unknown = [v for v in allow if v not in known]
     if unknown:
         raise DataError(f"--allow-missing-variable {', '.join(unknown)}: not in the data dictionary "
-                        f"({DICTIONARY} {'has ' + ', '.join(dictionary) if dictionary else 'is absent'})")
+                        f"({name} {'has ' + ', '.join(known) if known else 'is absent'})")
     allowed, problems = {}, []
-    for var, required in (dictionary or {}).items():
+    for var, coding in known.items():
         if var in cohort.clinical.columns:
             continue
         if var in allow:
             allowed[var] = "allowed by --allow-missing-variable"
-        elif not required:
-            allowed[var] = f"optional in {DICTIONARY}"
+        elif not coding.required:
+            allowed[var] = f"optional in {name}"
         else:
-            problems.append(CaseProblem(None, f"the clinical table has no column for variable {var!r} of {DICTIONARY}"
-                                              f" (add the column, mark it required=false in {DICTIONARY}, or pass "
+            problems.append(CaseProblem(None, f"the clinical table has no column for variable {var!r} of {name}"
+                                              f" (add the column, mark it required=false in {name}, or pass "
                                               f"--allow-missing-variable {var})"))
     return allowed, problems
 
 
-def _load_msd(root: Path, label_column: str | None):
+def _load_msd(root: Path, label_column: str | None, dictionary: DataDictionary | None, images_only: bool):
     ds_path = root / "dataset.json"
     meta = read_dataset_json(ds_path)
     label_map, unmapped = parse_label_map(meta.get("labels", {"background": 0}), str(ds_path))
@@ -187,17 +297,23 @@ def _load_msd(root: Path, label_column: str | None):
         found, problems = _scan_images(images_dir)
         for case, img in found.items():
             cases.append((case, img, _find_mask(labels_dir, case) if labels_dir.is_dir() else None))
+    if images_only:
+        table = pd.DataFrame({"case_id": [c for c, _, _ in cases]})
+        cohort, more = assemble(meta.get("name") or root.name, root, cases, table, "imagesTr", label_map, unmapped,
+                                _read_info(meta), None, images_only=True)
+        return cohort, problems + more
     table_path = root / "clinical.csv"
     if not table_path.exists():
         raise DataError(f"{root}: no clinical.csv (a table keyed by case_id with the NCCN label column and "
                         "the clinical variables)")
     table = read_case_table(table_path)
     cohort, more = assemble(meta.get("name") or root.name, root, cases, table, "clinical.csv", label_map, unmapped,
-                            _read_info(meta), _read_ground_truth(root / "ground_truth.csv"), label_column)
+                            _read_info(meta), _read_ground_truth(root / "ground_truth.csv"), label_column,
+                            dictionary=dictionary)
     return cohort, problems + more
 
 
-def _load_manifest(csv_path: Path, label_column: str | None):
+def _load_manifest(csv_path: Path, label_column: str | None, dictionary: DataDictionary | None, images_only: bool):
     table = read_case_table(csv_path)
     base = csv_path.parent
     if "image" not in table.columns:
@@ -220,27 +336,68 @@ def _load_manifest(csv_path: Path, label_column: str | None):
         label_map, unmapped = default_label_map(), {}
     info = _read_info(meta)
     info["source"] = info.get("source") or "manifest"
+    if images_only:
+        return assemble(csv_path.stem, base, cases, table[["case_id"]], csv_path.name, label_map, unmapped, info,
+                        None, images_only=True)
     return assemble(csv_path.stem, base, cases, table, csv_path.name, label_map, unmapped, info,
-                    _read_ground_truth(base / "ground_truth.csv"), label_column)
+                    _read_ground_truth(base / "ground_truth.csv"), label_column, dictionary=dictionary)
 
 
-def read_cohort(path: str | Path, label_column: str | None = None, allow_missing_variables=()
-                ) -> tuple[Cohort, list[CaseProblem]]:
-    """The cohort of every case that passed the cheap checks, plus all problems found (nothing raised per case)."""
-    path = Path(path).expanduser()
+def _dataset_kind(path: Path) -> str:
     if path.is_file() and path.suffix.lower() == ".csv":
-        cohort, problems = _load_manifest(path, label_column)
-        folder = path.parent
-    elif path.is_dir() and (path / "dataset.json").exists():
-        cohort, problems = _load_msd(path, label_column)
-        folder = path
-    elif path.is_dir():
+        return "manifest"
+    if path.is_dir() and (path / "dataset.json").exists():
+        return "msd"
+    if path.is_dir():
         raise DataError(f"{path}: neither an MSD/nnU-Net folder (dataset.json, imagesTr/) nor a manifest CSV")
-    else:
-        raise DataError(f"{path}: no such dataset folder or manifest CSV")
-    allowed, more = missing_variables(cohort, read_dictionary(folder / DICTIONARY), tuple(allow_missing_variables))
+    raise DataError(f"{path}: no such dataset folder or manifest CSV")
+
+
+def find_dictionary(path: str | Path, data_dictionary: str | Path | None = None) -> DataDictionary | None:
+    """The data dictionary that applies to the dataset at ``path``: ``data_dictionary`` when given (a
+    CSV/TOML/JSON file; it must exist), else the dataset folder's ``data_dictionary.csv``, else None."""
+    if data_dictionary is not None and str(data_dictionary).strip():
+        given = Path(data_dictionary).expanduser()
+        if not given.is_file():
+            raise DataError(f"data dictionary {given} does not exist (or is not a file)")
+        return read_dictionary(given)
+    path = Path(path).expanduser()
+    folder = path.parent if _dataset_kind(path) == "manifest" else path
+    return read_dictionary(folder / DICTIONARY)
+
+
+def read_cohort(path: str | Path, label_column: str | None = None, allow_missing_variables=(),
+                data_dictionary: str | Path | None = None) -> tuple[Cohort, list[CaseProblem]]:
+    """The cohort of every case that passed the cheap checks, plus all problems found (nothing raised per case).
+
+    ``data_dictionary``: a dictionary file used instead of the dataset's own ``data_dictionary.csv``."""
+    path = Path(path).expanduser()
+    kind = _dataset_kind(path)
+    dictionary = find_dictionary(path, data_dictionary)
+    loader = _load_manifest if kind == "manifest" else _load_msd
+    cohort, problems = loader(path, label_column, dictionary, False)
+    allowed, more = missing_variables(cohort, dictionary, tuple(allow_missing_variables))
     cohort.info["missing_variables"] = allowed
+    if dictionary is not None:
+        cohort.info["data_dictionary"] = dictionary.summary()
+        more = [CaseProblem(None, p) for p in dictionary.problems] + more
     return cohort, more + problems
+
+
+def load_images(path: str | Path) -> Cohort:
+    """The images and masks of a dataset (MSD/nnU-Net folder or manifest CSV), for commands that need only
+    those (``geometry measure``): the clinical table, the labels and the data dictionary are not read, so
+    a problem there never stops them (``cohort.labels`` are -1, ``cohort.clinical`` has no columns).
+    Problems of the case list or the file headers refuse it with every one listed
+    (:class:`InvalidCohortError`); voxel problems surface when a case is read."""
+    path = Path(path).expanduser()
+    loader = _load_manifest if _dataset_kind(path) == "manifest" else _load_msd
+    cohort, problems = loader(path, None, None, True)
+    if problems:
+        raise InvalidCohortError(str(path), [(p.case_id, p.problem) for p in problems])
+    if len(cohort) == 0:
+        raise DataError(f"{path}: no cases")
+    return cohort
 
 
 #: bump when check_case_volumes checks something new, so cached verdicts are redone
@@ -278,7 +435,7 @@ def volume_problems(cohort: Cohort, on_progress=None, cache_dir: Path | None = N
 
 def load_cohort(path: str | Path, skip_invalid: bool = False, label_column: str | None = None,
                 check_volumes: bool | None = None, on_progress=None, allow_missing_variables=(),
-                validation_cache: str | Path | None = None) -> Cohort:
+                validation_cache: str | Path | None = None, data_dictionary: str | Path | None = None) -> Cohort:
     """Load an MSD/nnU-Net folder (``dataset.json``, ``imagesTr/``, ``labelsTr/``, ``clinical.csv``) or a
     manifest CSV (``case_id, image, mask, label, [group], clinical...``).
 
@@ -291,9 +448,11 @@ def load_cohort(path: str | Path, skip_invalid: bool = False, label_column: str 
     cohort with all problems listed (:class:`InvalidCohortError`); ``validation_cache`` keeps the voxel
     verdict per cohort content. A variable of the dataset's ``data_dictionary.csv`` without a column is a
     problem unless ``allow_missing_variables`` names it (recorded in ``cohort.info["missing_variables"]``).
-    ``on_progress(done, total, message)`` reports the volume checks.
+    The dictionary's codings (value maps, units, missing tokens) are applied while reading; ``data_dictionary``
+    names a CSV/TOML/JSON dictionary to use instead of the dataset's own (recorded in
+    ``cohort.info["data_dictionary"]``). ``on_progress(done, total, message)`` reports the volume checks.
     """
-    cohort, problems = read_cohort(path, label_column, allow_missing_variables)
+    cohort, problems = read_cohort(path, label_column, allow_missing_variables, data_dictionary)
     check_volumes = skip_invalid if check_volumes is None else check_volumes
     if check_volumes:
         problems += volume_problems(cohort, on_progress, Path(validation_cache) if validation_cache else None)
