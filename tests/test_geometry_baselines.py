@@ -139,3 +139,32 @@ def test_rules_oracle_is_right_on_held_out_phantoms(cohort, ctx):
     train, test = cohort.subset(cohort.case_ids[::2]), cohort.subset(cohort.case_ids[1::2])
     proba = reg.models.create("geometric-rules-oracle").fit(train, None, ctx).predict_proba(test, ctx)
     assert (proba.argmax(axis=1) == test.labels).all()
+
+
+def test_the_rules_parameter_selects_a_rule_set(cohort, ctx, tmp_path):
+    from resectbench.geometry.nccn import RulesError, load_rules
+
+    dutch = reg.models.create("geometric-rules-oracle", rules="dpcg-2012", fit_thresholds=False).fit(cohort, None, ctx)
+    assert dutch.history[0]["rule_set"] == load_rules("dpcg-2012").version
+    out = dutch.extra_outputs(cohort, ctx)
+    assert all(r["rule_set"] == load_rules("dpcg-2012").version for r in out["rules"].values())
+    geoms = gm.oracle_geometry(cohort, gm.GeometryCache(ctx.cache_dir))
+    labels = {c: r["label"] for c, r in out["rules"].items()}
+    assert labels == dict(zip(cohort.case_ids, gm.rule_labels(geoms, cohort.case_ids, rules="dpcg-2012").tolist()))
+    # the Appleby switch (tuned, or fixed) still overrides the set's option
+    la = reg.models.create("geometric-rules-oracle", modified_appleby="LA")
+    assert la.rules.options.modified_appleby == "LA" and la.rules.version != load_rules("nccn-2019").version
+    assert reg.models.create("geometric-rules-oracle", rules="nccn-2019-appleby-la").rules.options.modified_appleby == "LA"
+    own = tmp_path / "own.toml"
+    own.write_text('extends = "nccn-2019"\n[options]\nmin_contact_deg = 400\n')
+    with pytest.raises(RulesError, match="own.toml.*min_contact_deg"):
+        reg.models.create("geometric-rules", rules=str(own))
+
+
+def test_geometric_features_take_the_rule_class_only_when_asked(cohort, ctx):
+    plain = reg.models.create("geometric-features-oracle", classifier="logistic").fit(cohort, None, ctx)
+    assert "rule_class" not in plain.feature_names
+    ruled = reg.models.create("geometric-features-oracle", classifier="logistic", rules="nccn-2019-vein270")
+    ruled.fit(cohort, None, ctx)
+    assert "rule_class" in ruled.feature_names and len(ruled.feature_names) == len(plain.feature_names) + 1
+    assert ruled.predict_proba(cohort, ctx).shape == (len(cohort), 3)

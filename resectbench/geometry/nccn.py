@@ -294,7 +294,10 @@ def _build_rule_set(data: dict, path: Path, seen: tuple[str, ...]) -> RuleSet:
     rules: list[Rule] = []
     options = RuleOptions()
     if "extends" in data:
-        base = _load(data["extends"], seen + (str(path),), path.parent)
+        try:
+            base = _load(data["extends"], seen + (str(path),), path.parent)
+        except RulesError as exc:
+            raise RulesError(f"{where}: extends {data['extends']!r}: {exc}") from None
         rules, options = list(base.rules), base.options
     drop = data.get("drop", [])
     if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):

@@ -149,13 +149,11 @@ def rules_cmd(
         return
     console.print(Text(f"{rule_set.version}: {rule_set.title}\nsource: {rule_set.source}\nfile: {rule_set.path}"))
     console.print(Text("options: " + ", ".join(f"{k}={v}" for k, v in rule_set.options.as_dict().items())))
-    table = Table()
-    rows = rules_table(rule_set)
-    for col in rows[0]:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(str(v)) for v in row.values()))
-    console.print(table)
+    for row in rules_table(rule_set):          # one line per row: ids stay whole at any width
+        needs = ", ".join(x for x in (row["flags"], row["requires_option"] and f"option {row['requires_option']}")
+                          if x)
+        console.print(Text(f"{row['id']}: {row['vessels']} | {row['locations']} | contact {row['contact']}"
+                           + (f" | {needs}" if needs else "") + f" -> {row['outcome']}"), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
