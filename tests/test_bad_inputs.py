@@ -199,6 +199,12 @@ KINDS = {
     "csv-empty": (_clinical_text(""), "clinical.csv", "not a readable CSV"),
     "csv-binary": (_clinical_bytes(b"\xff\xfe\x00\x81garbage\x00\x00"), "clinical.csv", "not a readable CSV"),
     "missing-variable-column": (_no_age_column, "data_dictionary.csv", "no column for variable 'age'"),
+    "dictionary-unknown-unit": (_dictionary([{"variable": "ca19_9_baseline", "unit": "furlongs"}]),
+                                "data_dictionary.csv", "unit 'furlongs' cannot be converted to U/mL"),
+    "dictionary-bad-value-map": (_dictionary([{"variable": "sex", "values": "0=femal; 1=male"}]),
+                                 "data_dictionary.csv", "value map sends '0' to 'femal'"),
+    "dictionary-malformed-value-map": (_dictionary([{"variable": "sex", "values": "0 female"}]),
+                                       "data_dictionary.csv", "is not CODE=VALUE"),
 }
 
 
@@ -384,3 +390,19 @@ def test_the_docs_table_lists_exactly_these_kinds():
             first = first or name
             ids.add(name)
     assert ids == set(KINDS)
+
+
+def test_run_reads_the_clinical_table_through_the_folders_dictionary(tiny):
+    """A sex column coded 0/1 is refused until data_dictionary.csv (here the synthetic one, extended) maps it."""
+    root = tiny
+    _edit_table(root, lambda df: df.assign(sex=df["sex"].map({"female": "0", "male": "1"}).fillna("")))
+    args = ["run", "--model", "dummy", "--data", root, "--outer-folds", "3", "--no-progress"]
+    refused = invoke(*args, "--run-dir", "r0")
+    assert refused.exit_code == 2 and "'sex': value '0' is not one of female, male" in flat(refused.output)
+    dictionary = pd.read_csv(root / "data_dictionary.csv", dtype=str, keep_default_na=False)
+    dictionary["values"] = np.where(dictionary["variable"] == "sex", "0=female; 1=male", "")
+    dictionary.to_csv(root / "data_dictionary.csv", index=False)
+    done = invoke(*args, "--run-dir", "r1")
+    assert done.exit_code == 0, done.output
+    recorded = json.loads(open("r1/manifest.json").read())["cohort"]["data_dictionary"]
+    assert recorded["variables"]["sex"] == {"values": {"0": "female", "1": "male"}}
