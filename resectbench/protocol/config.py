@@ -21,6 +21,7 @@ TOML layout::
     path = "data/my_cohort"        # MSD/nnU-Net folder or manifest CSV; none = embedded synthetic cohort
     skip_invalid = false           # exclude (and record) invalid cases instead of refusing the cohort
     allow_missing_variables = []   # data_dictionary.csv variables the clinical table may lack
+    data_dictionary = ""           # CSV/TOML/JSON dictionary used instead of the dataset's data_dictionary.csv
 
     [protocol]
     outer_folds = 5
@@ -104,6 +105,8 @@ class DataConfig:
     skip_invalid: bool = False
     #: data-dictionary variables the clinical table may lack (recorded in the manifest)
     allow_missing_variables: list[str] = field(default_factory=list)
+    #: data dictionary (value maps, units, missing tokens) used instead of the dataset's own; None: its own
+    data_dictionary: str | None = None
 
 
 @dataclass
@@ -137,6 +140,8 @@ class ExperimentConfig:
         data = self.data
         if data.path and Path(data.path).exists():  # workers may start in another directory
             data = replace(data, path=str(Path(data.path).resolve()))
+        if data.data_dictionary and Path(data.data_dictionary).exists():
+            data = replace(data, data_dictionary=str(Path(data.data_dictionary).resolve()))
         return replace(self, protocol=proto, run_dir=run_dir, name=name, data=data)
 
     def to_dict(self) -> dict:
@@ -162,6 +167,8 @@ class ExperimentConfig:
         data_cfg = _build(DataConfig, data.pop("data", {}), "data")
         if data_cfg.path == "":
             data_cfg.path = None
+        if data_cfg.data_dictionary == "":
+            data_cfg.data_dictionary = None
         return cls(models=models, protocol=protocol, data=data_cfg, **data)
 
     @classmethod

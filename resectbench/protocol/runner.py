@@ -144,7 +144,8 @@ def load_data(config: ExperimentConfig, listener: RunListener):
               "on_progress": progress("validating the cohort")}
     if config.data.path:
         return load_cohort(config.data.path, skip_invalid=config.data.skip_invalid,
-                           allow_missing_variables=tuple(allow), **checks)
+                           allow_missing_variables=tuple(allow), data_dictionary=config.data.data_dictionary,
+                           **checks)
     return default_cohort(profile=config.profile, seed=0, on_progress=progress("generating the embedded synthetic "
                                                                                 "cohort"), load_options=checks)
 

@@ -178,6 +178,9 @@ def run_cmd(
     allow_missing_variable: Optional[List[str]] = typer.Option(
         None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
         "data_dictionary.csv variable (repeatable; recorded in the manifest)."),
+    data_dictionary: Optional[Path] = typer.Option(None, "--data-dictionary", metavar="PATH", help="Data "
+                                                   "dictionary (CSV/TOML/JSON: value maps, units, missing tokens) used "
+                                                   "instead of the dataset's data_dictionary.csv."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ):
     """Benchmark models under nested cross-validation with Optuna tuning; resumable.
@@ -213,7 +216,8 @@ def run_cmd(
         proto = replace(proto, **{k: v for k, v in overrides.items() if v is not None})
         data_cfg = replace(cfg.data, path=str(data) if data else cfg.data.path,
                            skip_invalid=skip_invalid or cfg.data.skip_invalid,
-                           allow_missing_variables=[*cfg.data.allow_missing_variables, *(allow_missing_variable or [])])
+                           allow_missing_variables=[*cfg.data.allow_missing_variables, *(allow_missing_variable or [])],
+                           data_dictionary=str(data_dictionary) if data_dictionary else cfg.data.data_dictionary)
         top = {"profile": profile, "device": device, "run_dir": str(run_dir) if run_dir else None,
                "storage": storage, "name": name}
         cfg = replace(cfg, models=specs, protocol=proto, data=data_cfg,
