@@ -70,12 +70,15 @@ def run(recipe_name: str, epochs: int | None, patience: int | None, fold: int, c
         proba = model.predict_proba(test, ctx)
         predict_seconds = time.perf_counter() - t2
         extra = model.extra_outputs(test, ctx) if hasattr(model, "extra_outputs") else {}
+        segmenter = getattr(model, "segmenter", None)
+        if hasattr(segmenter, "dice"):   # geometric baselines: the masks they measure contact on
+            extra = {**(extra or {}), "dice": segmenter.dice(test)}
     metrics = classification_metrics(np.asarray(test.labels), proba)
     out = {"recipe": recipe_name, "params": params or {}, "fold": fold, "cascade": cascade,
            "profile": profile.to_dict(), "n_train": len(train.case_ids), "n_valid": len(valid.case_ids),
            "n_test": len(test.case_ids), "cohort_seconds": prepared, "localiser_seconds": localiser_seconds,
            "fit_seconds": fit_seconds, "predict_seconds": predict_seconds, "load_avg": os.getloadavg(),
-           "epochs": len(model.history), "best_epoch": getattr(model.fit_result, "best_epoch", None),
+           "epochs": len(model.history), "best_epoch": getattr(getattr(model, "fit_result", None), "best_epoch", None),
            **{k: metrics[k] for k in ("macro_f1", "auc_ovr_macro", "accuracy")},
            **dice_by_structure((extra or {}).get("dice"), list(test.case_ids))}
     loc = (extra or {}).get("localisation_mm")

@@ -219,6 +219,18 @@ class WindowSegmenter:
                       .argmax(dim=1)[0].to(torch.uint8).cpu().numpy(), spacing) for cid in cohort.case_ids}
 
 
+    def dice(self, cohort) -> dict[str, dict[str, float]]:
+        """Per-case Dice of every structure, against the reference mask cut at the same window."""
+        from .engine.metrics import per_structure_dice
+
+        masks = self.predict_masks(cohort)
+        centres = {c: v[0] for c, v in self.localiser.centres(cohort).items()}
+        vols = self.store().get(cohort)
+        truth = cut_windows({c: vols[c] for c in cohort.case_ids if vols[c]["has_mask"]},
+                            {c: centres[c] for c in cohort.case_ids if vols[c]["has_mask"]}, self.profile.roi)
+        return {c: per_structure_dice(masks[c][0], t["seg"]) for c, t in truth.items()}
+
+
 #: the window segmenter's training (measured: benchmarks/cascade.py --geometric)
 WINDOW_SEGMENTER_EPOCHS = 40
 
