@@ -236,3 +236,26 @@ def test_timm_loads_a_local_state_dict_and_skips_a_mismatched_stem(tmp_path):
     report = one_channel.pretrained_report
     assert report.shape_mismatch and report.shape_mismatch[0].startswith("conv1.0.weight")
     assert len(report.loaded) > 0.9 * len(source.encoder.state_dict())
+
+
+def test_contact_features_grow_with_tumour_vessel_contact_and_reach_the_swin_embedding():
+    from resectbench.data.labels import INDEX
+    from resectbench.models.backbones.base import CONTACT_VESSELS, contact_features
+
+    def logits(offset: int) -> torch.Tensor:
+        label = torch.zeros(1, 12, 12, 12, dtype=torch.long)
+        label[0, 2:5, 2:5, 2:5] = INDEX["tumor"]
+        label[0, 2 + offset:5 + offset, 5:8, 2:5] = INDEX["sma"]   # offset 0: next to the tumour
+        return torch.nn.functional.one_hot(label, 16).permute(0, 4, 1, 2, 3).float() * 20
+
+    touching, apart = contact_features(logits(0)), contact_features(logits(6))
+    sma = 1 + CONTACT_VESSELS.index("sma")
+    assert touching.shape == (1, 1 + 2 * len(CONTACT_VESSELS))
+    assert touching[0, sma] > apart[0, sma] + 1.0          # contact volume
+    assert touching[0, sma + len(CONTACT_VESSELS)] > 0.2 > apart[0, sma + len(CONTACT_VESSELS)]  # share
+    net = backbones.create("swin-unetr", roi=(32, 32, 32), feature_size=12, window_size=4, norm_name="batch",
+                           embed_dim=8, contact_pooling=True)
+    assert net.project.in_features == 16 * 12 + touching.shape[1]
+    out = net(torch.randn(2, 1, 32, 32, 32))
+    out.embedding.sum().backward()   # the classifier's gradient reaches the segmentation head through it
+    assert net.out.conv.conv.weight.grad is not None and net.out.conv.conv.weight.grad.abs().sum() > 0

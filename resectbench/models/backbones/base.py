@@ -169,3 +169,23 @@ def load_pretrained(module: nn.Module, path: str | Path,
             f"{len(report.shape_mismatch)} had the wrong shape)")
     module.load_state_dict(chosen, strict=False)
     return report
+
+
+#: vessels the NCCN rules turn on, for :func:`contact_features` (canonical names)
+CONTACT_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
+
+
+def contact_features(seg_logits: torch.Tensor) -> torch.Tensor:
+    """(B, 1 + 2 * len(CONTACT_VESSELS)) soft tumour-vessel contact read off a segmentation: the tumour's
+    size, and per vessel the vessel probability within one voxel of the tumour's (summed, and as a share
+    of the vessel in view). Differentiable, mask-free: it lets a classifier see the geometry the NCCN
+    classes are decided by, which a globally pooled bottleneck blurs away."""
+    from ...data.labels import INDEX
+
+    p = torch.softmax(seg_logits.float(), dim=1)
+    near_tumour = torch.nn.functional.max_pool3d(p[:, INDEX["tumor"]:INDEX["tumor"] + 1], 3, stride=1, padding=1)
+    vessels = p[:, [INDEX[v] for v in CONTACT_VESSELS]]
+    touching = (vessels * near_tumour).sum(dim=(2, 3, 4))
+    share = touching / (vessels.sum(dim=(2, 3, 4)) + 1.0)
+    tumour = p[:, INDEX["tumor"]].sum(dim=(1, 2, 3))[:, None]
+    return torch.cat([torch.log1p(tumour), torch.log1p(touching), share], dim=1)

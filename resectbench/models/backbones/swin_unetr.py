@@ -9,7 +9,8 @@ from torch import nn
 
 from ...registry import component
 from ...search_space import Categorical
-from .base import BackboneOutput, VolumeBackbone, check_input, load_pretrained, norm_argument, require_divisible
+from .base import (CONTACT_VESSELS, BackboneOutput, VolumeBackbone, check_input, contact_features, load_pretrained,
+                   norm_argument, require_divisible)
 
 # SwinUNETR's decoder blocks (kept only when segmenting); the Swin encoder is always ``swinViT``.
 _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "encoder10",
@@ -29,7 +30,10 @@ class SwinUNETRBackbone(VolumeBackbone):
       projected to ``embed_dim`` (256 by default, as in the paper). Pooling the transformer
       output rather than the decoder keeps the embedding independent of the decoder, so with
       ``n_seg_classes=0`` the decoder is not built at all (it holds most of the weights: 3.4 M
-      of 4.1 M at ``feature_size=12``).
+      of 4.1 M at ``feature_size=12``). ``contact_pooling=True`` also feeds the projection the soft
+      tumour-vessel contact read off the segmentation (:func:`~resectbench.models.backbones.base.
+      contact_features`): a pooled bottleneck alone did not learn the classes from a 1.5 mm window
+      in a CPU budget (benchmarks/cascade.py, docs/models.md).
     - **Segmentation**: logits from Swin-UNETR's own UNet-style decoder at full ROI resolution.
     - **Normalisation** in the decoder: ``instance`` (MONAI's default; the paper does not say),
       ``batch`` or ``group``. With ``instance`` the bottleneck block normalises roi/32 voxels,
@@ -59,7 +63,7 @@ class SwinUNETRBackbone(VolumeBackbone):
     def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 16,
                  embed_dim: int = 256, feature_size: int = 48, norm_name: str = "instance",
                  use_checkpoint: bool = False, drop_path_rate: float = 0.0, use_v2: bool = False,
-                 window_size: int = 7, pretrained: str | None = None):
+                 window_size: int = 7, pretrained: str | None = None, contact_pooling: bool = False):
         super().__init__(in_channels, roi, embed_dim, n_seg_classes)
         from monai.networks.nets import SwinUNETR  # heavy import kept out of registry loading
 
@@ -79,7 +83,9 @@ class SwinUNETRBackbone(VolumeBackbone):
             for name in _DECODER:
                 self.add_module(name, getattr(net, name))
         self.normalize = net.normalize
-        self.project = nn.Linear(16 * feature_size, self.embed_dim)
+        self.contact_pooling = bool(contact_pooling) and self.segments
+        extra = 1 + 2 * len(CONTACT_VESSELS) if self.contact_pooling else 0
+        self.project = nn.Linear(16 * feature_size + extra, self.embed_dim)
         self.pretrained_report = None
         if pretrained:
             self.pretrained_report = self.load_pretrained(pretrained)
@@ -94,9 +100,9 @@ class SwinUNETRBackbone(VolumeBackbone):
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         check_input(x, self.in_channels, self.roi, "swin-unetr")
         hidden = self.swinViT(x, self.normalize)
-        embedding = self.project(hidden[4].mean(dim=(2, 3, 4)))
+        pooled = hidden[4].mean(dim=(2, 3, 4))
         if not self.segments:
-            return BackboneOutput(embedding=embedding, seg_logits=None)
+            return BackboneOutput(embedding=self.project(pooled), seg_logits=None)
         # Swin-UNETR's decoder, as in monai.networks.nets.SwinUNETR.forward
         enc0 = self.encoder1(x)
         enc1 = self.encoder2(hidden[0])
@@ -108,4 +114,7 @@ class SwinUNETRBackbone(VolumeBackbone):
         dec1 = self.decoder3(dec2, enc2)
         dec0 = self.decoder2(dec1, enc1)
         out = self.decoder1(dec0, enc0)
-        return BackboneOutput(embedding=embedding, seg_logits=self.out(out))
+        seg_logits = self.out(out)
+        if self.contact_pooling:
+            pooled = torch.cat([pooled, contact_features(seg_logits).to(pooled.dtype)], dim=1)
+        return BackboneOutput(embedding=self.project(pooled), seg_logits=seg_logits)
