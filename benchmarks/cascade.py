@@ -6,7 +6,11 @@ window centre lies from the true tumour centre on the held-out cases. Stage 2: o
 on the outer test cases, macro-F1, AUC and the auxiliary segmentation's Dice per structure.
 
     .venv/bin/python benchmarks/cascade.py [--recipe swinunetr-image-only] [--epochs 8] [--fold 0]
-        [--no-cascade] [--out benchmarks/results/cascade.json]
+        [--no-cascade] [--param KEY=VALUE] [--out benchmarks/results/cascade.jsonl] [--quick]
+
+Each run appends one JSON line to ``--out``; ``--quick`` runs the same path on a tiny generated
+cohort (32^3 at 3 mm, a 2-epoch localiser, 1 epoch) in a few seconds and writes
+``results/cascade.quick.json``.
 
 The localiser and the preprocessed volumes are cached in the user cache (``RESECTBENCH_CACHE``), so
 a second run with another recipe pays for stage 2 only; ``localiser_seconds`` is 0 then.
@@ -24,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def run(recipe_name: str, epochs: int | None, patience: int | None, fold: int, cascade: bool, seed: int = 0,
-        params: dict | None = None) -> dict:
+        params: dict | None = None, quick_dir: Path | None = None) -> dict:
     import numpy as np
     import torch
 
@@ -42,8 +46,20 @@ def run(recipe_name: str, epochs: int | None, patience: int | None, fold: int, c
     profile = get_profile("cpu-cascade" if cascade else "cpu")
     profile = profile.with_(**{k: v for k, v in (("max_epochs", epochs), ("patience", patience)) if v})
     t0 = time.perf_counter()
-    cohort = default_cohort(profile="cpu", seed=seed)
-    splits = make_splits(cohort.case_ids, cohort.labels, outer_folds=5, inner="holdout", seed=seed)
+    if quick_dir is not None:   # the same path on a tiny cohort: 32^3 at 3 mm, everything shrunk
+        from resectbench.data.synth import tiny_cohort
+        from resectbench.profiles import Cascade
+
+        cohort = tiny_cohort(quick_dir, n=15)
+        if profile.cascade is not None:
+            profile = profile.with_(target_spacing_mm=(3.0, 3.0, 3.0), cascade=Cascade(
+                context_roi=(32, 32, 32), localiser_spacing_mm=(6.0, 6.0, 6.0), localiser_roi=(16, 16, 16),
+                localiser_epochs=2, jitter_vox=2))
+        outer_folds = 3
+    else:
+        cohort = default_cohort(profile="cpu", seed=seed)
+        outer_folds = 5
+    splits = make_splits(cohort.case_ids, cohort.labels, outer_folds=outer_folds, inner="holdout", seed=seed)
     outer = splits.get(0, fold)
     inner = outer.inner[0]
     train, valid, test = (cohort.subset(list(ids)) for ids in (inner.train, inner.valid, outer.test))
@@ -56,7 +72,8 @@ def run(recipe_name: str, epochs: int | None, patience: int | None, fold: int, c
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = FitContext(seed=seed, profile=profile, cache_dir=cache_root(), work_dir=Path(tmp), on_epoch=on_epoch)
+        cache = Path(tmp) / "cache" if quick_dir is not None else cache_root()
+        ctx = FitContext(seed=seed, profile=profile, cache_dir=cache, work_dir=Path(tmp), on_epoch=on_epoch)
         localiser_seconds = 0.0
         if profile.cascade is not None:   # stage 1 alone, timed (the recipe then loads it from the cache)
             t1 = time.perf_counter()
@@ -97,17 +114,27 @@ def main() -> None:
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--no-cascade", action="store_true", help="the cpu profile's input (whole view at 3 mm) instead")
     ap.add_argument("--param", action="append", default=[], help="recipe parameter KEY=VALUE (repeatable; JSON value)")
-    ap.add_argument("--out", default=None, help="append the result as one JSON line to this file")
+    ap.add_argument("--out", default=str(HERE / "results" / "cascade.jsonl"),
+                    help="append the result as one JSON line to this file")
+    ap.add_argument("--quick", action="store_true", help="a tiny generated cohort, 1 epoch (smoke test)")
     args = ap.parse_args()
     params = {k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}
+    if args.quick:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run(args.recipe, 1, 1, 0, not args.no_cascade, params={"feature_size": 12, **params},
+                         quick_dir=Path(tmp))
+        (HERE / "results" / "cascade.quick.json").write_text(json.dumps(result, indent=1, default=float))
+        print(json.dumps({k: result[k] for k in ("recipe", "macro_f1", "fit_seconds")}))
+        return
     result = run(args.recipe, args.epochs, args.patience, args.fold, not args.no_cascade, params=params)
     keys = [k for k in result if k.startswith(("dice_", "localisation"))]
     print(json.dumps({k: result[k] for k in ("recipe", "params", "fold", "cascade", "epochs", "best_epoch",
                                                "localiser_seconds", "fit_seconds", "macro_f1", "auc_ovr_macro",
                                                "accuracy", *keys)}, indent=1))
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    with open(args.out, "a") as f:
+        f.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":
