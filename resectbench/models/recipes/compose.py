@@ -151,7 +151,7 @@ class NeuralRecipe(ResectabilityModel):
         self.config: TrainConfig | None = None
         self.fit_result = None
         self.localiser = None            # the cascade's stage 1 (profiles with a ``cascade``)
-        self._centres: dict[str, tuple] = {}
+        self._centres: dict[tuple, tuple] = {}   # (cohort fingerprint, case id) -> (centre mm, source)
         self._resolved_cfg: dict | None = None
 
     # -- configuration resolved against the profile ----------------------------------------------
@@ -212,20 +212,22 @@ class NeuralRecipe(ResectabilityModel):
                 arrays.has_mask = np.array([bool(vols[c]["has_mask"]) for c in arrays.case_ids])
         return arrays
 
-    def _predicted_centres(self, cohort, ctx: FitContext) -> dict | None:
-        """The localiser's window centre per case (None without a cascade); computed once per case."""
+    def _predicted_centres(self, cohort) -> dict | None:
+        """The localiser's window centre per case (None without a cascade); computed once per case of a
+        cohort (keyed by the cohort's fingerprint too: another cohort may reuse the case ids)."""
         if self.localiser is None:
             return None
-        todo = cohort.subset([c for c in cohort.case_ids if c not in self._centres])
+        source = getattr(cohort, "fingerprint", None)
+        todo = cohort.subset([c for c in cohort.case_ids if (source, c) not in self._centres])
         if len(todo.case_ids):
-            self._centres.update(self.localiser.centres(todo))
-        return {c: self._centres[c][0] for c in cohort.case_ids}
+            self._centres.update({(source, c): v for c, v in self.localiser.centres(todo).items()})
+        return {c: self._centres[(source, c)][0] for c in cohort.case_ids}
 
     def _true_centres(self, cohort, ctx: FitContext, resolved) -> dict:
         """Window centres of training cases: their mask's tumour (else the localiser's guess)."""
         centres = true_centres(self._store(ctx, resolved).get(cohort))
         if any(c is None for c in centres.values()):
-            guess = self._predicted_centres(cohort, ctx)
+            guess = self._predicted_centres(cohort)
             centres = {cid: guess[cid] if c is None else c for cid, c in centres.items()}
         return centres
 
@@ -309,7 +311,7 @@ class NeuralRecipe(ResectabilityModel):
         train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True, centres=train_centres,
                                     margin=margin)
         valid_arrays = (self._arrays(valid, ctx, resolved, labels=True, masks=False,
-                                     centres=self._predicted_centres(valid, ctx))
+                                     centres=self._predicted_centres(valid))
                         if valid is not None and len(valid.case_ids) else None)
         seed_everything(ctx.seed)  # same initial weights whatever the data loading did
         schedule = self.build_schedule()
@@ -341,7 +343,7 @@ class NeuralRecipe(ResectabilityModel):
     def _predict(self, cohort, ctx: FitContext, *, want_masks: bool):
         self._check_fitted()
         arrays = self._arrays(cohort, ctx, self._resolved_cfg, labels=False, masks=False,  # mask-free
-                              centres=self._predicted_centres(cohort, ctx))
+                              centres=self._predicted_centres(cohort))
         device = self.config.device
         return predict(self.net.to(device), arrays, batch_size=self.config.batch_size, device=device,
                        amp_dtype=resolve_amp(self.config.amp, device), patch_size=self.config.patch_size,
@@ -367,15 +369,15 @@ class NeuralRecipe(ResectabilityModel):
             return {}
         # the reference is cut from the same window the prediction was made in
         truth = self._arrays(cohort, ctx, self._resolved_cfg, labels=False, masks=True,
-                             centres=self._predicted_centres(cohort, ctx))
+                             centres=self._predicted_centres(cohort))
         out: dict[str, Any] = {"dice": {cid: per_structure_dice(predicted[cid][0], seg)
                                         for cid, seg, has in zip(truth.case_ids, truth.segs, truth.has_mask) if has}}
         if self.localiser is not None:
             # localisation error (mm) against the mask's tumour centre, for cases that have a mask
             reference = self._true_centres(cohort.subset([c for c, h in zip(truth.case_ids, truth.has_mask) if h]),
                                            ctx, self._resolved_cfg)
-            out["localisation_mm"] = {cid: float(np.linalg.norm(self._centres[cid][0] - ref))
-                                      for cid, ref in reference.items()}
+            centres = self._predicted_centres(cohort)
+            out["localisation_mm"] = {cid: float(np.linalg.norm(centres[cid] - ref)) for cid, ref in reference.items()}
         if measure_contacts:
             from ...geometry import measure_case
 
