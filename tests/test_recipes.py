@@ -88,6 +88,23 @@ def test_profile_sizes_the_swin_backbone_unless_the_recipe_says_otherwise(ctx):
     assert paper_window.backbone.swinViT.window_size == (7, 7, 7)
 
 
+@pytest.mark.slow
+def test_paper_profile_model_builds_at_full_width_and_trains_one_step():
+    """The GPU profile's network (feature size 48, window 7, instance norm) runs on a CPU too, so its
+    code path executes in CI: one forward/backward step on one 64^3 volume (the ROI only is shrunk)."""
+    recipe = registry.models.create("swinunetr-fusion")
+    resolved = recipe._resolved(FitContext(profile=get_profile("paper").with_(roi=(64, 64, 64))))
+    assert (resolved["feature_size"], resolved["window_size"]) == (48, 7)
+    torch.manual_seed(0)
+    net = recipe.build(24, resolved, segment=True)
+    assert net.backbone.swinViT.window_size == (7, 7, 7) and net.backbone.project.in_features == 16 * 48
+    out = net(torch.randn(1, 1, 64, 64, 64), torch.randn(1, 24))
+    assert out.logits.shape == (1, 3) and out.seg_logits.shape == (1, 16, 64, 64, 64)
+    (torch.nn.functional.cross_entropy(out.logits, torch.tensor([1])) + out.seg_logits.float().mean()).backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
 def test_compose_search_space_nests_component_spaces_as_recipe_kwargs():
     space = compose_search_space("cnn3d", "mlp", "gated", "dice-step")
     assert {"lr", "seg_ce", "backbone.init_filters", "clinical.hidden", "fusion.fusion_dim"} <= set(space)
