@@ -87,9 +87,9 @@ class SmallUNet(nn.Module):
 class Localiser:
     """A trained :class:`SmallUNet` that answers ``centres(cohort)`` from the CT alone."""
 
-    def __init__(self, net: SmallUNet, cascade: Cascade, cache_dir: str | Path | None, device: str = "cpu",
-                 history: list[dict] | None = None):
-        self.net, self.cascade, self.device, self.history = net.eval(), cascade, device, history or []
+    def __init__(self, net: SmallUNet, cascade: Cascade, cache_dir: str | Path | None, device: str = "cpu"):
+        self.net, self.cascade, self.device = net.eval(), cascade, device
+        self.history: list[dict] = []   # per-epoch training metrics (empty when loaded from the cache)
         self._tmp = None if cache_dir is not None else tempfile.TemporaryDirectory(prefix="resectbench-volumes-")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else Path(self._tmp.name)
 
