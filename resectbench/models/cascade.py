@@ -154,15 +154,48 @@ def _cache_key(cohort, cascade: Cascade, seed: int, device: str, extra: dict | N
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def training_centres(vols: dict, localiser: Localiser, cohort) -> dict[str, np.ndarray]:
+    """Window centres of training cases: their mask's tumour (else the pancreas), or the localiser's
+    guess for a case whose mask shows neither."""
+    centres = true_centres(vols)
+    missing = [c for c, v in centres.items() if v is None]
+    if missing:
+        guess = localiser.centres(cohort.subset(missing))
+        centres.update({c: guess[c][0] for c in missing})
+    return centres
+
+
+def _fit_small_unet(net: SmallUNet, ids, images, segs, has_mask, roi, spacing, epochs: int, transform,
+                    ctx: FitContext, device: str, path: Path | None) -> list[dict]:
+    """Train ``net`` in place (lr 3e-3, batch 2) and keep its weights at ``path``; the per-epoch history."""
+    from .segmenter import SegmenterConfig, fit_segmentation
+
+    arrays = CaseArrays(case_ids=list(ids), clinical=np.zeros((len(ids), 0), dtype=np.float32), images=images,
+                        segs=segs, has_mask=np.asarray(has_mask, dtype=bool))
+    config = SegmenterConfig(roi=tuple(roi), spacing=tuple(spacing), epochs=epochs, batch_size=2, lr=3e-3,
+                             seed=ctx.seed)
+    history = fit_segmentation(net, arrays, config, device=device, transform=transform, on_progress=ctx.on_progress)
+    net.eval()
+    if path is not None:
+        save_weights(snapshot(net), path)
+    return history
+
+
+def _no_flip_augmentation(roi, seed: int):
+    """The training augmentation without flips or 90-degree turns: they would move a head tumour to
+    where tails are and swap side-specific vessels (SMA / SMV)."""
+    from ..data.transforms import AugmentationConfig, ImageConfig, train_augmentation
+
+    return train_augmentation(ImageConfig(roi=tuple(roi), augmentation=AugmentationConfig(flip_prob=0.0,
+                                                                                          rot90_prob=0.0)), seed)
+
+
 def train_localiser(train_cohort, ctx: FitContext, cascade: Cascade) -> Localiser:
     """Train the localiser of ``cascade`` on the cases of ``train_cohort`` that have masks.
 
     Cached under ``ctx.cache_dir/localisers`` (weights only) by cases, settings and seed, so every
     recipe and trial of a fold that uses the cascade shares one (training is deterministic on CPU).
     """
-    from ..data.transforms import AugmentationConfig, ImageConfig, train_augmentation
-    from .segmenter import SegmenterConfig, fit_segmentation
-
     device = resolve_device(ctx.device)
     seed_everything(ctx.seed)
     localiser = Localiser(SmallUNet(), cascade, ctx.cache_dir, device)
@@ -176,20 +209,10 @@ def train_localiser(train_cohort, ctx: FitContext, cascade: Cascade) -> Localise
     ids = list(train_cohort.case_ids)
     # pancreas and tumour keep their indices (1, 2); every other structure is background here
     segs = [np.where(np.isin(vols[c]["seg"], (PANCREAS, TUMOR)), vols[c]["seg"], 0).astype(np.uint8) for c in ids]
-    arrays = CaseArrays(case_ids=ids, clinical=np.zeros((len(ids), 0), dtype=np.float32),
-                        images=[vols[c]["image"] for c in ids], segs=segs,
-                        has_mask=np.array([bool(vols[c]["has_mask"]) for c in ids]))
-    config = SegmenterConfig(roi=tuple(cascade.localiser_roi), spacing=tuple(cascade.localiser_spacing_mm),
-                             epochs=cascade.localiser_epochs, batch_size=2, lr=3e-3, seed=ctx.seed)
-    # no flips: they would move a head tumour to where tails are
-    augmentation = ImageConfig(roi=tuple(cascade.localiser_roi),
-                               augmentation=AugmentationConfig(flip_prob=0.0, rot90_prob=0.0))
-    localiser.history = fit_segmentation(localiser.net, arrays, config, device=device,
-                                         transform=train_augmentation(augmentation, ctx.seed),
-                                         on_progress=ctx.on_progress)
-    localiser.net.eval()
-    if path is not None:
-        save_weights(snapshot(localiser.net), path)
+    localiser.history = _fit_small_unet(
+        localiser.net, ids, [vols[c]["image"] for c in ids], segs, [vols[c]["has_mask"] for c in ids],
+        cascade.localiser_roi, cascade.localiser_spacing_mm, cascade.localiser_epochs,
+        _no_flip_augmentation(cascade.localiser_roi, ctx.seed), ctx, device, path)
     return localiser
 
 
@@ -204,43 +227,46 @@ class WindowSegmenter:
     def store(self):
         from ..data.images import ImageConfig, VolumeStore
 
-        return VolumeStore(self.localiser.cache_dir, ImageConfig(target_spacing=tuple(self.profile.target_spacing_mm),
-                                       roi=tuple(self.profile.cascade.context_roi)))
+        return VolumeStore(self.localiser.cache_dir, ImageConfig(
+            target_spacing=tuple(self.profile.target_spacing_mm), roi=tuple(self.profile.cascade.context_roi)))
+
+    def _windows(self, cohort, on_progress=None) -> dict:
+        """Each case's window around the localiser's centre (image, and the reference seg when it has one)."""
+        centres = {c: v[0] for c, v in self.localiser.centres(cohort).items()}
+        return cut_windows(self.store().get(cohort, on_progress=on_progress), centres, self.profile.roi)
 
     @torch.no_grad()
+    def _segment(self, windows: dict) -> dict[str, np.ndarray]:
+        self.net.to(self.device).eval()
+        return {cid: self.net(torch.as_tensor(w["image"])[None].to(self.device)).seg_logits.argmax(dim=1)[0]
+                .to(torch.uint8).cpu().numpy() for cid, w in windows.items()}
+
     def predict_masks(self, cohort, on_progress: Callable[[int, int, str], None] | None = None
                       ) -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
         """``case_id -> (mask in the window around the localiser's centre, spacing mm)``; no mask is read."""
-        centres = {c: v[0] for c, v in self.localiser.centres(cohort).items()}
-        windows = cut_windows(self.store().get(cohort, on_progress=on_progress), centres, self.profile.roi)
-        self.net.to(self.device).eval()
         spacing = tuple(float(s) for s in self.profile.target_spacing_mm)
-        return {cid: (self.net(torch.as_tensor(windows[cid]["image"])[None].to(self.device)).seg_logits
-                      .argmax(dim=1)[0].to(torch.uint8).cpu().numpy(), spacing) for cid in cohort.case_ids}
-
+        masks = self._segment(self._windows(cohort, on_progress))
+        return {cid: (masks[cid], spacing) for cid in cohort.case_ids}
 
     def dice(self, cohort) -> dict[str, dict[str, float]]:
         """Per-case Dice of every structure, against the reference mask cut at the same window."""
         from .engine.metrics import per_structure_dice
 
-        masks = self.predict_masks(cohort)
-        centres = {c: v[0] for c, v in self.localiser.centres(cohort).items()}
-        vols = self.store().get(cohort)
-        truth = cut_windows({c: vols[c] for c in cohort.case_ids if vols[c]["has_mask"]},
-                            {c: centres[c] for c in cohort.case_ids if vols[c]["has_mask"]}, self.profile.roi)
-        return {c: per_structure_dice(masks[c][0], t["seg"]) for c, t in truth.items()}
+        windows = {c: w for c, w in self._windows(cohort).items() if w["has_mask"]}
+        masks = self._segment(windows)
+        return {c: per_structure_dice(masks[c], w["seg"]) for c, w in windows.items()}
 
 
-#: the window segmenter's training (measured: benchmarks/cascade.py --geometric)
+#: the window segmenter's training (measured: benchmarks/cascade.py --recipe geometric-rules)
 WINDOW_SEGMENTER_EPOCHS = 40
 
 
 def train_window_segmenter(train_cohort, ctx: FitContext, epochs: int = WINDOW_SEGMENTER_EPOCHS) -> WindowSegmenter:
     """Localiser + a :class:`SmallUNet` of every structure trained on fine windows around the training
     cases' tumours (shifted like the image models' windows); both cached by cases and settings."""
+    from monai.transforms import Compose, RandSpatialCropd
+
     from ..data.labels import STRUCTURES
-    from ..data.transforms import AugmentationConfig, ImageConfig, train_augmentation
-    from .segmenter import SegmenterConfig, fit_segmentation
 
     profile, cascade = ctx.profile, ctx.profile.cascade
     device = resolve_device(ctx.device)
@@ -257,29 +283,14 @@ def train_window_segmenter(train_cohort, ctx: FitContext, epochs: int = WINDOW_S
             return seg
     vols = seg.store().get(train_cohort, on_progress=ctx.on_progress)
     ids = [c for c in train_cohort.case_ids if vols[c]["has_mask"]]
-    centres = true_centres({c: vols[c] for c in ids})
-    guess = None
-    for cid in ids:   # a mask without tumour or pancreas: the localiser's centre
-        if centres[cid] is None:
-            guess = guess or localiser.centres(train_cohort)
-            centres[cid] = guess[cid][0]
+    masked = {c: vols[c] for c in ids}
     size = np.asarray(profile.roi) + 2 * cascade.jitter_vox
-    windows = cut_windows({c: vols[c] for c in ids}, centres, size)
-    arrays = CaseArrays(case_ids=ids, clinical=np.zeros((len(ids), 0), dtype=np.float32),
-                        images=[windows[c]["image"] for c in ids], segs=[windows[c]["seg"] for c in ids],
-                        has_mask=np.ones(len(ids), dtype=bool))
-    config = SegmenterConfig(roi=tuple(profile.roi), spacing=tuple(profile.target_spacing_mm), epochs=epochs,
-                             batch_size=2, lr=3e-3, seed=ctx.seed)
-    from monai.transforms import Compose, RandSpatialCropd
-
-    augment = train_augmentation(ImageConfig(roi=tuple(size), augmentation=AugmentationConfig(
-        flip_prob=0.0, rot90_prob=0.0)), ctx.seed)   # flips would swap side-specific vessels
+    windows = cut_windows(masked, training_centres(masked, localiser, train_cohort), size)
+    # the window around the true tumour, shifted as far as the localiser typically errs
     transform = Compose([RandSpatialCropd(keys=["image", "seg"], roi_size=tuple(profile.roi), random_size=False),
-                         augment])
+                         _no_flip_augmentation(size, ctx.seed)])
     transform.set_random_state(seed=ctx.seed)
-    seg.history = fit_segmentation(seg.net, arrays, config, device=device, transform=transform,
-                                   on_progress=ctx.on_progress)
-    seg.net.eval()
-    if path is not None:
-        save_weights(snapshot(seg.net), path)
+    seg.history = _fit_small_unet(seg.net, ids, [windows[c]["image"] for c in ids], [windows[c]["seg"] for c in ids],
+                                  [True] * len(ids), profile.roi, profile.target_spacing_mm, epochs, transform, ctx,
+                                  device, path)
     return seg

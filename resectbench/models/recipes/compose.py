@@ -23,7 +23,7 @@ from ... import registry
 from ... import search_space as ss
 from ...errors import RegistryError
 from ..base import N_CLASSES, FitContext, ResectabilityModel
-from ..cascade import cut_windows, true_centres
+from ..cascade import cut_windows, training_centres, true_centres
 from ..engine import CaseArrays, TrainConfig, predict, resolve_device, seed_everything, train_network
 from ..engine.metrics import per_structure_dice
 from ..engine.precision import resolve_amp
@@ -223,13 +223,6 @@ class NeuralRecipe(ResectabilityModel):
             self._centres.update({(source, c): v for c, v in self.localiser.centres(todo).items()})
         return {c: self._centres[(source, c)][0] for c in cohort.case_ids}
 
-    def _true_centres(self, cohort, ctx: FitContext, resolved) -> dict:
-        """Window centres of training cases: their mask's tumour (else the localiser's guess)."""
-        centres = true_centres(self._store(ctx, resolved).get(cohort))
-        if any(c is None for c in centres.values()):
-            guess = self._predicted_centres(cohort)
-            centres = {cid: guess[cid] if c is None else c for cid, c in centres.items()}
-        return centres
 
     # -- building the network --------------------------------------------------------------------
     def build(self, in_features: int, resolved: dict, *, segment: bool) -> MultitaskNet:
@@ -306,7 +299,7 @@ class NeuralRecipe(ResectabilityModel):
             from ..cascade import train_localiser
 
             self.localiser, self._centres = train_localiser(train, ctx, resolved["cascade"]), {}
-            train_centres = self._true_centres(train, ctx, resolved)
+            train_centres = training_centres(self._store(ctx, resolved).get(train), self.localiser, train)
         margin = resolved["cascade"].jitter_vox if resolved["cascade"] is not None else 0
         train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True, centres=train_centres,
                                     margin=margin)
@@ -373,9 +366,10 @@ class NeuralRecipe(ResectabilityModel):
         out: dict[str, Any] = {"dice": {cid: per_structure_dice(predicted[cid][0], seg)
                                         for cid, seg, has in zip(truth.case_ids, truth.segs, truth.has_mask) if has}}
         if self.localiser is not None:
-            # localisation error (mm) against the mask's tumour centre, for cases that have a mask
-            reference = self._true_centres(cohort.subset([c for c, h in zip(truth.case_ids, truth.has_mask) if h]),
-                                           ctx, self._resolved_cfg)
+            # localisation error (mm) against the mask's tumour centre, for cases whose mask shows one
+            vols = self._store(ctx, self._resolved_cfg).get(cohort)
+            reference = {c: v for c, v in true_centres({c: vols[c] for c in cohort.case_ids if vols[c]["has_mask"]})
+                         .items() if v is not None}
             centres = self._predicted_centres(cohort)
             out["localisation_mm"] = {cid: float(np.linalg.norm(centres[cid] - ref)) for cid, ref in reference.items()}
         if measure_contacts:
