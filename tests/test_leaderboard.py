@@ -8,7 +8,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_m
 from sklearn.model_selection import StratifiedKFold
 
 from resectbench.leaderboard import LeaderboardError, build_leaderboard, load_runs
-from resectbench.leaderboard.runs import PROB_COLUMNS
+from resectbench.vocabulary import PROB_COLUMNS
 
 CLASSES = ("resectable", "borderline", "locally_advanced")
 VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")

@@ -17,19 +17,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..data.labels import INDEX
 from ..errors import DataError
 from ..geometry.nccn import RuleSet, classify, load_rules
+from ..vocabulary import MEASURED_RULE_VESSELS, STRUCTURE_INDEX as INDEX, VEINS
 
 # resectbench.geometry.contact / .findings (scipy, scikit-image) are imported where they are used:
 # this module is imported whenever the models registry loads.
 
 #: bump when measurement code changes what it returns (invalidates cached measurements)
 MEASURE_VERSION = "geometry-4"
-#: vessels whose measurements become features / rule inputs
-RULED_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
-FEATURE_VESSELS = RULED_VESSELS + ("aorta", "splenic_vein")
-VEINS = ("smv", "portal_vein")
+#: vessels whose measurements become features (the measured rule vessels, then aorta and splenic vein)
+FEATURE_VESSELS = MEASURED_RULE_VESSELS + ("aorta", "splenic_vein")
 MASK_SOURCES = ("oracle", "predicted")
 #: distance features are clipped here (mm); absent vessels count as this far away
 FAR_MM = 50.0
@@ -164,7 +162,7 @@ def rule_inputs(geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds(
     """Keyword arguments of :func:`resectbench.geometry.nccn.classify` for one measured case."""
     contacts = {}
     irregular, reconstructable = False, True
-    for vessel in RULED_VESSELS:
+    for vessel in MEASURED_RULE_VESSELS:
         row = geom.row(vessel)
         deg = float(row.get("contact_deg") or 0.0)
         contacts[vessel] = deg if deg > thresholds.min_contact_deg else 0.0
@@ -257,7 +255,7 @@ def feature_table(geoms: dict[str, CaseGeometry], case_ids: list[str]) -> pd.Dat
 
 
 def _explain(case_id, geom, decision, truth, gt, thresholds) -> dict:
-    true_angles = {v: float(gt.loc[case_id, f"angle_{v}"]) for v in RULED_VESSELS
+    true_angles = {v: float(gt.loc[case_id, f"angle_{v}"]) for v in MEASURED_RULE_VESSELS
                    if f"angle_{v}" in gt and float(gt.loc[case_id, f"angle_{v}"]) > 0}
     inputs = rule_inputs(geom, thresholds)
     return {"case_id": case_id, "truth": truth, "rules": decision.label, "fired": decision.rules,
@@ -301,7 +299,7 @@ def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = R
                 fitted_thresholds[c] = th
     errors = []
     for c in ids:
-        for v in RULED_VESSELS:
+        for v in MEASURED_RULE_VESSELS:
             true = float(gt.loc[c, f"angle_{v}"]) if f"angle_{v}" in gt else 0.0
             measured = float(geoms[c].row(v).get("contact_deg") or 0.0)
             if true > 0 or measured > 0:

@@ -2,40 +2,13 @@
 
 The canonical index order is the paper's 16-class segmentation head (see shared PAPER.md, order
 chosen by resectbench). Datasets may number their labels any way they like: readers map names
-through :func:`canonical_name` and remap voxel values to these indices.
+through :func:`canonical_name` and remap voxel values to these indices. The names themselves are
+defined once in :mod:`resectbench.vocabulary` (which geometry and the leaderboard use too); this
+module keeps the data package's spelling of them.
 """
 from __future__ import annotations
 
-STRUCTURES: tuple[str, ...] = (
-    "background", "pancreas", "tumor", "portal_vein", "splenic_vein", "smv", "ivc", "sma",
-    "celiac_trunk", "aorta", "common_hepatic_artery", "proper_hepatic_artery",
-    "gastroduodenal_artery", "splenic_artery", "pancreatic_duct", "bile_duct",
-)
-INDEX = {name: i for i, name in enumerate(STRUCTURES)}
-ARTERIES = ("sma", "celiac_trunk", "common_hepatic_artery")
-VEINS = ("smv", "portal_vein")
+from ..vocabulary import ARTERIES, STRUCTURE_ALIASES as ALIASES, STRUCTURE_INDEX as INDEX, STRUCTURES, VEINS, \
+    canonical_name
 
-ALIASES = {
-    "bg": "background", "0": "background",
-    "pdac": "tumor", "tumour": "tumor", "cancer": "tumor", "lesion": "tumor", "pancreatic_tumor": "tumor",
-    "pancreas_tumor": "tumor", "mass": "tumor",
-    "pancreatic": "pancreas", "pancreas_parenchyma": "pancreas",
-    "superior_mesenteric_artery": "sma", "superior_mesenteric_vein": "smv",
-    "pv": "portal_vein", "portal": "portal_vein", "portalvein": "portal_vein",
-    "celiac": "celiac_trunk", "celiac_axis": "celiac_trunk", "coeliac_trunk": "celiac_trunk", "ca": "celiac_trunk",
-    "truncus_coeliacus": "celiac_trunk",
-    "cha": "common_hepatic_artery", "hepatic_artery": "common_hepatic_artery",
-    "pha": "proper_hepatic_artery", "gda": "gastroduodenal_artery",
-    "splenic_v": "splenic_vein", "sv": "splenic_vein", "spleen_vein": "splenic_vein",
-    "inferior_vena_cava": "ivc", "vena_cava": "ivc", "postcava": "ivc",
-    "duct": "pancreatic_duct", "dilated_pancreatic_duct": "pancreatic_duct", "pd": "pancreatic_duct",
-    "common_bile_duct": "bile_duct", "cbd": "bile_duct",
-}
-
-
-def canonical_name(name: str) -> str | None:
-    """Canonical structure for a dataset's label name, or None if it is not one we know."""
-    key = name.strip().lower().replace(" ", "_").replace("-", "_")
-    if key in INDEX:
-        return key
-    return ALIASES.get(key)
+__all__ = ["STRUCTURES", "INDEX", "ARTERIES", "VEINS", "ALIASES", "canonical_name"]

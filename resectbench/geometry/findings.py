@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..data.labels import INDEX, canonical_name
+from ..vocabulary import STRUCTURE_INDEX as INDEX, canonical_name
 
 BRANCHES = ("celiac_trunk", "proper_hepatic_artery", "gastroduodenal_artery")
 

@@ -36,11 +36,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
-from ..data.labels import canonical_name
 from ..errors import ResectbenchError
+from ..vocabulary import CLASS_NAMES, RULE_TABLE_VESSELS, SHORT_CLASS_NAMES as SHORT_NAMES, VARIANT_ARTERIES, \
+    VEINS, canonical_name
 
-CLASS_NAMES = ("resectable", "borderline", "locally_advanced")
-SHORT_NAMES = ("R", "BR", "LA")
 _CLASS_OF = {"R": 0, "BR": 1, "LA": 2, "resectable": 0, "borderline": 1, "locally_advanced": 2}
 
 HEAD = frozenset({"head", "uncinate"})
@@ -51,16 +50,10 @@ ANY_LOCATION = HEAD | BODY_TAIL
 _LOCATIONS = {"head": "head", "uncinate": "uncinate", "uncinate_process": "uncinate", "neck": "head",
               "body": "body", "tail": "tail", "body_tail": "body", "head_uncinate": "head"}
 
-VEINS = ("smv", "portal_vein")
-#: Replaced or accessory hepatic arteries: not canonical segmentation structures, but callers with
-#: that information may pass contact for them under these names.
-VARIANT_ARTERIES = ("variant_hepatic_artery", "replaced_hepatic_artery", "accessory_hepatic_artery")
-#: Vessels the table has rows for; other canonical structures (aorta, splenic vein, ...) are ignored.
 DISPLAY_NAMES = {"sma": "SMA", "celiac_trunk": "celiac axis", "common_hepatic_artery": "CHA", "smv": "SMV",
                  "portal_vein": "portal vein", "ivc": "IVC", "variant_hepatic_artery": "variant hepatic artery",
                  "replaced_hepatic_artery": "replaced hepatic artery",
                  "accessory_hepatic_artery": "accessory hepatic artery"}
-RULED_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", *VARIANT_ARTERIES, *VEINS, "ivc")
 #: Group names a rule file may use instead of listing vessels.
 VESSEL_GROUPS = {"veins": VEINS, "variant_arteries": VARIANT_ARTERIES}
 #: Group names a rule file may use for locations.
@@ -233,8 +226,8 @@ def _rule_from_dict(raw, where: str) -> Rule:
         key = name.strip().lower()
         group = VESSEL_GROUPS.get(key)
         vessel = key if key in VARIANT_ARTERIES else canonical_name(key)
-        if group is None and vessel not in RULED_VESSELS:
-            raise RulesError(f"{where}: unknown vessel {name!r}; known: {', '.join(RULED_VESSELS)} "
+        if group is None and vessel not in RULE_TABLE_VESSELS:
+            raise RulesError(f"{where}: unknown vessel {name!r}; known: {', '.join(RULE_TABLE_VESSELS)} "
                              f"or the groups {', '.join(VESSEL_GROUPS)}")
         vessels += [v for v in (group or (vessel,)) if v not in vessels]
     loc_raw = raw["locations"]
@@ -440,7 +433,7 @@ def _normalise_contacts(contact_deg: Mapping[str, float]) -> dict[str, float]:
         vessel = key if key in VARIANT_ARTERIES else canonical_name(key)
         if vessel is None:
             raise ValueError(f"unknown vessel {name!r} in contact_deg; expected canonical names such as "
-                             f"{', '.join(RULED_VESSELS)}")
+                             f"{', '.join(RULE_TABLE_VESSELS)}")
         deg = float(value)
         if math.isnan(deg):
             raise ValueError(f"contact angle for {name!r} is NaN")

@@ -154,7 +154,7 @@ def abdomen_phantom(spacing=(1.0, 1.0, 1.0), size_mm: float = 160.0, tumor_radiu
     Used to time ``measure_case`` on a realistic number of vessels (benchmarks/geometry.py); the
     angles are not known exactly (use :func:`tube_phantom` for accuracy).
     """
-    from ..data.labels import INDEX
+    from ..vocabulary import STRUCTURE_INDEX as INDEX
 
     label_map = dict(INDEX if label_map is None else label_map)
     spacing = tuple(float(s) for s in spacing)

@@ -6,9 +6,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-ARTERIAL = ("sma", "celiac_trunk", "common_hepatic_artery")
-VENOUS = ("smv", "portal_vein")
-CLASS_NAMES = ("resectable", "borderline", "locally advanced")
+from ..vocabulary import ARTERIES as ARTERIAL, CLASS_DISPLAY_NAMES, VEINS as VENOUS
+
 CLASS_COLORS = ("#2a9d8f", "#e9c46a", "#e76f51")
 
 
@@ -47,7 +46,7 @@ def contact_scatter(df: pd.DataFrame, ax=None, misclassified: Iterable[str] | No
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 4.8))
     labels = df["label"] if "label" in df else pd.Series(np.nan, index=df.index)
-    for cls, (name, color) in enumerate(zip(CLASS_NAMES, CLASS_COLORS)):
+    for cls, (name, color) in enumerate(zip(CLASS_DISPLAY_NAMES, CLASS_COLORS)):
         part = df[labels == cls]
         ax.scatter(part.arterial_deg, part.venous_deg, s=28, c=color, alpha=0.85, label=f"{name} (n={len(part)})",
                    edgecolors="none")

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..models.base import CLASS_NAMES
+from ..vocabulary import CLASS_NAMES, PROB_COLUMNS
 from . import metrics as M
 from .errors import LeaderboardError
-from .runs import PROB_COLUMNS, ModelResults, RunResults
+from .runs import ModelResults, RunResults
 from .stats import (BayesianComparison, Interval, bootstrap_intervals, correlated_bayesian_ttest,
                     corrected_resampled_ttest, delong_ovr_macro_test, holm, paired_bootstrap_test)
 

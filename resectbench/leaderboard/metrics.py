@@ -1,14 +1,15 @@
-"""Names, directions and display labels of the metrics a leaderboard shows."""
+"""Names, directions and display labels of the metrics a leaderboard shows.
+
+Which way a metric is better (:func:`higher_is_better`) is defined in :mod:`resectbench.vocabulary`.
+"""
 from __future__ import annotations
 
-from ..data.labels import ARTERIES, INDEX, VEINS
-from ..models.base import CLASS_NAMES
+from ..vocabulary import ARTERIES, STRUCTURE_INDEX as INDEX, VEINS, higher_is_better, per_class_metric  # noqa: F401 (re-exported)
 
 HEADLINE = ("auc_ovr_macro", "macro_f1", "accuracy")            # the paper's Table 1 columns
-SECONDARY = ("balanced_accuracy", *(f"f1_{c}" for c in CLASS_NAMES))
+SECONDARY = ("balanced_accuracy", *per_class_metric("f1"))
 CALIBRATION = ("ece", "brier")
 POOLED = ("auc_ovr_macro", "macro_f1", "accuracy", "balanced_accuracy")
-LOWER_IS_BETTER = {"ece", "brier"}
 COSTS = ("n_parameters", "train_seconds", "infer_seconds_per_case")
 #: the NCCN-relevant vessels; "dice_vessels" is their mean Dice per fold (the paper's "major vessels")
 VESSELS = (*ARTERIES, *VEINS)
@@ -28,10 +29,6 @@ def label(metric: str) -> str:
     if metric.startswith("dice_"):
         return "Dice " + metric[5:].replace("_", " ")
     return metric.replace("_", " ")
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
 
 
 def rankable() -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 from .. import __version__
-from ..models.base import CLASS_NAMES
+from ..vocabulary import CLASS_NAMES
 from . import metrics as M
 from .board import Leaderboard, build_leaderboard
 from .formats import cells

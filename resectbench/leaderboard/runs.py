@@ -13,10 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..models.base import CLASS_NAMES
+from ..vocabulary import PREDICTION_COLUMNS, PROB_COLUMNS, UNIT_GLOB, RunFiles as F, parse_unit_key
 from .errors import LeaderboardError
-
-PROB_COLUMNS = [f"prob_{c}" for c in CLASS_NAMES]
 CHANCE_RECIPES = ("dummy",)
 
 
@@ -131,41 +129,40 @@ def _read_csv(path: Path, required: bool = False) -> pd.DataFrame:
 
 def _read_model(folder: Path) -> ModelResults | None:
     rows, confusion, preds, hist, trials, params, timings = [], {}, [], {}, {}, {}, {}
-    for unit in sorted(folder.glob("fold_*_*")):
-        if not (unit / "DONE").exists():
+    for unit in sorted(folder.glob(UNIT_GLOB)):
+        if not (unit / F.DONE).exists():
             continue
         try:
-            repeat, fold = (int(x) for x in unit.name.split("_")[1:3])
+            repeat, fold = parse_unit_key(unit.name)
         except ValueError:
             continue
-        metrics = _read_json(unit / "metrics.json")
+        metrics = _read_json(unit / F.METRICS)
         rows.append({"repeat": repeat, "fold": fold,
                      **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}})
         if "confusion_matrix" in metrics:
             confusion[unit.name] = np.asarray(metrics["confusion_matrix"], dtype=float)
-        p = _read_csv(unit / "predictions.csv", required=True)
+        p = _read_csv(unit / F.PREDICTIONS, required=True)
         missing = [c for c in ["case_id", "label", *PROB_COLUMNS] if c not in p.columns]
         if missing:
-            raise LeaderboardError(f"{unit / 'predictions.csv'} lacks column(s) {', '.join(missing)}")
+            raise LeaderboardError(f"{unit / F.PREDICTIONS} lacks column(s) {', '.join(missing)}")
         p["repeat"], p["fold"] = repeat, fold
         p["case_id"] = p["case_id"].astype(str)
         if "pred" not in p:
             p["pred"] = p[PROB_COLUMNS].to_numpy().argmax(axis=1)
         preds.append(p)
-        hist[unit.name] = _read_csv(unit / "history.csv")
-        trials[unit.name] = _read_csv(unit / "trials.csv")
-        if (unit / "best_params.json").exists():
-            params[unit.name] = _read_json(unit / "best_params.json")
-        if (unit / "timings.json").exists():
-            timings[unit.name] = _read_json(unit / "timings.json")
-    info = _read_json(folder / "model.json") if (folder / "model.json").exists() else {}
+        hist[unit.name] = _read_csv(unit / F.HISTORY)
+        trials[unit.name] = _read_csv(unit / F.TRIALS)
+        if (unit / F.BEST_PARAMS).exists():
+            params[unit.name] = _read_json(unit / F.BEST_PARAMS)
+        if (unit / F.TIMINGS).exists():
+            timings[unit.name] = _read_json(unit / F.TIMINGS)
+    info = _read_json(folder / F.MODEL_INFO) if (folder / F.MODEL_INFO).exists() else {}
     if not rows and not info:
         return None
     folds = pd.DataFrame(rows)
     if not folds.empty:
         folds = folds.sort_values(["repeat", "fold"], kind="stable").reset_index(drop=True)
-    predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(
-        columns=["case_id", "repeat", "fold", "label", *PROB_COLUMNS, "pred"])
+    predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=PREDICTION_COLUMNS)
     return ModelResults(label=folder.name, run_dir=folder.parent.parent, info=info, folds=folds,
                         confusion=confusion, predictions=predictions, histories=hist, trials=trials,
                         best_params=params, timings=timings)
@@ -176,22 +173,23 @@ def load_run(path: str | Path) -> RunResults:
     root = Path(path)
     if not root.is_dir():
         raise LeaderboardError(f"run directory {root} does not exist")
-    if not (root / "manifest.json").exists():
+    if not (root / F.MANIFEST).exists():
         raise LeaderboardError(f"{root} is not a resectbench run directory (no manifest.json); "
                                "create one with `resectbench run`")
-    manifest = _read_json(root / "manifest.json")
-    splits = _read_json(root / "splits.json") if (root / "splits.json").exists() else {}
-    cases = _read_csv(root / "cohort" / "cases.csv")
+    manifest = _read_json(root / F.MANIFEST)
+    splits = _read_json(root / F.SPLITS) if (root / F.SPLITS).exists() else {}
+    cases = _read_csv(root / F.COHORT_DIR / F.CASES)
     if "case_id" in cases:
         cases["case_id"] = cases["case_id"].astype(str)
-    gt = _read_csv(root / "cohort" / "ground_truth.csv")
+    gt = _read_csv(root / F.COHORT_DIR / F.GROUND_TRUTH)
     if not gt.empty and "case_id" in gt:
         gt["case_id"] = gt["case_id"].astype(str)
         gt = gt.set_index("case_id")
     else:
         gt = None
     models = {}
-    for folder in sorted((root / "models").glob("*")) if (root / "models").is_dir() else []:
+    models_dir = root / F.MODELS_DIR
+    for folder in sorted(models_dir.glob("*")) if models_dir.is_dir() else []:
         if folder.is_dir():
             result = _read_model(folder)
             if result is not None:

@@ -17,9 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..profiles import PROFILES, Profile
-
-CLASS_NAMES = ("resectable", "borderline", "locally_advanced")
-N_CLASSES = len(CLASS_NAMES)
+from ..vocabulary import CLASS_NAMES, N_CLASSES  # noqa: F401 (re-exported: recipes import them from here)
 
 
 @dataclass

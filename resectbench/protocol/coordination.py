@@ -29,6 +29,7 @@ import optuna
 from optuna.exceptions import DuplicatedStudyError
 from optuna.study import StudyDirection
 
+from ..vocabulary import RunFiles as F
 from .errors import ProtocolError
 
 JOURNAL_PREFIX = "journal:"
@@ -41,7 +42,7 @@ def open_storage(url: str | None, run_dir: Path | None = None):
         if run_dir is None:
             raise ProtocolError("no storage given and no run directory to put the default SQLite file in")
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{Path(run_dir).resolve() / 'optuna.db'}"
+        url = f"sqlite:///{Path(run_dir).resolve() / F.OPTUNA_DB}"
     if url.startswith(JOURNAL_PREFIX) or (("://" not in url) and url.endswith(JOURNAL_SUFFIXES)):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..vocabulary import unit_key
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -16,7 +18,7 @@ class Unit:
 
     @property
     def key(self) -> str:
-        return f"fold_{self.repeat}_{self.fold}"
+        return unit_key(self.repeat, self.fold)
 
     def __str__(self) -> str:
         return f"{self.label} {self.key}"

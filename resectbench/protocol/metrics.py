@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
                              roc_auc_score)
 
-from ..models.base import CLASS_NAMES, N_CLASSES
+from ..vocabulary import CLASS_NAMES, N_CLASSES, macro_f1, metric_sign
 
 LABELS = list(range(N_CLASSES))
 
@@ -37,10 +37,6 @@ def auc_ovr_macro(y_true, proba) -> float:
     y, p = _check(y_true, proba)
     aucs = [roc_auc_score(y == c, p[:, c]) for c in LABELS if 0 < np.sum(y == c) < len(y)]
     return float(np.mean(aucs)) if aucs else float("nan")
-
-
-def macro_f1(y_true, y_pred) -> float:
-    return float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0))
 
 
 def per_class_f1(y_true, y_pred) -> dict[str, float]:
@@ -93,8 +89,8 @@ def _all_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict:
 
 
 #: metrics that can select a configuration (all "higher is better" after the sign below)
-SELECTION_METRICS = {"macro_f1": 1, "auc_ovr_macro": 1, "accuracy": 1, "balanced_accuracy": 1,
-                     "brier": -1, "ece": -1}
+SELECTION_METRICS = {m: metric_sign(m) for m in ("macro_f1", "auc_ovr_macro", "accuracy", "balanced_accuracy",
+                                                 "brier", "ece")}
 
 
 def selection_score(metric: str, y_true, proba) -> float:

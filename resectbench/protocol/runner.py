@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from .. import registry as reg
 from .. import search_space as ss
-from ..models.base import CLASS_NAMES, FitContext
+from ..models.base import FitContext
 from ..profiles import Profile, get_profile
 from .cache_stats import summarize as summarize_cache, track_volume_stores
 from .config import ExperimentConfig
@@ -34,9 +34,10 @@ from .events import Plan, RunListener, Unit
 from .metrics import classification_metrics, dice_by_structure
 from .seeding import derive_seed
 from .splits import OuterSplit, Splits, make_splits
-from .store import PROB_COLUMNS, RunStore, UnitResult, csv_text, write_json_atomic, write_text_atomic
+from .store import RunStore, UnitResult, write_text_atomic
 from .summary import summary_table
 from .tuning import Tuner, fail_orphaned_trials, make_study, tunable_space
+from ..vocabulary import CLASS_NAMES, PROB_COLUMNS, RunFiles as F, resolve_device
 
 VERSIONED = ("resectbench", "torch", "monai", "optuna", "scikit-learn", "numpy", "pandas", "scipy", "timm")
 
@@ -74,20 +75,6 @@ class RunResult:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in VERSIONED:
@@ -213,7 +200,7 @@ def prepare(config: ExperimentConfig, *, cohort=None, listener: RunListener | No
         "versions": package_versions(),
         "git_sha": git_sha(),
         "cohort": _cohort_info(cohort),
-        "storage": redact(config.storage) or "sqlite:///optuna.db (in the run directory)",
+        "storage": redact(config.storage) or f"sqlite:///{F.OPTUNA_DB} (in the run directory)",
         "device": resolve_device(config.device),
         "resumed": bool(previous),
     }
@@ -232,11 +219,8 @@ def _write_cohort_tables(store: RunStore, cohort) -> None:
     table = cohort.table
     cases = pd.DataFrame({"case_id": cohort.case_ids, "label": np.asarray(cohort.labels, dtype=int)})
     cases["group"] = (table.loc[cohort.case_ids, "group"].to_numpy() if "group" in table.columns else None)
-    write_text_atomic(store.root / "cohort" / "cases.csv", csv_text(cases))
     gt = getattr(cohort, "ground_truth", None)
-    if gt is not None:
-        write_text_atomic(store.root / "cohort" / "ground_truth.csv",
-                          csv_text(gt.rename_axis("case_id").reset_index()))
+    store.write_cohort_tables(cases, None if gt is None else gt.rename_axis("case_id").reset_index())
 
 
 # -- one unit ------------------------------------------------------------------------------------------
@@ -256,7 +240,7 @@ def _run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult
     outer: OuterSplit = bench.splits.get(unit.repeat, unit.fold)
     seed = derive_seed(proto.seed, "fit", unit.repeat, unit.fold)
     work_dir = (bench.store.work_dir(unit.label, unit.key) if bench.store is not None
-                else bench.cache_dir / "work" / unit.label / unit.key)
+                else bench.cache_dir / F.WORK_DIR / unit.label / unit.key)
     ctx = FitContext(seed=seed, device=bench.device, profile=bench.profile, cache_dir=bench.cache_dir,
                      work_dir=work_dir, on_progress=None)
     tuner = Tuner(entry=entry, fixed=dict(spec.params), unit=unit, outer=outer, cohort=bench.cohort, ctx=ctx,
@@ -410,7 +394,7 @@ def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float) -> RunResul
             pooled = {}
             for r, part in oof.groupby("repeat"):
                 pooled[str(r)] = classification_metrics(part["label"].to_numpy(), part[PROB_COLUMNS].to_numpy())
-            write_json_atomic(store.model_dir(spec.label) / "oof_metrics.json", pooled)
+            store.write_oof_metrics(spec.label, pooled)
         else:
             complete = False
     manifest = store.read_manifest() or {}
@@ -431,10 +415,7 @@ def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float) -> RunResul
 
 
 def _timings(store: RunStore, unit: Unit) -> dict:
-    import json
-
-    path = store.unit_dir(unit.label, unit.key) / "timings.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return store.read_timings(unit.label, unit.key)
 
 
 def run_benchmark(config: ExperimentConfig, listener: RunListener | None = None, *, cohort=None,
@@ -467,7 +448,7 @@ def attach(run_dir: str | Path | None = None, *, storage: str | None = None, ben
         board = UnitBoard(db, name)
         meta = board.read_meta()
         if meta is None:
-            raise ProtocolError(f"benchmark {name!r} is not in storage {redact(config.storage) or 'optuna.db'}")
+            raise ProtocolError(f"benchmark {name!r} is not in storage {redact(config.storage) or F.OPTUNA_DB}")
     else:
         if storage is None or benchmark is None:
             raise ProtocolError("give a run directory, or both --storage URL and --benchmark NAME")
@@ -479,7 +460,7 @@ def attach(run_dir: str | Path | None = None, *, storage: str | None = None, ben
         config = ExperimentConfig.from_dict(meta["config"])
         config = replace(config, storage=storage)
         shared = Path(meta.get("run_dir", ""))
-        target = results_dir or (shared if (shared / "manifest.json").exists() else None)
+        target = results_dir or (shared if RunStore(shared).manifest_path.exists() else None)
         store = RunStore(target) if target is not None else None
         if store is not None:
             config = replace(config, run_dir=str(store.root))

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
+from ..vocabulary import unit_key
 from .errors import ProtocolError
 from .seeding import derive_seed
 
@@ -39,7 +40,7 @@ class OuterSplit:
     @property
     def key(self) -> str:
         """Name of the unit folder: ``fold_<repeat>_<fold>``."""
-        return f"fold_{self.repeat}_{self.fold}"
+        return unit_key(self.repeat, self.fold)
 
 
 @dataclass

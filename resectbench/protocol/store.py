@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..models.base import CLASS_NAMES
+from ..vocabulary import PREDICTION_COLUMNS, PROB_COLUMNS, RunFiles as F, parse_unit_key, unit_key
 from .errors import ProtocolError
 
-PROB_COLUMNS = [f"prob_{c}" for c in CLASS_NAMES]
-PREDICTION_COLUMNS = ["case_id", "repeat", "fold", "label", *PROB_COLUMNS, "pred"]
+__all__ = ["PREDICTION_COLUMNS", "PROB_COLUMNS", "RunStore", "UnitResult", "csv_text", "dumps_json",
+           "write_json_atomic", "write_text_atomic"]
 
 
 def _json_default(value):
@@ -95,7 +95,7 @@ class UnitResult:
 
     @property
     def key(self) -> str:
-        return f"fold_{self.repeat}_{self.fold}"
+        return unit_key(self.repeat, self.fold)
 
     def to_payload(self) -> dict:
         """Plain-JSON form stored in the shared Optuna storage (for workers on other machines)."""
@@ -125,28 +125,32 @@ class RunStore:
     # -- paths ----------------------------------------------------------------------------
     @property
     def manifest_path(self) -> Path:
-        return self.root / "manifest.json"
+        return self.root / F.MANIFEST
 
     @property
     def splits_path(self) -> Path:
-        return self.root / "splits.json"
+        return self.root / F.SPLITS
 
     @property
     def config_path(self) -> Path:
-        return self.root / "config.toml"
+        return self.root / F.CONFIG
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / "cache"
+        return self.root / F.CACHE_DIR
+
+    @property
+    def cohort_dir(self) -> Path:
+        return self.root / F.COHORT_DIR
 
     def model_dir(self, label: str) -> Path:
-        return self.root / "models" / label
+        return self.root / F.MODELS_DIR / label
 
     def unit_dir(self, label: str, key: str) -> Path:
         return self.model_dir(label) / key
 
     def work_dir(self, label: str, key: str) -> Path:
-        return self.root / "work" / label / key
+        return self.root / F.WORK_DIR / label / key
 
     # -- manifest ---------------------------------------------------------------------------
     def read_manifest(self) -> dict | None:
@@ -172,24 +176,24 @@ class RunStore:
 
     # -- units ----------------------------------------------------------------------------
     def is_done(self, label: str, key: str) -> bool:
-        return (self.unit_dir(label, key) / "DONE").exists()
+        return (self.unit_dir(label, key) / F.DONE).exists()
 
     def write_unit(self, result: UnitResult) -> None:
         folder = self.unit_dir(result.label, result.key)
-        (folder / "DONE").unlink(missing_ok=True)
-        write_text_atomic(folder / "predictions.csv", csv_text(result.predictions))
-        write_json_atomic(folder / "metrics.json", result.metrics)
-        write_json_atomic(folder / "best_params.json", result.best_params)
-        write_text_atomic(folder / "trials.csv", csv_text(result.trials))
-        write_text_atomic(folder / "history.csv", csv_text(result.history))
-        write_json_atomic(folder / "timings.json", result.timings)
+        (folder / F.DONE).unlink(missing_ok=True)
+        write_text_atomic(folder / F.PREDICTIONS, csv_text(result.predictions))
+        write_json_atomic(folder / F.METRICS, result.metrics)
+        write_json_atomic(folder / F.BEST_PARAMS, result.best_params)
+        write_text_atomic(folder / F.TRIALS, csv_text(result.trials))
+        write_text_atomic(folder / F.HISTORY, csv_text(result.history))
+        write_json_atomic(folder / F.TIMINGS, result.timings)
         if result.model_info:
-            write_json_atomic(self.model_dir(result.label) / "model.json", result.model_info)
-        write_text_atomic(folder / "DONE", "")
+            write_json_atomic(self.model_dir(result.label) / F.MODEL_INFO, result.model_info)
+        write_text_atomic(folder / F.DONE, "")
 
     def read_unit(self, label: str, key: str) -> UnitResult:
         folder = self.unit_dir(label, key)
-        repeat, fold = (int(x) for x in key.split("_")[1:])
+        repeat, fold = parse_unit_key(key)
 
         def frame(name: str) -> pd.DataFrame:
             try:
@@ -197,17 +201,30 @@ class RunStore:
             except pd.errors.EmptyDataError:
                 return pd.DataFrame()
 
-        model_json = self.model_dir(label) / "model.json"
-        return UnitResult(label=label, repeat=repeat, fold=fold, predictions=frame("predictions.csv"),
-                          metrics=json.loads((folder / "metrics.json").read_text()),
-                          best_params=json.loads((folder / "best_params.json").read_text()),
-                          trials=frame("trials.csv"), history=frame("history.csv"),
-                          timings=json.loads((folder / "timings.json").read_text()),
+        model_json = self.model_dir(label) / F.MODEL_INFO
+        return UnitResult(label=label, repeat=repeat, fold=fold, predictions=frame(F.PREDICTIONS),
+                          metrics=json.loads((folder / F.METRICS).read_text()),
+                          best_params=json.loads((folder / F.BEST_PARAMS).read_text()),
+                          trials=frame(F.TRIALS), history=frame(F.HISTORY),
+                          timings=json.loads((folder / F.TIMINGS).read_text()),
                           model_info=json.loads(model_json.read_text()) if model_json.exists() else {})
 
     def write_oof(self, label: str, keys: list[str]) -> pd.DataFrame:
         """Pool the out-of-fold predictions of every unit of a model (all units must be done)."""
-        frames = [pd.read_csv(self.unit_dir(label, k) / "predictions.csv") for k in keys]
+        frames = [pd.read_csv(self.unit_dir(label, k) / F.PREDICTIONS) for k in keys]
         oof = pd.concat(frames, ignore_index=True).sort_values(["repeat", "case_id"], kind="stable")
-        write_text_atomic(self.model_dir(label) / "oof_predictions.csv", csv_text(oof))
+        write_text_atomic(self.model_dir(label) / F.OOF_PREDICTIONS, csv_text(oof))
         return oof
+
+    def write_oof_metrics(self, label: str, pooled: dict) -> None:
+        write_json_atomic(self.model_dir(label) / F.OOF_METRICS, pooled)
+
+    def write_cohort_tables(self, cases: pd.DataFrame, ground_truth: pd.DataFrame | None) -> None:
+        """``cohort/cases.csv`` (case_id, label, group) and, for synthetic cohorts, ``cohort/ground_truth.csv``."""
+        write_text_atomic(self.cohort_dir / F.CASES, csv_text(cases))
+        if ground_truth is not None:
+            write_text_atomic(self.cohort_dir / F.GROUND_TRUTH, csv_text(ground_truth))
+
+    def read_timings(self, label: str, key: str) -> dict:
+        path = self.unit_dir(label, key) / F.TIMINGS
+        return json.loads(path.read_text()) if path.exists() else {}

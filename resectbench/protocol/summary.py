@@ -7,18 +7,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..vocabulary import UNIT_GLOB, RunFiles as F, parse_unit_key
+
 SUMMARY_METRICS = ("macro_f1", "auc_ovr_macro", "accuracy", "balanced_accuracy")
 
 
 def fold_metrics(run_dir: str | Path) -> pd.DataFrame:
     """One row per finished unit: model, repeat, fold and its scalar metrics."""
     rows = []
-    for path in sorted(Path(run_dir).glob("models/*/fold_*/metrics.json")):
-        if not (path.parent / "DONE").exists():
+    for path in sorted(Path(run_dir).glob(f"{F.MODELS_DIR}/*/{UNIT_GLOB}/{F.METRICS}")):
+        if not (path.parent / F.DONE).exists():
             continue
-        _, repeat, fold = path.parent.name.split("_")
+        repeat, fold = parse_unit_key(path.parent.name)
         metrics = json.loads(path.read_text())
-        rows.append({"model": path.parent.parent.name, "repeat": int(repeat), "fold": int(fold),
+        rows.append({"model": path.parent.parent.name, "repeat": repeat, "fold": fold,
                      **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}})
     return pd.DataFrame(rows)
 

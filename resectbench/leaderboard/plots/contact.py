@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...geometry.plots import ARTERIAL, VENOUS, contact_scatter as draw_contact_scatter, contact_summary
-from ..runs import PROB_COLUMNS, RunResults
+from ...geometry.plots import contact_scatter as draw_contact_scatter, contact_summary
+from ...vocabulary import ARTERIES as ARTERIAL, PROB_COLUMNS, VEINS as VENOUS
+from ..runs import RunResults
 from .style import RC, plt
 
 JITTER = 4.0

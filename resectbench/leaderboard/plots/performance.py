@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
+from ...vocabulary import PROB_COLUMNS
 from ..board import Leaderboard
-from ..runs import PROB_COLUMNS, RunResults
+from ..runs import RunResults
 from .style import CHANCE_COLOR, RC, class_title, plt
 
 

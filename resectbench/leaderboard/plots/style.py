@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ...models.base import CLASS_NAMES  # noqa: E402
+from ...vocabulary import CLASS_NAMES  # noqa: E402
 
 CLASS_TITLES = {"resectable": "resectable", "borderline": "borderline resectable",
                 "locally_advanced": "locally advanced"}

@@ -5,15 +5,9 @@ import numpy as np
 import torch
 
 from ...data.labels import INDEX, STRUCTURES
+from ...vocabulary import macro_f1  # noqa: F401 (the engine logs it; defined once for engine and protocol)
 
 TUMOR = INDEX["tumor"]
-
-
-def macro_f1(labels, predictions, n_classes: int = 3) -> float:
-    """Macro-F1 over all classes (a class absent from both counts as F1 0, as in sklearn)."""
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(labels, predictions, labels=list(range(n_classes)), average="macro", zero_division=0))
 
 
 def structure_dice(seg_logits: torch.Tensor, target: torch.Tensor, index: int) -> torch.Tensor:

@@ -10,6 +10,8 @@ import contextlib
 
 import torch
 
+from ...vocabulary import resolve_device  # noqa: F401 (defined once for engine and protocol)
+
 AMP_CHOICES = ("auto", "bf16", "fp16", "off")
 
 
@@ -35,12 +37,3 @@ def autocast(dtype: torch.dtype | None, device: str):
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
-def resolve_device(device: str | None) -> str:
-    """``auto``/None -> cuda when available, else mps, else cpu."""
-    if device in (None, "", "auto"):
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    return str(device)
