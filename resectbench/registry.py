@@ -26,6 +26,16 @@ _MARK = "__resectbench_component__"
 # Set by the plugin manager while a plugin's hook runs, so registrations know their provider.
 current_provider: contextvars.ContextVar[str] = contextvars.ContextVar("current_provider", default="user")
 
+# Called before every lookup so that plugins are loaded on first use. The plugin manager installs it
+# (``set_loader``); the registry itself knows nothing of plugins.
+_loader: Callable[[], None] | None = None
+
+
+def set_loader(loader: Callable[[], None] | None) -> None:
+    """Install the function every lookup calls first (the plugin manager's ``ensure_loaded``)."""
+    global _loader
+    _loader = loader
+
 
 @dataclass
 class Entry:
@@ -114,11 +124,14 @@ class Registry:
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
 
+    def clear(self) -> None:
+        """Forget every entry (the plugin manager's reset)."""
+        self._entries.clear()
+
     # -- lookup ---------------------------------------------------------------------------
     def _loaded(self) -> dict[str, Entry]:
-        from .plugins import ensure_loaded  # late import: plugins imports this module
-
-        ensure_loaded()
+        if _loader is not None:
+            _loader()
         return self._entries
 
     def get(self, name: str) -> Entry:
@@ -213,6 +226,43 @@ loss_schedules = Registry("loss_schedules")
 models = Registry("models")
 
 REGISTRIES: dict[str, Registry] = {r.kind: r for r in (backbones, clinical_encoders, fusions, loss_schedules, models)}
+
+
+Snapshot = dict[str, dict[str, Entry]]
+#: per kind: name -> the entry it replaced (None when the name was new)
+Changes = dict[str, dict[str, "Entry | None"]]
+
+
+def snapshot() -> Snapshot:
+    """The entries of every registry now (without loading plugins): compare or roll back later."""
+    return {kind: dict(r._entries) for kind, r in REGISTRIES.items()}
+
+
+def changes_since(before: Snapshot) -> Changes:
+    """Names added or replaced in each registry since ``before`` (with what each replaced)."""
+    out: Changes = {}
+    for kind, r in REGISTRIES.items():
+        old = before.get(kind, {})
+        changed = {n: old.get(n) for n, e in r._entries.items() if old.get(n) is not e}
+        if changed:
+            out[kind] = dict(sorted(changed.items()))
+    return out
+
+
+def revert(changes: Changes) -> None:
+    """Undo ``changes``: new names are removed, replaced entries come back."""
+    for kind, names in changes.items():
+        r = REGISTRIES[kind]
+        for name, previous in names.items():
+            if previous is None:
+                r._entries.pop(name, None)
+            else:
+                r._entries[name] = previous
+
+
+def clear_all() -> None:
+    for r in REGISTRIES.values():
+        r.clear()
 
 
 def add_kind(kind: str) -> Registry:

@@ -41,6 +41,18 @@ def per_class_metric(prefix: str) -> tuple[str, ...]:
     return tuple(f"{prefix}_{c}" for c in CLASS_NAMES)
 
 
+# -- component slots of composed recipes ------------------------------------------------------------
+#: recipe parameter naming a component -> (registry kind, dotted prefix of that component's options).
+#: The prefixes are the ones ``NeuralRecipe`` accepts (``fusion.dropout``; models/recipes/compose.py);
+#: the order is that of composed model labels (``swinunetr-fusion+cnn3d+late``).
+COMPONENT_SLOTS: dict[str, tuple[str, str]] = {
+    "backbone": ("backbones", "backbone."),
+    "fusion": ("fusions", "fusion."),
+    "clinical_encoder": ("clinical_encoders", "clinical."),
+    "loss_schedule": ("loss_schedules", "schedule."),
+}
+
+
 # -- run-directory layout (docs/results-format.md) ---------------------------------------------------
 class RunFiles:
     """File and folder names of a run directory; both the writer and the readers use these."""

@@ -220,3 +220,64 @@ def test_a_plugin_exiting_at_import_or_failing_is_reported_and_adds_no_command(p
     names = {c.name for c in app.registered_commands}
     assert "hello-plugin" in names and "from-broken" not in names
     assert CliRunner().invoke(app, ["hello-plugin"]).output.strip() == "hello from the plugin"
+
+
+def test_a_plugin_clashing_with_a_command_name_is_rolled_back_whole(plugin_env, monkeypatch):
+    """Nothing of a failed plugin stays half-registered: neither its components nor any of its commands."""
+    write_module(plugin_env, "clashing", """
+    import typer
+    from resectbench import hookimpl
+
+    @hookimpl
+    def register_fusions(registry):
+        registry.register("clash-fusion")(lambda image_dim, clinical_dim: None)
+
+    @hookimpl
+    def register_commands(app):
+        @app.command("clash-extra")
+        def extra():
+            typer.echo("should not exist")
+
+        @app.command("list")
+        def my_list():
+            typer.echo("not the real list")
+    """)
+    write_module(plugin_env, "good_plugin", GOOD)
+    monkeypatch.setenv("RESECTBENCH_PLUGINS", "clashing,good_plugin")
+    plugins.ensure_loaded()
+    assert "clash-fusion" in reg.fusions          # its registry hooks alone were fine
+    with pytest.warns(plugins.PluginWarning, match="clashing"):
+        app = build_app()
+    names = [c.name for c in app.registered_commands]
+    assert "clash-extra" not in names and names.count("list") == 1 and "hello-plugin" in names
+    assert "clash-fusion" not in reg.fusions and "sum-fusion" in reg.fusions
+    records = {r.name: r for r in plugins.plugin_records()}
+    assert records["clashing"].status == "failed" and "already taken" in records["clashing"].error
+    assert records["clashing"].components == {}
+    assert "list" in records["resectbench"].components["commands"]
+    assert "not the real list" not in CliRunner().invoke(app, ["list", "fusions"]).output
+
+
+def test_registry_snapshot_and_revert():
+    reg.fusions.list()  # loaded
+    before = reg.snapshot()
+    reg.fusions.add(lambda image_dim, clinical_dim: None, name="tmp-fusion")
+    reg.fusions.add(lambda image_dim, clinical_dim: None, name="concat", override=True)
+    changes = reg.changes_since(before)
+    assert set(changes["fusions"]) == {"tmp-fusion", "concat"} and changes["fusions"]["tmp-fusion"] is None
+    reg.revert(changes)
+    assert "tmp-fusion" not in reg.fusions and reg.fusions.get("concat") is before["fusions"]["concat"]
+    assert reg.changes_since(before) == {}
+
+
+def test_a_run_naming_a_component_of_a_failed_plugin_is_refused_before_any_work(plugin_env, monkeypatch):
+    write_module(plugin_env, "fusion_plugin", "import frobnicate_missing_dependency\n")
+    monkeypatch.setenv("RESECTBENCH_PLUGINS", "fusion_plugin")
+    run_dir = plugin_env / "run"
+    with pytest.warns(plugins.PluginWarning):
+        result = CliRunner().invoke(build_app(), ["run", "--model", "clinical-only", "--fusion", "my-fusion",
+                                                  "--run-dir", str(run_dir), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    out = " ".join(result.output.split())
+    assert "unknown fusions 'my-fusion'" in out and "fusion_plugin" in out and "frobnicate" in out
+    assert not run_dir.exists()

@@ -1,6 +1,8 @@
-"""Builds the Typer app: global options, then every command added through the plugin hooks."""
+"""Builds the Typer app: global options, the built-in commands, then the commands plugins add through their hook."""
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 from typing import List, Optional
 
@@ -8,7 +10,7 @@ import typer
 
 from .. import __version__
 from ..plugins import add_local_plugins, register_commands
-from . import signals
+from . import commands, signals
 
 HELP = """Benchmark pancreatic cancer resectability models (CT + clinical data) under one protocol.
 
@@ -44,8 +46,15 @@ def build_app() -> typer.Typer:
         if plugin:
             add_local_plugins(plugin)
 
-    register_commands(app)
+    register_builtin_commands(app)
+    register_commands(app)   # then the plugins' commands (a clash with a built-in name fails that plugin)
     return app
+
+
+def register_builtin_commands(app: typer.Typer) -> None:
+    """Every module in ``resectbench.cli.commands`` exposes ``register(app)``."""
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}").register(app)
 
 
 def _local_plugins_from_argv(argv: list[str]) -> list[str]:

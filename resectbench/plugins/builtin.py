@@ -1,11 +1,11 @@
 """The built-in components, registered through the same hooks as any third-party plugin.
 
 Each hook scans one package for factories marked with :func:`resectbench.registry.component`,
-so adding a built-in component is adding a file; no list here needs editing.
+so adding a built-in component is adding a file; no list here needs editing. The built-in CLI
+commands are not registered here: the CLI adds its own (the library never imports the CLI), and
+plugins add theirs through ``register_commands``.
 """
-import importlib
 import importlib.util
-import pkgutil
 
 from .hookspecs import hookimpl
 
@@ -51,12 +51,3 @@ def register_loss_schedules(registry):
 @hookimpl
 def register_models(registry):
     _register(registry)
-
-
-@hookimpl
-def register_commands(app):
-    """Every module in ``resectbench.cli.commands`` exposes ``register(app)``."""
-    import resectbench.cli.commands as commands
-
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
-        importlib.import_module(f"{commands.__name__}.{info.name}").register(app)

@@ -3,6 +3,11 @@
 Sources, in order: the built-in plugin; installed distributions with an entry point in the
 ``resectbench`` group; modules named in ``RESECTBENCH_PLUGINS`` (comma-separated) and the CLI's
 ``--plugin`` option. ``RESECTBENCH_DISABLE_PLUGINS`` (names, or ``all``) skips external ones.
+
+Hooks are called through pluggy (``pm.subset_hook_caller``: one plugin at a time, so one plugin's
+failure is its own). A plugin that fails is rolled back completely - its registry entries
+(:func:`resectbench.registry.revert`), its CLI commands - and unregistered from pluggy, so nothing
+of it stays half-registered. This module installs :func:`ensure_loaded` as the registry's loader.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 import pluggy
 
 from .. import registry as reg
+from ..errors import RegistryError
 from . import builtin, hookspecs
 
 BUILTIN_NAME = "resectbench"
@@ -46,7 +52,7 @@ class PluginWarning(UserWarning):
 
 
 _lock = threading.RLock()
-_state: dict = {"loaded": False, "pm": None, "records": {}, "extra_modules": []}
+_state: dict = {"loaded": False, "pm": None, "records": {}, "changes": {}, "extra_modules": []}
 
 
 def add_local_plugins(modules: list[str]) -> None:
@@ -80,31 +86,37 @@ def _candidates() -> list[tuple[str, str, str, callable]]:
     return found
 
 
+def _only(pm: pluggy.PluginManager, hook: str, plugin):
+    """The hook caller of ``hook`` restricted to ``plugin`` (pluggy's public subset API)."""
+    return pm.subset_hook_caller(hook, remove_plugins=[p for p in pm.get_plugins() if p is not plugin])
+
+
 def _register_plugin(pm: pluggy.PluginManager, name: str, plugin, record: PluginRecord) -> None:
     """Run one plugin's registry hooks; on failure undo its registrations and mark it failed."""
     token = reg.current_provider.set(name)
-    added: list[tuple[reg.Registry, str]] = []
+    before = reg.snapshot()
     try:
         for kind, hook in REGISTRY_HOOKS.items():
-            registry = reg.REGISTRIES[kind]
-            impl = getattr(plugin, hook, None)
-            if impl is None:
-                continue
-            before = set(registry._entries)
-            try:
-                impl(registry=registry)
-            finally:
-                new = sorted(set(registry._entries) - before)
-                added += [(registry, n) for n in new]
-                if new:
-                    record.components[kind] = new
+            _only(pm, hook, plugin)(registry=reg.REGISTRIES[kind])
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin may raise anything; report it by name
-        for registry, n in added:
-            registry.unregister(n)
-        record.components = {}
-        _fail(record, exc)
+        _roll_back(pm, name, record, reg.changes_since(before), exc)
+        return
     finally:
         reg.current_provider.reset(token)
+    changes = reg.changes_since(before)
+    _state["changes"][name] = changes
+    record.components = {kind: list(names) for kind, names in changes.items()}
+
+
+def _roll_back(pm: pluggy.PluginManager, name: str, record: PluginRecord, changes: reg.Changes,
+               exc: BaseException) -> None:
+    """Undo everything ``name`` registered, drop it from pluggy and report it failed."""
+    reg.revert(changes)
+    _state["changes"].pop(name, None)
+    record.components = {}
+    if pm.get_plugin(name) is not None:
+        pm.unregister(name=name)
+    _fail(record, exc)
 
 
 def _fail(record: PluginRecord, exc: BaseException) -> None:
@@ -123,7 +135,7 @@ def ensure_loaded() -> None:
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
         records: dict[str, PluginRecord] = {}
-        _state["pm"], _state["records"] = pm, records
+        _state.update(pm=pm, records=records, changes={})
 
         from .. import __version__
 
@@ -148,26 +160,40 @@ def ensure_loaded() -> None:
             _register_plugin(pm, name, plugin, record)
 
 
+def _command_names(commands, groups) -> list[str]:
+    return [c.name or c.callback.__name__.replace("_", "-") for c in commands] + [g.name for g in groups]
+
+
 def register_commands(app) -> None:
-    """Let every loaded plugin add CLI sub-commands; a failing plugin is reported, not fatal."""
+    """Let every loaded plugin add CLI sub-commands (the CLI registers its own first).
+
+    A plugin whose hook raises, or which adds a command under a name already taken, is rolled back
+    whole: its commands and its components are removed and it is reported failed; the rest works.
+    """
     ensure_loaded()
     pm = _state["pm"]
-    for name, record in _state["records"].items():
+    builtin_commands = _command_names(app.registered_commands, app.registered_groups)
+    if BUILTIN_NAME in _state["records"] and builtin_commands:
+        _state["records"][BUILTIN_NAME].components["commands"] = sorted(builtin_commands)
+    for name, record in list(_state["records"].items()):
         plugin = pm.get_plugin(name)
-        impl = getattr(plugin, "register_commands", None) if plugin is not None else None
-        if impl is None or record.status != "ok":   # a failed plugin was rolled back: no commands either
+        if plugin is None or record.status != "ok" or name == BUILTIN_NAME:
             continue
-        before = {c.name or c.callback.__name__ for c in app.registered_commands} | \
-                 {g.name for g in app.registered_groups}
+        commands, groups = list(app.registered_commands), list(app.registered_groups)
+        taken = set(_command_names(commands, groups))
         try:
-            impl(app=app)
+            _only(pm, "register_commands", plugin)(app=app)
+            added = _command_names(app.registered_commands[len(commands):], app.registered_groups[len(groups):])
+            clash = sorted({n for n in added if n in taken or added.count(n) > 1})
+            if clash:
+                raise RegistryError(f"command name(s) {', '.join(clash)} already taken; a plugin may not "
+                                    "replace a command")
         except (Exception, SystemExit) as exc:  # noqa: BLE001
-            _fail(record, exc)
+            app.registered_commands[:], app.registered_groups[:] = commands, groups
+            _roll_back(pm, name, record, _state["changes"].get(name, {}), exc)
             continue
-        after = {c.name or c.callback.__name__ for c in app.registered_commands} | \
-                {g.name for g in app.registered_groups}
-        if after - before:
-            record.components["commands"] = sorted(after - before)
+        if added:
+            record.components["commands"] = sorted(added)
 
 
 def plugin_records() -> list[PluginRecord]:
@@ -178,8 +204,10 @@ def plugin_records() -> list[PluginRecord]:
 def reset(keep_local: bool = False) -> None:
     """Forget everything loaded (tests, or after changing the plugin environment)."""
     with _lock:
-        for registry in reg.REGISTRIES.values():
-            registry._entries.clear()
-        _state.update(loaded=False, pm=None, records={})
+        reg.clear_all()
+        _state.update(loaded=False, pm=None, records={}, changes={})
         if not keep_local:
             _state["extra_modules"] = []
+
+
+reg.set_loader(ensure_loaded)

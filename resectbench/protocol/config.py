@@ -51,11 +51,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ..profiles import get_profile
+from ..vocabulary import COMPONENT_SLOTS
 from .errors import ProtocolError
 from .metrics import SELECTION_METRICS
 from .splits import INNER_MODES
 
-COMPOSE_KEYS = ("backbone", "fusion", "clinical_encoder", "loss_schedule")
+COMPOSE_KEYS = tuple(COMPONENT_SLOTS)
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 

@@ -161,6 +161,12 @@ class UnitBoard:
         self.worker = worker or worker_id()
         self.stale_after = stale_after
         self.heartbeat_every = heartbeat_every
+        self._study_ids: dict[str, int] = {}   # a study's id never changes: look each up once
+
+    def _study_id(self, name: str) -> int:
+        if name not in self._study_ids:
+            self._study_ids[name] = self.storage.get_study_id_from_name(name)
+        return self._study_ids[name]
 
     # -- benchmark metadata ----------------------------------------------------------------
     @property
@@ -205,7 +211,7 @@ class UnitBoard:
     def claims(self, label: str, key: str) -> list[tuple[int, int]]:
         """(generation, study id) of every claim on a unit, oldest first."""
         prefix = self._claim_prefix(label, key)
-        found = [(int(s.study_name[len(prefix):]), s._study_id) for s in self.storage.get_all_studies()
+        found = [(int(s.study_name[len(prefix):]), self._study_id(s.study_name)) for s in self.storage.get_all_studies()
                  if s.study_name.startswith(prefix)]
         return sorted(found)
 
@@ -216,7 +222,7 @@ class UnitBoard:
         for s in self.storage.get_all_studies():
             if s.study_name.startswith(prefix):
                 label, key, gen = s.study_name[len(prefix):].rsplit("::", 2)
-                out.setdefault((label, key), []).append((int(gen), s._study_id))
+                out.setdefault((label, key), []).append((int(gen), self._study_id(s.study_name)))
         return {k: sorted(v) for k, v in out.items()}
 
     def state(self, study_id: int, generation: int) -> ClaimState:

@@ -24,8 +24,10 @@ from optuna.trial import TrialState
 
 from .. import registry as reg
 from .. import search_space as ss
+from ..errors import RegistryError
 from ..models.base import FitContext
 from ..profiles import Profile, get_profile
+from ..vocabulary import CLASS_NAMES, COMPONENT_SLOTS, PROB_COLUMNS, RunFiles as F, resolve_device
 from .cache_stats import summarize as summarize_cache, track_volume_stores
 from .config import ExperimentConfig
 from .coordination import UnitBoard, open_storage, redact, unit_study_name
@@ -37,7 +39,6 @@ from .splits import OuterSplit, Splits, make_splits
 from .store import RunStore, UnitResult, write_text_atomic
 from .summary import summary_table
 from .tuning import Tuner, fail_orphaned_trials, make_study, tunable_space
-from ..vocabulary import CLASS_NAMES, PROB_COLUMNS, RunFiles as F, resolve_device
 
 VERSIONED = ("resectbench", "torch", "monai", "optuna", "scikit-learn", "numpy", "pandas", "scipy", "timm")
 
@@ -99,18 +100,37 @@ def _now() -> str:
 
 
 def _resolve_entries(config: ExperimentConfig) -> dict[str, reg.Entry]:
-    """Registry entries of the configured models; an unknown name lists the available ones."""
+    """Registry entries of the configured models, checked before any work: an unknown recipe or
+    chosen component (``--fusion X``) lists the available ones and any plugin that failed to load."""
     entries = {}
     for spec in config.models:
-        entry = reg.models.get(spec.name)   # RegistryError names close matches and all models
+        try:
+            entry = reg.models.get(spec.name)   # RegistryError names close matches and all models
+        except RegistryError as exc:
+            raise RegistryError(f"{exc}{_failed_plugins_note()}") from None
         params = entry.parameters()
         takes_var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
         unknown = [k for k in spec.params if k not in params and not takes_var_kw]
         if unknown:
             raise ProtocolError(f"model {spec.label!r}: recipe {spec.name!r} has no parameter(s) "
                                 f"{', '.join(unknown)}; valid: {', '.join(params)}")
+        for slot, (kind, _prefix) in COMPONENT_SLOTS.items():
+            chosen = spec.params.get(slot)
+            if slot in params and isinstance(chosen, str) and chosen:
+                try:
+                    reg.REGISTRIES[kind].get(chosen)
+                except RegistryError as exc:
+                    raise RegistryError(f"model {spec.label!r}: {exc}{_failed_plugins_note()}") from None
         entries[spec.label] = entry
     return entries
+
+
+def _failed_plugins_note() -> str:
+    from ..plugins import plugin_records
+
+    failed = [f"{r.name} ({r.error})" for r in plugin_records() if r.status == "failed"]
+    return (f" Plugin(s) that failed to load, so registered nothing: {'; '.join(failed)} "
+            "(see `resectbench plugins`).") if failed else ""
 
 
 def load_data(config: ExperimentConfig, listener: RunListener):
@@ -248,7 +268,7 @@ def _run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult
     sampler_seed = derive_seed(proto.seed, "tpe", unit.label, unit.repeat, unit.fold)
     study = make_study(bench.storage, unit_study_name(bench.config.name, unit.label, unit.key),
                        seed=sampler_seed, inner=proto.inner, pruning=proto.pruning)
-    fail_orphaned_trials(study)
+    fail_orphaned_trials(study, bench.storage)
     t0 = time.perf_counter()
     best = tuner.run(study, proto.trials, proto.timeout, sampler_seed)
     tune_seconds = time.perf_counter() - t0

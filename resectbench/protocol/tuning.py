@@ -80,12 +80,19 @@ def make_study(storage, name: str, *, seed: int, inner: str, pruning: bool) -> o
                                pruner=pruner, load_if_exists=True)
 
 
-def fail_orphaned_trials(study: optuna.Study) -> int:
-    """Trials left RUNNING by a crashed process (we hold the unit's claim, so nobody runs them)."""
+def fail_orphaned_trials(study: optuna.Study, storage) -> int:
+    """Trials left RUNNING by a crashed process (we hold the unit's claim, so nobody runs them).
+
+    ``storage`` is the one the study was created with (its public id lookups find the trials).
+    """
     orphans = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    if not orphans:
+        return 0
+    study_id = storage.get_study_id_from_name(study.study_name)
     for t in orphans:
-        study._storage.set_trial_user_attr(t._trial_id, "error", "orphaned: its process stopped before finishing")
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        trial = optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, t.number))
+        trial.set_user_attr("error", "orphaned: its process stopped before finishing")
+        study.tell(t.number, state=TrialState.FAIL)
     return len(orphans)
 
 
