@@ -22,7 +22,8 @@ from optuna.trial import TrialState
 
 from .. import search_space as ss
 from ..models.base import FitContext
-from ..registry import Entry
+from ..registry import REGISTRIES, Entry
+from ..vocabulary import COMPONENT_SLOTS
 from .errors import ProtocolError
 from .events import RunListener, Unit
 from .metrics import SELECTION_METRICS, selection_score
@@ -33,11 +34,69 @@ from .splits import OuterSplit
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
+def _takes_var_kw(params: dict[str, inspect.Parameter]) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def chosen_components(entry: Entry, fixed: dict[str, Any]) -> dict[str, tuple[Entry, str]]:
+    """Components the experiment swaps into a composing recipe (``--fusion X`` = ``fixed["fusion"]``).
+
+    slot -> (component entry, dotted prefix), for each slot the recipe takes whose value the
+    experiment sets to something other than the recipe's default, when the recipe accepts dotted
+    component options (``**options``). The recipe's own registered space is the curated space of
+    its default components; a component swapped in brings its own registered space.
+    """
+    params = entry.parameters()
+    if not _takes_var_kw(params):
+        return {}
+    out = {}
+    for slot, (kind, prefix) in COMPONENT_SLOTS.items():
+        chosen = fixed.get(slot)
+        if slot in params and isinstance(chosen, str) and chosen and chosen != params[slot].default:
+            out[slot] = (REGISTRIES[kind].get(chosen), prefix)
+    return out
+
+
+def component_space(entry: Entry, fixed: dict[str, Any]) -> dict[str, ss.Param]:
+    """The registered spaces of the chosen components, nested under their prefix (``fusion.hidden``).
+
+    A parameter the composing recipe sets itself (e.g. ``feature_size``, resolved against the
+    profile) stays the recipe's, so trial 0 is still what the recipe builds by default; a callable
+    (conditional) component space contributes nothing.
+    """
+    chosen = chosen_components(entry, fixed)
+    if not chosen:
+        return {}
+    owned = _recipe_owned(entry)
+    space: dict[str, ss.Param] = {}
+    for component, prefix in chosen.values():
+        if isinstance(component.search_space, dict):
+            space.update({prefix + name: param for name, param in component.search_space.items()
+                          if name not in owned})
+    return space
+
+
+#: component options ``NeuralRecipe.build`` fills in from the profile beside its own parameters
+_BUILD_FILLED = ("window_size", "norm_name")
+
+
+def _recipe_owned(entry: Entry) -> set[str]:
+    """Parameter names a composing recipe sets itself: its factory's and ``NeuralRecipe``'s (which its
+    ``**options`` reach), and the options ``NeuralRecipe`` fills in while building."""
+    from ..models.recipes.compose import NeuralRecipe   # lazy: torch
+
+    return {*entry.parameters(), *inspect.signature(NeuralRecipe.__init__).parameters, *_BUILD_FILLED}
+
+
 def tunable_space(entry: Entry, fixed: dict[str, Any]) -> ss.SearchSpaceLike:
-    """The entry's search space without the parameters fixed by the experiment."""
+    """The recipe's search space plus its chosen components' spaces, without the parameters the
+    experiment fixes."""
     space = entry.search_space
-    if space is None or callable(space):
+    if callable(space):
         return space
+    space = {**(space or {}), **component_space(entry, fixed)}
+    if not space and entry.search_space is None:
+        return None
     return {k: v for k, v in space.items() if k not in fixed}
 
 
@@ -52,14 +111,21 @@ def _in_space(param, value) -> bool:
     return False
 
 
-def default_params(entry: Entry, space: ss.SearchSpaceLike) -> dict[str, Any]:
-    """Factory defaults of the tuned parameters (the first trial); those outside the space are left out."""
+def default_params(entry: Entry, space: ss.SearchSpaceLike, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Factory defaults of the tuned parameters (the first trial); those outside the space are left out.
+
+    A chosen component's parameter (``fusion.hidden``) defaults to that component factory's default.
+    """
     if not isinstance(space, dict):
         return {}
     params = entry.parameters()
+    components = {prefix: component for component, prefix in chosen_components(entry, fixed or {}).values()}
     out = {}
     for name, param in space.items():
         p = params.get(name)
+        prefix = next((pre for pre in components if name.startswith(pre)), None)
+        if p is None and prefix is not None:
+            p = components[prefix].parameters().get(name[len(prefix):])
         if p is None or p.default is inspect.Parameter.empty:
             continue
         if _in_space(param, p.default):
@@ -215,7 +281,7 @@ class Tuner:
         done = study.get_trials(deepcopy=False, states=counted)
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not done and not waiting:  # the defaults first (again, if a crash killed that trial)
-            study.enqueue_trial(default_params(self.entry, space))
+            study.enqueue_trial(default_params(self.entry, space, self.fixed))
 
         def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             if trial.state == TrialState.FAIL:
@@ -249,8 +315,6 @@ def make_sampler(seed: int, n_done: int) -> optuna.samplers.TPESampler:
 
 
 def _create(entry: Entry, params: dict):
-    from ..registry import REGISTRIES
-
     return REGISTRIES[entry.kind].create(entry.name, **params)
 
 
