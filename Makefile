@@ -1,10 +1,11 @@
 # `make run`: install into .venv and run the main job on the embedded synthetic cohort.
 # `make test`: install (with dev extras and the example plugin) and run the test suite.
+# `make lint`: ruff (configured in pyproject.toml).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test clean
+.PHONY: install run test lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache

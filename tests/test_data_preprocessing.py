@@ -113,7 +113,7 @@ def test_clinical_preprocessor_shapes_and_names(cohort):
     assert np.isfinite(x).all()
     assert "age" in names and any(n.startswith("sex_") for n in names) and any(n.startswith("grade_") for n in names)
     without_grade = ClinicalPreprocessor(exclude=("grade",)).fit(df, schema).feature_names_out()
-    assert not any(n.startswith("grade") for n in without_grade) 
+    assert not any(n.startswith("grade") for n in without_grade)
     assert len(without_grade) == len(names) - sum(n.startswith("grade_") for n in names)
 
 

@@ -73,7 +73,7 @@ def test_unknown_structure_names_are_reported_not_dropped(tmp_path):
 
 
 def test_manifest_csv_with_relative_paths(tmp_path):
-    root = write_msd(tmp_path / "ds")
+    write_msd(tmp_path / "ds")
     rows = [{"case_id": f"m{i}", "image": f"ds/imagesTr/case0{i}_0000.nii.gz", "mask": f"ds/labelsTr/case0{i}.nii.gz",
              "label": ["resectable", "borderline", "LA"][i], "site": "A" if i else "B", "age": 50 + i}
             for i in range(3)]

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import DataError
 from .readers.assemble import CaseProblem, check_case_volumes, read_case_table, split_table
 from .readers.load import find_dictionary, read_cohort
-from .schema import (CLINICAL_SCHEMA, UNIT_CONVERSIONS, Coding, DataDictionary, VariableSpec, _is_missing,
+from .schema import (UNIT_CONVERSIONS, Coding, DataDictionary, VariableSpec, _is_missing,
                      _normalise_category, type_clinical_table, unit_conversion)
 
 

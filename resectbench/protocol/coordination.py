@@ -263,7 +263,7 @@ class UnitBoard:
 
     def result(self, label: str, key: str, claims: list[tuple[int, int]] | None = None) -> dict | None:
         """The stored result payload of a done unit (first finished generation), else None."""
-        for gen, sid in (self.claims(label, key) if claims is None else claims):
+        for _gen, sid in (self.claims(label, key) if claims is None else claims):
             attrs = self.storage.get_study_user_attrs(sid)
             if attrs.get("done") and "result" in attrs:
                 return json.loads(attrs["result"])

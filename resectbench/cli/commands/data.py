@@ -102,7 +102,7 @@ def validate_cmd(
             err_console.print(Text("FAIL ", style="red") + Text(line), highlight=False, soft_wrap=True)
         if report.dictionary_stub and not as_json:
             where = (f"replace {report.data_dictionary}" if report.data_dictionary else
-                     f"save it as data_dictionary.csv next to the clinical table")
+                     "save it as data_dictionary.csv next to the clinical table")
             err_console.print(Text(f"\nproposed data dictionary (check every row, then {where}, or pass it with "
                                    "--data-dictionary FILE; nothing was written):"), soft_wrap=True)
             typer.echo(report.dictionary_stub, err=True, nl=False)

@@ -496,7 +496,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         # contact sectors of other vessels keep a thinner plane here (crowded anatomy would eat them)
         in_sector = sector_flat[nv.flat]
         carve = np.where(in_sector, nv.dist < nv.radius + max(0.5 * gap, 1.01 * vox), nv.dist < nv.radius + gap)
-        for vessel, p in sectors.items():
+        for _vessel, p in sectors.items():
             if p["tube"] != tname:
                 continue
             in_seg = (nv.s >= p["s0"]) & (nv.s <= p["s1"])
