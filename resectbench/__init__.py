@@ -1,14 +1,7 @@
 """resectbench: benchmark pancreatic cancer resectability models from CT and clinical data."""
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("resectbench")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+local"
-
-from .plugins import hookimpl  # noqa: E402
-from .registry import (REGISTRIES, backbones, clinical_encoders, fusions, get_registry,  # noqa: E402
-                       loss_schedules, models)
+from ._version import __version__
+from .plugins import hookimpl
+from .registry import REGISTRIES, backbones, clinical_encoders, fusions, get_registry, loss_schedules, models
 
 
 def create_model(name: str, /, **kwargs):

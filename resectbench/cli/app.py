@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from .. import __version__
+from .._version import __version__
 from ..plugins import add_local_plugins, register_commands
 from . import commands, signals
 

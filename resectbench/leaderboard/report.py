@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..vocabulary import CLASS_NAMES
 from . import metrics as M
 from .board import Leaderboard, build_leaderboard

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.labels import INDEX
+from ..vocabulary import STRUCTURE_INDEX as INDEX
 
 TUMOR = INDEX["tumor"]
 

@@ -137,7 +137,7 @@ def ensure_loaded() -> None:
         records: dict[str, PluginRecord] = {}
         _state.update(pm=pm, records=records, changes={})
 
-        from .. import __version__
+        from .._version import __version__
 
         record = records[BUILTIN_NAME] = PluginRecord(BUILTIN_NAME, "built-in", __version__)
         pm.register(builtin, name=BUILTIN_NAME)
