@@ -1,4 +1,5 @@
 """resectbench: benchmark pancreatic cancer resectability models from CT and clinical data."""
+
 from ._version import __version__
 from .plugins import hookimpl
 from .registry import REGISTRIES, backbones, clinical_encoders, fusions, get_registry, loss_schedules, models
@@ -15,5 +16,16 @@ def list_components(kind: str | None = None, pattern: str = "*") -> dict[str, li
     return {k: REGISTRIES[k].list(pattern) for k in kinds}
 
 
-__all__ = ["__version__", "hookimpl", "create_model", "list_components", "backbones", "clinical_encoders",
-           "fusions", "loss_schedules", "models", "get_registry", "REGISTRIES"]
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "create_model",
+    "list_components",
+    "backbones",
+    "clinical_encoders",
+    "fusions",
+    "loss_schedules",
+    "models",
+    "get_registry",
+    "REGISTRIES",
+]

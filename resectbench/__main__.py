@@ -1,4 +1,5 @@
 """``python -m resectbench`` is the ``resectbench`` command."""
+
 from .cli.app import main
 
 main()

@@ -1,4 +1,5 @@
 """The installed version of resectbench (a leaf module: anything may import it without cycles)."""
+
 from importlib.metadata import PackageNotFoundError, version as _version
 
 try:

@@ -1,5 +1,6 @@
 """Exception types. Every error a user can trigger says what went wrong and, where it applies,
 which case, component or plugin it concerns."""
+
 from __future__ import annotations
 
 

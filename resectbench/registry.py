@@ -5,6 +5,7 @@ in the modules of their package; the built-in plugin registers them through the 
 hooks as third-party plugins (see :mod:`resectbench.plugins`). Plugins may also call
 ``registry.register(name, ...)`` directly on the registry their hook receives.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -56,13 +57,22 @@ class Entry:
         return params
 
 
-def component(name: str, *, tags: Iterable[str] = (), description: str | None = None,
-              search_space: ss.SearchSpaceLike = None, **extra):
+def component(
+    name: str,
+    *,
+    tags: Iterable[str] = (),
+    description: str | None = None,
+    search_space: ss.SearchSpaceLike = None,
+    **extra,
+):
     """Mark a factory as a component; registered when the built-in plugin scans its package."""
 
     def mark(factory):
-        setattr(factory, _MARK, dict(name=name, tags=tuple(tags), description=description,
-                                     search_space=search_space, extra=extra))
+        setattr(
+            factory,
+            _MARK,
+            dict(name=name, tags=tuple(tags), description=description, search_space=search_space, extra=extra),
+        )
         return factory
 
     return mark
@@ -81,19 +91,43 @@ class Registry:
         self._entries: dict[str, Entry] = {}
 
     # -- registration ---------------------------------------------------------------------
-    def register(self, name: str, *, tags: Iterable[str] = (), description: str | None = None,
-                 search_space: ss.SearchSpaceLike = None, override: bool = False, **extra):
+    def register(
+        self,
+        name: str,
+        *,
+        tags: Iterable[str] = (),
+        description: str | None = None,
+        search_space: ss.SearchSpaceLike = None,
+        override: bool = False,
+        **extra,
+    ):
         """Decorator registering a factory under a unique kebab-case ``name``."""
 
         def decorate(factory):
-            self.add(factory, name=name, tags=tags, description=description,
-                     search_space=search_space, override=override, **extra)
+            self.add(
+                factory,
+                name=name,
+                tags=tags,
+                description=description,
+                search_space=search_space,
+                override=override,
+                **extra,
+            )
             return factory
 
         return decorate
 
-    def add(self, factory, *, name: str, tags: Iterable[str] = (), description: str | None = None,
-            search_space: ss.SearchSpaceLike = None, override: bool = False, **extra) -> Entry:
+    def add(
+        self,
+        factory,
+        *,
+        name: str,
+        tags: Iterable[str] = (),
+        description: str | None = None,
+        search_space: ss.SearchSpaceLike = None,
+        override: bool = False,
+        **extra,
+    ) -> Entry:
         if not _NAME_RE.match(name):
             raise RegistryError(f"{self.kind} name {name!r} is not kebab-case (lowercase letters, digits, '-' or '.')")
         provider = current_provider.get()
@@ -101,10 +135,18 @@ class Registry:
             other = self._entries[name].provider
             raise RegistryError(
                 f"{self.kind} {name!r} is already registered by {other!r}; {provider!r} tried to register it "
-                "again (pass override=True to replace it on purpose)")
-        entry = Entry(name=name, kind=self.kind, factory=factory, tags=tuple(tags),
-                      description=description or _first_doc_line(factory), search_space=search_space,
-                      provider=provider, extra=extra)
+                "again (pass override=True to replace it on purpose)"
+            )
+        entry = Entry(
+            name=name,
+            kind=self.kind,
+            factory=factory,
+            tags=tuple(tags),
+            description=description or _first_doc_line(factory),
+            search_space=search_space,
+            provider=provider,
+            extra=extra,
+        )
         self._entries[name] = entry
         return entry
 
@@ -116,8 +158,14 @@ class Registry:
                 meta = getattr(obj, _MARK, None)
                 # only the module that defines the factory registers it (no double imports)
                 if meta and getattr(obj, "__module__", None) == module.__name__:
-                    self.add(obj, name=meta["name"], tags=meta["tags"], description=meta["description"],
-                             search_space=meta["search_space"], **meta["extra"])
+                    self.add(
+                        obj,
+                        name=meta["name"],
+                        tags=meta["tags"],
+                        description=meta["description"],
+                        search_space=meta["search_space"],
+                        **meta["extra"],
+                    )
                     added.append(meta["name"])
         return added
 
@@ -141,7 +189,8 @@ class Registry:
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
             raise RegistryError(
                 f"unknown {self.kind} {name!r}.{hint} Available: {', '.join(sorted(entries)) or '(none)'}. "
-                f"See `resectbench list {self.kind}`.")
+                f"See `resectbench list {self.kind}`."
+            )
         return entries[name]
 
     def __contains__(self, name: str) -> bool:
@@ -156,16 +205,18 @@ class Registry:
     def list(self, pattern: str = "*", tags: Iterable[str] | None = None) -> list[str]:
         """Names matching an fnmatch ``pattern`` that carry all ``tags``."""
         wanted = set(tags or ())
-        return sorted(n for n, e in self._loaded().items()
-                      if fnmatch.fnmatchcase(n, pattern) and wanted <= set(e.tags))
+        return sorted(n for n, e in self._loaded().items() if fnmatch.fnmatchcase(n, pattern) and wanted <= set(e.tags))
 
     def create(self, name: str, /, **kwargs):
         """Build a component, checking ``kwargs`` against the factory signature first."""
         entry = self.get(name)
         params = entry.parameters()
         takes_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        valid = [n for n, p in params.items()
-                 if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+        valid = [
+            n
+            for n, p in params.items()
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        ]
         unknown = [k for k in kwargs if k not in valid]
         if unknown and not takes_var_kw:
             hints = []
@@ -174,13 +225,19 @@ class Registry:
                 hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             raise RegistryError(
                 f"{self.kind} {name!r} got unknown parameter(s) {', '.join(hints)}. "
-                f"Valid parameters: {', '.join(valid) or '(none)'}.")
-        missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
-                   and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-                   and n not in kwargs]
+                f"Valid parameters: {', '.join(valid) or '(none)'}."
+            )
+        missing = [
+            n
+            for n, p in params.items()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            and n not in kwargs
+        ]
         if missing:
-            raise RegistryError(f"{self.kind} {name!r} needs parameter(s) {', '.join(missing)}. "
-                                f"Valid parameters: {', '.join(valid)}.")
+            raise RegistryError(
+                f"{self.kind} {name!r} needs parameter(s) {', '.join(missing)}. Valid parameters: {', '.join(valid)}."
+            )
         return entry.factory(**kwargs)
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -193,8 +250,13 @@ class Registry:
             params[pname] = {
                 "default": None if p.default is inspect.Parameter.empty else p.default,
                 "required": p.default is inspect.Parameter.empty,
-                "annotation": "" if p.annotation is inspect.Parameter.empty else
-                (p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", str(p.annotation))),
+                "annotation": ""
+                if p.annotation is inspect.Parameter.empty
+                else (
+                    p.annotation
+                    if isinstance(p.annotation, str)
+                    else getattr(p.annotation, "__name__", str(p.annotation))
+                ),
             }
         return {
             "name": entry.name,
@@ -271,10 +333,18 @@ def add_kind(kind: str) -> Registry:
 
 
 def get_registry(kind: str) -> Registry:
-    aliases = {"backbone": "backbones", "clinical": "clinical_encoders", "clinical-encoders": "clinical_encoders",
-               "clinical_encoder": "clinical_encoders", "fusion": "fusions", "loss": "loss_schedules",
-               "loss-schedules": "loss_schedules", "loss_schedule": "loss_schedules", "model": "models",
-               "recipes": "models"}
+    aliases = {
+        "backbone": "backbones",
+        "clinical": "clinical_encoders",
+        "clinical-encoders": "clinical_encoders",
+        "clinical_encoder": "clinical_encoders",
+        "fusion": "fusions",
+        "loss": "loss_schedules",
+        "loss-schedules": "loss_schedules",
+        "loss_schedule": "loss_schedules",
+        "model": "models",
+        "recipes": "models",
+    }
     kind = aliases.get(kind, kind)
     if kind not in REGISTRIES:
         raise RegistryError(f"unknown component kind {kind!r}. Kinds: {', '.join(REGISTRIES)}")

@@ -4,6 +4,7 @@ A component declares ``search_space={"lr": Float(1e-5, 1e-3, log=True), "width":
 when it is registered. The tuning protocol samples it through :func:`suggest` without knowing the
 component; recipes nest the spaces of their parts with :func:`prefixed`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -8,6 +8,7 @@ same names, so neither needs to import the other (nor the models). Two helpers t
 layers need and that must agree everywhere live here too: :func:`macro_f1` (training loop and
 protocol) and :func:`resolve_device`; their heavy dependencies are imported lazily.
 """
+
 from __future__ import annotations
 
 # -- classes -----------------------------------------------------------------------------------------
@@ -56,6 +57,7 @@ COMPONENT_SLOTS: dict[str, tuple[str, str]] = {
 # -- run-directory layout (docs/results-format.md) ---------------------------------------------------
 class RunFiles:
     """File and folder names of a run directory; both the writer and the readers use these."""
+
     MANIFEST = "manifest.json"
     SPLITS = "splits.json"
     CONFIG = "config.toml"
@@ -64,8 +66,8 @@ class RunFiles:
     WORK_DIR = "work"
     MODELS_DIR = "models"
     COHORT_DIR = "cohort"
-    CASES = "cases.csv"                     # in COHORT_DIR
-    GROUND_TRUTH = "ground_truth.csv"       # in COHORT_DIR
+    CASES = "cases.csv"  # in COHORT_DIR
+    GROUND_TRUTH = "ground_truth.csv"  # in COHORT_DIR
     # per model (MODELS_DIR/<label>/)
     MODEL_INFO = "model.json"
     OOF_PREDICTIONS = "oof_predictions.csv"
@@ -98,9 +100,22 @@ def parse_unit_key(key: str) -> tuple[int, int]:
 # -- canonical structures and vessel sets ------------------------------------------------------------
 #: the canonical segmentation structures in label order (the 16-class segmentation head)
 STRUCTURES: tuple[str, ...] = (
-    "background", "pancreas", "tumor", "portal_vein", "splenic_vein", "smv", "ivc", "sma",
-    "celiac_trunk", "aorta", "common_hepatic_artery", "proper_hepatic_artery",
-    "gastroduodenal_artery", "splenic_artery", "pancreatic_duct", "bile_duct",
+    "background",
+    "pancreas",
+    "tumor",
+    "portal_vein",
+    "splenic_vein",
+    "smv",
+    "ivc",
+    "sma",
+    "celiac_trunk",
+    "aorta",
+    "common_hepatic_artery",
+    "proper_hepatic_artery",
+    "gastroduodenal_artery",
+    "splenic_artery",
+    "pancreatic_duct",
+    "bile_duct",
 )
 STRUCTURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(STRUCTURES)}
 #: the NCCN-relevant arteries and veins among the canonical structures
@@ -116,20 +131,42 @@ MEASURED_RULE_VESSELS: tuple[str, ...] = tuple(v for v in RULE_TABLE_VESSELS if 
 
 #: dataset label names -> canonical structure names
 STRUCTURE_ALIASES = {
-    "bg": "background", "0": "background",
-    "pdac": "tumor", "tumour": "tumor", "cancer": "tumor", "lesion": "tumor", "pancreatic_tumor": "tumor",
-    "pancreas_tumor": "tumor", "mass": "tumor",
-    "pancreatic": "pancreas", "pancreas_parenchyma": "pancreas",
-    "superior_mesenteric_artery": "sma", "superior_mesenteric_vein": "smv",
-    "pv": "portal_vein", "portal": "portal_vein", "portalvein": "portal_vein",
-    "celiac": "celiac_trunk", "celiac_axis": "celiac_trunk", "coeliac_trunk": "celiac_trunk", "ca": "celiac_trunk",
+    "bg": "background",
+    "0": "background",
+    "pdac": "tumor",
+    "tumour": "tumor",
+    "cancer": "tumor",
+    "lesion": "tumor",
+    "pancreatic_tumor": "tumor",
+    "pancreas_tumor": "tumor",
+    "mass": "tumor",
+    "pancreatic": "pancreas",
+    "pancreas_parenchyma": "pancreas",
+    "superior_mesenteric_artery": "sma",
+    "superior_mesenteric_vein": "smv",
+    "pv": "portal_vein",
+    "portal": "portal_vein",
+    "portalvein": "portal_vein",
+    "celiac": "celiac_trunk",
+    "celiac_axis": "celiac_trunk",
+    "coeliac_trunk": "celiac_trunk",
+    "ca": "celiac_trunk",
     "truncus_coeliacus": "celiac_trunk",
-    "cha": "common_hepatic_artery", "hepatic_artery": "common_hepatic_artery",
-    "pha": "proper_hepatic_artery", "gda": "gastroduodenal_artery",
-    "splenic_v": "splenic_vein", "sv": "splenic_vein", "spleen_vein": "splenic_vein",
-    "inferior_vena_cava": "ivc", "vena_cava": "ivc", "postcava": "ivc",
-    "duct": "pancreatic_duct", "dilated_pancreatic_duct": "pancreatic_duct", "pd": "pancreatic_duct",
-    "common_bile_duct": "bile_duct", "cbd": "bile_duct",
+    "cha": "common_hepatic_artery",
+    "hepatic_artery": "common_hepatic_artery",
+    "pha": "proper_hepatic_artery",
+    "gda": "gastroduodenal_artery",
+    "splenic_v": "splenic_vein",
+    "sv": "splenic_vein",
+    "spleen_vein": "splenic_vein",
+    "inferior_vena_cava": "ivc",
+    "vena_cava": "ivc",
+    "postcava": "ivc",
+    "duct": "pancreatic_duct",
+    "dilated_pancreatic_duct": "pancreatic_duct",
+    "pd": "pancreatic_duct",
+    "common_bile_duct": "bile_duct",
+    "cbd": "bile_duct",
 }
 
 

@@ -1,4 +1,5 @@
 """Test-wide settings: small thread counts (2-core CI), caches in a temporary folder."""
+
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -1,4 +1,5 @@
 """Helpers for data tests: hand-made MSD / nnU-Net datasets with known voxels (import, don't collect)."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ def canonical_volumes(seed: int = 0):
     image = rng.normal(40, 10, SHAPE).astype(np.float32)
     mask = np.zeros(SHAPE, dtype=np.uint8)
     mask[2:8, 2:8, 1:6] = INDEX["pancreas"]
-    mask[8:11, 6:9, 5:7] = INDEX["tumor"]          # high x (right), high y (anterior), high z (superior)
+    mask[8:11, 6:9, 5:7] = INDEX["tumor"]  # high x (right), high y (anterior), high z (superior)
     mask[3:5, 1:3, :] = INDEX["sma"]
     image[mask == INDEX["tumor"]] = -300.0
     return image, mask
@@ -37,14 +38,25 @@ def store(data: np.ndarray, affine: np.ndarray, codes: str):
     """Store a RAS array in axis order ``codes`` (e.g. 'LPS'), adjusting the affine."""
     if codes == "RAS":
         return data, affine
-    ornt = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"), nib.orientations.axcodes2ornt(tuple(codes)))
-    return (np.ascontiguousarray(nib.orientations.apply_orientation(data, ornt)),
-            affine @ nib.orientations.inv_ornt_aff(ornt, data.shape))
+    ornt = nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt("RAS"), nib.orientations.axcodes2ornt(tuple(codes))
+    )
+    return (
+        np.ascontiguousarray(nib.orientations.apply_orientation(data, ornt)),
+        affine @ nib.orientations.inv_ornt_aff(ornt, data.shape),
+    )
 
 
-def write_msd(root: Path, n: int = 3, naming: str = "nnunet", numbering: dict[str, int] | None = None,
-              orientation: str = "RAS", msd_v1: bool = False, clinical: dict | None = None,
-              label_names: dict[str, str] | None = None) -> Path:
+def write_msd(
+    root: Path,
+    n: int = 3,
+    naming: str = "nnunet",
+    numbering: dict[str, int] | None = None,
+    orientation: str = "RAS",
+    msd_v1: bool = False,
+    clinical: dict | None = None,
+    label_names: dict[str, str] | None = None,
+) -> Path:
     """A small dataset: ``naming`` 'nnunet' (case_0000.nii.gz) or 'msd' (case.nii.gz); ``numbering`` maps
     canonical names to the voxel values written; ``label_names`` renames structures in dataset.json."""
     root = Path(root)
@@ -65,8 +77,13 @@ def write_msd(root: Path, n: int = 3, naming: str = "nnunet", numbering: dict[st
         nib.save(nib.Nifti1Image(img, aff), str(root / "imagesTr" / img_name))
         nib.save(nib.Nifti1Image(lab, aff), str(root / "labelsTr" / f"{cid}.nii.gz"))
         training.append({"image": f"./imagesTr/{img_name}", "label": f"./labelsTr/{cid}.nii.gz"})
-        row = {"case_id": cid, "label": i % 3, "age": 60 + i, "sex": "female" if i % 2 else "male",
-               "ca19_9_baseline": 100.0 * (i + 1)}
+        row = {
+            "case_id": cid,
+            "label": i % 3,
+            "age": 60 + i,
+            "sex": "female" if i % 2 else "male",
+            "ca19_9_baseline": 100.0 * (i + 1),
+        }
         row.update((clinical or {}).get(cid, {}))
         rows.append(row)
     named = {label_names.get(k, k): v for k, v in numbering.items()}

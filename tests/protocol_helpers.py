@@ -4,6 +4,7 @@ It has exactly the attributes the protocol and the clinical/dummy recipes use (c
 table, clinical, clinical_schema, fingerprint, info, ground_truth, subset), so protocol tests run
 in milliseconds. The clinical variables carry signal: ``marker`` grows with the class.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,17 +54,25 @@ def table_cohort(n: int = 45, seed: int = 0, counts: tuple[int, int, int] | None
     labels = np.repeat([0, 1, 2], counts)
     rng.shuffle(labels)
     ids = [f"case_{i:03d}" for i in range(len(labels))]
-    table = pd.DataFrame({"label": labels, "group": [f"site{i % 3}" for i in range(len(labels))]},
-                         index=pd.Index(ids, name="case_id"))
-    clinical = pd.DataFrame({
-        "marker": labels * 1.5 + rng.normal(0, 1.0, len(labels)),
-        "age": rng.normal(65, 8, len(labels)),
-        "sex": rng.choice(["female", "male"], len(labels)),
-    }, index=table.index)
+    table = pd.DataFrame(
+        {"label": labels, "group": [f"site{i % 3}" for i in range(len(labels))]}, index=pd.Index(ids, name="case_id")
+    )
+    clinical = pd.DataFrame(
+        {
+            "marker": labels * 1.5 + rng.normal(0, 1.0, len(labels)),
+            "age": rng.normal(65, 8, len(labels)),
+            "sex": rng.choice(["female", "male"], len(labels)),
+        },
+        index=table.index,
+    )
     try:
         from resectbench.data.schema import VariableSpec
-        schema = {"marker": VariableSpec("continuous"), "age": VariableSpec("continuous", "years", 18, 100),
-                  "sex": VariableSpec("categorical", categories=("female", "male"))}
+
+        schema = {
+            "marker": VariableSpec("continuous"),
+            "age": VariableSpec("continuous", "years", 18, 100),
+            "sex": VariableSpec("categorical", categories=("female", "male")),
+        }
     except ImportError:  # data layer not present: the protocol itself does not need the schema
         schema = {}
     return TableCohort(table, clinical, schema)

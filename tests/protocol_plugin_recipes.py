@@ -1,5 +1,6 @@
 """Recipes registered as a third-party plugin (RESECTBENCH_PLUGINS=protocol_plugin_recipes) by the
 protocol tests: a deterministic recipe that logs which case ids it saw, and one that reports epochs."""
+
 from __future__ import annotations
 
 import os
@@ -36,9 +37,15 @@ class MarkerCentroids(ResectabilityModel):
         overall = x.mean()
         self.centroids = np.array([x[y == c].mean() if np.any(y == c) else overall for c in range(3)])
         self.centroids = (1 - self.shrink) * self.centroids + self.shrink * overall
-        LOG.append({"event": "fit", "train": list(train.case_ids),
-                    "valid": None if valid is None else list(valid.case_ids), "centroids": self.centroids.tolist(),
-                    "seed": ctx.seed})
+        LOG.append(
+            {
+                "event": "fit",
+                "train": list(train.case_ids),
+                "valid": None if valid is None else list(valid.case_ids),
+                "centroids": self.centroids.tolist(),
+                "seed": ctx.seed,
+            }
+        )
         return self
 
     def predict_proba(self, cohort, ctx: FitContext):
@@ -65,7 +72,11 @@ class EpochToy(ResectabilityModel):
     def fit(self, train, valid, ctx: FitContext):
         self.inner.fit(train, valid, ctx)
         for epoch in range(self.epochs):
-            metrics = {"epoch": epoch, "loss": 1.0 / (epoch + 1), "val_macro_f1": self.quality * (epoch + 1) / self.epochs}
+            metrics = {
+                "epoch": epoch,
+                "loss": 1.0 / (epoch + 1),
+                "val_macro_f1": self.quality * (epoch + 1) / self.epochs,
+            }
             self.history.append(metrics)
             if ctx.on_epoch is not None:
                 ctx.on_epoch(epoch, metrics)
@@ -91,7 +102,11 @@ class Broken(MarkerCentroids):
 @hookimpl
 def register_models(registry):
     registry.register("broken", tags=("test",), search_space={"shrink": Float(0.0, 0.9)})(Broken)
-    registry.register("marker-centroids", tags=("test",), search_space={
-        "shrink": Float(0.0, 0.9), "temperature": Categorical([0.5, 1.0, 2.0])})(MarkerCentroids)
-    registry.register("epoch-toy", tags=("test",), search_space={
-        "quality": Float(0.0, 1.0), "epochs": Int(2, 4)})(EpochToy)
+    registry.register(
+        "marker-centroids",
+        tags=("test",),
+        search_space={"shrink": Float(0.0, 0.9), "temperature": Categorical([0.5, 1.0, 2.0])},
+    )(MarkerCentroids)
+    registry.register("epoch-toy", tags=("test",), search_space={"quality": Float(0.0, 1.0), "epochs": Int(2, 4)})(
+        EpochToy
+    )

@@ -1,4 +1,5 @@
 """Image backbones on tiny volumes: shapes, gradients, registry, pretrained loading, TAT geometry."""
+
 import pytest
 import torch
 
@@ -23,8 +24,9 @@ SEGMENTING = ["swin-unetr", "cnn3d", "vit3d", "tat"]
 
 def build(name, n_seg_classes=16, embed_dim=32, **kw):
     torch.manual_seed(0)
-    return backbones.create(name, in_channels=1, roi=ROI, n_seg_classes=n_seg_classes, embed_dim=embed_dim,
-                            **{**TINY[name], **kw})
+    return backbones.create(
+        name, in_channels=1, roi=ROI, n_seg_classes=n_seg_classes, embed_dim=embed_dim, **{**TINY[name], **kw}
+    )
 
 
 def test_every_builtin_is_registered():
@@ -131,7 +133,7 @@ def test_swin_loads_btcv_and_ssl_layouts(tmp_path):
     assert any(m.startswith("out.conv.conv.weight") for m in report.shape_mismatch)
     assert "project.weight" in report.missing and "swinViT.patch_embed.proj.weight" in report.loaded
     # self-supervised encoder layout (model_swinvit.pt): module.patch_embed.* -> swinViT.*
-    ssl = {"module." + k[len("swinViT."):]: v for k, v in state.items() if k.startswith("swinViT.")}
+    ssl = {"module." + k[len("swinViT.") :]: v for k, v in state.items() if k.startswith("swinViT.")}
     ssl["module.rotation_head.weight"] = torch.zeros(4, 8)
     torch.save({"state_dict": ssl}, tmp_path / "ssl.pt")
     target = _swin(pretrained=str(tmp_path / "ssl.pt"))
@@ -142,7 +144,7 @@ def test_swin_loads_btcv_and_ssl_layouts(tmp_path):
 def test_corrupt_mismatched_and_unsafe_checkpoints_fail_naming_the_file(tmp_path):
     corrupt = tmp_path / "corrupt.pt"
     torch.save(_swin().state_dict(), corrupt)
-    corrupt.write_bytes(corrupt.read_bytes()[: 2000])
+    corrupt.write_bytes(corrupt.read_bytes()[:2000])
     with pytest.raises(PretrainedLoadError, match="corrupt.pt"):
         _swin(pretrained=str(corrupt))
     other = tmp_path / "cnn.pt"
@@ -178,7 +180,7 @@ def test_soft_distance_measures_distance_to_a_mask():
     d = SoftDistance(max_distance=10, stride=1)(p)[0, 0]
     assert d[16, 16, 16] == 0 and d[16, 16, 20] == 4
     assert 4 <= d[19, 20, 16] <= 5  # between chessboard (4) and Euclidean (5) distance
-    assert d[16, 16, 31] == 10      # saturates at max_distance
+    assert d[16, 16, 31] == 10  # saturates at max_distance
     half = SoftDistance(max_distance=10, stride=1)(p * 0.5)[0, 0]
     assert d[16, 16, 20] < half[16, 16, 20] < 10  # a less certain mask reads farther
     coarse = SoftDistance(max_distance=16, stride=2)(p)[0, 0]
@@ -230,8 +232,9 @@ def test_timm_loads_a_local_state_dict_and_skips_a_mismatched_stem(tmp_path):
     path = tmp_path / "resnet10t.pth"
     torch.save(source.encoder.state_dict(), path)
     same = build("timm-2.5d", pretrained=str(path))
-    assert all(torch.equal(a, b) for a, b in zip(source.encoder.state_dict().values(),
-                                                 same.encoder.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(source.encoder.state_dict().values(), same.encoder.state_dict().values())
+    )
     one_channel = build("timm-2.5d", pretrained=str(path), adjacent_slices=False)  # stem expects 1 channel
     report = one_channel.pretrained_report
     assert report.shape_mismatch and report.shape_mismatch[0].startswith("conv1.0.weight")
@@ -245,17 +248,24 @@ def test_contact_features_grow_with_tumour_vessel_contact_and_reach_the_swin_emb
     def logits(offset: int) -> torch.Tensor:
         label = torch.zeros(1, 12, 12, 12, dtype=torch.long)
         label[0, 2:5, 2:5, 2:5] = INDEX["tumor"]
-        label[0, 2 + offset:5 + offset, 5:8, 2:5] = INDEX["sma"]   # offset 0: next to the tumour
+        label[0, 2 + offset : 5 + offset, 5:8, 2:5] = INDEX["sma"]  # offset 0: next to the tumour
         return torch.nn.functional.one_hot(label, 16).permute(0, 4, 1, 2, 3).float() * 20
 
     touching, apart = contact_features(logits(0)), contact_features(logits(6))
     sma = 1 + CONTACT_VESSELS.index("sma")
     assert touching.shape == (1, 1 + 2 * len(CONTACT_VESSELS))
-    assert touching[0, sma] > apart[0, sma] + 1.0          # contact volume
+    assert touching[0, sma] > apart[0, sma] + 1.0  # contact volume
     assert touching[0, sma + len(CONTACT_VESSELS)] > 0.2 > apart[0, sma + len(CONTACT_VESSELS)]  # share
-    net = backbones.create("swin-unetr", roi=(32, 32, 32), feature_size=12, window_size=4, norm_name="batch",
-                           embed_dim=8, contact_pooling=True)
+    net = backbones.create(
+        "swin-unetr",
+        roi=(32, 32, 32),
+        feature_size=12,
+        window_size=4,
+        norm_name="batch",
+        embed_dim=8,
+        contact_pooling=True,
+    )
     assert net.project.in_features == 16 * 12 + touching.shape[1]
     out = net(torch.randn(2, 1, 32, 32, 32))
-    out.embedding.sum().backward()   # the classifier's gradient reaches the segmentation head through it
+    out.embedding.sum().backward()  # the classifier's gradient reaches the segmentation head through it
     assert net.out.conv.conv.weight.grad is not None and net.out.conv.conv.weight.grad.abs().sum() > 0

@@ -1,6 +1,7 @@
 """Every kind of bad input (docs/data.md, "Bad input") is refused before any work: `resectbench run` exits 2
 and `data validate` exits 1, each naming the case (or the file) and the problem, with no traceback, and
 nothing changes on disk (the data stays byte-identical, no run directory appears)."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from data_fixtures import write_msd
 from typer.testing import CliRunner
 
-from data_fixtures import write_msd
 from resectbench.cli.app import build_app
 
 
@@ -47,6 +48,7 @@ def _set(column, value, cid="case01"):
     def fn(df):
         df.loc[df.case_id == cid, column] = value
         return df
+
     return lambda root: _edit_table(root, fn)
 
 
@@ -59,7 +61,8 @@ def _resave(path, fn):
 def _truncate(path_of):
     def breaker(root):
         p = path_of(root)
-        p.write_bytes(p.read_bytes()[:-12])    # the header stays readable, the voxels end early
+        p.write_bytes(p.read_bytes()[:-12])  # the header stays readable, the voxels end early
+
     return breaker
 
 
@@ -68,6 +71,7 @@ def _nan_in(path):
         a = a.astype(np.float32)
         a[1, 1, 1] = np.nan
         return a, aff
+
     _resave(path, fn)
 
 
@@ -79,6 +83,7 @@ def _mask_value_9(root):
     def fn(a, aff):
         a[0, 0, 0] = 9
         return a, aff
+
     _resave(_mask(root), fn)
 
 
@@ -86,6 +91,7 @@ def _shift_mask(root):
     def fn(a, aff):
         aff[0, 3] += 5.0
         return a, aff
+
     _resave(_mask(root), fn)
 
 
@@ -97,6 +103,7 @@ def _thick_slices(root):
     def fn(a, aff):
         aff[2, 2] = 40.0
         return a, aff
+
     _resave(_image(root), fn)
 
 
@@ -124,6 +131,7 @@ def _rename_row(new_id):
     def fn(df):
         df.loc[df.case_id == "case01", "case_id"] = new_id
         return df
+
     return lambda root: _edit_table(root, fn)
 
 
@@ -146,6 +154,7 @@ def _clinical_bytes(data):
 def _dictionary(rows):
     def breaker(root):
         pd.DataFrame(rows).to_csv(root / "data_dictionary.csv", index=False)
+
     return breaker
 
 
@@ -183,28 +192,45 @@ KINDS = {
     "dataset-json-string": (_dataset_json("labels"), "dataset.json", "got a JSON string"),
     "dataset-json-number": (_dataset_json(3), "dataset.json", "got a JSON number"),
     "dataset-json-invalid": (_dataset_json_text('{"labels": '), "dataset.json", "not valid JSON"),
-    "dataset-json-labels-list": (_dataset_json({"labels": ["pancreas"]}), "dataset.json",
-                                 "'labels' must be an object"),
-    "dataset-json-bad-training": (_dataset_json({"labels": {"background": 0}, "training": [3]}), "dataset.json",
-                                  "training entry 0"),
-    "dataset-json-region-label": (_dataset_json({"labels": {"background": 0, "pancreas": [1, 2]}}),
-                                  "dataset.json", "nnU-Net region"),
+    "dataset-json-labels-list": (_dataset_json({"labels": ["pancreas"]}), "dataset.json", "'labels' must be an object"),
+    "dataset-json-bad-training": (
+        _dataset_json({"labels": {"background": 0}, "training": [3]}),
+        "dataset.json",
+        "training entry 0",
+    ),
+    "dataset-json-region-label": (
+        _dataset_json({"labels": {"background": 0, "pancreas": [1, 2]}}),
+        "dataset.json",
+        "nnU-Net region",
+    ),
     "no-clinical-csv": (lambda r: (r / "clinical.csv").unlink(), "clinical.csv", "no clinical.csv"),
     "csv-no-case-id": (_clinical_text("id,label\ncase00,0\n"), "clinical.csv", "no 'case_id' column"),
     "csv-no-label-column": (_clinical_text("case_id,age\ncase00,60\n"), "clinical.csv", "no label column"),
     "csv-unnamed-column": (_clinical_text("case_id,label,\ncase00,0,1\n"), "clinical.csv", "has no name"),
-    "csv-repeated-column": (_clinical_text("case_id,label,age,age\ncase00,0,60,61\n"), "clinical.csv",
-                            "'age' appear more than once"),
+    "csv-repeated-column": (
+        _clinical_text("case_id,label,age,age\ncase00,0,60,61\n"),
+        "clinical.csv",
+        "'age' appear more than once",
+    ),
     "csv-long-row": (_clinical_text("case_id,label\ncase00,0,extra\n"), "clinical.csv", "row 2"),
     "csv-empty": (_clinical_text(""), "clinical.csv", "not a readable CSV"),
     "csv-binary": (_clinical_bytes(b"\xff\xfe\x00\x81garbage\x00\x00"), "clinical.csv", "not a readable CSV"),
     "missing-variable-column": (_no_age_column, "data_dictionary.csv", "no column for variable 'age'"),
-    "dictionary-unknown-unit": (_dictionary([{"variable": "ca19_9_baseline", "unit": "furlongs"}]),
-                                "data_dictionary.csv", "unit 'furlongs' cannot be converted to U/mL"),
-    "dictionary-bad-value-map": (_dictionary([{"variable": "sex", "values": "0=femal; 1=male"}]),
-                                 "data_dictionary.csv", "value map sends '0' to 'femal'"),
-    "dictionary-malformed-value-map": (_dictionary([{"variable": "sex", "values": "0 female"}]),
-                                       "data_dictionary.csv", "is not CODE=VALUE"),
+    "dictionary-unknown-unit": (
+        _dictionary([{"variable": "ca19_9_baseline", "unit": "furlongs"}]),
+        "data_dictionary.csv",
+        "unit 'furlongs' cannot be converted to U/mL",
+    ),
+    "dictionary-bad-value-map": (
+        _dictionary([{"variable": "sex", "values": "0=femal; 1=male"}]),
+        "data_dictionary.csv",
+        "value map sends '0' to 'femal'",
+    ),
+    "dictionary-malformed-value-map": (
+        _dictionary([{"variable": "sex", "values": "0 female"}]),
+        "data_dictionary.csv",
+        "is not CODE=VALUE",
+    ),
 }
 
 
@@ -240,9 +266,9 @@ def test_validate_reports_it(bad):
 
 def test_every_problem_is_listed_not_only_the_first(tmp_path):
     root = write_msd(tmp_path / "data", n=4)
-    _set("age", "sixty", cid="case00")(root)          # found by the cheap checks
-    _truncate(lambda r: _image(r, "case02"))(root)    # found only by reading the voxels
-    _nan(root)                                        # case01
+    _set("age", "sixty", cid="case00")(root)  # found by the cheap checks
+    _truncate(lambda r: _image(r, "case02"))(root)  # found only by reading the voxels
+    _nan(root)  # case01
     result = invoke("run", "--model", "dummy", "--data", root, "--run-dir", tmp_path / "run", "--no-progress")
     out = flat(result.output)
     assert result.exit_code == 2
@@ -254,12 +280,15 @@ def test_every_problem_is_listed_not_only_the_first(tmp_path):
 def test_unsafe_ids_in_a_manifest_are_named(tmp_path):
     root = write_msd(tmp_path / "data", n=3)
     images = sorted((root / "imagesTr").iterdir())
-    rows = [{"case_id": cid, "image": str(img), "label": i % 3}
-            for i, (cid, img) in enumerate(zip(["../../up", "sub/dir", "tab\tid"], images))]
+    rows = [
+        {"case_id": cid, "image": str(img), "label": i % 3}
+        for i, (cid, img) in enumerate(zip(["../../up", "sub/dir", "tab\tid"], images))
+    ]
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
     before = snapshot(tmp_path)
-    result = invoke("run", "--model", "dummy", "--data", tmp_path / "manifest.csv", "--run-dir", tmp_path / "run",
-                    "--no-progress")
+    result = invoke(
+        "run", "--model", "dummy", "--data", tmp_path / "manifest.csv", "--run-dir", tmp_path / "run", "--no-progress"
+    )
     out = flat(result.output)
     assert result.exit_code == 2
     assert "case '../../up': case id contains a path separator" in out
@@ -283,7 +312,7 @@ def tiny(tmp_path, monkeypatch):
 
 
 def _case_files(root, k):
-    cid = sorted(p.name[:-len("_0000.nii.gz")] for p in (root / "imagesTr").iterdir())[k]
+    cid = sorted(p.name[: -len("_0000.nii.gz")] for p in (root / "imagesTr").iterdir())[k]
     return cid, _image(root, cid), _mask(root, cid)
 
 
@@ -293,7 +322,7 @@ def test_skip_invalid_excludes_records_in_the_manifest_and_shows_on_the_board(ti
     _truncate(lambda r: mask)(root)
     nan_case, image, _ = _case_files(root, 4)
     _nan_in(image)
-    run_dir = root.parent.parent / "work" / "run"   # tiny_cohort writes data/<name>/
+    run_dir = root.parent.parent / "work" / "run"  # tiny_cohort writes data/<name>/
     args = ["run", "--model", "dummy", "--data", root, "--outer-folds", "3", "--run-dir", run_dir, "--no-progress"]
     refused = invoke(*args)
     assert refused.exit_code == 2 and truncated_case in refused.output and nan_case in refused.output
@@ -322,9 +351,9 @@ def test_a_resume_does_not_read_the_voxels_again(tiny, monkeypatch):
     assert invoke(*args).exit_code == 0
     assert len(reads) == 18
     assert invoke(*args).exit_code == 0
-    assert len(reads) == 18                          # the verdict of the same content is cached
+    assert len(reads) == 18  # the verdict of the same content is cached
     _, image, _ = _case_files(tiny, 0)
-    _resave(image, lambda a, aff: (a + 1, aff))      # changed voxels: a new verdict (and a refused resume)
+    _resave(image, lambda a, aff: (a + 1, aff))  # changed voxels: a new verdict (and a refused resume)
     assert invoke(*args).exit_code == 2
     assert len(reads) == 36
 
@@ -355,17 +384,36 @@ def test_missing_variable_is_allowed_only_explicitly_and_recorded(tiny):
 def test_nothing_is_written_outside_the_run_dir_and_the_cache(tiny, tmp_path):
     """Case ids with '../' are refused; a run on the rest writes only to its run dir and the cache."""
     root = tiny
-    ids = sorted(p.name[:-len("_0000.nii.gz")] for p in (root / "imagesTr").iterdir())
+    ids = sorted(p.name[: -len("_0000.nii.gz")] for p in (root / "imagesTr").iterdir())
     table = pd.read_csv(root / "clinical.csv", dtype=str).set_index("case_id")
     rows = []
     for k, cid in enumerate(ids):
         name = f"../../escape{k}" if k < 2 else cid
-        rows.append({"case_id": name, "image": str(_image(root, cid)), "mask": str(_mask(root, cid)),
-                     **table.loc[cid].to_dict()})
+        rows.append(
+            {
+                "case_id": name,
+                "image": str(_image(root, cid)),
+                "mask": str(_mask(root, cid)),
+                **table.loc[cid].to_dict(),
+            }
+        )
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
     before = snapshot(tmp_path)
-    result = invoke("run", "--model", "dummy", "--model", "clinical-sklearn", "--data", tmp_path / "manifest.csv",
-                    "--outer-folds", "3", "--run-dir", "run", "--no-progress", "--skip-invalid")
+    result = invoke(
+        "run",
+        "--model",
+        "dummy",
+        "--model",
+        "clinical-sklearn",
+        "--data",
+        tmp_path / "manifest.csv",
+        "--outer-folds",
+        "3",
+        "--run-dir",
+        "run",
+        "--no-progress",
+        "--skip-invalid",
+    )
     assert result.exit_code == 0, result.output
     after = snapshot(tmp_path)
     changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
@@ -380,12 +428,12 @@ def test_the_docs_table_lists_exactly_these_kinds():
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
-    table = text[text.index("## Bad input"):text.index("## The synthetic phantom cohort")]
+    table = text[text.index("## Bad input") : text.index("## The synthetic phantom cohort")]
     ids = set()
     for group in re.findall(r"^\| [^|]*\(([^)]*`[^|]*)\) \|", table, flags=re.M):
         first = None
         for name in re.findall(r"`([^`]+)`", group):
-            if name.startswith("-") and first:       # `dataset-json-list`, `-string`: a shared prefix
+            if name.startswith("-") and first:  # `dataset-json-list`, `-string`: a shared prefix
                 name = first.rsplit("-", 1)[0] + name
             first = first or name
             ids.add(name)

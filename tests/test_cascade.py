@@ -1,5 +1,6 @@
 """The cascade (models/cascade.py): windows in world coordinates, the guarded tumour centre, a localiser
 trained on training cases only, and a recipe that sees fine windows around predicted centres."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,22 +19,28 @@ T, P = INDEX["tumor"], INDEX["pancreas"]
 
 
 def test_crop_around_places_the_centre_voxel_in_the_middle_and_pads_outside():
-    a = np.arange(10 ** 3, dtype=np.float32).reshape(10, 10, 10)
+    a = np.arange(10**3, dtype=np.float32).reshape(10, 10, 10)
     w = crop_around(a, (5, 5, 5), (4, 4, 4), pad_value=-1)
     assert w.shape == (4, 4, 4) and w[2, 2, 2] == a[5, 5, 5] and w[0, 0, 0] == a[3, 3, 3]
-    edge = crop_around(a[None], (0, 9, 4), (4, 4, 4), pad_value=-1)   # channel axis kept
+    edge = crop_around(a[None], (0, 9, 4), (4, 4, 4), pad_value=-1)  # channel axis kept
     assert edge.shape == (1, 4, 4, 4)
     assert edge[0, 2, 2, 2] == a[0, 9, 4] and edge[0, 0, 0, 0] == -1 and edge[0, 2, 3, 2] == -1
-    assert (crop_around(a, (50, 50, 50), (4, 4, 4), pad_value=7) == 7).all()   # entirely outside
+    assert (crop_around(a, (50, 50, 50), (4, 4, 4), pad_value=7) == 7).all()  # entirely outside
 
 
 def test_cut_windows_keep_world_coordinates():
     affine = np.diag([1.5, 1.5, 2.0, 1.0])
     affine[:3, 3] = (-30.0, 10.0, 5.0)
     seg = np.zeros((20, 20, 20), dtype=np.uint8)
-    seg[12:15, 4:7, 9:12] = T                       # tumour centred on voxel (13, 5, 10)
-    vol = {"c": {"image": np.random.default_rng(0).normal(size=(1, 20, 20, 20)).astype(np.float32), "seg": seg,
-                 "has_mask": True, "affine": affine}}
+    seg[12:15, 4:7, 9:12] = T  # tumour centred on voxel (13, 5, 10)
+    vol = {
+        "c": {
+            "image": np.random.default_rng(0).normal(size=(1, 20, 20, 20)).astype(np.float32),
+            "seg": seg,
+            "has_mask": True,
+            "affine": affine,
+        }
+    }
     centre = true_centres(vol)["c"]
     np.testing.assert_allclose(centre, affine[:3, :3] @ (13, 5, 10) + affine[:3, 3])
     win = cut_windows(vol, {"c": centre}, (6, 6, 6))["c"]
@@ -45,9 +52,9 @@ def test_cut_windows_keep_world_coordinates():
 
 def test_tumour_centre_prefers_the_blob_next_to_the_pancreas_over_a_bigger_stray_one():
     m = np.zeros((30, 30, 30), dtype=np.uint8)
-    m[2:10, 2:10, 2:10] = T            # large blob far from the pancreas (a false positive)
+    m[2:10, 2:10, 2:10] = T  # large blob far from the pancreas (a false positive)
     m[18:26, 15:19, 15:19] = P
-    m[20:23, 19:22, 15:18] = T         # small blob touching the pancreas
+    m[20:23, 19:22, 15:18] = T  # small blob touching the pancreas
     centre, source = tumour_centre_vox(m)
     assert source == "tumour"
     np.testing.assert_allclose(centre, (21, 20, 16))
@@ -66,11 +73,20 @@ def cohort(tmp_path_factory):
 
 @pytest.fixture()
 def ctx(tmp_path_factory):
-    cascade = Cascade(context_roi=(32, 32, 32), localiser_spacing_mm=(6.0, 6.0, 6.0), localiser_roi=(16, 16, 16),
-                      localiser_epochs=2, jitter_vox=2)
+    cascade = Cascade(
+        context_roi=(32, 32, 32),
+        localiser_spacing_mm=(6.0, 6.0, 6.0),
+        localiser_roi=(16, 16, 16),
+        localiser_epochs=2,
+        jitter_vox=2,
+    )
     profile = get_profile("cpu-cascade").with_(target_spacing_mm=(3.0, 3.0, 3.0), cascade=cascade)
-    return FitContext(seed=0, profile=profile, cache_dir=tmp_path_factory.getbasetemp() / "cascade-cache",
-                      work_dir=tmp_path_factory.mktemp("work"))
+    return FitContext(
+        seed=0,
+        profile=profile,
+        cache_dir=tmp_path_factory.getbasetemp() / "cascade-cache",
+        work_dir=tmp_path_factory.mktemp("work"),
+    )
 
 
 def test_localiser_is_trained_once_per_training_set_and_reads_no_test_mask(cohort, ctx):
@@ -81,13 +97,13 @@ def test_localiser_is_trained_once_per_training_set_and_reads_no_test_mask(cohor
     assert len(localiser.history) == 2
     cached = list((ctx.cache_dir / "localisers").glob("*.pt"))
     assert len(cached) == 1
-    again = train_localiser(train, ctx, ctx.profile.cascade)     # same cases and settings: loaded, not trained
+    again = train_localiser(train, ctx, ctx.profile.cascade)  # same cases and settings: loaded, not trained
     assert again.history == [] and len(list((ctx.cache_dir / "localisers").glob("*.pt"))) == 1
     with_masks, without = localiser.centres(test), localiser.centres(unmasked)
     for cid in test.case_ids:
-        np.testing.assert_allclose(with_masks[cid][0], without[cid][0])   # masks are never read
+        np.testing.assert_allclose(with_masks[cid][0], without[cid][0])  # masks are never read
         assert with_masks[cid][1] in ("tumour", "pancreas", "none")
-    train_localiser(cohort.subset(cohort.case_ids[:5]), ctx, ctx.profile.cascade)   # other cases: a new one
+    train_localiser(cohort.subset(cohort.case_ids[:5]), ctx, ctx.profile.cascade)  # other cases: a new one
     assert len(list((ctx.cache_dir / "localisers").glob("*.pt"))) == 2
 
 

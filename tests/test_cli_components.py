@@ -1,4 +1,5 @@
 """`resectbench --version`, `list`, `describe` through the real Typer app."""
+
 import json
 
 import pytest
@@ -32,8 +33,13 @@ def test_version(app):
 def test_list_by_kind_pattern_and_tag(app):
     runner = CliRunner()
     rows = json.loads(runner.invoke(app, ["list", "fusions", "--json"]).stdout)
-    assert {"name": "toy-fusion", "kind": "fusions", "tags": ["toy"], "provider": "user",
-            "description": "A toy fusion registered by this test."} in rows
+    assert {
+        "name": "toy-fusion",
+        "kind": "fusions",
+        "tags": ["toy"],
+        "provider": "user",
+        "description": "A toy fusion registered by this test.",
+    } in rows
     assert all(r["kind"] == "fusions" for r in rows)
     by_pattern = json.loads(runner.invoke(app, ["list", "toy-*", "--json"]).stdout)
     assert [r["name"] for r in by_pattern] == ["toy-fusion"]
@@ -77,7 +83,7 @@ def test_list_prints_descriptions_literally_at_80_columns(app, monkeypatch):
         return None
 
     reg.fusions.register("bracketed", tags=("toy",))(bracketed)
-    for width in (80, 160):   # stacked (name | description) and the wide table
+    for width in (80, 160):  # stacked (name | description) and the wide table
         monkeypatch.setattr(components.console, "_width", width)
         text = CliRunner().invoke(app, ["list", "fusions"]).stdout
         assert max(map(len, text.splitlines())) <= width

@@ -1,4 +1,5 @@
 """Clinical encoders: registration, shapes, gradients, validation of bad input."""
+
 import pytest
 import torch
 

@@ -4,6 +4,7 @@ The plugin below is written from docs/plugins.md alone: a fusion registered with
 space. Chosen with ``--fusion`` (``params = { fusion = ... }``), its space is tuned next to the
 recipe's, with trial 0 still the defaults; the recipe's own components keep the recipe's space.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import textwrap
 
 import pandas as pd
 import pytest
-
 from protocol_helpers import table_cohort
+
 from resectbench import plugins, registry as reg
 from resectbench.protocol import ExperimentConfig, ProtocolConfig, run_benchmark
 from resectbench.protocol.config import compose_spec
@@ -58,7 +59,7 @@ def test_a_chosen_component_brings_its_space_and_its_defaults(my_fusion):
     recipe = reg.models.get("swinunetr-fusion")
     own = tunable_space(recipe, {})
     assert not any(k.startswith(("fusion.", "backbone.", "clinical.", "schedule.")) for k in own)  # unchanged
-    assert tunable_space(recipe, {"fusion": "concat"}) == own   # the recipe's default component: its space
+    assert tunable_space(recipe, {"fusion": "concat"}) == own  # the recipe's default component: its space
 
     space = tunable_space(recipe, {"fusion": my_fusion})
     assert set(space) == set(own) | {"fusion.hidden", "fusion.dropout"}
@@ -73,16 +74,17 @@ def test_a_chosen_component_brings_its_space_and_its_defaults(my_fusion):
 
 def test_a_plugin_fusion_space_is_tuned_in_a_real_run(tmp_path, my_fusion):
     spec = compose_spec("clinical-only", {"fusion": my_fusion}, {"max_epochs": 2})
-    config = ExperimentConfig(models=[spec], protocol=ProtocolConfig(outer_folds=2, trials=3),
-                              run_dir=str(tmp_path / "run"))
+    config = ExperimentConfig(
+        models=[spec], protocol=ProtocolConfig(outer_folds=2, trials=3), run_dir=str(tmp_path / "run")
+    )
     result = run_benchmark(config, cohort=table_cohort(45))
     unit = result.run_dir / "models" / spec.label / "fold_0_0"
     trials = pd.read_csv(unit / "trials.csv")
     assert {"params_fusion.hidden", "params_fusion.dropout", "params_lr"} <= set(trials.columns)
     assert len(trials) == 3
     first = trials.iloc[0]
-    assert first["params_fusion.hidden"] == 32 and first["params_fusion.dropout"] == 0.0   # trial 0: defaults
-    assert trials["params_fusion.dropout"].nunique() > 1                                   # then sampled
+    assert first["params_fusion.hidden"] == 32 and first["params_fusion.dropout"] == 0.0  # trial 0: defaults
+    assert trials["params_fusion.dropout"].nunique() > 1  # then sampled
     best = json.loads((unit / "best_params.json").read_text())
     assert best["fusion"] == my_fusion and "fusion.hidden" in best and "fusion.dropout" in best
     info = json.loads((unit.parent / "model.json").read_text())

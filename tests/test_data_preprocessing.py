@@ -1,4 +1,5 @@
 """Cached image preprocessing, augmentation and clinical preprocessing."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,8 +49,9 @@ def test_cache_key_follows_file_content(cohort, tmp_path):
     c2 = load_cohort(copy)
     store = VolumeStore(tmp_path / "cache", CONFIG)
     cid = c2.case_ids[0]
-    assert store.key(c2, cid) == store.key(cohort, cid)      # same bytes elsewhere: same entry
+    assert store.key(c2, cid) == store.key(cohort, cid)  # same bytes elsewhere: same entry
     import nibabel as nib
+
     img = nib.load(c2.table.loc[cid, "image"])
     data = np.asarray(img.dataobj).copy()
     data[0, 0, 0] += 100
@@ -94,6 +96,7 @@ def test_train_augmentation_is_seeded_and_keeps_seg_aligned(cohort, tmp_path):
     assert any(not np.allclose(o["image"].numpy(), v["image"]) for o in outs1)
     # a pure flip moves image and seg together
     from resectbench.data.transforms import AugmentationConfig
+
     flip = AugmentationConfig(flip_prob=1.0, rot90_prob=0, affine_prob=0, noise_prob=0, shift_prob=0)
     o = train_augmentation(flip, seed=0)(dict(data))
     np.testing.assert_allclose(o["image"].numpy(), v["image"][:, ::-1, ::-1, ::-1], atol=1e-6)
@@ -121,20 +124,32 @@ def test_held_out_rows_do_not_influence_fitted_statistics():
     from resectbench.data.schema import CLINICAL_SCHEMA
 
     rng = np.random.default_rng(0)
-    train = pd.DataFrame({"age": rng.normal(65, 8, 40), "ca19_9_baseline": rng.lognormal(5, 1, 40),
-                          "diabetes": rng.integers(0, 2, 40).astype(float),
-                          "grade": rng.choice(["G1", "G2", "G3"], 40).astype(object)},
-                         index=[f"t{i}" for i in range(40)])
+    train = pd.DataFrame(
+        {
+            "age": rng.normal(65, 8, 40),
+            "ca19_9_baseline": rng.lognormal(5, 1, 40),
+            "diabetes": rng.integers(0, 2, 40).astype(float),
+            "grade": rng.choice(["G1", "G2", "G3"], 40).astype(object),
+        },
+        index=[f"t{i}" for i in range(40)],
+    )
     train.iloc[3, 0] = np.nan
     train.iloc[5, 3] = None
     schema = {c: CLINICAL_SCHEMA[c] for c in train.columns}
-    test = pd.DataFrame({"age": [20.0, np.nan, 99.0], "ca19_9_baseline": [1e5, 3.0, np.nan],
-                         "diabetes": [np.nan, 1.0, 0.0], "grade": ["G3", None, "G9"]}, index=["a", "b", "c"])
+    test = pd.DataFrame(
+        {
+            "age": [20.0, np.nan, 99.0],
+            "ca19_9_baseline": [1e5, 3.0, np.nan],
+            "diabetes": [np.nan, 1.0, 0.0],
+            "grade": ["G3", None, "G9"],
+        },
+        index=["a", "b", "c"],
+    )
     pre = ClinicalPreprocessor().fit(train, schema)
     before = pre.transform(train)
     scale = pre.pipeline_.named_transformers_["continuous"].named_steps["scale"]
     mean_before = scale.mean_.copy()
-    out_test = pre.transform(test)           # transforming held-out rows must not refit anything
+    out_test = pre.transform(test)  # transforming held-out rows must not refit anything
     np.testing.assert_array_equal(pre.transform(train), before)
     np.testing.assert_array_equal(scale.mean_, mean_before)
     np.testing.assert_allclose(mean_before, train[["age", "ca19_9_baseline"]].mean().to_numpy(), rtol=1e-9)
@@ -144,7 +159,7 @@ def test_held_out_rows_do_not_influence_fitted_statistics():
     # the test row's missing age is imputed from training neighbours only
     assert np.isfinite(out_test).all()
     names = pre.feature_names_out()
-    assert out_test[2, names.index("grade_G1")] == out_test[2, names.index("grade_G2")] == 0.0   # unseen 'G9'
+    assert out_test[2, names.index("grade_G1")] == out_test[2, names.index("grade_G2")] == 0.0  # unseen 'G9'
 
 
 def test_clinical_preprocessor_errors_name_the_problem():

@@ -1,15 +1,15 @@
 """Readers: both naming styles, any label numbering and aliases, LPS/RAS affines, manifests."""
+
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from data_fixtures import canonical_volumes, write_msd
 
 from resectbench.data import load_cohort
 from resectbench.data.labels import INDEX
 from resectbench.errors import DataError
-
-from data_fixtures import canonical_volumes, write_msd
 
 
 @pytest.mark.parametrize("naming", ["nnunet", "msd"])
@@ -30,7 +30,7 @@ def test_any_stored_orientation_reads_back_canonical(tmp_path, orientation):
     c = load_cohort(write_msd(tmp_path, orientation=orientation))
     image, mask = canonical_volumes(1)
     case = c.load_case("case01")
-    np.testing.assert_array_equal(case.mask, mask)          # tumor still right-anterior-superior
+    np.testing.assert_array_equal(case.mask, mask)  # tumor still right-anterior-superior
     np.testing.assert_allclose(case.image, image)
     np.testing.assert_allclose(case.spacing, (1.5, 1.5, 2.0))
     assert "".join(__import__("nibabel").aff2axcodes(case.affine)) == "RAS"
@@ -55,8 +55,13 @@ def test_any_label_numbering_maps_to_canonical_indices(tmp_path):
 
 
 def test_aliases_in_dataset_json(tmp_path):
-    c = load_cohort(write_msd(tmp_path, msd_v1=True, label_names={
-        "tumor": "PDAC", "sma": "superior_mesenteric_artery", "pancreas": "Pancreas"}))
+    c = load_cohort(
+        write_msd(
+            tmp_path,
+            msd_v1=True,
+            label_names={"tumor": "PDAC", "sma": "superior_mesenteric_artery", "pancreas": "Pancreas"},
+        )
+    )
     assert set(c.label_map) == {"background", "pancreas", "tumor", "sma"}
     assert c.structures == ["pancreas", "tumor", "sma"]
 
@@ -69,14 +74,22 @@ def test_unknown_structure_names_are_reported_not_dropped(tmp_path):
     (root / "dataset.json").write_text(json.dumps(meta))
     c = load_cohort(root)
     assert c.unmapped_labels == {"kidney": 3}
-    assert (c.load_case("case00").mask == INDEX["sma"]).sum() == 0   # loaded as background
+    assert (c.load_case("case00").mask == INDEX["sma"]).sum() == 0  # loaded as background
 
 
 def test_manifest_csv_with_relative_paths(tmp_path):
     write_msd(tmp_path / "ds")
-    rows = [{"case_id": f"m{i}", "image": f"ds/imagesTr/case0{i}_0000.nii.gz", "mask": f"ds/labelsTr/case0{i}.nii.gz",
-             "label": ["resectable", "borderline", "LA"][i], "site": "A" if i else "B", "age": 50 + i}
-            for i in range(3)]
+    rows = [
+        {
+            "case_id": f"m{i}",
+            "image": f"ds/imagesTr/case0{i}_0000.nii.gz",
+            "mask": f"ds/labelsTr/case0{i}.nii.gz",
+            "label": ["resectable", "borderline", "LA"][i],
+            "site": "A" if i else "B",
+            "age": 50 + i,
+        }
+        for i in range(3)
+    ]
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
     c = load_cohort(tmp_path / "manifest.csv")
     assert c.case_ids == ["m0", "m1", "m2"]

@@ -1,5 +1,6 @@
 """Synthetic phantom cohort: deterministic, loadable with no special case, exact class mix, contact
 built where the ground truth says and nowhere else."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,10 +34,13 @@ def test_tiny_cohort_has_all_classes_and_loads(cohort):
 def test_ground_truth_labels_are_the_rule_engine_class(cohort):
     gt = cohort.ground_truth
     for cid, row in gt.iterrows():
-        d = classify({v: row[f"angle_{v}"] for v in RULED}, row["tumor_location"],
-                     vein_contour_irregular=bool(row["vein_contour_irregular"]),
-                     reconstructable=bool(row["reconstructable"]),
-                     cha_reaches_ca_or_bifurcation=bool(row["cha_reaches_ca_or_bifurcation"]))
+        d = classify(
+            {v: row[f"angle_{v}"] for v in RULED},
+            row["tumor_location"],
+            vein_contour_irregular=bool(row["vein_contour_irregular"]),
+            reconstructable=bool(row["reconstructable"]),
+            cha_reaches_ca_or_bifurcation=bool(row["cha_reaches_ca_or_bifurcation"]),
+        )
         assert d.label == row["label_true"] == row["label"]
     np.testing.assert_array_equal(gt.loc[cohort.case_ids, "label"].to_numpy(), cohort.labels)
 
@@ -58,7 +62,7 @@ def test_every_case_has_all_structures_and_a_tumor(cohort):
             assert INDEX[s] in present, (cid, s)
         tumor_hu = case.image[case.mask == INDEX["tumor"]].mean()
         pancreas_hu = case.image[case.mask == INDEX["pancreas"]].mean()
-        assert tumor_hu < pancreas_hu      # hypo- (or at least iso-) attenuating
+        assert tumor_hu < pancreas_hu  # hypo- (or at least iso-) attenuating
 
 
 def _touching(mask, a, b):
@@ -83,8 +87,7 @@ def test_rater_noise_changes_labels_and_lowers_the_ceiling(tmp_path):
     assert bayes_optimal_accuracy(scs, 0.0) == 1.0
     acc = bayes_optimal_accuracy(scs, 40.0, draws=100)
     assert 0.5 < acc < 1.0
-    c = generate_cohort(tmp_path / "n", n=6, seed=1, profile="tiny", rater_noise_deg=60.0, workers=1,
-                        bayes_draws=50)
+    c = generate_cohort(tmp_path / "n", n=6, seed=1, profile="tiny", rater_noise_deg=60.0, workers=1, bayes_draws=50)
     meta = load_cohort(c).info
     assert 0.3 < meta["bayes_optimal_accuracy"] <= 1.0
 
@@ -143,6 +146,7 @@ def test_default_cohort_is_generated_once_and_reused(tmp_path, monkeypatch):
 
 # --- the voxels show what the ground truth states (cpu-profile grid: 64^3 at 1.5 mm, anatomy scaled 0.6) ----
 
+
 def _render_cpu(sc, seed: int, tries: int = 12):
     """Render one scenario on the cpu profile's grid, redrawing the anatomy as generate_cohort does."""
     from resectbench.data.synth.anatomy import sample_anatomy
@@ -180,7 +184,7 @@ def test_cha_contact_reaches_the_celiac_trunk_exactly_when_the_truth_says_so(see
         reach = cha_reach_mm(labels, grid.spacing)
         if reaches:
             assert p["s0"] == 0.0 and reach <= limit, (seed, reach)
-        else:   # clear of both ends (not clipped to the CA origin or the bifurcation) and measured so
+        else:  # clear of both ends (not clipped to the CA origin or the bifurcation) and measured so
             assert p["s0"] > 0.0 and p["s1"] < length, (seed, p, length)
             assert reach > limit, (seed, reach)
 
@@ -210,7 +214,7 @@ def test_wide_contacts_show_in_the_mask_and_untouched_vessels_have_no_touching_v
     labels, grid, _, _ = _render_cpu(sc, seed)
     table = measure_case(labels, grid.spacing).set_index("vessel")
     assert table.loc["sma", "contact_deg"] > 180.0, seed
-    grown = ndimage.binary_dilation(labels == INDEX["tumor"], structure=np.ones((3, 3, 3)))   # 26-adjacency
+    grown = ndimage.binary_dilation(labels == INDEX["tumor"], structure=np.ones((3, 3, 3)))  # 26-adjacency
     for vessel in VESSEL_TUBES:
         if vessel != "sma":
             assert not (grown & (labels == INDEX[vessel])).any(), vessel
@@ -234,12 +238,13 @@ def test_coverage_check_needs_one_cross_section_to_show_the_angle():
     labels[shell & (kk >= 5) & (kk < 15) & (angle > 0)] = INDEX["tumor"]
     labels[shell & (kk >= 25) & (kk < 35) & (angle <= 0)] = INDEX["tumor"]
     sel = dist < 9.0
-    near = {"sma": Near(np.flatnonzero(sel.ravel()), dist[sel], kk[sel].astype(float), np.full(sel.sum(), 6.0),
-                        angle[sel])}
+    near = {
+        "sma": Near(np.flatnonzero(sel.ravel()), dist[sel], kk[sel].astype(float), np.full(sel.sum(), 6.0), angle[sel])
+    }
     sector = {"sma": dict(tube="sma", s0=0.0, s1=39.0, phi0=0.0, half=np.pi)}
     with pytest.raises(PlacementError):
         _check_sector_coverage(labels, near, sector, vox)
-    labels[shell & (kk >= 25) & (kk < 35)] = INDEX["tumor"]      # one part shows all of it: accepted
+    labels[shell & (kk >= 25) & (kk < 35)] = INDEX["tumor"]  # one part shows all of it: accepted
     _check_sector_coverage(labels, near, sector, vox)
 
 

@@ -1,4 +1,5 @@
 """The training engine on toy networks and generated arrays (no registry, no cohort files)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,6 +52,7 @@ class ToyFusion(nn.Module):
 
 class StepSchedule(nn.Module):
     """The dice-step rule, written out here so the engine's use of a schedule is tested on its own."""
+
     uses_segmentation = True
 
     def __init__(self):
@@ -80,12 +82,18 @@ def make_arrays(n=12, size=8, seed=0, features=5):
         img = rng.normal(scale=0.1, size=(1, size, size, size)).astype(np.float32)
         seg = np.zeros((size,) * 3, np.uint8)
         r = 1 + int(y)
-        seg[size // 2 - r:size // 2 + r, size // 2 - r:size // 2 + r, size // 2 - r:size // 2 + r] = 2
+        seg[size // 2 - r : size // 2 + r, size // 2 - r : size // 2 + r, size // 2 - r : size // 2 + r] = 2
         img[0][seg == 2] += 2.0
         images.append(img)
         segs.append(seg)
-    return CaseArrays(case_ids=[f"c{i}" for i in range(n)], clinical=clinical, labels=labels, images=images,
-                      segs=segs, has_mask=np.ones(n, bool))
+    return CaseArrays(
+        case_ids=[f"c{i}" for i in range(n)],
+        clinical=clinical,
+        labels=labels,
+        images=images,
+        segs=segs,
+        has_mask=np.ones(n, bool),
+    )
 
 
 def make_net(seed=0, features=5):
@@ -100,8 +108,15 @@ def dice_ce(logits, target):
 def fit(net, train, valid=None, **cfg):
     config = TrainConfig(**{"lr": 1e-2, "batch_size": 4, "max_epochs": 3, "patience": 5, **cfg})
     schedule = StepSchedule()
-    result = train_network(net, schedule=schedule, seg_loss=dice_ce, cls_loss=nn.CrossEntropyLoss(),
-                           train=train, valid=valid, config=config)
+    result = train_network(
+        net,
+        schedule=schedule,
+        seg_loss=dice_ce,
+        cls_loss=nn.CrossEntropyLoss(),
+        train=train,
+        valid=valid,
+        config=config,
+    )
     return result, schedule
 
 
@@ -109,8 +124,18 @@ def test_history_has_one_row_per_epoch_with_losses_weights_and_dice():
     result, schedule = fit(make_net(), make_arrays(), make_arrays(seed=1), max_epochs=3)
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
     for row in result.history:
-        for key in ("train_loss", "train_cls_loss", "train_seg_loss", "w_seg", "w_cls", "tumor_dice",
-                    "val_macro_f1", "val_loss", "val_accuracy", "lr"):
+        for key in (
+            "train_loss",
+            "train_cls_loss",
+            "train_seg_loss",
+            "w_seg",
+            "w_cls",
+            "tumor_dice",
+            "val_macro_f1",
+            "val_loss",
+            "val_accuracy",
+            "lr",
+        ):
             assert row[key] is not None, key
         assert row["w_cls"] == pytest.approx(1 / row["w_seg"])
     # the weights used in epoch e+1 follow from the tumor Dice measured in epoch e
@@ -129,9 +154,16 @@ def test_training_reduces_loss_and_learns_the_classes():
 def test_best_epoch_restored_from_weights_only_checkpoint(tmp_path):
     net = make_net()
     config = TrainConfig(lr=1e-2, batch_size=4, max_epochs=4, patience=10)
-    result = train_network(net, schedule=StepSchedule(), seg_loss=dice_ce, cls_loss=nn.CrossEntropyLoss(),
-                           train=make_arrays(), valid=make_arrays(seed=1), config=config,
-                           checkpoint_path=tmp_path / "best.pt")
+    result = train_network(
+        net,
+        schedule=StepSchedule(),
+        seg_loss=dice_ce,
+        cls_loss=nn.CrossEntropyLoss(),
+        train=make_arrays(),
+        valid=make_arrays(seed=1),
+        config=config,
+        checkpoint_path=tmp_path / "best.pt",
+    )
     saved = load_weights(tmp_path / "best.pt")
     for k, v in net.state_dict().items():
         assert torch.equal(v, saved[k])
@@ -157,9 +189,16 @@ def test_on_epoch_callback_sees_metrics_and_may_stop_the_fit():
             raise Pruned()
 
     with pytest.raises(Pruned):
-        train_network(make_net(), schedule=StepSchedule(), seg_loss=dice_ce, cls_loss=nn.CrossEntropyLoss(),
-                      train=make_arrays(), valid=make_arrays(seed=1),
-                      config=TrainConfig(lr=1e-2, max_epochs=5), on_epoch=on_epoch)
+        train_network(
+            make_net(),
+            schedule=StepSchedule(),
+            seg_loss=dice_ce,
+            cls_loss=nn.CrossEntropyLoss(),
+            train=make_arrays(),
+            valid=make_arrays(seed=1),
+            config=TrainConfig(lr=1e-2, max_epochs=5),
+            on_epoch=on_epoch,
+        )
     assert [e for e, _ in seen] == [1, 2]
 
 
@@ -192,9 +231,15 @@ def test_gradient_accumulation_matches_large_batch_for_batch_independent_net():
 
     def one_epoch(batch_size, accum):
         net = make_net()
-        train_network(net, schedule=StepSchedule(), seg_loss=dice_ce, cls_loss=nn.CrossEntropyLoss(), train=arrays,
-                      valid=None, config=TrainConfig(lr=1e-2, batch_size=batch_size, grad_accum=accum,
-                                                     max_epochs=1, grad_clip=None))
+        train_network(
+            net,
+            schedule=StepSchedule(),
+            seg_loss=dice_ce,
+            cls_loss=nn.CrossEntropyLoss(),
+            train=arrays,
+            valid=None,
+            config=TrainConfig(lr=1e-2, batch_size=batch_size, grad_accum=accum, max_epochs=1, grad_clip=None),
+        )
         return net.fusion.lin.weight.detach().clone()
 
     torch.testing.assert_close(one_epoch(4, 1), one_epoch(2, 2), rtol=1e-4, atol=1e-6)
@@ -214,8 +259,10 @@ def test_inference_needs_no_masks():
     net = make_net()
     arrays = make_arrays(n=3)
     no_masks = CaseArrays(case_ids=arrays.case_ids, clinical=arrays.clinical, images=arrays.images)
-    np.testing.assert_allclose(predict(net, no_masks, batch_size=2, device="cpu").logits,
-                               predict(net, arrays, batch_size=2, device="cpu").logits)
+    np.testing.assert_allclose(
+        predict(net, no_masks, batch_size=2, device="cpu").logits,
+        predict(net, arrays, batch_size=2, device="cpu").logits,
+    )
 
 
 def test_registered_dice_step_weights_switch_at_the_thresholds(monkeypatch):
@@ -226,15 +273,23 @@ def test_registered_dice_step_weights_switch_at_the_thresholds(monkeypatch):
 
     taus = [0.05, 0.1, 0.49, 0.5, 0.0]
     state = {"tau": taus[0]}
-    monkeypatch.setattr(trainer, "structure_dice", lambda logits, target, index: torch.full((logits.shape[0],),
-                                                                                            state["tau"]))
+    monkeypatch.setattr(
+        trainer, "structure_dice", lambda logits, target, index: torch.full((logits.shape[0],), state["tau"])
+    )
 
     def on_epoch(epoch, metrics):
         state["tau"] = taus[epoch] if epoch < len(taus) else 0.0
 
-    result = train_network(make_net(), schedule=registry.loss_schedules.create("dice-step"), seg_loss=dice_ce,
-                           cls_loss=nn.CrossEntropyLoss(), train=make_arrays(), valid=None,
-                           config=TrainConfig(lr=1e-2, max_epochs=5), on_epoch=on_epoch)
+    result = train_network(
+        make_net(),
+        schedule=registry.loss_schedules.create("dice-step"),
+        seg_loss=dice_ce,
+        cls_loss=nn.CrossEntropyLoss(),
+        train=make_arrays(),
+        valid=None,
+        config=TrainConfig(lr=1e-2, max_epochs=5),
+        on_epoch=on_epoch,
+    )
     assert [r["tumor_dice"] for r in result.history] == pytest.approx(taus)
     assert [r["w_seg"] for r in result.history] == [3.0, 3.0, 1.5, 1.5, 1.0]
     assert [r["w_cls"] for r in result.history] == pytest.approx([1 / 3, 1 / 3, 1 / 1.5, 1 / 1.5, 1.0])

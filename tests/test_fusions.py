@@ -1,17 +1,34 @@
 """Fusions: shapes with every modality combination, gradient flow, late averaging, mean-embedding ablation."""
+
 import pytest
 import torch
 
 from resectbench import registry
 
-FUSIONS = ["concat", "gated", "film", "cross-attention", "low-rank-tensor", "late", "image-only", "clinical-only",
-           "mean-image", "mean-clinical"]
+FUSIONS = [
+    "concat",
+    "gated",
+    "film",
+    "cross-attention",
+    "low-rank-tensor",
+    "late",
+    "image-only",
+    "clinical-only",
+    "mean-image",
+    "mean-clinical",
+]
 # which modality combinations each fusion must accept: (image present, clinical present)
 ACCEPTS = {
-    "concat": {(1, 1), (1, 0), (0, 1)}, "late": {(1, 1), (1, 0), (0, 1)},
-    "gated": {(1, 1)}, "film": {(1, 1)}, "cross-attention": {(1, 1)}, "low-rank-tensor": {(1, 1)},
-    "image-only": {(1, 1), (1, 0)}, "clinical-only": {(1, 1), (0, 1)},
-    "mean-image": {(1, 1), (1, 0)}, "mean-clinical": {(1, 1), (0, 1)},
+    "concat": {(1, 1), (1, 0), (0, 1)},
+    "late": {(1, 1), (1, 0), (0, 1)},
+    "gated": {(1, 1)},
+    "film": {(1, 1)},
+    "cross-attention": {(1, 1)},
+    "low-rank-tensor": {(1, 1)},
+    "image-only": {(1, 1), (1, 0)},
+    "clinical-only": {(1, 1), (0, 1)},
+    "mean-image": {(1, 1), (1, 0)},
+    "mean-clinical": {(1, 1), (0, 1)},
 }
 # fusions whose output should depend on both embeddings during training
 USES_BOTH = ["concat", "gated", "film", "cross-attention", "low-rank-tensor", "late", "mean-image", "mean-clinical"]
@@ -20,8 +37,10 @@ IMAGE_DIM, CLINICAL_DIM, BATCH = 12, 6, 5
 
 def _inputs(image_dim=IMAGE_DIM, clinical_dim=CLINICAL_DIM, seed=0, grad=False):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(BATCH, image_dim, generator=g, requires_grad=grad),
-            torch.randn(BATCH, clinical_dim, generator=g, requires_grad=grad))
+    return (
+        torch.randn(BATCH, image_dim, generator=g, requires_grad=grad),
+        torch.randn(BATCH, clinical_dim, generator=g, requires_grad=grad),
+    )
 
 
 def test_all_fusions_registered_and_described():
@@ -81,7 +100,9 @@ def test_single_modality_ablations_ignore_the_other(name, ignored):
     image, clinical = _inputs(grad=True)
     other_image, other_clinical = _inputs(seed=1)
     out = fusion(image, clinical)
-    changed = fusion(other_image if ignored == "image" else image, other_clinical if ignored == "clinical" else clinical)
+    changed = fusion(
+        other_image if ignored == "image" else image, other_clinical if ignored == "clinical" else clinical
+    )
     assert torch.equal(out, changed)
     out.sum().backward()
     assert (image.grad if ignored == "image" else clinical.grad) is None
@@ -143,8 +164,15 @@ def test_low_rank_tensor_parameter_count_is_low_rank():
 
 def test_cross_attention_mixes_clinical_into_output():
     torch.manual_seed(0)
-    fusion = registry.fusions.create("cross-attention", image_dim=IMAGE_DIM, clinical_dim=CLINICAL_DIM, d_model=16,
-                                     n_heads=2, n_image_tokens=3, n_clinical_tokens=2).eval()
+    fusion = registry.fusions.create(
+        "cross-attention",
+        image_dim=IMAGE_DIM,
+        clinical_dim=CLINICAL_DIM,
+        d_model=16,
+        n_heads=2,
+        n_image_tokens=3,
+        n_clinical_tokens=2,
+    ).eval()
     image, clinical = _inputs()
     _, other_clinical = _inputs(seed=1)
     assert not torch.allclose(fusion(image, clinical), fusion(image, other_clinical))
@@ -187,8 +215,9 @@ def test_mean_embedding_uses_real_embedding_in_training_by_default_and_mean_with
     default.train()(image, clinical).sum().backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
 
-    both = registry.fusions.create("mean-image", image_dim=IMAGE_DIM, clinical_dim=CLINICAL_DIM, dropout=0.0,
-                                   replace_at="both").train()
+    both = registry.fusions.create(
+        "mean-image", image_dim=IMAGE_DIM, clinical_dim=CLINICAL_DIM, dropout=0.0, replace_at="both"
+    ).train()
     image, clinical = _inputs(grad=True)
     out = both(image, clinical)
     out.sum().backward()

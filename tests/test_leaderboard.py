@@ -1,4 +1,5 @@
 """Leaderboards built from run directories that the tests fabricate in docs/results-format.md."""
+
 import json
 
 import numpy as np
@@ -17,20 +18,39 @@ VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein",
 def _metrics(y, proba):
     pred = proba.argmax(1)
     present = [c for c in range(3) if 0 < (y == c).sum() < len(y)]
-    out = {"n_cases": len(y),
-           "auc_ovr_macro": float(np.mean([roc_auc_score(y == c, proba[:, c]) for c in present])),
-           "macro_f1": f1_score(y, pred, labels=[0, 1, 2], average="macro", zero_division=0),
-           "accuracy": accuracy_score(y, pred), "balanced_accuracy": balanced_accuracy_score(y, pred)}
-    out.update({f"f1_{n}": s for n, s in zip(CLASSES, f1_score(y, pred, labels=[0, 1, 2], average=None,
-                                                              zero_division=0))})
+    out = {
+        "n_cases": len(y),
+        "auc_ovr_macro": float(np.mean([roc_auc_score(y == c, proba[:, c]) for c in present])),
+        "macro_f1": f1_score(y, pred, labels=[0, 1, 2], average="macro", zero_division=0),
+        "accuracy": accuracy_score(y, pred),
+        "balanced_accuracy": balanced_accuracy_score(y, pred),
+    }
+    out.update(
+        {f"f1_{n}": s for n, s in zip(CLASSES, f1_score(y, pred, labels=[0, 1, 2], average=None, zero_division=0))}
+    )
     out["confusion_matrix"] = confusion_matrix(y, pred, labels=[0, 1, 2]).tolist()
     out["ece"] = float(abs(proba.max(1).mean() - (pred == y).mean()))
     out["brier"] = float(np.mean(np.sum((proba - np.eye(3)[y]) ** 2, axis=1)))
     return out
 
 
-def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp="data-fp-1", bayes=0.9,
-                  missing_folds=None, with_ground_truth=True, epochs=8, trials=6, repeats=1, groups=None):
+def fabricate_run(
+    root,
+    models,
+    *,
+    n=60,
+    folds=5,
+    seed=0,
+    split_seed=0,
+    data_fp="data-fp-1",
+    bayes=0.9,
+    missing_folds=None,
+    with_ground_truth=True,
+    epochs=8,
+    trials=6,
+    repeats=1,
+    groups=None,
+):
     """Write a complete run directory; ``models`` maps label -> (quality, recipe, mask_source).
 
     Quality q gives logits q * onehot(label) + N(0, 1); recipe "dummy" predicts the training priors.
@@ -41,8 +61,10 @@ def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp=
     outer = []
     for r in range(repeats):
         skf = StratifiedKFold(folds, shuffle=True, random_state=split_seed + 100 * r)
-        outer += [{"repeat": r, "fold": k, "train": [ids[i] for i in tr], "test": [ids[i] for i in te], "inner": []}
-                  for k, (tr, te) in enumerate(skf.split(np.zeros(n), y))]
+        outer += [
+            {"repeat": r, "fold": k, "train": [ids[i] for i in tr], "test": [ids[i] for i in te], "inner": []}
+            for k, (tr, te) in enumerate(skf.split(np.zeros(n), y))
+        ]
     split_fp = f"split-{split_seed}"
     root.mkdir(parents=True)
     (root / "splits.json").write_text(json.dumps({"fingerprint": split_fp, "seed": split_seed, "outer": outer}))
@@ -53,20 +75,38 @@ def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp=
         for v in VESSELS:
             gt[f"angle_{v}"] = np.clip(rng.normal(60 + 70 * y, 40), 0, 360)
         pd.DataFrame(gt).to_csv(root / "cohort" / "ground_truth.csv", index=False)
-    manifest = {"benchmark": root.name, "created": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T01:00:00+00:00",
-                "data_fingerprint": data_fp, "split_fingerprint": split_fp, "profile": {"name": "cpu"},
-                "config": {"protocol": {"outer_folds": folds, "seed": split_seed}},
-                "seeds": {"base": split_seed}, "versions": {"python": "3.x", "resectbench": "0.1"},
-                "git_sha": "abc123",
-                "cohort": {"n_cases": n, "bayes_optimal_accuracy": bayes,
-                           "class_counts": {c: int((y == i).sum()) for i, c in enumerate(CLASSES)}}}
+    manifest = {
+        "benchmark": root.name,
+        "created": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T01:00:00+00:00",
+        "data_fingerprint": data_fp,
+        "split_fingerprint": split_fp,
+        "profile": {"name": "cpu"},
+        "config": {"protocol": {"outer_folds": folds, "seed": split_seed}},
+        "seeds": {"base": split_seed},
+        "versions": {"python": "3.x", "resectbench": "0.1"},
+        "git_sha": "abc123",
+        "cohort": {
+            "n_cases": n,
+            "bayes_optimal_accuracy": bayes,
+            "class_counts": {c: int((y == i).sum()) for i, c in enumerate(CLASSES)},
+        },
+    }
     (root / "manifest.json").write_text(json.dumps(manifest))
     for label, (quality, recipe, mask_source) in models.items():
         mdir = root / "models" / label
         mdir.mkdir(parents=True)
-        (mdir / "model.json").write_text(json.dumps({
-            "label": label, "recipe": recipe, "tags": ["chance"] if recipe == "dummy" else ["test"],
-            "mask_source": mask_source, "n_parameters": 3 if recipe == "dummy" else 1000}))
+        (mdir / "model.json").write_text(
+            json.dumps(
+                {
+                    "label": label,
+                    "recipe": recipe,
+                    "tags": ["chance"] if recipe == "dummy" else ["test"],
+                    "mask_source": mask_source,
+                    "n_parameters": 3 if recipe == "dummy" else 1000,
+                }
+            )
+        )
         for o in outer:
             if missing_folds and label in missing_folds and o["fold"] in missing_folds[label] and o["repeat"] == 0:
                 continue
@@ -89,27 +129,43 @@ def fabricate_run(root, models, *, n=60, folds=5, seed=0, split_seed=0, data_fp=
             metrics = _metrics(yt, proba)
             if mask_source != "none":
                 metrics.update({f"dice_{s}": float(rng.uniform(0.4, 0.7)) for s in ("sma", "tumor", "smv", "pancreas")})
-            metrics.update(n_parameters=1000, train_seconds=float(rng.uniform(5, 10)),
-                           infer_seconds_per_case=0.01)
+            metrics.update(n_parameters=1000, train_seconds=float(rng.uniform(5, 10)), infer_seconds_per_case=0.01)
             (udir / "metrics.json").write_text(json.dumps(metrics))
             (udir / "best_params.json").write_text(json.dumps({"lr": 1e-3}))
             ep = np.arange(epochs)
-            pd.DataFrame({"epoch": ep, "loss": 1.5 * np.exp(-ep / 4) + 0.1, "seg_loss": np.exp(-ep / 3),
-                          "cls_loss": 1.1 * np.exp(-ep / 5), "w_seg": np.where(ep < 3, 3.0, 1.5),
-                          "w_cls": np.where(ep < 3, 1 / 3, 1 / 1.5), "tumor_dice": 1 - np.exp(-ep / 3),
-                          "val_macro_f1": 0.4 + 0.3 * (1 - np.exp(-ep / 3))}).to_csv(udir / "history.csv", index=False)
-            pd.DataFrame({"number": range(trials), "value": rng.uniform(0.4, 0.8, trials), "state": "COMPLETE",
-                          "duration": 3.0, "params_lr": rng.choice([1e-3, 5e-4, 1e-4], trials),
-                          "params_feature_size": rng.choice([12, 24], trials),
-                          "params_fusion": rng.choice(["concat", "late"], trials)}).to_csv(udir / "trials.csv",
-                                                                                          index=False)
+            pd.DataFrame(
+                {
+                    "epoch": ep,
+                    "loss": 1.5 * np.exp(-ep / 4) + 0.1,
+                    "seg_loss": np.exp(-ep / 3),
+                    "cls_loss": 1.1 * np.exp(-ep / 5),
+                    "w_seg": np.where(ep < 3, 3.0, 1.5),
+                    "w_cls": np.where(ep < 3, 1 / 3, 1 / 1.5),
+                    "tumor_dice": 1 - np.exp(-ep / 3),
+                    "val_macro_f1": 0.4 + 0.3 * (1 - np.exp(-ep / 3)),
+                }
+            ).to_csv(udir / "history.csv", index=False)
+            pd.DataFrame(
+                {
+                    "number": range(trials),
+                    "value": rng.uniform(0.4, 0.8, trials),
+                    "state": "COMPLETE",
+                    "duration": 3.0,
+                    "params_lr": rng.choice([1e-3, 5e-4, 1e-4], trials),
+                    "params_feature_size": rng.choice([12, 24], trials),
+                    "params_fusion": rng.choice(["concat", "late"], trials),
+                }
+            ).to_csv(udir / "trials.csv", index=False)
             (udir / "timings.json").write_text(json.dumps({"train_seconds": 7.0}))
             (udir / "DONE").write_text("")
     return root
 
 
-STANDARD = {"strong": (2.5, "swinunetr-fusion", "none"), "weak": (0.6, "clinical-sklearn", "none"),
-            "dummy": (0.0, "dummy", "none")}
+STANDARD = {
+    "strong": (2.5, "swinunetr-fusion", "none"),
+    "weak": (0.6, "clinical-sklearn", "none"),
+    "dummy": (0.0, "dummy", "none"),
+}
 
 
 def test_rows_hold_fold_statistics_and_pooled_intervals(tmp_path):
@@ -119,7 +175,9 @@ def test_rows_hold_fold_statistics_and_pooled_intervals(tmp_path):
     assert labels[:3] == ["strong", "weak", "dummy"]
     assert board.rows[-1].kind == "ceiling" and board.rows[-1].mean["accuracy"] == 0.9
     strong = board.row("strong")
-    folds = pd.DataFrame([json.loads(p.read_text()) for p in sorted((run / "models/strong").glob("fold_*/metrics.json"))])
+    folds = pd.DataFrame(
+        [json.loads(p.read_text()) for p in sorted((run / "models/strong").glob("fold_*/metrics.json"))]
+    )
     assert strong.mean["auc_ovr_macro"] == pytest.approx(folds["auc_ovr_macro"].mean())
     assert strong.sd["macro_f1"] == pytest.approx(folds["macro_f1"].std(ddof=1))
     assert strong.n_folds == strong.n_expected == 5
@@ -146,7 +204,7 @@ def test_oracle_rows_are_marked_and_not_the_default_reference(tmp_path):
     board = build_leaderboard(load_runs([fabricate_run(tmp_path / "run", models)]), n_boot=100)
     oracle = board.row("oracle")
     assert oracle.kind == "oracle" and oracle.rank == 1 and "dice_tumor" in oracle.mean
-    assert board.reference == "strong"            # the best fair entry, not the upper bound
+    assert board.reference == "strong"  # the best fair entry, not the upper bound
     assert "dice_tumor" in board.metrics
 
 
@@ -169,11 +227,12 @@ def test_comparisons_against_the_reference(tmp_path):
 
 
 def test_ranking_by_a_lower_is_better_metric(tmp_path):
-    board = build_leaderboard(load_runs([fabricate_run(tmp_path / "run", STANDARD)]), rank_by="brier", n_boot=50,
-                              bayesian=True)
+    board = build_leaderboard(
+        load_runs([fabricate_run(tmp_path / "run", STANDARD)]), rank_by="brier", n_boot=50, bayesian=True
+    )
     brier = [r.mean["brier"] for r in board.rows if r.kind != "ceiling"]
     assert brier == sorted(brier)
-    weak = board.comparison("weak")                  # higher Brier than the reference: worse
+    weak = board.comparison("weak")  # higher Brier than the reference: worse
     assert weak.mean_difference > 0 and weak.bayes.p_left > weak.bayes.p_right
     with pytest.raises(LeaderboardError, match="cannot rank by"):
         build_leaderboard(load_runs([tmp_path / "run"]), rank_by="speed")
@@ -241,7 +300,7 @@ def test_repeated_cv_pools_every_repeat_and_pairs_folds(tmp_path):
 
 
 def test_bootstrap_resamples_patients_not_rows(tmp_path):
-    groups = [f"patient_{i // 2}" for i in range(40)]           # two scans per patient
+    groups = [f"patient_{i // 2}" for i in range(40)]  # two scans per patient
     run = load_runs([fabricate_run(tmp_path / "run", STANDARD, n=40, folds=4, groups=groups)])
     units = run.patient_of(run.models["strong"].oof()["case_id"])
     assert set(units) == set(groups)
@@ -261,7 +320,8 @@ def test_dice_summary_and_segmentation_table(tmp_path):
     assert seg.sd["dice_vessels"] == pytest.approx(vessels.std(ddof=1))
     assert "Dice vessels" in details_table(board).headers and "Dice smv" not in details_table(board).headers
     table = segmentation_table(board)
-    assert [r[0] for r in table.rows] == ["pancreas", "tumor", "smv", "sma"]    # canonical label order
+    assert [r[0] for r in table.rows] == ["pancreas", "tumor", "smv", "sma"]  # canonical label order
     assert table.headers == ["structure", "seg"]
-    assert segmentation_table(build_leaderboard(load_runs([fabricate_run(tmp_path / "b", STANDARD)]),
-                                                n_boot=20)) is None
+    assert (
+        segmentation_table(build_leaderboard(load_runs([fabricate_run(tmp_path / "b", STANDARD)]), n_boot=20)) is None
+    )

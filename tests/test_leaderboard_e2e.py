@@ -1,5 +1,6 @@
 """End to end: `resectbench run` (dummy, clinical-sklearn) on a tiny phantom cohort, then
 `resectbench leaderboard` merging two run directories and `resectbench report`."""
+
 import json
 
 import pandas as pd
@@ -18,8 +19,18 @@ def cohort_dir(tmp_path_factory):
 
 
 def _run(app, data, run_dir, *models):
-    args = ["run", "--data", str(data), "--outer-folds", "3", "--trials", "2", "--run-dir", str(run_dir),
-            "--no-progress"]
+    args = [
+        "run",
+        "--data",
+        str(data),
+        "--outer-folds",
+        "3",
+        "--trials",
+        "2",
+        "--run-dir",
+        str(run_dir),
+        "--no-progress",
+    ]
     for m in models:
         args += ["-m", m]
     res = CliRunner().invoke(app, args)
@@ -40,11 +51,15 @@ def test_run_then_leaderboard_and_report(cohort_dir):
     assert set(rows) == {"dummy", "clinical-sklearn", "ceiling (Bayes-optimal)"}
     assert rows["dummy"]["kind"] == "chance" and rows["dummy"]["n_folds"] == 3
     # fold means equal the protocol's own per-fold metrics.json
-    folds = [json.loads(p.read_text())["macro_f1"] for p in sorted(b.glob("models/clinical-sklearn/fold_*/metrics.json"))]
+    folds = [
+        json.loads(p.read_text())["macro_f1"] for p in sorted(b.glob("models/clinical-sklearn/fold_*/metrics.json"))
+    ]
     assert rows["clinical-sklearn"]["mean"]["macro_f1"] == pytest.approx(sum(folds) / len(folds))
     # pooled accuracy equals the accuracy of the protocol's oof_predictions.csv
     oof = pd.read_csv(b / "models/clinical-sklearn/oof_predictions.csv")
-    assert rows["clinical-sklearn"]["pooled"]["accuracy"]["estimate"] == pytest.approx((oof["pred"] == oof["label"]).mean())
+    assert rows["clinical-sklearn"]["pooled"]["accuracy"]["estimate"] == pytest.approx(
+        (oof["pred"] == oof["label"]).mean()
+    )
     assert board["reference"] == "clinical-sklearn" and len(board["comparisons"]) == 1
 
     out = root / "report" / "report.html"
@@ -61,8 +76,25 @@ def test_leaderboard_refuses_runs_with_other_splits(cohort_dir):
     if not a.exists():
         _run(app, data, a, "dummy")
     other = root / "run_other_seed"
-    res = CliRunner().invoke(app, ["run", "--data", str(data), "--outer-folds", "3", "--trials", "1", "--seed", "7",
-                                   "--run-dir", str(other), "--no-progress", "-m", "dummy"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--data",
+            str(data),
+            "--outer-folds",
+            "3",
+            "--trials",
+            "1",
+            "--seed",
+            "7",
+            "--run-dir",
+            str(other),
+            "--no-progress",
+            "-m",
+            "dummy",
+        ],
+    )
     assert res.exit_code == 0, res.output
     bad = CliRunner().invoke(app, ["leaderboard", str(a), str(other)])
     assert bad.exit_code == 2 and "split fingerprints differ" in bad.output

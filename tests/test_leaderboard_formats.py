@@ -1,22 +1,26 @@
 """Every output format and the `resectbench leaderboard` command, on fabricated run directories."""
+
 import io
 import json
 
 import pandas as pd
 import pytest
+from test_leaderboard import STANDARD, fabricate_run
 from typer.testing import CliRunner
 
 from resectbench.cli.app import build_app
 from resectbench.leaderboard import LeaderboardError, build_leaderboard, load_runs
 from resectbench.leaderboard.formats import render
-from test_leaderboard import STANDARD, fabricate_run
 
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("fmt")
-    models = {**STANDARD, "swinunetr-fusion": (2.0, "swinunetr-fusion", "predicted"),
-              "oracle-rules": (4.0, "geometric-rules", "oracle")}
+    models = {
+        **STANDARD,
+        "swinunetr-fusion": (2.0, "swinunetr-fusion", "predicted"),
+        "oracle-rules": (4.0, "geometric-rules", "oracle"),
+    }
     return build_leaderboard(load_runs([fabricate_run(root / "run", models)]), n_boot=100, bayesian=True)
 
 
@@ -58,8 +62,8 @@ def test_html_and_terminal(board):
 def test_paper_layout_lists_the_paper_rows(board):
     text = render(board, "markdown", layout="paper")
     assert "Table 1: method comparison" in text and "Table 4: loss weighting" in text
-    assert "0.86 ± 0.03" in text                      # the paper's Swin-UNETR fusion AUC
-    assert "not run" in text                          # tat / geometric-features are not in this run
+    assert "0.86 ± 0.03" in text  # the paper's Swin-UNETR fusion AUC
+    assert "not run" in text  # tat / geometric-features are not in this run
     fusion = board.row("swinunetr-fusion")
     assert f"{fusion.mean['auc_ovr_macro']:.2f} ± {fusion.sd['auc_ovr_macro']:.2f}" in text
     assert "Other models" in text and "strong" in text.split("Other models")[1]
@@ -82,8 +86,24 @@ def test_cli_merges_runs_and_refuses_different_splits(tmp_path):
     assert ok.exit_code == 0, ok.output
     assert "strong" in ok.output and "weak" in ok.output and "dummy (chance)" in ok.output
     out = tmp_path / "board.csv"
-    ok = runner.invoke(app, ["leaderboard", str(a), str(b), "-f", "csv", "-o", str(out), "--bootstrap", "50",
-                             "--reference", "weak", "--auc-test", "bootstrap"])
+    ok = runner.invoke(
+        app,
+        [
+            "leaderboard",
+            str(a),
+            str(b),
+            "-f",
+            "csv",
+            "-o",
+            str(out),
+            "--bootstrap",
+            "50",
+            "--reference",
+            "weak",
+            "--auc-test",
+            "bootstrap",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert set(pd.read_csv(out)["model"]) >= {"strong", "weak", "dummy"}
     bad = runner.invoke(app, ["leaderboard", str(a), str(c)])
@@ -103,25 +123,25 @@ def test_terminal_at_80_columns_stacks_and_never_elides_a_number(board, tmp_path
     from resectbench.leaderboard.formats import tables_for
     from resectbench.leaderboard.formats.terminal import OPTIONAL
 
-    run = fabricate_run(tmp_path / "run", {**STANDARD, "swinunetr-fusion+late+fixed": (2.0, "swinunetr-fusion",
-                                                                                       "predicted")})
+    run = fabricate_run(
+        tmp_path / "run", {**STANDARD, "swinunetr-fusion+late+fixed": (2.0, "swinunetr-fusion", "predicted")}
+    )
     env = {**os.environ, "COLUMNS": "80", "LINES": "50"}
     cmd = [sys.executable, "-m", "resectbench", "leaderboard", str(run), "--bootstrap", "100"]
     text = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120).stdout
     lines = text.splitlines()
     assert max(map(len, lines)) <= 80 and "…" not in text
-    assert "Leaderboard (1/" in text and "Details (1/" in text          # stacked, not squeezed
+    assert "Leaderboard (1/" in text and "Details (1/" in text  # stacked, not squeezed
     shown = set(text.replace("│", " ").replace("┃", " ").split())
     hidden = tuple(p for w, prefixes in OPTIONAL if 80 < w for p in prefixes)
     b = build_leaderboard(load_runs([run]), n_boot=100)
-    for t in tables_for(b)[:2]:                                        # main board and details
+    for t in tables_for(b)[:2]:  # main board and details
         for j, header in enumerate(t.headers):
             if header == "notes" or header.startswith(hidden):
                 continue
             for row in t.rows:
-                for token in row[j].split():   # "0.775", "±", "<0.001", "3/5": each whole
+                for token in row[j].split():  # "0.775", "±", "<0.001", "3/5": each whole
                     assert token in shown, (t.title, header, row[j])
     wide = render(b, "markdown")
-    narrow = subprocess.run([*cmd, "--format", "markdown"], env=env, capture_output=True, text=True,
-                            timeout=120).stdout
+    narrow = subprocess.run([*cmd, "--format", "markdown"], env=env, capture_output=True, text=True, timeout=120).stdout
     assert narrow == wide and "(1/" not in narrow

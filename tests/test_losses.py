@@ -1,12 +1,12 @@
 """Segmentation loss, Dice helper and class-weighted classification loss on tiny tensors."""
+
 import numpy as np
 import pytest
 import torch
 
 from resectbench.data.labels import INDEX
 from resectbench.errors import DataError
-from resectbench.losses import (SegmentationLoss, class_dice, classification_loss, inverse_frequency_weights,
-                                tumor_dice)
+from resectbench.losses import SegmentationLoss, class_dice, classification_loss, inverse_frequency_weights, tumor_dice
 
 TUMOR = INDEX["tumor"]
 N_SEG = 16
@@ -123,8 +123,9 @@ def test_inverse_frequency_weights_from_labels():
     loss = classification_loss("inverse-frequency", labels=labels)
     assert loss.weight.numpy() == pytest.approx(weights)
     # another label set gives other weights: computed, not hard-coded
-    assert classification_loss("inverse-frequency", labels=[0, 1, 1, 2, 2, 2, 2]).weight.tolist() == \
-        pytest.approx([4.0, 2.0, 1.0])
+    assert classification_loss("inverse-frequency", labels=[0, 1, 1, 2, 2, 2, 2]).weight.tolist() == pytest.approx(
+        [4.0, 2.0, 1.0]
+    )
 
 
 def test_inverse_frequency_errors_and_other_options():

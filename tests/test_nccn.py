@@ -1,4 +1,5 @@
 """The NCCN rule engine: every row of shared NCCN.md's decision table, the switches, the reasons."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,8 +36,14 @@ CASES = [
     ({"common_hepatic_artery": 60}, "head", {}, {}, BR, "cha-head-br"),
     ({"common_hepatic_artery": 60}, "head", {"cha_reaches_ca_or_bifurcation": True}, {}, LA, "cha-extends-la"),
     ({"common_hepatic_artery": 60}, "head", {"reconstructable": False}, {}, LA, "cha-unreconstructable-la"),
-    ({"common_hepatic_artery": 60}, "head", {"reconstructable": False}, {"cha_uses_reconstructable": False},
-     BR, "cha-head-br"),
+    (
+        {"common_hepatic_artery": 60},
+        "head",
+        {"reconstructable": False},
+        {"cha_uses_reconstructable": False},
+        BR,
+        "cha-head-br",
+    ),
     ({"common_hepatic_artery": 60}, "tail", {}, {}, BR, "cha-bodytail"),
     ({"common_hepatic_artery": 60}, "tail", {"cha_reaches_ca_or_bifurcation": True}, {}, LA, "cha-extends-la"),
     # variant arteries row
@@ -126,39 +133,56 @@ from resectbench.geometry.nccn import RULE_SET_NAMES, RulesError, load_rules  # 
 
 
 def test_shipped_rule_sets_load_and_cite_a_source():
-    assert {"nccn-2019", "nccn-2019-appleby-la", "nccn-2019-cha-br", "nccn-2019-vein270", "dpcg-2012"} <= \
-        set(RULE_SET_NAMES)
+    assert {"nccn-2019", "nccn-2019-appleby-la", "nccn-2019-cha-br", "nccn-2019-vein270", "dpcg-2012"} <= set(
+        RULE_SET_NAMES
+    )
     versions = set()
     for name in RULE_SET_NAMES:
         rs = load_rules(name)
         assert rs.name == name and rs.title and rs.source and rs.rules
         versions.add(rs.version)
-    assert len(versions) == len(RULE_SET_NAMES)                 # every set is told apart in results
+    assert len(versions) == len(RULE_SET_NAMES)  # every set is told apart in results
     assert load_rules(None).rules == RULES == load_rules("nccn-2019").rules
 
 
-@pytest.mark.parametrize("rules,contacts,location,flags,expected,rule", [
-    # modified Appleby: BR by NCCN, LA by the institutional variant
-    ("nccn-2019", {"celiac_trunk": 200}, "body", {}, BR, "ca-gt180-bodytail-appleby"),
-    ("nccn-2019-appleby-la", {"celiac_trunk": 200}, "body", {}, LA, "ca-gt180-bodytail-appleby"),
-    # CHA contact without celiac extension: the reconstructable flag no longer makes it LA
-    ("nccn-2019", {"common_hepatic_artery": 60}, "head", {"reconstructable": False}, LA, "cha-unreconstructable-la"),
-    ("nccn-2019-cha-br", {"common_hepatic_artery": 60}, "head", {"reconstructable": False}, BR, "cha-head-br"),
-    ("nccn-2019-cha-br", {"common_hepatic_artery": 60}, "head", {"cha_reaches_ca_or_bifurcation": True}, LA,
-     "cha-extends-la"),
-    # venous contact > 270 taken as unreconstructable
-    ("nccn-2019", {"smv": 280}, "head", {}, BR, "vein-gt180-br"),
-    ("nccn-2019-vein270", {"smv": 280}, "head", {}, LA, "vein-gt270-la"),
-    ("nccn-2019-vein270", {"portal_vein": 270}, "head", {}, BR, "vein-gt180-br"),
-    # Dutch criteria: 90 / 270 degrees, no location distinction
-    ("dpcg-2012", {"sma": 45}, "tail", {}, BR, "dpcg-artery-le90-br"),
-    ("dpcg-2012", {"common_hepatic_artery": 91}, "head", {}, LA, "dpcg-artery-gt90-la"),
-    ("dpcg-2012", {"smv": 90}, "head", {}, R, "dpcg-vein-le90-r"),
-    ("dpcg-2012", {"smv": 150}, "head", {}, BR, "dpcg-vein-gt90-br"),
-    ("dpcg-2012", {"portal_vein": 271}, "body", {}, LA, "dpcg-vein-gt270-la"),
-    ("dpcg-2012", {"smv": 40}, "head", {"reconstructable": False}, LA, "dpcg-vein-occlusion-la"),
-    ("dpcg-2012", {"ivc": 200}, "head", {}, R, None),
-])
+@pytest.mark.parametrize(
+    "rules,contacts,location,flags,expected,rule",
+    [
+        # modified Appleby: BR by NCCN, LA by the institutional variant
+        ("nccn-2019", {"celiac_trunk": 200}, "body", {}, BR, "ca-gt180-bodytail-appleby"),
+        ("nccn-2019-appleby-la", {"celiac_trunk": 200}, "body", {}, LA, "ca-gt180-bodytail-appleby"),
+        # CHA contact without celiac extension: the reconstructable flag no longer makes it LA
+        (
+            "nccn-2019",
+            {"common_hepatic_artery": 60},
+            "head",
+            {"reconstructable": False},
+            LA,
+            "cha-unreconstructable-la",
+        ),
+        ("nccn-2019-cha-br", {"common_hepatic_artery": 60}, "head", {"reconstructable": False}, BR, "cha-head-br"),
+        (
+            "nccn-2019-cha-br",
+            {"common_hepatic_artery": 60},
+            "head",
+            {"cha_reaches_ca_or_bifurcation": True},
+            LA,
+            "cha-extends-la",
+        ),
+        # venous contact > 270 taken as unreconstructable
+        ("nccn-2019", {"smv": 280}, "head", {}, BR, "vein-gt180-br"),
+        ("nccn-2019-vein270", {"smv": 280}, "head", {}, LA, "vein-gt270-la"),
+        ("nccn-2019-vein270", {"portal_vein": 270}, "head", {}, BR, "vein-gt180-br"),
+        # Dutch criteria: 90 / 270 degrees, no location distinction
+        ("dpcg-2012", {"sma": 45}, "tail", {}, BR, "dpcg-artery-le90-br"),
+        ("dpcg-2012", {"common_hepatic_artery": 91}, "head", {}, LA, "dpcg-artery-gt90-la"),
+        ("dpcg-2012", {"smv": 90}, "head", {}, R, "dpcg-vein-le90-r"),
+        ("dpcg-2012", {"smv": 150}, "head", {}, BR, "dpcg-vein-gt90-br"),
+        ("dpcg-2012", {"portal_vein": 271}, "body", {}, LA, "dpcg-vein-gt270-la"),
+        ("dpcg-2012", {"smv": 40}, "head", {"reconstructable": False}, LA, "dpcg-vein-occlusion-la"),
+        ("dpcg-2012", {"ivc": 200}, "head", {}, R, None),
+    ],
+)
 def test_rule_set_variants(rules, contacts, location, flags, expected, rule):
     d = classify(contacts, location, rules=rules, **flags)
     assert d.label == expected, d.reasons
@@ -170,14 +194,16 @@ def test_rule_set_variants(rules, contacts, location, flags, expected, rule):
 def test_a_users_rule_file_extends_replaces_and_drops(tmp_path):
     (tmp_path / "base.toml").write_text('extends = "nccn-2019"\n[options]\nmodified_appleby = "LA"\n')
     mine = tmp_path / "mine.toml"
-    mine.write_text('name = "our-centre"\nextends = "base.toml"\ndrop = ["ivc-br"]\n'
-                    '[[rules]]\nid = "sma-le180-head-br"\nvessels = "sma"\nlocations = "head"\ncontact = "<=90"\n'
-                    'outcome = "BR"\nreason = "SMA {deg:.0f} deg <= 90"\n'
-                    '[[rules]]\nid = "sma-90-180-la"\nvessels = ["SMA"]\nlocations = ["head", "uncinate"]\n'
-                    'contact = ">90"\noutcome = "LA"\nreason = "SMA {deg:.0f} deg > 90 ({location})"\n')
+    mine.write_text(
+        'name = "our-centre"\nextends = "base.toml"\ndrop = ["ivc-br"]\n'
+        '[[rules]]\nid = "sma-le180-head-br"\nvessels = "sma"\nlocations = "head"\ncontact = "<=90"\n'
+        'outcome = "BR"\nreason = "SMA {deg:.0f} deg <= 90"\n'
+        '[[rules]]\nid = "sma-90-180-la"\nvessels = ["SMA"]\nlocations = ["head", "uncinate"]\n'
+        'contact = ">90"\noutcome = "LA"\nreason = "SMA {deg:.0f} deg > 90 ({location})"\n'
+    )
     rs = load_rules(mine)
     assert rs.name == "our-centre" and rs.options.modified_appleby == "LA"
-    assert [r.id for r in rs.rules].index("sma-le180-head-br") == 1           # replaced in place
+    assert [r.id for r in rs.rules].index("sma-le180-head-br") == 1  # replaced in place
     assert "ivc-br" not in [r.id for r in rs.rules]
     assert classify({"sma": 120}, "head", rules=rs).label == LA
     assert classify({"sma": 60}, "head", rules=str(mine)).label == BR
@@ -191,25 +217,28 @@ def test_a_users_rule_file_extends_replaces_and_drops(tmp_path):
 _RULE = 'id = "x"\nvessels = "sma"\nlocations = "any"\ncontact = "any"\noutcome = "BR"\nreason = "r"\n'
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("this is = not toml [", "not valid TOML"),
-    ("[[rules]]\n" + _RULE.replace('"sma"', '"spleen"'), "unknown vessel 'spleen'"),
-    ("[[rules]]\n" + _RULE.replace('"any"\ncontact', '"liver"\ncontact'), "unknown location 'liver'"),
-    ("[[rules]]\n" + _RULE.replace('contact = "any"', 'contact = "about 90"'), "contact 'about 90'"),
-    ("[[rules]]\n" + _RULE.replace('"BR"', '"maybe"'), "outcome 'maybe'"),
-    ("[[rules]]\n" + _RULE + "flags = { sunny = true }\n", "unknown flag 'sunny'"),
-    ("[[rules]]\n" + _RULE + 'flags = { reconstructable = "no" }\n', "must be true or false"),
-    ("[[rules]]\n" + _RULE.replace('"r"', '"{angle} deg"'), "may use only {vessel}, {deg} and {location}"),
-    ("[[rules]]\n" + _RULE + "colour = 1\n", "unknown key(s) colour"),
-    ("[[rules]]\n" + _RULE.replace('id = "x"\n', ""), "missing id"),
-    ("[[rules]]\n" + _RULE + "[[rules]]\n" + _RULE, "id 'x' used twice"),
-    ('extends = "nccn-2019"\n[options]\nmodified_appleby = "sometimes"\n', "modified_appleby must be"),
-    ('extends = "nccn-2019"\n[options]\nappleby = "LA"\n', "unknown option(s) appleby"),
-    ('extends = "nccn-2019"\ndrop = ["no-such-rule"]\n', "'drop' names rule(s) no-such-rule"),
-    ('extends = "nowhere.toml"\n', "does not exist"),
-    ('extends = "bad.toml"\n', "'extends' loops back"),
-    ('title = "empty"\n', "no rules"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("this is = not toml [", "not valid TOML"),
+        ("[[rules]]\n" + _RULE.replace('"sma"', '"spleen"'), "unknown vessel 'spleen'"),
+        ("[[rules]]\n" + _RULE.replace('"any"\ncontact', '"liver"\ncontact'), "unknown location 'liver'"),
+        ("[[rules]]\n" + _RULE.replace('contact = "any"', 'contact = "about 90"'), "contact 'about 90'"),
+        ("[[rules]]\n" + _RULE.replace('"BR"', '"maybe"'), "outcome 'maybe'"),
+        ("[[rules]]\n" + _RULE + "flags = { sunny = true }\n", "unknown flag 'sunny'"),
+        ("[[rules]]\n" + _RULE + 'flags = { reconstructable = "no" }\n', "must be true or false"),
+        ("[[rules]]\n" + _RULE.replace('"r"', '"{angle} deg"'), "may use only {vessel}, {deg} and {location}"),
+        ("[[rules]]\n" + _RULE + "colour = 1\n", "unknown key(s) colour"),
+        ("[[rules]]\n" + _RULE.replace('id = "x"\n', ""), "missing id"),
+        ("[[rules]]\n" + _RULE + "[[rules]]\n" + _RULE, "id 'x' used twice"),
+        ('extends = "nccn-2019"\n[options]\nmodified_appleby = "sometimes"\n', "modified_appleby must be"),
+        ('extends = "nccn-2019"\n[options]\nappleby = "LA"\n', "unknown option(s) appleby"),
+        ('extends = "nccn-2019"\ndrop = ["no-such-rule"]\n', "'drop' names rule(s) no-such-rule"),
+        ('extends = "nowhere.toml"\n', "does not exist"),
+        ('extends = "bad.toml"\n', "'extends' loops back"),
+        ('title = "empty"\n', "no rules"),
+    ],
+)
 def test_a_bad_rule_file_names_the_file_and_the_problem(tmp_path, text, fragment):
     path = tmp_path / "bad.toml"
     path.write_text(text)

@@ -1,4 +1,5 @@
 """Plugins: local modules, entry points (a real install of the example plugin), failures, disabling."""
+
 import json
 import os
 import subprocess
@@ -113,8 +114,13 @@ def test_plugin_option_on_the_command_line(plugin_env):
     write_module(plugin_env, "good_plugin", GOOD)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_env), os.environ.get("PYTHONPATH", "")])}
     env.pop("RESECTBENCH_PLUGINS", None)
-    run = subprocess.run([sys.executable, "-m", "resectbench", "--plugin", "good_plugin", "hello-plugin"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "resectbench", "--plugin", "good_plugin", "hello-plugin"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "hello from the plugin" in run.stdout
 
@@ -122,16 +128,32 @@ def test_plugin_option_on_the_command_line(plugin_env):
 def _cli(args, site: Path, **extra_env):
     env = {**os.environ, "PYTHONPATH": str(site), **extra_env}
     env.pop("RESECTBENCH_PLUGINS", None)
-    return subprocess.run([sys.executable, "-m", "resectbench", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "resectbench", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
 def example_site(tmp_path_factory):
     """Really install the example plugin (its own pyproject + entry point) into an isolated folder."""
     site = tmp_path_factory.mktemp("site")
-    run = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                          "--target", str(site), str(EXAMPLE)], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(EXAMPLE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if run.returncode != 0:
         pytest.fail(f"installing the example plugin failed:\n{run.stderr}")
     return site
@@ -203,13 +225,18 @@ def test_a_plugin_exiting_at_import_or_failing_is_reported_and_adds_no_command(p
     """docs/security.md: failures are isolated. sys.exit() at import does not end the CLI; a plugin rolled
     back for a failing hook adds no command either; the others keep working."""
     write_module(plugin_env, "exits_at_import", "import sys\nsys.exit('bye')\n")
-    write_module(plugin_env, "broken_with_command", HALF_BROKEN + """
+    write_module(
+        plugin_env,
+        "broken_with_command",
+        HALF_BROKEN
+        + """
     @hookimpl
     def register_commands(app):
         @app.command("from-broken")
         def from_broken():
             pass
-""")
+""",
+    )
     write_module(plugin_env, "good_plugin", GOOD)
     monkeypatch.setenv("RESECTBENCH_PLUGINS", "exits_at_import,broken_with_command,good_plugin")
     with pytest.warns(plugins.PluginWarning):
@@ -224,7 +251,10 @@ def test_a_plugin_exiting_at_import_or_failing_is_reported_and_adds_no_command(p
 
 def test_a_plugin_clashing_with_a_command_name_is_rolled_back_whole(plugin_env, monkeypatch):
     """Nothing of a failed plugin stays half-registered: neither its components nor any of its commands."""
-    write_module(plugin_env, "clashing", """
+    write_module(
+        plugin_env,
+        "clashing",
+        """
     import typer
     from resectbench import hookimpl
 
@@ -241,11 +271,12 @@ def test_a_plugin_clashing_with_a_command_name_is_rolled_back_whole(plugin_env, 
         @app.command("list")
         def my_list():
             typer.echo("not the real list")
-    """)
+    """,
+    )
     write_module(plugin_env, "good_plugin", GOOD)
     monkeypatch.setenv("RESECTBENCH_PLUGINS", "clashing,good_plugin")
     plugins.ensure_loaded()
-    assert "clash-fusion" in reg.fusions          # its registry hooks alone were fine
+    assert "clash-fusion" in reg.fusions  # its registry hooks alone were fine
     with pytest.warns(plugins.PluginWarning, match="clashing"):
         app = build_app()
     names = [c.name for c in app.registered_commands]
@@ -275,8 +306,10 @@ def test_a_run_naming_a_component_of_a_failed_plugin_is_refused_before_any_work(
     monkeypatch.setenv("RESECTBENCH_PLUGINS", "fusion_plugin")
     run_dir = plugin_env / "run"
     with pytest.warns(plugins.PluginWarning):
-        result = CliRunner().invoke(build_app(), ["run", "--model", "clinical-only", "--fusion", "my-fusion",
-                                                  "--run-dir", str(run_dir), "--no-progress"])
+        result = CliRunner().invoke(
+            build_app(),
+            ["run", "--model", "clinical-only", "--fusion", "my-fusion", "--run-dir", str(run_dir), "--no-progress"],
+        )
     assert result.exit_code == 2, result.output
     out = " ".join(result.output.split())
     assert "unknown fusions 'my-fusion'" in out and "fusion_plugin" in out and "frobnicate" in out

@@ -1,4 +1,5 @@
 """Unit claims in the shared storage: exclusive, heartbeating, released, taken over when stale."""
+
 import time
 
 import pytest

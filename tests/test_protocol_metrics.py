@@ -1,4 +1,5 @@
 """Metrics: values checked against hand computations and scikit-learn conventions."""
+
 import math
 
 import numpy as np
@@ -78,4 +79,5 @@ def test_selection_score_matches_the_reported_metric(metric):
     y = rng.integers(0, 3, 30)
     p = rng.dirichlet(np.ones(3), 30)
     assert M.selection_score(metric, y, p) == pytest.approx(
-        M.SELECTION_METRICS[metric] * M.classification_metrics(y, p)[metric])
+        M.SELECTION_METRICS[metric] * M.classification_metrics(y, p)[metric]
+    )

@@ -1,4 +1,5 @@
 """Resume, determinism, refit and pruning of the protocol on an in-memory cohort."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,9 @@ import json
 import optuna
 import pandas as pd
 import pytest
-
 from protocol_helpers import Recorder, table_cohort
 from test_protocol_run import config, results, toy_plugins  # noqa: F401 - fixture
+
 from resectbench.protocol import run_benchmark
 
 
@@ -52,7 +53,9 @@ def test_resume_continues_an_interrupted_study(tmp_path, toy_plugins):
     run_benchmark(config(clean, "marker-centroids", trials=4), cohort=cohort)
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(config(crashed, "marker-centroids", trials=4), CrashInTrial(), cohort=cohort)
-    study = optuna.load_study(study_name="crashed::marker-centroids::fold_0_1", storage=f"sqlite:///{crashed}/optuna.db")
+    study = optuna.load_study(
+        study_name="crashed::marker-centroids::fold_0_1", storage=f"sqlite:///{crashed}/optuna.db"
+    )
     assert len(study.trials) == 3
     run_benchmark(config(crashed, "marker-centroids", trials=4), cohort=cohort)
     assert len(study.trials) == 4  # continued, not restarted
@@ -97,5 +100,3 @@ def test_inner_kfold_with_wilcoxon_pruner(tmp_path, toy_plugins):
     splits = json.loads((run / "splits.json").read_text())
     assert splits["inner_mode"] == "kfold" and all(len(o["inner"]) == 3 for o in splits["outer"])
     assert len(list(run.glob("models/*/fold_*/DONE"))) == 3
-
-

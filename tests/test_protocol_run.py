@@ -1,4 +1,5 @@
 """The protocol end to end on an in-memory cohort: results format, leakage, failures, config errors."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-
 from protocol_helpers import Recorder, table_cohort
+
 from resectbench import plugins
 from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, ProtocolError, run_benchmark
 from resectbench.protocol.splits import make_splits
@@ -34,8 +35,11 @@ def toy_plugins(monkeypatch):
 
 def config(run_dir, *models, **protocol) -> ExperimentConfig:
     proto = {"outer_folds": 3, "trials": 2, **protocol}
-    return ExperimentConfig(models=[m if isinstance(m, ModelSpec) else ModelSpec(m) for m in models],
-                            protocol=ProtocolConfig(**proto), run_dir=str(run_dir))
+    return ExperimentConfig(
+        models=[m if isinstance(m, ModelSpec) else ModelSpec(m) for m in models],
+        protocol=ProtocolConfig(**proto),
+        run_dir=str(run_dir),
+    )
 
 
 def results(run_dir: Path) -> dict:
@@ -48,9 +52,12 @@ def results(run_dir: Path) -> dict:
         trials = trials[trials.state != "FAIL"]  # a trial killed with its process stays in the log as FAIL
         out[str(unit.relative_to(run_dir))] = {
             "predictions": pd.read_csv(unit / "predictions.csv").to_dict("list"),
-            "metrics": metrics, "best_params": json.loads((unit / "best_params.json").read_text()),
-            "trials": trials[[c for c in trials.columns if c.startswith("params_") or c in ("value", "state")]]
-            .to_dict("list")}
+            "metrics": metrics,
+            "best_params": json.loads((unit / "best_params.json").read_text()),
+            "trials": trials[[c for c in trials.columns if c.startswith("params_") or c in ("value", "state")]].to_dict(
+                "list"
+            ),
+        }
     return out
 
 
@@ -60,16 +67,30 @@ def test_run_writes_the_results_format(tmp_path, toy_plugins):
     result = run_benchmark(config(run, "dummy", "marker-centroids"), cohort=cohort)
 
     manifest = json.loads((run / "manifest.json").read_text())
-    for key in ("config", "profile", "data_fingerprint", "split_fingerprint", "seeds", "versions", "git_sha",
-                "created", "finished", "cohort", "cache", "last_session"):
+    for key in (
+        "config",
+        "profile",
+        "data_fingerprint",
+        "split_fingerprint",
+        "seeds",
+        "versions",
+        "git_sha",
+        "created",
+        "finished",
+        "cohort",
+        "cache",
+        "last_session",
+    ):
         assert key in manifest, key
     assert manifest["data_fingerprint"] == cohort.fingerprint and manifest["finished"]
     assert manifest["cohort"]["class_counts"] == {"resectable": 22, "borderline": 14, "locally_advanced": 9}
     splits = json.loads((run / "splits.json").read_text())
     assert splits["fingerprint"] == manifest["split_fingerprint"] and len(splits["outer"]) == 3
     # the written config runs again as it is
-    assert ExperimentConfig.from_toml(run / "config.toml").resolved() == config(run, "dummy", "marker-centroids") \
-        .resolved()
+    assert (
+        ExperimentConfig.from_toml(run / "config.toml").resolved()
+        == config(run, "dummy", "marker-centroids").resolved()
+    )
     assert (run / "cohort" / "cases.csv").exists() and (run / "optuna.db").exists()
 
     for label in ("dummy", "marker-centroids"):
@@ -83,9 +104,19 @@ def test_run_writes_the_results_format(tmp_path, toy_plugins):
             assert list(preds.columns) == PREDICTION_COLUMNS
             assert set(preds.case_id) == set(splits["outer"][k]["test"])
             metrics = json.loads((unit / "metrics.json").read_text())
-            for key in ("auc_ovr_macro", "macro_f1", "accuracy", "balanced_accuracy", "f1_resectable",
-                        "confusion_matrix", "ece", "brier", "n_parameters", "train_seconds",
-                        "infer_seconds_per_case"):
+            for key in (
+                "auc_ovr_macro",
+                "macro_f1",
+                "accuracy",
+                "balanced_accuracy",
+                "f1_resectable",
+                "confusion_matrix",
+                "ece",
+                "brier",
+                "n_parameters",
+                "train_seconds",
+                "infer_seconds_per_case",
+            ):
                 assert key in metrics, key
             assert np.array(metrics["confusion_matrix"]).sum() == len(preds)
             assert json.loads((unit / "timings.json").read_text())["recipe_seconds"] >= 0
@@ -132,10 +163,17 @@ def test_fitted_statistics_do_not_depend_on_test_cases(tmp_path, toy_plugins):
 
     def tune(c):
         toy_plugins.LOG.clear()
-        tuner = Tuner(entry=models.get("marker-centroids"), fixed={}, unit=Unit("m", 0, 0), outer=outer, cohort=c,
-                      ctx=FitContext(seed=1))
-        best = tuner.run(make_study(optuna.storages.InMemoryStorage(), "s", seed=1, inner="holdout", pruning=True),
-                         4, None, 1)
+        tuner = Tuner(
+            entry=models.get("marker-centroids"),
+            fixed={},
+            unit=Unit("m", 0, 0),
+            outer=outer,
+            cohort=c,
+            ctx=FitContext(seed=1),
+        )
+        best = tuner.run(
+            make_study(optuna.storages.InMemoryStorage(), "s", seed=1, inner="holdout", pruning=True), 4, None, 1
+        )
         return best.params, [e["centroids"] for e in toy_plugins.LOG if e["event"] == "fit"]
 
     assert tune(cohort) == tune(changed)
@@ -155,8 +193,11 @@ def test_failing_configurations_fail_their_trial_not_the_benchmark(tmp_path, toy
 
     recorder = Failures()
     # defaults (shrink 0) work; sampled shrink > 0.3 raises
-    run_benchmark(config(tmp_path / "some", ModelSpec("broken", params={"fail_above": 0.3}), trials=4), recorder,
-                  cohort=table_cohort(45))
+    run_benchmark(
+        config(tmp_path / "some", ModelSpec("broken", params={"fail_above": 0.3}), trials=4),
+        recorder,
+        cohort=table_cohort(45),
+    )
     trials = pd.concat([pd.read_csv(p) for p in (tmp_path / "some").glob("models/*/fold_*/trials.csv")])
     failed = trials[trials.state == "FAIL"]
     assert len(failed) and failed.error.str.contains("broken on purpose").all()
@@ -174,13 +215,16 @@ def test_config_errors_are_clear(tmp_path, toy_plugins):
     with pytest.raises(ProtocolError, match="selection_metric"):
         run_benchmark(config(tmp_path / "r", "dummy", selection_metric="f2"), cohort=table_cohort(45))
     with pytest.raises(ProtocolError, match="journal file"):
-        run_benchmark(ExperimentConfig(models=[ModelSpec("dummy")], run_dir=str(tmp_path / "r"),
-                                       storage="not-a-url"), cohort=table_cohort(45))
+        run_benchmark(
+            ExperimentConfig(models=[ModelSpec("dummy")], run_dir=str(tmp_path / "r"), storage="not-a-url"),
+            cohort=table_cohort(45),
+        )
 
 
 def test_toml_experiment_file(tmp_path):
     path = tmp_path / "exp.toml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         name = "bench"
         models = ["dummy"]
         [protocol]
@@ -188,7 +232,8 @@ def test_toml_experiment_file(tmp_path):
         timeout = 0
         [data]
         path = ""
-    """))
+    """)
+    )
     cfg = ExperimentConfig.from_toml(path)
     assert cfg.name == "bench" and cfg.models[0].name == "dummy" and cfg.protocol.outer_folds == 4
     assert cfg.protocol.timeout is None and cfg.data.path is None

@@ -1,4 +1,5 @@
 """Splits: stratified, disjoint, complete, reproducible, order-independent, group-respecting."""
+
 import numpy as np
 import pytest
 

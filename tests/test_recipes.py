@@ -5,6 +5,7 @@ predict_proba (rows sum to 1) with no mask at inference, the loss weights logged
 the schedule, non-finite input stops the fit naming the epoch, and the same seed gives the same
 predictions. Components are shrunk to their smallest sizes through the recipes' own options.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,11 +26,14 @@ NEURAL = [n for n in registry.models.list() if "neural" in registry.models.get(n
 # the smallest sizes each backbone allows, passed as the recipes' dotted component options
 SMALL = {
     "swin-unetr": {"feature_size": 12},
-    "vit3d": {"backbone.hidden_size": 32, "backbone.num_layers": 4, "backbone.num_heads": 2,
-              "backbone.feature_size": 4},
+    "vit3d": {
+        "backbone.hidden_size": 32,
+        "backbone.num_layers": 4,
+        "backbone.num_heads": 2,
+        "backbone.feature_size": 4,
+    },
     "cnn3d": {"backbone.init_filters": 8},
-    "tat": {"backbone.init_filters": 8, "backbone.patch_size": 8, "backbone.patch_width": 4,
-            "backbone.patch_dim": 8},
+    "tat": {"backbone.init_filters": 8, "backbone.patch_size": 8, "backbone.patch_width": 4, "backbone.patch_dim": 8},
     "timm-2.5d": {"backbone.slice_stride": 4},
 }
 TINY = dict(max_epochs=2, patience=5, batch_size=4, embed_dim=16)
@@ -60,13 +64,24 @@ def parts(cohort):
 @pytest.fixture()
 def ctx(tmp_path_factory):
     cache = tmp_path_factory.getbasetemp() / "volume-cache"  # shared: each case preprocessed once
-    return FitContext(seed=0, profile=get_profile("cpu").with_(roi=(32, 32, 32), target_spacing_mm=(3.0, 3.0, 3.0)),
-                      cache_dir=cache, work_dir=tmp_path_factory.mktemp("work"))
+    return FitContext(
+        seed=0,
+        profile=get_profile("cpu").with_(roi=(32, 32, 32), target_spacing_mm=(3.0, 3.0, 3.0)),
+        cache_dir=cache,
+        work_dir=tmp_path_factory.mktemp("work"),
+    )
 
 
 def test_every_neural_recipe_is_registered_and_composes_from_registries():
-    assert {"swinunetr-fusion", "swinunetr-image-only", "clinical-only", "tat", "vit3d-fusion", "cnn3d-fusion",
-            "timm2.5d-fusion"} <= set(NEURAL)
+    assert {
+        "swinunetr-fusion",
+        "swinunetr-image-only",
+        "clinical-only",
+        "tat",
+        "vit3d-fusion",
+        "cnn3d-fusion",
+        "timm2.5d-fusion",
+    } <= set(NEURAL)
     for name in NEURAL:
         entry = registry.models.get(name)
         assert isinstance(registry.models.create(name), NeuralRecipe)

@@ -1,4 +1,5 @@
 """Registry behaviour: registration, validation of arguments, listing, describing, errors."""
+
 import pytest
 
 from resectbench import registry as reg
@@ -86,8 +87,12 @@ def test_classes_are_validated_against_init(fresh):
 
 
 def test_list_with_wildcards_and_tags(fresh):
-    for name, tags in [("swin-unetr", ("3d", "transformer")), ("vit3d", ("3d", "transformer")),
-                       ("cnn3d", ("3d", "cnn")), ("timm-2.5d", ("2.5d",))]:
+    for name, tags in [
+        ("swin-unetr", ("3d", "transformer")),
+        ("vit3d", ("3d", "transformer")),
+        ("cnn3d", ("3d", "cnn")),
+        ("timm-2.5d", ("2.5d",)),
+    ]:
         fresh.register(name, tags=tags)(make_widget)
     assert fresh.list() == ["cnn3d", "swin-unetr", "timm-2.5d", "vit3d"]
     assert fresh.list("*3d") == ["cnn3d", "vit3d"]
@@ -112,7 +117,8 @@ def test_marked_components_register_from_a_package(tmp_path, monkeypatch, fresh)
     (pkg / "one.py").write_text(
         "from resectbench.registry import component\n"
         "@component('alpha', tags=('x',))\n"
-        "def alpha(k: int = 1):\n    return k\n")
+        "def alpha(k: int = 1):\n    return k\n"
+    )
     (pkg / "two.py").write_text("from markedpkg.one import alpha  # re-export must not register twice\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert fresh.add_marked("markedpkg") == ["alpha"]

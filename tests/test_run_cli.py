@@ -1,13 +1,14 @@
 """``resectbench run`` / ``resectbench worker`` from the command line, on a tiny generated cohort."""
+
 from __future__ import annotations
 
 import json
 import textwrap
 
 import pytest
+from test_protocol_run import toy_plugins  # noqa: F401 - fixture: the plugin recipes of tests/
 from typer.testing import CliRunner
 
-from test_protocol_run import toy_plugins  # noqa: F401 - fixture: the plugin recipes of tests/
 from resectbench.cli.app import build_app
 
 
@@ -33,7 +34,8 @@ def test_bad_model_name_lists_the_available_ones(tmp_path, toy_plugins):
 
 def test_plugin_recipe_end_to_end_with_config_file_and_overrides(tmp_path, tiny_data, toy_plugins):
     exp = tmp_path / "exp.toml"
-    exp.write_text(textwrap.dedent(f"""
+    exp.write_text(
+        textwrap.dedent(f"""
         [data]
         path = "{tiny_data}"
 
@@ -48,7 +50,8 @@ def test_plugin_recipe_end_to_end_with_config_file_and_overrides(tmp_path, tiny_
         name = "marker-centroids"
         label = "age-centroids"
         params = {{ column = "age" }}
-    """))
+    """)
+    )
     run = tmp_path / "run"
     args = ["run", "--config", exp, "--outer-folds", "3", "--seed", "5", "--run-dir", run, "--no-progress"]
     result = invoke(*args)

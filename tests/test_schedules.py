@@ -1,4 +1,5 @@
 """Loss schedules: registration, the paper's step thresholds, smooth/fixed/uncertainty/cls-only behaviour."""
+
 import math
 
 import pytest
@@ -37,8 +38,10 @@ def test_combine_returns_total_and_both_weights(name):
         assert float(total) == pytest.approx(weights["w_cls"] * 1.3)
 
 
-@pytest.mark.parametrize("tau,w_seg", [
-    (0.0, 3.0), (0.0999, 3.0), (0.1, 1.5), (0.1001, 1.5), (0.4999, 1.5), (0.5, 1.0), (0.5001, 1.0), (1.0, 1.0)])
+@pytest.mark.parametrize(
+    "tau,w_seg",
+    [(0.0, 3.0), (0.0999, 3.0), (0.1, 1.5), (0.1001, 1.5), (0.4999, 1.5), (0.5, 1.0), (0.5001, 1.0), (1.0, 1.0)],
+)
 def test_dice_step_switches_exactly_at_thresholds(tau, w_seg):
     schedule = _create("dice-step")
     schedule.end_epoch({"tumor_dice": tau})

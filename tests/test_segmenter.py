@@ -1,4 +1,5 @@
 """The fold-level segmenter: trains on masked cases only, predicts masks from the CT alone."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,7 @@ def blobs(n, seed=0):
         seg = np.zeros(ROI, dtype=np.uint8)
         seg[((grid - centre[:, None, None, None]) ** 2).sum(0) < 9] = INDEX["tumor"]
         x = int(rng.integers(2, 5))
-        seg[x:x + 2, 2:4, :] = INDEX["sma"]
+        seg[x : x + 2, 2:4, :] = INDEX["sma"]
         image = rng.normal(0, 0.3, ROI).astype(np.float32) + 2.0 * (seg == INDEX["tumor"]) - 2.0 * (seg == INDEX["sma"])
         images.append(image[None].astype(np.float32))
         segs.append(seg)
@@ -30,9 +31,13 @@ def blobs(n, seed=0):
 
 def arrays(n=6, has_mask=None, seed=0):
     images, segs = blobs(n, seed)
-    return CaseArrays(case_ids=[f"c{i}" for i in range(n)], clinical=np.zeros((n, 0), np.float32),
-                      images=images, segs=segs,
-                      has_mask=np.ones(n, bool) if has_mask is None else np.asarray(has_mask))
+    return CaseArrays(
+        case_ids=[f"c{i}" for i in range(n)],
+        clinical=np.zeros((n, 0), np.float32),
+        images=images,
+        segs=segs,
+        has_mask=np.ones(n, bool) if has_mask is None else np.asarray(has_mask),
+    )
 
 
 def config(**kw):
@@ -117,8 +122,9 @@ def test_train_segmenter_on_a_generated_cohort(tmp_path):
     train, test = cohort.subset(cohort.case_ids[:6]), cohort.subset(cohort.case_ids[6:])
     ctx = FitContext(seed=0, profile=get_profile("cpu"), cache_dir=tmp_path / "cache")
     epochs = []
-    seg = train_segmenter(train, ctx, epochs=2, backbone_kwargs={"init_filters": 8},
-                          on_epoch=lambda e, m: epochs.append(m))
+    seg = train_segmenter(
+        train, ctx, epochs=2, backbone_kwargs={"init_filters": 8}, on_epoch=lambda e, m: epochs.append(m)
+    )
     assert [m["epoch"] for m in epochs] == [1, 2] and all(np.isfinite(m["seg_loss"]) for m in epochs)
     masks = seg.predict_masks(test)
     assert list(masks) == test.case_ids
@@ -133,7 +139,8 @@ def test_train_segmenter_on_a_generated_cohort(tmp_path):
     assert all(np.array_equal(masks[c][0], again[c][0]) for c in test.case_ids)
     assert set(seg.dice(test)) == set(test.case_ids)
     # trained once per (cases, configuration, seed): the second call loads the cached weights
-    cached = train_segmenter(train, ctx, epochs=2, backbone_kwargs={"init_filters": 8},
-                             on_epoch=lambda e, m: epochs.append(m))
+    cached = train_segmenter(
+        train, ctx, epochs=2, backbone_kwargs={"init_filters": 8}, on_epoch=lambda e, m: epochs.append(m)
+    )
     assert len(epochs) == 2 and len(list((tmp_path / "cache" / "segmenters").glob("*.pt"))) == 1
     assert all(np.array_equal(masks[c][0], m) for c, (m, _) in cached.predict_masks(test).items())

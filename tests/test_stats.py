@@ -1,11 +1,20 @@
 """Statistics of the leaderboard against worked examples with known numbers."""
+
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
-from resectbench.leaderboard.stats import (bootstrap_intervals, correlated_bayesian_ttest, corrected_resampled_ttest,
-                                           delong_covariance, delong_ovr_macro_test, delong_test, holm,
-                                           paired_bootstrap_test, weighted_metrics)
+from resectbench.leaderboard.stats import (
+    bootstrap_intervals,
+    corrected_resampled_ttest,
+    correlated_bayesian_ttest,
+    delong_covariance,
+    delong_ovr_macro_test,
+    delong_test,
+    holm,
+    paired_bootstrap_test,
+    weighted_metrics,
+)
 from resectbench.leaderboard.stats.bootstrap import stratified_weights, weighted_auc
 
 T_975_DF4 = 2.776445105  # two-sided 5 % critical value of Student's t with 4 df (every t table)
@@ -20,13 +29,13 @@ def _diffs_at_critical_value():
 
 def test_corrected_ttest_hand_example():
     a = np.array([0.80, 0.90, 0.70, 0.80, 0.80])
-    b = a - np.array([0.1, 0.2, 0.0, 0.1, 0.1])     # mean diff 0.1, s^2 = 0.005
+    b = a - np.array([0.1, 0.2, 0.0, 0.1, 0.1])  # mean diff 0.1, s^2 = 0.005
     res = corrected_resampled_ttest(a, b, test_train_ratio=0.25)
     assert res.mean_difference == pytest.approx(0.1)
-    assert res.se == pytest.approx(np.sqrt(0.45 * 0.005))          # 0.0474342
-    assert res.t == pytest.approx(0.1 / np.sqrt(0.00225))          # 2.10819
+    assert res.se == pytest.approx(np.sqrt(0.45 * 0.005))  # 0.0474342
+    assert res.t == pytest.approx(0.1 / np.sqrt(0.00225))  # 2.10819
     assert res.df == 4
-    assert 0.10 < res.p_value < 0.11                               # t_{0.95,4} = 2.132 > 2.108
+    assert 0.10 < res.p_value < 0.11  # t_{0.95,4} = 2.132 > 2.108
     # the naive paired t-test would call this significant (t = 3.162, p = 0.034): the correction matters
     naive = corrected_resampled_ttest(a, b, test_train_ratio=1e-12)
     assert naive.t == pytest.approx(0.1 / np.sqrt(0.005 / 5), rel=1e-6) and naive.p_value < 0.05
@@ -57,7 +66,7 @@ def test_bayesian_correlated_ttest_matches_the_t_table():
     assert res.p_left == pytest.approx(0.025, abs=1e-8)
     assert res.p_right == pytest.approx(0.975, abs=1e-8)
     wide = correlated_bayesian_ttest(d, np.zeros(5), test_train_ratio=0.25, rope=1.0)
-    assert wide.p_rope > 0.99                       # every plausible difference is inside a huge ROPE
+    assert wide.p_rope > 0.99  # every plausible difference is inside a huge ROPE
     assert sum((wide.p_left, wide.p_rope, wide.p_right)) == pytest.approx(1.0)
 
 
@@ -76,7 +85,7 @@ def test_delong_hand_computed_variance():
 def _direct_delong(scores: np.ndarray, truth: np.ndarray):
     """DeLong et al. (1988) written out literally: psi over all positive/negative pairs."""
     x, y = scores[:, truth], scores[:, ~truth]
-    psi = (x[:, :, None] > y[:, None, :]) + 0.5 * (x[:, :, None] == y[:, None, :])   # (k, m, n)
+    psi = (x[:, :, None] > y[:, None, :]) + 0.5 * (x[:, :, None] == y[:, None, :])  # (k, m, n)
     v10, v01 = psi.mean(axis=2), psi.mean(axis=1)
     auc = psi.mean(axis=(1, 2))
     m, n = x.shape[1], y.shape[1]
@@ -86,7 +95,7 @@ def _direct_delong(scores: np.ndarray, truth: np.ndarray):
 def test_fast_delong_matches_the_direct_formula_with_ties():
     rng = np.random.default_rng(3)
     truth = rng.random(60) < 0.4
-    a = np.round(truth * 0.8 + rng.normal(0, 1, 60), 1)         # rounding makes ties
+    a = np.round(truth * 0.8 + rng.normal(0, 1, 60), 1)  # rounding makes ties
     b = np.round(truth * 0.3 + rng.normal(0, 1, 60), 1)
     scores = np.vstack([a, b])
     auc, cov = delong_covariance(scores, truth)
@@ -104,7 +113,7 @@ def test_ovr_macro_delong_reduces_to_binary_delong():
     rng = np.random.default_rng(4)
     y = (rng.random(80) < 0.45).astype(int)
     pa, pb = rng.random(80) * 0.5 + 0.4 * y, rng.random(80)
-    proba_a = np.column_stack([1 - pa, pa, np.zeros(80)])   # class 2 absent: left out like the protocol does
+    proba_a = np.column_stack([1 - pa, pa, np.zeros(80)])  # class 2 absent: left out like the protocol does
     proba_b = np.column_stack([1 - pb, pb, np.zeros(80)])
     macro = delong_ovr_macro_test(proba_a, proba_b, y)
     binary = delong_test(pa, pb, y == 1)
@@ -157,10 +166,10 @@ def test_weighted_auc_equals_auc_of_replicated_rows():
 
 def test_stratified_patient_bootstrap_keeps_class_counts_and_patients_together():
     y = np.array([0] * 10 + [1] * 6 + [2] * 4)
-    units = np.repeat(np.arange(10), 2)                  # two rows per patient (two repeats)
+    units = np.repeat(np.arange(10), 2)  # two rows per patient (two repeats)
     strata = y[::2].repeat(2)
     w = stratified_weights(units, strata, n_boot=50, seed=0)
-    assert np.allclose(w[:, ::2], w[:, 1::2])            # both rows of a patient drawn together
+    assert np.allclose(w[:, ::2], w[:, 1::2])  # both rows of a patient drawn together
     for c in range(3):
         assert np.allclose(w[:, strata == c].sum(axis=1), (strata == c).sum())
 

@@ -4,6 +4,7 @@ The server is a throwaway cluster (initdb + pg_ctl in a temporary folder, as the
 user when the tests run as root). Every unit must be computed exactly once, by one of the workers,
 and the results must equal those of a single-process run.
 """
+
 from __future__ import annotations
 
 import glob
@@ -17,9 +18,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from protocol_helpers import table_cohort
 from test_protocol_run import TESTS, results, toy_plugins  # noqa: F401 - fixture
+
 from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, execute, prepare, run_benchmark
 from resectbench.protocol.runner import finalize
 
@@ -43,8 +44,10 @@ def postgres_url():
     pytest.importorskip("psycopg2", reason="psycopg2 (the dev extra) is needed to talk to PostgreSQL")
     bin_dir = _pg_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed; "
-                    "`.ci/run` installs the Debian postgresql package")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) are not installed; "
+            "`.ci/run` installs the Debian postgresql package"
+        )
     as_root = os.geteuid() == 0
     prefix: list[str] = []
     if as_root:
@@ -108,19 +111,38 @@ def test_two_workers_share_a_benchmark_through_postgres(tmp_path, postgres_url, 
     cohort = table_cohort(45)
     protocol = ProtocolConfig(outer_folds=3, trials=2)
     run = tmp_path / "shared"
-    cfg = ExperimentConfig(models=[ModelSpec(m) for m in MODELS], protocol=protocol, run_dir=str(run),
-                           storage=postgres_url, name="pg-bench")
+    cfg = ExperimentConfig(
+        models=[ModelSpec(m) for m in MODELS],
+        protocol=protocol,
+        run_dir=str(run),
+        storage=postgres_url,
+        name="pg-bench",
+    )
     bench = prepare(cfg, cohort=cohort)  # the coordinator: manifest, splits, benchmark metadata
 
-    env = {**os.environ, "RESECTBENCH_PLUGINS": "protocol_plugin_recipes", "PROTOCOL_TEST_FIT_DELAY": "0.2",
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "RESECTBENCH_PLUGINS": "protocol_plugin_recipes",
+        "PROTOCOL_TEST_FIT_DELAY": "0.2",
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     script = WORKER.format(tests=str(TESTS), barrier=str(barrier))
-    joins = [{"run_dir": str(run), "storage": postgres_url},              # from the shared run directory
-             {"storage": postgres_url, "benchmark": "pg-bench"}]         # from the storage alone
-    procs = [subprocess.Popen([sys.executable, "-c", script, json.dumps(j), f"w{i}"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i, j in enumerate(joins)]
+    joins = [
+        {"run_dir": str(run), "storage": postgres_url},  # from the shared run directory
+        {"storage": postgres_url, "benchmark": "pg-bench"},
+    ]  # from the storage alone
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, json.dumps(j), f"w{i}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, j in enumerate(joins)
+    ]
     outputs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-2000:]
@@ -139,6 +161,10 @@ def test_two_workers_share_a_benchmark_through_postgres(tmp_path, postgres_url, 
         assert len(bench.storage.get_all_trials(study)) == (1 if m == "dummy" else 2)
 
     single = tmp_path / "single"
-    run_benchmark(ExperimentConfig(models=[ModelSpec(m) for m in MODELS], protocol=protocol, run_dir=str(single),
-                                   name="pg-bench"), cohort=cohort)
+    run_benchmark(
+        ExperimentConfig(
+            models=[ModelSpec(m) for m in MODELS], protocol=protocol, run_dir=str(single), name="pg-bench"
+        ),
+        cohort=cohort,
+    )
     assert results(run) == results(single)

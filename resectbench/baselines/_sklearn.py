@@ -1,4 +1,5 @@
 """Shared plumbing of the scikit-learn recipes: class-complete probabilities from any classifier."""
+
 from __future__ import annotations
 
 import numpy as np

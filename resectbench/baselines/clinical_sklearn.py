@@ -5,6 +5,7 @@ The 17 clinical variables go through :class:`resectbench.data.clinical.ClinicalP
 part only), then into a scikit-learn classifier. The paper's "tabular-only" ablation is the neural
 version of this row; this one shows what the clinical data give without any network.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,8 @@ CLASSIFIERS = ("logistic", "gradient-boosting")
 
 
 @component(
-    "clinical-sklearn", tags=("baseline", "clinical"),
+    "clinical-sklearn",
+    tags=("baseline", "clinical"),
     description="Clinical variables only: logistic regression or gradient boosting (scikit-learn)",
     search_space={
         "classifier": Categorical(list(CLASSIFIERS)),
@@ -27,7 +29,8 @@ CLASSIFIERS = ("logistic", "gradient-boosting")
         "learning_rate": Float(0.01, 0.3, log=True),
         "max_depth": Int(1, 4),
         "n_estimators": Int(50, 300, step=50),
-    })
+    },
+)
 class ClinicalSklearnRecipe(ResectabilityModel):
     """Clinical-only classifier. ``C`` and ``class_weight`` tune the logistic regression,
     ``learning_rate``/``max_depth``/``n_estimators`` the gradient boosting (the other family's
@@ -38,9 +41,16 @@ class ClinicalSklearnRecipe(ResectabilityModel):
     mask_source = "none"
     uses_validation = False
 
-    def __init__(self, classifier: str = "logistic", C: float = 1.0, class_weight: str = "balanced",
-                 learning_rate: float = 0.1, max_depth: int = 2, n_estimators: int = 100,
-                 exclude_leak_risk: bool = False):
+    def __init__(
+        self,
+        classifier: str = "logistic",
+        C: float = 1.0,
+        class_weight: str = "balanced",
+        learning_rate: float = 0.1,
+        max_depth: int = 2,
+        n_estimators: int = 100,
+        exclude_leak_risk: bool = False,
+    ):
         super().__init__()
         if classifier not in CLASSIFIERS:
             raise ValueError(f"clinical-sklearn classifier must be one of {', '.join(CLASSIFIERS)}, got {classifier!r}")
@@ -64,20 +74,28 @@ class ClinicalSklearnRecipe(ResectabilityModel):
         from ..data.clinical import ClinicalPreprocessor
 
         # variables known only after biopsy/resection (histopathological grade) can be left out
-        leaky = tuple(n for n, spec in train.clinical_schema.items() if getattr(spec, "leak_risk", False)) \
-            if self.exclude_leak_risk else ()
-        self.preprocessor = ClinicalPreprocessor(exclude=leaky).fit(train.clinical.loc[train.case_ids],
-                                                                    train.clinical_schema)
+        leaky = (
+            tuple(n for n, spec in train.clinical_schema.items() if getattr(spec, "leak_risk", False))
+            if self.exclude_leak_risk
+            else ()
+        )
+        self.preprocessor = ClinicalPreprocessor(exclude=leaky).fit(
+            train.clinical.loc[train.case_ids], train.clinical_schema
+        )
         X, y = self._features(train), np.asarray(train.labels, dtype=int)
         balanced = self.class_weight == "balanced"
         if self.classifier_name == "logistic":
-            self.classifier = LogisticRegression(C=self.C, class_weight="balanced" if balanced else None,
-                                                 max_iter=2000, random_state=ctx.seed).fit(X, y)
+            self.classifier = LogisticRegression(
+                C=self.C, class_weight="balanced" if balanced else None, max_iter=2000, random_state=ctx.seed
+            ).fit(X, y)
         else:
             weights = compute_sample_weight("balanced", y) if balanced else None
             self.classifier = GradientBoostingClassifier(
-                learning_rate=self.learning_rate, max_depth=self.max_depth, n_estimators=self.n_estimators,
-                random_state=ctx.seed).fit(X, y, sample_weight=weights)
+                learning_rate=self.learning_rate,
+                max_depth=self.max_depth,
+                n_estimators=self.n_estimators,
+                random_state=ctx.seed,
+            ).fit(X, y, sample_weight=weights)
         return self
 
     def predict_proba(self, cohort, ctx: FitContext) -> np.ndarray:

@@ -1,4 +1,5 @@
 """``dummy``: the chance row of every leaderboard (scikit-learn DummyClassifier, no features)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,11 @@ from ..registry import component
 from ._sklearn import full_proba
 
 
-@component("dummy", tags=("baseline", "chance"),
-           description="Chance level: class priors of the training part (scikit-learn DummyClassifier)")
+@component(
+    "dummy",
+    tags=("baseline", "chance"),
+    description="Chance level: class priors of the training part (scikit-learn DummyClassifier)",
+)
 class DummyRecipe(ResectabilityModel):
     """Predicts the training class frequencies for every case (``strategy="prior"``) or one-hot the
     majority class (``"most_frequent"``). Uses neither images nor clinical data: any model worth

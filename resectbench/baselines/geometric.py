@@ -19,6 +19,7 @@ and a small U-Net of every structure in the fine window around the predicted tum
 measured at 1.5 mm in a CPU budget), so inference needs no mask; training features come from the training cases' ground-truth masks
 (masks may be used in fit). Measurements are cached by mask content under ``ctx.cache_dir``.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -31,8 +32,18 @@ from ..models.base import N_CLASSES, FitContext, ResectabilityModel
 from ..registry import component
 from ..search_space import Categorical, Float, Int
 from ._sklearn import full_proba
-from .geometric_measure import (MASK_SOURCES, GeometryCache, RuleThresholds, array_geometry, cohort_label_map,
-                                feature_table, fit_thresholds, oracle_geometry, rule_decision, rule_labels)
+from .geometric_measure import (
+    MASK_SOURCES,
+    GeometryCache,
+    RuleThresholds,
+    array_geometry,
+    cohort_label_map,
+    feature_table,
+    fit_thresholds,
+    oracle_geometry,
+    rule_decision,
+    rule_labels,
+)
 
 CLASSIFIERS = ("logistic", "random-forest", "gradient-boosting")
 
@@ -40,12 +51,13 @@ CLASSIFIERS = ("logistic", "random-forest", "gradient-boosting")
 class _GeometricRecipe(ResectabilityModel):
     uses_validation = False
 
-    def __init__(self, mask_source: str, segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None,
-                 rules=None):
+    def __init__(
+        self, mask_source: str, segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None, rules=None
+    ):
         super().__init__()
         from ..geometry.nccn import load_rules
 
-        self.rules = load_rules(rules)      # a RulesError naming the file now, not after training
+        self.rules = load_rules(rules)  # a RulesError naming the file now, not after training
         if mask_source not in MASK_SOURCES:
             raise ValueError(f"mask_source must be one of {', '.join(MASK_SOURCES)}, got {mask_source!r}")
         self.mask_source = mask_source
@@ -66,14 +78,18 @@ class _GeometricRecipe(ResectabilityModel):
                 from ..models.cascade import train_window_segmenter
                 from ..models.segmenter import train_segmenter
             except ImportError as exc:  # the segmenter module belongs to the models package
-                raise DataError("mask_source='predicted' needs resectbench.models.segmenter.train_segmenter, "
-                                f"which is not available ({exc}); use the -oracle recipe for an upper bound") from exc
-            if ctx.profile.cascade is not None:   # contact measured in the cascade's fine window
-                self.segmenter = train_window_segmenter(train, ctx, **(
-                    {"epochs": self.segmenter_epochs} if self.segmenter_epochs else {}))
+                raise DataError(
+                    "mask_source='predicted' needs resectbench.models.segmenter.train_segmenter, "
+                    f"which is not available ({exc}); use the -oracle recipe for an upper bound"
+                ) from exc
+            if ctx.profile.cascade is not None:  # contact measured in the cascade's fine window
+                self.segmenter = train_window_segmenter(
+                    train, ctx, **({"epochs": self.segmenter_epochs} if self.segmenter_epochs else {})
+                )
             else:
-                self.segmenter = train_segmenter(train, ctx, backbone=self.segmenter_backbone,
-                                                 epochs=self.segmenter_epochs)
+                self.segmenter = train_segmenter(
+                    train, ctx, backbone=self.segmenter_backbone, epochs=self.segmenter_epochs
+                )
         return geoms
 
     def _test_geometry(self, cohort, ctx: FitContext) -> dict:
@@ -81,7 +97,7 @@ class _GeometricRecipe(ResectabilityModel):
             return oracle_geometry(cohort, self._cache(ctx), ctx.on_progress)
         if self.segmenter is None:
             raise RuntimeError(f"{type(self).__name__}: predict_proba called before fit")
-        masks = self.segmenter.predict_masks(cohort)        # never the cohort's own masks
+        masks = self.segmenter.predict_masks(cohort)  # never the cohort's own masks
         missing = [c for c in cohort.case_ids if c not in masks]
         if missing:
             raise DataError(f"the segmenter returned no mask for {len(missing)} case(s)", case_id=missing[0])
@@ -103,16 +119,30 @@ class _GeometricRecipe(ResectabilityModel):
 class GeometricRules(_GeometricRecipe):
     """NCCN rules on measured tumor-vessel contact."""
 
-    def __init__(self, mask_source: str = "predicted", fit_thresholds: bool = True, modified_appleby: str | None = None,
-                 head_ca_le_180: str | None = None, min_contact_deg: float = 0.0, deformity: float = 0.08,
-                 unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0, smoothing: float = 1.0,
-                 segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None, rules: str = "nccn-2019"):
+    def __init__(
+        self,
+        mask_source: str = "predicted",
+        fit_thresholds: bool = True,
+        modified_appleby: str | None = None,
+        head_ca_le_180: str | None = None,
+        min_contact_deg: float = 0.0,
+        deformity: float = 0.08,
+        unreconstructable_length_mm: float = 24.0,
+        cha_reach_mm: float = 4.0,
+        smoothing: float = 1.0,
+        segmenter_backbone: str = "cnn3d",
+        segmenter_epochs: int | None = None,
+        rules: str = "nccn-2019",
+    ):
         super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules)
         # given values (the tuner's, or fixed ones) replace the rule set's own option; None keeps it
         self.rules = self.rules.with_options(modified_appleby=modified_appleby, head_ca_le_180=head_ca_le_180)
-        self.thresholds = RuleThresholds(min_contact_deg=float(min_contact_deg), deformity=float(deformity),
-                                         unreconstructable_length_mm=float(unreconstructable_length_mm),
-                                         cha_reach_mm=float(cha_reach_mm))
+        self.thresholds = RuleThresholds(
+            min_contact_deg=float(min_contact_deg),
+            deformity=float(deformity),
+            unreconstructable_length_mm=float(unreconstructable_length_mm),
+            cha_reach_mm=float(cha_reach_mm),
+        )
         self.fit_thresholds = bool(fit_thresholds)
         self.smoothing = float(smoothing)
         self.confusion = np.full((N_CLASSES, N_CLASSES), self.smoothing)
@@ -128,8 +158,13 @@ class GeometricRules(_GeometricRecipe):
         pred = self._labels(geoms, ids, self.thresholds)
         self.confusion = np.full((N_CLASSES, N_CLASSES), self.smoothing)
         np.add.at(self.confusion, (pred, y), 1.0)
-        self.history = [{"train_rule_accuracy": float(np.mean(pred == y)), "rule_set": self.rules.version,
-                         **asdict(self.thresholds)}]
+        self.history = [
+            {
+                "train_rule_accuracy": float(np.mean(pred == y)),
+                "rule_set": self.rules.version,
+                **asdict(self.thresholds),
+            }
+        ]
         return self
 
     def predict_proba(self, cohort, ctx: FitContext) -> np.ndarray:
@@ -145,10 +180,21 @@ class GeometricRules(_GeometricRecipe):
 class GeometricFeatures(_GeometricRecipe):
     """Geometry features (+ clinical variables) into a scikit-learn classifier."""
 
-    def __init__(self, mask_source: str = "predicted", classifier: str = "random-forest", use_clinical: bool = True,
-                 C: float = 1.0, n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
-                 min_samples_leaf: int = 2, class_weight: str = "balanced", segmenter_backbone: str = "cnn3d",
-                 segmenter_epochs: int | None = None, rules: str | None = None):
+    def __init__(
+        self,
+        mask_source: str = "predicted",
+        classifier: str = "random-forest",
+        use_clinical: bool = True,
+        C: float = 1.0,
+        n_estimators: int = 200,
+        max_depth: int = 4,
+        learning_rate: float = 0.1,
+        min_samples_leaf: int = 2,
+        class_weight: str = "balanced",
+        segmenter_backbone: str = "cnn3d",
+        segmenter_epochs: int | None = None,
+        rules: str | None = None,
+    ):
         super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules)
         #: with a rule set named, its class (0/1/2, default thresholds) is one more feature
         self.rule_feature = rules is not None
@@ -195,18 +241,28 @@ class GeometricFeatures(_GeometricRecipe):
         X, y = self._features(train, geoms), np.asarray(train.labels, dtype=int)
         balanced = self.class_weight == "balanced"
         if self.classifier_name == "logistic":
-            clf = LogisticRegression(C=self.C, class_weight="balanced" if balanced else None, max_iter=5000,
-                                     random_state=ctx.seed)
+            clf = LogisticRegression(
+                C=self.C, class_weight="balanced" if balanced else None, max_iter=5000, random_state=ctx.seed
+            )
             clf.fit(X, y)
         elif self.classifier_name == "random-forest":
-            clf = RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
-                                         min_samples_leaf=self.min_samples_leaf, n_jobs=1,
-                                         class_weight="balanced" if balanced else None, random_state=ctx.seed)
+            clf = RandomForestClassifier(
+                n_estimators=self.n_estimators,
+                max_depth=self.max_depth,
+                min_samples_leaf=self.min_samples_leaf,
+                n_jobs=1,
+                class_weight="balanced" if balanced else None,
+                random_state=ctx.seed,
+            )
             clf.fit(X, y)
         else:
-            clf = GradientBoostingClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
-                                             learning_rate=self.learning_rate,
-                                             min_samples_leaf=self.min_samples_leaf, random_state=ctx.seed)
+            clf = GradientBoostingClassifier(
+                n_estimators=self.n_estimators,
+                max_depth=self.max_depth,
+                learning_rate=self.learning_rate,
+                min_samples_leaf=self.min_samples_leaf,
+                random_state=ctx.seed,
+            )
             clf.fit(X, y, sample_weight=compute_sample_weight("balanced", y) if balanced else None)
         self.classifier = clf
         return self
@@ -244,58 +300,143 @@ FEATURES_SPACE = {
 _ORACLE_NOTE = " ORACLE: ground-truth masks at test time - an upper bound, not a mask-free method."
 
 
-@component("geometric-rules", tags=("baseline", "geometric", "predicted-masks"), search_space=RULES_SPACE,
-           description="NCCN rules on contact measured from masks predicted by a segmenter trained on the "
-                       "training part (mask-free inference)")
-def geometric_rules(fit_thresholds: bool = True, rules: str = "nccn-2019", modified_appleby: str | None = None,
-                    head_ca_le_180: str | None = None, min_contact_deg: float = 0.0, deformity: float = 0.08,
-                    unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0,
-                    segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None) -> GeometricRules:
+@component(
+    "geometric-rules",
+    tags=("baseline", "geometric", "predicted-masks"),
+    search_space=RULES_SPACE,
+    description="NCCN rules on contact measured from masks predicted by a segmenter trained on the "
+    "training part (mask-free inference)",
+)
+def geometric_rules(
+    fit_thresholds: bool = True,
+    rules: str = "nccn-2019",
+    modified_appleby: str | None = None,
+    head_ca_le_180: str | None = None,
+    min_contact_deg: float = 0.0,
+    deformity: float = 0.08,
+    unreconstructable_length_mm: float = 24.0,
+    cha_reach_mm: float = 4.0,
+    segmenter_backbone: str = "cnn3d",
+    segmenter_epochs: int | None = None,
+) -> GeometricRules:
     """Rules (``rules``: a shipped rule-set name or a rule file; ``modified_appleby``/``head_ca_le_180``
     R/BR/LA replace that set's options, None keeps them) on measured contact; masks predicted by a
     segmenter trained on the training part (``segmenter_backbone``, ``segmenter_epochs`` - None: the
     profile's - go to ``train_segmenter``)."""
-    return GeometricRules("predicted", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,
-                          unreconstructable_length_mm, cha_reach_mm, segmenter_backbone=segmenter_backbone,
-                          segmenter_epochs=segmenter_epochs, rules=rules)
+    return GeometricRules(
+        "predicted",
+        fit_thresholds,
+        modified_appleby,
+        head_ca_le_180,
+        min_contact_deg,
+        deformity,
+        unreconstructable_length_mm,
+        cha_reach_mm,
+        segmenter_backbone=segmenter_backbone,
+        segmenter_epochs=segmenter_epochs,
+        rules=rules,
+    )
 
 
-@component("geometric-rules-oracle", tags=("baseline", "geometric", "oracle"), search_space=RULES_SPACE,
-           description="NCCN rules on contact measured from ground-truth masks." + _ORACLE_NOTE)
-def geometric_rules_oracle(fit_thresholds: bool = True, rules: str = "nccn-2019", modified_appleby: str | None = None,
-                           head_ca_le_180: str | None = None, min_contact_deg: float = 0.0, deformity: float = 0.08,
-                           unreconstructable_length_mm: float = 24.0, cha_reach_mm: float = 4.0) -> GeometricRules:
+@component(
+    "geometric-rules-oracle",
+    tags=("baseline", "geometric", "oracle"),
+    search_space=RULES_SPACE,
+    description="NCCN rules on contact measured from ground-truth masks." + _ORACLE_NOTE,
+)
+def geometric_rules_oracle(
+    fit_thresholds: bool = True,
+    rules: str = "nccn-2019",
+    modified_appleby: str | None = None,
+    head_ca_le_180: str | None = None,
+    min_contact_deg: float = 0.0,
+    deformity: float = 0.08,
+    unreconstructable_length_mm: float = 24.0,
+    cha_reach_mm: float = 4.0,
+) -> GeometricRules:
     """Rules (``rules``, options as for ``geometric-rules``) on contact measured from ground-truth masks
     (upper bound)."""
-    return GeometricRules("oracle", fit_thresholds, modified_appleby, head_ca_le_180, min_contact_deg, deformity,
-                          unreconstructable_length_mm, cha_reach_mm, rules=rules)
+    return GeometricRules(
+        "oracle",
+        fit_thresholds,
+        modified_appleby,
+        head_ca_le_180,
+        min_contact_deg,
+        deformity,
+        unreconstructable_length_mm,
+        cha_reach_mm,
+        rules=rules,
+    )
 
 
-@component("geometric-features", tags=("baseline", "geometric", "predicted-masks", "clinical"),
-           search_space=FEATURES_SPACE,
-           description="Viviers-style geometry features (+ clinical) into a tuned scikit-learn classifier; masks "
-                       "predicted by a segmenter trained on the training part")
-def geometric_features(classifier: str = "random-forest", use_clinical: bool = True, C: float = 1.0,
-                       n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
-                       min_samples_leaf: int = 2, class_weight: str = "balanced", segmenter_backbone: str = "cnn3d",
-                       segmenter_epochs: int | None = None, rules: str | None = None) -> GeometricFeatures:
+@component(
+    "geometric-features",
+    tags=("baseline", "geometric", "predicted-masks", "clinical"),
+    search_space=FEATURES_SPACE,
+    description="Viviers-style geometry features (+ clinical) into a tuned scikit-learn classifier; masks "
+    "predicted by a segmenter trained on the training part",
+)
+def geometric_features(
+    classifier: str = "random-forest",
+    use_clinical: bool = True,
+    C: float = 1.0,
+    n_estimators: int = 200,
+    max_depth: int = 4,
+    learning_rate: float = 0.1,
+    min_samples_leaf: int = 2,
+    class_weight: str = "balanced",
+    segmenter_backbone: str = "cnn3d",
+    segmenter_epochs: int | None = None,
+    rules: str | None = None,
+) -> GeometricFeatures:
     """Geometry features (+ clinical; + the class of rule set ``rules`` when given) -> scikit-learn
     classifier; predicted masks (``segmenter_backbone``, ``segmenter_epochs`` - None: the profile's - go to
     ``train_segmenter``)."""
-    return GeometricFeatures("predicted", classifier, use_clinical, C, n_estimators, max_depth, learning_rate,
-                             min_samples_leaf, class_weight, segmenter_backbone=segmenter_backbone,
-                             segmenter_epochs=segmenter_epochs, rules=rules)
+    return GeometricFeatures(
+        "predicted",
+        classifier,
+        use_clinical,
+        C,
+        n_estimators,
+        max_depth,
+        learning_rate,
+        min_samples_leaf,
+        class_weight,
+        segmenter_backbone=segmenter_backbone,
+        segmenter_epochs=segmenter_epochs,
+        rules=rules,
+    )
 
 
-@component("geometric-features-oracle", tags=("baseline", "geometric", "oracle", "clinical"),
-           search_space=FEATURES_SPACE,
-           description="Viviers-style geometry features (+ clinical) into a tuned scikit-learn classifier on "
-                       "ground-truth masks." + _ORACLE_NOTE)
-def geometric_features_oracle(classifier: str = "random-forest", use_clinical: bool = True, C: float = 1.0,
-                              n_estimators: int = 200, max_depth: int = 4, learning_rate: float = 0.1,
-                              min_samples_leaf: int = 2, class_weight: str = "balanced",
-                              rules: str | None = None) -> GeometricFeatures:
+@component(
+    "geometric-features-oracle",
+    tags=("baseline", "geometric", "oracle", "clinical"),
+    search_space=FEATURES_SPACE,
+    description="Viviers-style geometry features (+ clinical) into a tuned scikit-learn classifier on "
+    "ground-truth masks." + _ORACLE_NOTE,
+)
+def geometric_features_oracle(
+    classifier: str = "random-forest",
+    use_clinical: bool = True,
+    C: float = 1.0,
+    n_estimators: int = 200,
+    max_depth: int = 4,
+    learning_rate: float = 0.1,
+    min_samples_leaf: int = 2,
+    class_weight: str = "balanced",
+    rules: str | None = None,
+) -> GeometricFeatures:
     """Geometry features (+ clinical; + the class of rule set ``rules`` when given) -> scikit-learn
     classifier on ground-truth masks (upper bound)."""
-    return GeometricFeatures("oracle", classifier, use_clinical, C, n_estimators, max_depth, learning_rate,
-                             min_samples_leaf, class_weight, rules=rules)
+    return GeometricFeatures(
+        "oracle",
+        classifier,
+        use_clinical,
+        C,
+        n_estimators,
+        max_depth,
+        learning_rate,
+        min_samples_leaf,
+        class_weight,
+        rules=rules,
+    )

@@ -6,6 +6,7 @@ Masks come from a declared source. ``oracle``: the cohort's ground-truth masks (
 mask's content (file digest for files, byte hash for predicted arrays) plus the measurement
 version and settings, so nested cross-validation measures every case once per cache directory.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,12 +37,15 @@ FAR_MM = 50.0
 @dataclass
 class CaseGeometry:
     """Measurements of one case: a per-vessel table and case-level findings."""
+
     vessels: pd.DataFrame
     findings: dict
 
     def to_json(self) -> str:
-        return json.dumps({"vessels": self.vessels.to_dict(orient="records"), "findings": self.findings},
-                          default=lambda x: None if x is None else float(x))
+        return json.dumps(
+            {"vessels": self.vessels.to_dict(orient="records"), "findings": self.findings},
+            default=lambda x: None if x is None else float(x),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "CaseGeometry":
@@ -55,8 +59,9 @@ class CaseGeometry:
         return rows.get(vessel, {})
 
 
-def measure_mask(mask: np.ndarray, spacing, label_map: dict[str, int] | None = None, *, case_id: str | None = None,
-                 config=None) -> CaseGeometry:
+def measure_mask(
+    mask: np.ndarray, spacing, label_map: dict[str, int] | None = None, *, case_id: str | None = None, config=None
+) -> CaseGeometry:
     """Contact per vessel plus tumor location, volume and CHA reach of one canonical RAS mask
     (``config``: a :class:`resectbench.geometry.contact.MeasureConfig`, default settings if None)."""
     from ..geometry.contact import MeasureConfig, measure_case
@@ -97,7 +102,7 @@ class GeometryCache:
             self.misses += 1
             text = compute().to_json()
         self._memory[key] = text
-        if path is not None and not path.exists():   # also persists what an earlier cache held in memory
+        if path is not None and not path.exists():  # also persists what an earlier cache held in memory
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{id(self)}")
             tmp.write_text(text)
@@ -110,8 +115,9 @@ def cohort_label_map(cohort) -> dict[str, int]:
     return {s: INDEX[s] for s in cohort.structures}
 
 
-def oracle_geometry(cohort, cache: GeometryCache, on_progress: Callable[[int, int, str], None] | None = None
-                    ) -> dict[str, CaseGeometry]:
+def oracle_geometry(
+    cohort, cache: GeometryCache, on_progress: Callable[[int, int, str], None] | None = None
+) -> dict[str, CaseGeometry]:
     """Measurements from the cohort's ground-truth masks (the ``oracle`` mask source)."""
     from ..data.nifti import file_digest
 
@@ -135,8 +141,9 @@ def oracle_geometry(cohort, cache: GeometryCache, on_progress: Callable[[int, in
     return out
 
 
-def array_geometry(masks: dict[str, tuple[np.ndarray, tuple]], cache: GeometryCache,
-                   label_map: dict[str, int] | None = None) -> dict[str, CaseGeometry]:
+def array_geometry(
+    masks: dict[str, tuple[np.ndarray, tuple]], cache: GeometryCache, label_map: dict[str, int] | None = None
+) -> dict[str, CaseGeometry]:
     """Measurements of in-memory masks (the ``predicted`` mask source), keyed by their bytes."""
     out = {}
     for case_id, (mask, spacing) in masks.items():
@@ -144,18 +151,20 @@ def array_geometry(masks: dict[str, tuple[np.ndarray, tuple]], cache: GeometryCa
         digest = hashlib.sha256(mask.tobytes()).hexdigest()
         content = f"array:{digest}|{mask.shape}|{np.round(np.asarray(spacing, float), 6).tolist()}"
         out[case_id] = cache.get_or_measure(
-            content, lambda m=mask, s=spacing, c=case_id: measure_mask(m, s, label_map, case_id=c, config=cache.config))
+            content, lambda m=mask, s=spacing, c=case_id: measure_mask(m, s, label_map, case_id=c, config=cache.config)
+        )
     return out
 
 
 @dataclass(frozen=True)
 class RuleThresholds:
     """How measurements become the rule engine's inputs (the defaults are resectbench's choices)."""
-    min_contact_deg: float = 0.0            # measured contact at or below this counts as none
-    deformity: float = 0.08                 # vein_deformity above this = contour irregularity
-    encased_deg: float = 300.0              # vein contact at least this and ...
-    unreconstructable_length_mm: float = 24.0   # ... at least this long = not reconstructable
-    cha_reach_mm: float = 4.0               # CHA contact this close to the CA or bifurcation reaches it
+
+    min_contact_deg: float = 0.0  # measured contact at or below this counts as none
+    deformity: float = 0.08  # vein_deformity above this = contour irregularity
+    encased_deg: float = 300.0  # vein contact at least this and ...
+    unreconstructable_length_mm: float = 24.0  # ... at least this long = not reconstructable
+    cha_reach_mm: float = 4.0  # CHA contact this close to the CA or bifurcation reaches it
 
 
 def rule_inputs(geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds()) -> dict:
@@ -169,26 +178,41 @@ def rule_inputs(geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds(
         if vessel in VEINS and contacts[vessel] > 0:
             if float(row.get("vein_deformity") or 0.0) > thresholds.deformity:
                 irregular = True
-            if deg >= thresholds.encased_deg and float(row.get("contact_length_mm") or 0.0) >= \
-                    thresholds.unreconstructable_length_mm:
+            if (
+                deg >= thresholds.encased_deg
+                and float(row.get("contact_length_mm") or 0.0) >= thresholds.unreconstructable_length_mm
+            ):
                 reconstructable = False
     reach = geom.findings.get("cha_reach_mm")
-    reaches = (contacts["common_hepatic_artery"] > 0 and reach is not None and np.isfinite(reach)
-               and reach <= thresholds.cha_reach_mm)
-    return {"contact_deg": contacts, "tumor_location": geom.findings.get("tumor_location") or "head",
-            "vein_contour_irregular": irregular, "reconstructable": reconstructable,
-            "cha_reaches_ca_or_bifurcation": bool(reaches)}
+    reaches = (
+        contacts["common_hepatic_artery"] > 0
+        and reach is not None
+        and np.isfinite(reach)
+        and reach <= thresholds.cha_reach_mm
+    )
+    return {
+        "contact_deg": contacts,
+        "tumor_location": geom.findings.get("tumor_location") or "head",
+        "vein_contour_irregular": irregular,
+        "reconstructable": reconstructable,
+        "cha_reaches_ca_or_bifurcation": bool(reaches),
+    }
 
 
-def rule_decision(geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds(),
-                  rules: RuleSet | str | Path | None = None):
+def rule_decision(
+    geom: CaseGeometry, thresholds: RuleThresholds = RuleThresholds(), rules: RuleSet | str | Path | None = None
+):
     """The rule set's decision (default ``nccn-2019``; a name or a rule file) on one measured case."""
     inputs = rule_inputs(geom, thresholds)
     return classify(inputs.pop("contact_deg"), inputs.pop("tumor_location"), rules=rules, **inputs)
 
 
-def rule_labels(geoms: dict[str, CaseGeometry], ids, thresholds: RuleThresholds = RuleThresholds(),
-                rules: RuleSet | str | Path | None = None) -> np.ndarray:
+def rule_labels(
+    geoms: dict[str, CaseGeometry],
+    ids,
+    thresholds: RuleThresholds = RuleThresholds(),
+    rules: RuleSet | str | Path | None = None,
+) -> np.ndarray:
     rules = load_rules(rules)
     return np.array([rule_decision(geoms[c], thresholds, rules).label for c in ids], dtype=int)
 
@@ -201,8 +225,13 @@ THRESHOLD_GRID = {
 }
 
 
-def fit_thresholds(geoms: dict[str, CaseGeometry], ids, y, start: RuleThresholds = RuleThresholds(),
-                   rules: RuleSet | str | Path | None = None) -> RuleThresholds:
+def fit_thresholds(
+    geoms: dict[str, CaseGeometry],
+    ids,
+    y,
+    start: RuleThresholds = RuleThresholds(),
+    rules: RuleSet | str | Path | None = None,
+) -> RuleThresholds:
     """Thresholds that make the rules agree best with labels ``y`` of cases ``ids`` (training part only).
 
     Coordinate search, two sweeps, starting from ``start``; a candidate must beat the current accuracy
@@ -212,8 +241,14 @@ def fit_thresholds(geoms: dict[str, CaseGeometry], ids, y, start: RuleThresholds
     """
     y = np.asarray(y, dtype=int)
     rules = load_rules(rules)
-    lengths = sorted({float(geoms[c].row(v).get("contact_length_mm") or 0.0) for c in ids for v in VEINS
-                      if float(geoms[c].row(v).get("contact_deg") or 0.0) >= start.encased_deg})
+    lengths = sorted(
+        {
+            float(geoms[c].row(v).get("contact_length_mm") or 0.0)
+            for c in ids
+            for v in VEINS
+            if float(geoms[c].row(v).get("contact_deg") or 0.0) >= start.encased_deg
+        }
+    )
     grid = dict(THRESHOLD_GRID)
     grid["unreconstructable_length_mm"] = tuple([(a + b) / 2 for a, b in zip(lengths, lengths[1:])] + [np.inf])
     best = start
@@ -255,23 +290,41 @@ def feature_table(geoms: dict[str, CaseGeometry], case_ids: list[str]) -> pd.Dat
 
 
 def _explain(case_id, geom, decision, truth, gt, thresholds) -> dict:
-    true_angles = {v: float(gt.loc[case_id, f"angle_{v}"]) for v in MEASURED_RULE_VESSELS
-                   if f"angle_{v}" in gt and float(gt.loc[case_id, f"angle_{v}"]) > 0}
+    true_angles = {
+        v: float(gt.loc[case_id, f"angle_{v}"])
+        for v in MEASURED_RULE_VESSELS
+        if f"angle_{v}" in gt and float(gt.loc[case_id, f"angle_{v}"]) > 0
+    }
     inputs = rule_inputs(geom, thresholds)
-    return {"case_id": case_id, "truth": truth, "rules": decision.label, "fired": decision.rules,
-            "true_angles": true_angles,
-            "measured_angles": {v: round(a, 1) for v, a in inputs["contact_deg"].items() if a > 0},
-            "true_location": str(gt.loc[case_id].get("tumor_location")),
-            "measured_location": geom.findings.get("tumor_location"),
-            "true_flags": {k: bool(gt.loc[case_id][k]) for k in ("vein_contour_irregular", "reconstructable",
-                                                                  "cha_reaches_ca_or_bifurcation") if k in gt},
-            "measured_flags": {k: inputs[k] for k in ("vein_contour_irregular", "reconstructable",
-                                                      "cha_reaches_ca_or_bifurcation")},
-            "mechanism": str(gt.loc[case_id].get("mechanism", ""))}
+    return {
+        "case_id": case_id,
+        "truth": truth,
+        "rules": decision.label,
+        "fired": decision.rules,
+        "true_angles": true_angles,
+        "measured_angles": {v: round(a, 1) for v, a in inputs["contact_deg"].items() if a > 0},
+        "true_location": str(gt.loc[case_id].get("tumor_location")),
+        "measured_location": geom.findings.get("tumor_location"),
+        "true_flags": {
+            k: bool(gt.loc[case_id][k])
+            for k in ("vein_contour_irregular", "reconstructable", "cha_reaches_ca_or_bifurcation")
+            if k in gt
+        },
+        "measured_flags": {
+            k: inputs[k] for k in ("vein_contour_irregular", "reconstructable", "cha_reaches_ca_or_bifurcation")
+        },
+        "mechanism": str(gt.loc[case_id].get("mechanism", "")),
+    }
 
 
-def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = RuleThresholds(),
-                          rules: RuleSet | str | Path | None = None, folds: int = 5, seed: int = 0) -> dict:
+def cohort_rule_agreement(
+    cohort,
+    cache_dir=None,
+    thresholds: RuleThresholds = RuleThresholds(),
+    rules: RuleSet | str | Path | None = None,
+    folds: int = 5,
+    seed: int = 0,
+) -> dict:
     """Agreement of the rules on oracle-mask measurements with a synthetic cohort's noise-free class.
 
     Two settings: the default thresholds, and thresholds fitted on the other folds (stratified
@@ -305,21 +358,33 @@ def cohort_rule_agreement(cohort, cache_dir=None, thresholds: RuleThresholds = R
             if true > 0 or measured > 0:
                 errors.append({"vessel": v, "true": true, "measured": measured, "abs_error": abs(measured - true)})
     err = pd.DataFrame(errors, columns=["vessel", "true", "measured", "abs_error"])
-    angle_errors = {v: {"n": int(len(g)), "mae_deg": float(g.abs_error.mean()),
-                        "median_abs_error_deg": float(g.abs_error.median()),
-                        "share_within_30_deg": float((g.abs_error <= 30).mean())} for v, g in err.groupby("vessel")}
-    out = {"n": len(ids), "agreement": float(np.mean(default == truth)) if len(ids) else 0.0,
-           "angle_errors": angle_errors,
-           "agreement_fitted_cv": float(np.mean(fitted == truth)) if len(ids) else 0.0,
-           "disagreements": [], "disagreements_fitted_cv": []}
+    angle_errors = {
+        v: {
+            "n": int(len(g)),
+            "mae_deg": float(g.abs_error.mean()),
+            "median_abs_error_deg": float(g.abs_error.median()),
+            "share_within_30_deg": float((g.abs_error <= 30).mean()),
+        }
+        for v, g in err.groupby("vessel")
+    }
+    out = {
+        "n": len(ids),
+        "agreement": float(np.mean(default == truth)) if len(ids) else 0.0,
+        "angle_errors": angle_errors,
+        "agreement_fitted_cv": float(np.mean(fitted == truth)) if len(ids) else 0.0,
+        "disagreements": [],
+        "disagreements_fitted_cv": [],
+    }
     for i, c in enumerate(ids):
         if default[i] != truth[i]:
-            out["disagreements"].append(_explain(str(c), geoms[c], rule_decision(geoms[c], thresholds, rules),
-                                                 int(truth[i]), gt, thresholds))
+            out["disagreements"].append(
+                _explain(str(c), geoms[c], rule_decision(geoms[c], thresholds, rules), int(truth[i]), gt, thresholds)
+            )
         if fitted[i] != truth[i]:
             th = fitted_thresholds.get(c, thresholds)
-            out["disagreements_fitted_cv"].append(_explain(str(c), geoms[c], rule_decision(geoms[c], th, rules),
-                                                           int(truth[i]), gt, th))
+            out["disagreements_fitted_cv"].append(
+                _explain(str(c), geoms[c], rule_decision(geoms[c], th, rules), int(truth[i]), gt, th)
+            )
     return out
 
 
@@ -348,20 +413,33 @@ def _case_rows(case_id: str, geom: CaseGeometry, rules: RuleSet | None = None) -
     return table
 
 
-def _decision_row(case_id: str, geom: CaseGeometry, rules: RuleSet,
-                  thresholds: RuleThresholds = RuleThresholds()) -> dict:
+def _decision_row(
+    case_id: str, geom: CaseGeometry, rules: RuleSet, thresholds: RuleThresholds = RuleThresholds()
+) -> dict:
     try:
         d = rule_decision(geom, thresholds, rules)
-    except ValueError as exc:           # an angle or location the rule engine cannot read
+    except ValueError as exc:  # an angle or location the rule engine cannot read
         raise DataError(str(exc), case_id=case_id) from None
-    return {"case_id": case_id, "rule_set": rules.version, "rule_class": d.label, "rule_class_name": d.class_name,
-            "decisive_rules": ";".join(d.decisive), "rules_fired": ";".join(d.rules), "reasons": " | ".join(d.reasons)}
+    return {
+        "case_id": case_id,
+        "rule_set": rules.version,
+        "rule_class": d.label,
+        "rule_class_name": d.class_name,
+        "decisive_rules": ";".join(d.decisive),
+        "rules_fired": ";".join(d.rules),
+        "reasons": " | ".join(d.reasons),
+    }
 
 
 #: columns of a contacts table that ``classify_table`` needs; the others default to "nothing found"
 CONTACT_COLUMNS = ("case_id", "vessel", "contact_deg")
-_OPTIONAL_COLUMNS = {"contact_length_mm": 0.0, "vein_deformity": float("nan"), "tumor_location": "head",
-                     "tumor_volume_ml": float("nan"), "cha_reach_mm": float("nan")}
+_OPTIONAL_COLUMNS = {
+    "contact_length_mm": 0.0,
+    "vein_deformity": float("nan"),
+    "tumor_location": "head",
+    "tumor_volume_ml": float("nan"),
+    "cha_reach_mm": float("nan"),
+}
 
 
 def geometries_from_table(table: pd.DataFrame, where: str) -> dict[str, CaseGeometry]:
@@ -369,8 +447,10 @@ def geometries_from_table(table: pd.DataFrame, where: str) -> dict[str, CaseGeom
     least ``case_id, vessel, contact_deg``; ``tumor_location`` head when absent)."""
     missing = [c for c in CONTACT_COLUMNS if c not in table.columns]
     if missing:
-        raise DataError(f"{where}: no column(s) {', '.join(missing)} (a contacts table as `resectbench geometry "
-                        f"measure` writes it: {', '.join(CONTACT_COLUMNS + tuple(_OPTIONAL_COLUMNS))})")
+        raise DataError(
+            f"{where}: no column(s) {', '.join(missing)} (a contacts table as `resectbench geometry "
+            f"measure` writes it: {', '.join(CONTACT_COLUMNS + tuple(_OPTIONAL_COLUMNS))})"
+        )
     table = table.copy()
     for col, default in _OPTIONAL_COLUMNS.items():
         if col not in table.columns:
@@ -382,12 +462,19 @@ def geometries_from_table(table: pd.DataFrame, where: str) -> dict[str, CaseGeom
         if len(bad):
             raise DataError(f"{where}: contact_deg {bad.iloc[0]!r} is not an angle of 0-360 degrees", case_id=case_id)
         location = rows["tumor_location"].iloc[0]
-        findings = {"tumor_location": None if pd.isna(location) else str(location),
-                    "tumor_volume_ml": _number(rows["tumor_volume_ml"].iloc[0]),
-                    "cha_reach_mm": _number(rows["cha_reach_mm"].iloc[0])}
-        vessels = pd.DataFrame({"vessel": rows["vessel"].astype(str).to_numpy(), "contact_deg": deg.to_numpy(float),
-                                "contact_length_mm": pd.to_numeric(rows["contact_length_mm"], errors="coerce").to_numpy(float),
-                                "vein_deformity": pd.to_numeric(rows["vein_deformity"], errors="coerce").to_numpy(float)})
+        findings = {
+            "tumor_location": None if pd.isna(location) else str(location),
+            "tumor_volume_ml": _number(rows["tumor_volume_ml"].iloc[0]),
+            "cha_reach_mm": _number(rows["cha_reach_mm"].iloc[0]),
+        }
+        vessels = pd.DataFrame(
+            {
+                "vessel": rows["vessel"].astype(str).to_numpy(),
+                "contact_deg": deg.to_numpy(float),
+                "contact_length_mm": pd.to_numeric(rows["contact_length_mm"], errors="coerce").to_numpy(float),
+                "vein_deformity": pd.to_numeric(rows["vein_deformity"], errors="coerce").to_numpy(float),
+            }
+        )
         out[case_id] = CaseGeometry(vessels, findings)
     return out
 
@@ -397,18 +484,27 @@ def _number(value) -> float | None:
     return None if pd.isna(x) else float(x)
 
 
-def classify_geometries(geoms: dict[str, CaseGeometry], rules: RuleSet | str | Path | None = None,
-                        thresholds: RuleThresholds = RuleThresholds()) -> pd.DataFrame:
+def classify_geometries(
+    geoms: dict[str, CaseGeometry],
+    rules: RuleSet | str | Path | None = None,
+    thresholds: RuleThresholds = RuleThresholds(),
+) -> pd.DataFrame:
     """One row per case: the rule set's class with the rules that fired and why."""
     rules = load_rules(rules)
-    return pd.DataFrame([_decision_row(c, g, rules, thresholds) for c, g in geoms.items()],
-                        columns=["case_id", "rule_set", "rule_class", "rule_class_name", "decisive_rules",
-                                 "rules_fired", "reasons"])
+    return pd.DataFrame(
+        [_decision_row(c, g, rules, thresholds) for c, g in geoms.items()],
+        columns=["case_id", "rule_set", "rule_class", "rule_class_name", "decisive_rules", "rules_fired", "reasons"],
+    )
 
 
-def measure_path(path: str | Path, *, image: str | Path | None = None, labels=None,
-                 on_progress: Callable[[int, int, str], None] | None = None,
-                 rules: RuleSet | str | Path | None = None) -> pd.DataFrame:
+def measure_path(
+    path: str | Path,
+    *,
+    image: str | Path | None = None,
+    labels=None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    rules: RuleSet | str | Path | None = None,
+) -> pd.DataFrame:
     """Contact per vessel of one NIfTI mask or of every case of a cohort (folder or manifest CSV).
 
     A single mask is read in RAS orientation with its own spacing; ``labels`` (dict, JSON file or
@@ -435,8 +531,9 @@ def measure_path(path: str | Path, *, image: str | Path | None = None, labels=No
             if img.shape != mask.shape:
                 raise DataError(f"mask shape {mask.shape} differs from image shape {img.shape}", case_id=case_id)
             if not np.allclose(img_affine, affine, atol=1e-3, rtol=1e-4):
-                raise DataError("mask affine differs from image affine (mask is not on the image grid)",
-                                case_id=case_id)
+                raise DataError(
+                    "mask affine differs from image affine (mask is not on the image grid)", case_id=case_id
+                )
         if np.any(mask < 0) or np.any(mask != np.round(mask)):
             raise DataError(f"mask {path.name} has negative or non-integer values", case_id=case_id)
         spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))

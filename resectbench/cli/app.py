@@ -1,4 +1,5 @@
 """Builds the Typer app: global options, the built-in commands, then the commands plugins add through their hook."""
+
 from __future__ import annotations
 
 import importlib
@@ -31,23 +32,32 @@ def _version(value: bool):
 
 
 def build_app() -> typer.Typer:
-    app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode="rich",
-                      context_settings={"help_option_names": ["-h", "--help"]}, pretty_exceptions_enable=False)
+    app = typer.Typer(
+        help=HELP,
+        no_args_is_help=True,
+        rich_markup_mode="rich",
+        context_settings={"help_option_names": ["-h", "--help"]},
+        pretty_exceptions_enable=False,
+    )
 
     @app.callback()
     def main_options(
-        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                     help="Print the version and exit."),
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
         plugin: Optional[List[str]] = typer.Option(
-            None, "--plugin", metavar="MODULE",
-            help="Load MODULE (importable path) as a plugin; repeatable. Same as RESECTBENCH_PLUGINS."),
+            None,
+            "--plugin",
+            metavar="MODULE",
+            help="Load MODULE (importable path) as a plugin; repeatable. Same as RESECTBENCH_PLUGINS.",
+        ),
     ):
         """Global options (they go before the command)."""
         if plugin:
             add_local_plugins(plugin)
 
     register_builtin_commands(app)
-    register_commands(app)   # then the plugins' commands (a clash with a built-in name fails that plugin)
+    register_commands(app)  # then the plugins' commands (a clash with a built-in name fails that plugin)
     return app
 
 

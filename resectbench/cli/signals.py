@@ -6,6 +6,7 @@ on the spot, with no cleanup. The CLI therefore installs both handlers itself. T
 :class:`Interrupted`, a KeyboardInterrupt, so the code that releases a unit in flight (and Optuna, which
 marks its running trial failed) runs exactly as for Ctrl-C; a second signal while stopping exits at once.
 """
+
 from __future__ import annotations
 
 import os

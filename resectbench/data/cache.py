@@ -1,4 +1,5 @@
 """The user cache directory and the embedded default cohort that lives in it."""
+
 from __future__ import annotations
 
 import os
@@ -24,17 +25,23 @@ def default_cohort_dir(profile: str = "cpu", seed: int = 0, cache_dir: str | Pat
     return cache_root(cache_dir) / "cohorts" / f"phantom-{profile}-s{seed}-{GENERATOR_VERSION}"
 
 
-def default_cohort(profile: str = "cpu", seed: int = 0, cache_dir: str | Path | None = None,
-                   on_progress=None, workers: int | None = None, load_options: dict | None = None) -> Cohort:
+def default_cohort(
+    profile: str = "cpu",
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    on_progress=None,
+    workers: int | None = None,
+    load_options: dict | None = None,
+) -> Cohort:
     """The synthetic cohort of ``profile`` (159 cases, paper class mix), generated on first use into the
     cache directory and loaded from there afterwards. A generation that was interrupted is redone.
     ``load_options`` go to :func:`load_cohort` (e.g. the voxel checks a run does)."""
+    from ..profiles import get_profile
     from .readers import load_cohort
     from .synth import generate_cohort
-    from ..profiles import get_profile
 
     if profile != "tiny":
-        profile = get_profile(profile).cohort or profile   # profiles that share one embedded cohort
+        profile = get_profile(profile).cohort or profile  # profiles that share one embedded cohort
     target = default_cohort_dir(profile, seed, cache_dir)
     done = target / ".complete"
     if not done.exists():
@@ -47,7 +54,7 @@ def default_cohort(profile: str = "cpu", seed: int = 0, cache_dir: str | Path | 
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             partial.rename(target)
-        except OSError:   # another process finished first: keep theirs
+        except OSError:  # another process finished first: keep theirs
             if not done.exists():
                 raise
             shutil.rmtree(partial, ignore_errors=True)

@@ -5,6 +5,7 @@ z-space (so CA 19-9 in U/mL does not dominate the neighbour distances), then z-s
 imputed columns keep unit variance. Binary variables: mode imputation, kept as 0/1. Categorical
 variables: mode imputation, one-hot encoding (categories seen only at test time are all-zero).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,17 +61,36 @@ class ClinicalPreprocessor:
         cont = self.columns_["continuous"]
         if cont:
             k = max(1, min(self.n_neighbors, len(df) - 1))
-            parts.append(("continuous", Pipeline([("scale", StandardScaler()),
-                                                  ("impute", KNNImputer(n_neighbors=k, keep_empty_features=True)),
-                                                  ("rescale", StandardScaler())]), cont))
+            parts.append(
+                (
+                    "continuous",
+                    Pipeline(
+                        [
+                            ("scale", StandardScaler()),
+                            ("impute", KNNImputer(n_neighbors=k, keep_empty_features=True)),
+                            ("rescale", StandardScaler()),
+                        ]
+                    ),
+                    cont,
+                )
+            )
         if self.columns_["binary"]:
-            parts.append(("binary", SimpleImputer(strategy="most_frequent", keep_empty_features=True),
-                          self.columns_["binary"]))
+            parts.append(
+                ("binary", SimpleImputer(strategy="most_frequent", keep_empty_features=True), self.columns_["binary"])
+            )
         if self.columns_["categorical"]:
-            parts.append(("categorical", Pipeline([
-                ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
-                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]),
-                self.columns_["categorical"]))
+            parts.append(
+                (
+                    "categorical",
+                    Pipeline(
+                        [
+                            ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
+                            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                        ]
+                    ),
+                    self.columns_["categorical"],
+                )
+            )
         if not parts:
             raise DataError("no clinical variables to preprocess")
         self.pipeline_ = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)

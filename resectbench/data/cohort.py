@@ -1,4 +1,5 @@
 """The cohort: cases with CT, optional mask, NCCN label, clinical variables, and a data fingerprint."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,11 +20,12 @@ from .schema import VariableSpec
 @dataclass
 class CaseVolume:
     """One case in canonical RAS orientation at its native spacing."""
+
     case_id: str
-    image: np.ndarray            # float32 HU, (X, Y, Z)
-    mask: np.ndarray | None      # uint8 canonical indices (resectbench.data.labels.INDEX), or None
-    spacing: np.ndarray          # (3,) mm
-    affine: np.ndarray           # (4, 4) voxel -> RAS+ mm
+    image: np.ndarray  # float32 HU, (X, Y, Z)
+    mask: np.ndarray | None  # uint8 canonical indices (resectbench.data.labels.INDEX), or None
+    spacing: np.ndarray  # (3,) mm
+    affine: np.ndarray  # (4, 4) voxel -> RAS+ mm
 
 
 def _check_affines(case_id: str, img_aff: np.ndarray, mask_aff: np.ndarray, img_shape, mask_shape) -> None:
@@ -36,11 +38,12 @@ def _check_affines(case_id: str, img_aff: np.ndarray, mask_aff: np.ndarray, img_
 @dataclass
 class Cohort:
     """Cases of one dataset, aligned by ``case_ids``. See docs/data.md for every field."""
+
     name: str
-    table: pd.DataFrame                        # index case_id: image, mask, label, group
-    clinical: pd.DataFrame                     # index case_id: raw clinical variables (NaN/None = missing)
+    table: pd.DataFrame  # index case_id: image, mask, label, group
+    clinical: pd.DataFrame  # index case_id: raw clinical variables (NaN/None = missing)
     clinical_schema: dict[str, VariableSpec]
-    label_map: dict[str, int]                  # canonical structure -> voxel value in this cohort's masks
+    label_map: dict[str, int]  # canonical structure -> voxel value in this cohort's masks
     ground_truth: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
     root: Path | None = None
@@ -101,9 +104,17 @@ class Cohort:
         gt = self.ground_truth.loc[ids] if self.ground_truth is not None else None
         info = dict(self.info)
         info["class_counts"] = np.bincount(self.table.loc[ids, "label"].to_numpy(dtype=int), minlength=3).tolist()
-        return Cohort(name=self.name, table=self.table.loc[ids].copy(), clinical=self.clinical.loc[ids].copy(),
-                      clinical_schema=dict(self.clinical_schema), label_map=dict(self.label_map),
-                      ground_truth=gt, info=info, root=self.root, unmapped_labels=dict(self.unmapped_labels))
+        return Cohort(
+            name=self.name,
+            table=self.table.loc[ids].copy(),
+            clinical=self.clinical.loc[ids].copy(),
+            clinical_schema=dict(self.clinical_schema),
+            label_map=dict(self.label_map),
+            ground_truth=gt,
+            info=info,
+            root=self.root,
+            unmapped_labels=dict(self.unmapped_labels),
+        )
 
     # -- voxels -------------------------------------------------------------------------------------
     def _lookup_table(self) -> np.ndarray:
@@ -139,14 +150,19 @@ class Cohort:
             lut = self._lookup_table()
             if raw.max() >= len(lut):
                 bad = sorted(set(np.unique(raw[raw >= len(lut)]).tolist()))
-                raise DataError(f"mask {Path(mask_path).name} has label values {bad} that the label map "
-                                f"does not define", case_id=case_id)
+                raise DataError(
+                    f"mask {Path(mask_path).name} has label values {bad} that the label map does not define",
+                    case_id=case_id,
+                )
             mask = lut[raw]
             if (mask == 255).any():
                 bad = sorted(set(np.unique(raw[mask == 255]).tolist()))
                 known = ", ".join(f"{v}={n}" for n, v in sorted(self.label_map.items(), key=lambda kv: kv[1]))
-                raise DataError(f"mask {Path(mask_path).name} has label values {bad} that the label map does "
-                                f"not define (known: {known})", case_id=case_id)
+                raise DataError(
+                    f"mask {Path(mask_path).name} has label values {bad} that the label map does "
+                    f"not define (known: {known})",
+                    case_id=case_id,
+                )
         return CaseVolume(case_id=case_id, image=image, mask=mask, spacing=spacing, affine=affine)
 
     @property

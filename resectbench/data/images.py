@@ -5,6 +5,7 @@ The cache key is a hash of the case's image and mask bytes, the cohort's label m
 nested cross-validation run with many folds and trials reads every case from disk after the first
 time, and any change of data or configuration misses the cache instead of reusing stale volumes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,17 +58,19 @@ class VolumeStore:
         if path.exists():
             try:
                 with np.load(path) as z:
-                    out = {"image": z["image"], "seg": z["seg"], "has_mask": bool(z["has_mask"]),
-                           "affine": z["affine"]}
+                    out = {"image": z["image"], "seg": z["seg"], "has_mask": bool(z["has_mask"]), "affine": z["affine"]}
                 self.stats["hits"] += 1
                 return out
             except (OSError, ValueError, KeyError, EOFError):
-                path.unlink(missing_ok=True)   # a broken entry (killed writer): recompute it
+                path.unlink(missing_ok=True)  # a broken entry (killed writer): recompute it
         chain = _chain or preprocessing(cohort, self.config)
         d = chain({"case_id": case_id})
-        out = {"image": np.asarray(d["image"], dtype=np.float32),
-               "seg": np.asarray(d["seg"][0]).round().astype(np.uint8), "has_mask": bool(d["has_mask"]),
-               "affine": np.asarray(d["image"].affine, dtype=np.float64)}
+        out = {
+            "image": np.asarray(d["image"], dtype=np.float32),
+            "seg": np.asarray(d["seg"][0]).round().astype(np.uint8),
+            "has_mask": bool(d["has_mask"]),
+            "affine": np.asarray(d["image"].affine, dtype=np.float64),
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, image=out["image"], seg=out["seg"], has_mask=np.asarray(out["has_mask"]), affine=out["affine"])
@@ -75,8 +78,7 @@ class VolumeStore:
         self.stats["misses"] += 1
         return out
 
-    def get(self, cohort, on_progress: Callable[[int, int, str], None] | None = None,
-            case_ids=None) -> dict[str, dict]:
+    def get(self, cohort, on_progress: Callable[[int, int, str], None] | None = None, case_ids=None) -> dict[str, dict]:
         """Preprocessed volumes of every case (or ``case_ids``), from the cache when possible."""
         ids = cohort.case_ids if case_ids is None else [str(c) for c in case_ids]
         chain = None

@@ -6,9 +6,16 @@ through :func:`canonical_name` and remap voxel values to these indices. The name
 defined once in :mod:`resectbench.vocabulary` (which geometry and the leaderboard use too); this
 module keeps the data package's spelling of them.
 """
+
 from __future__ import annotations
 
-from ..vocabulary import ARTERIES, STRUCTURE_ALIASES as ALIASES, STRUCTURE_INDEX as INDEX, STRUCTURES, VEINS, \
-    canonical_name
+from ..vocabulary import (
+    ARTERIES,
+    STRUCTURE_ALIASES as ALIASES,
+    STRUCTURE_INDEX as INDEX,
+    STRUCTURES,
+    VEINS,
+    canonical_name,
+)
 
 __all__ = ["STRUCTURES", "INDEX", "ARTERIES", "VEINS", "ALIASES", "canonical_name"]

@@ -3,6 +3,7 @@
 Every volume leaves this module in one canonical orientation (RAS+: voxel axes increase towards
 the patient's Right, Anterior and Superior), so a reader never flips anatomy because a file was stored LPS (DICOM-style) or with permuted axes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,18 +41,21 @@ def _load(path: Path, case_id: str | None, what: str):
     try:
         return nib.load(str(path))
     except Exception as exc:  # nibabel raises many types for bad headers
-        raise DataError(f"{what} file {path.name} is not a readable NIfTI ({type(exc).__name__}: {exc})",
-                        case_id=case_id) from exc
+        raise DataError(
+            f"{what} file {path.name} is not a readable NIfTI ({type(exc).__name__}: {exc})", case_id=case_id
+        ) from exc
 
 
 def read_header(path: str | Path, case_id: str | None = None, what: str = "image"):
     """(shape, affine, zooms) from the header only - cheap; does not read voxels."""
     img = _load(Path(path), case_id, what)
     if len(img.shape) != 3:
-        raise DataError(f"{what} file {Path(path).name} has shape {img.shape}; expected a 3D volume",
-                        case_id=case_id)
-    return tuple(int(s) for s in img.shape), np.asarray(img.affine, dtype=float), tuple(
-        float(z) for z in img.header.get_zooms()[:3])
+        raise DataError(f"{what} file {Path(path).name} has shape {img.shape}; expected a 3D volume", case_id=case_id)
+    return (
+        tuple(int(s) for s in img.shape),
+        np.asarray(img.affine, dtype=float),
+        tuple(float(z) for z in img.header.get_zooms()[:3]),
+    )
 
 
 def read_volume(path: str | Path, case_id: str | None = None, what: str = "image", dtype=np.float32):
@@ -70,8 +74,9 @@ def read_volume(path: str | Path, case_id: str | None = None, what: str = "image
         img = nib.as_closest_canonical(img)
         data = np.asarray(img.dataobj)
     except (EOFError, zlib.error, OSError, ValueError) as exc:
-        raise DataError(f"{what} file {path.name} is truncated or corrupt ({type(exc).__name__}: {exc})",
-                        case_id=case_id) from exc
+        raise DataError(
+            f"{what} file {path.name} is truncated or corrupt ({type(exc).__name__}: {exc})", case_id=case_id
+        ) from exc
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         n_bad = int((~np.isfinite(data)).sum())
         raise DataError(f"{what} file {path.name} has {n_bad} NaN/infinite voxels", case_id=case_id)

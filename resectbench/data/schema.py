@@ -9,6 +9,7 @@ with ``--data-dictionary``; :class:`DataDictionary`) says how its table codes th
 glucose in mmol/L -> mg/dL; :data:`UNIT_CONVERSIONS`) and missing-value tokens (``NA``, ``-99``).
 Nothing in the user's files is rewritten: the coding is applied while reading.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ class VariableSpec:
     "categorical" (one of ``categories``; mode-imputed and one-hot encoded). ``low``/``high`` bound
     plausible values (inclusive); values outside are a data error, not an outlier to clip.
     """
+
     kind: str
     unit: str = ""
     low: float | None = None
@@ -41,25 +43,33 @@ CLINICAL_SCHEMA: dict[str, VariableSpec] = {
     "age": VariableSpec("continuous", "years", 18, 100, description="age at diagnosis"),
     "sex": VariableSpec("categorical", "", categories=("female", "male"), description="sex"),
     "bmi": VariableSpec("continuous", "kg/m^2", 12, 60, description="body-mass index"),
-    "charlson_index": VariableSpec("continuous", "points", 0, 20,
-                                   description="Charlson comorbidity index (age-unadjusted)"),
-    "asa_score": VariableSpec("categorical", "", categories=(1, 2, 3, 4),
-                              description="American Society of Anesthesiologists physical status"),
+    "charlson_index": VariableSpec(
+        "continuous", "points", 0, 20, description="Charlson comorbidity index (age-unadjusted)"
+    ),
+    "asa_score": VariableSpec(
+        "categorical", "", categories=(1, 2, 3, 4), description="American Society of Anesthesiologists physical status"
+    ),
     "diabetes": VariableSpec("binary", "", 0, 1, description="diabetes mellitus (any type)"),
     "nicotine": VariableSpec("binary", "", 0, 1, description="current or former smoker"),
     "alcohol": VariableSpec("binary", "", 0, 1, description="regular alcohol use"),
     "ca19_9_baseline": VariableSpec("continuous", "U/mL", 0, 100000, description="CA 19-9 at diagnosis"),
-    "ca19_9_change": VariableSpec("continuous", "%", -100, 1000,
-                                  description="relative change of CA 19-9 from diagnosis to restaging"),
-    "ca19_9_post_neoadjuvant": VariableSpec("continuous", "U/mL", 0, 100000,
-                                            description="CA 19-9 at restaging (after neoadjuvant therapy "
-                                                        "when given, otherwise before surgery)"),
+    "ca19_9_change": VariableSpec(
+        "continuous", "%", -100, 1000, description="relative change of CA 19-9 from diagnosis to restaging"
+    ),
+    "ca19_9_post_neoadjuvant": VariableSpec(
+        "continuous",
+        "U/mL",
+        0,
+        100000,
+        description="CA 19-9 at restaging (after neoadjuvant therapy when given, otherwise before surgery)",
+    ),
     "cea": VariableSpec("continuous", "ng/mL", 0, 2000, description="carcinoembryonic antigen"),
     "glucose": VariableSpec("continuous", "mg/dL", 30, 700, description="fasting blood glucose"),
     "hba1c": VariableSpec("continuous", "%", 3, 18, description="glycated haemoglobin"),
     "bilirubin": VariableSpec("continuous", "mg/dL", 0, 40, description="total bilirubin at diagnosis"),
-    "grade": VariableSpec("categorical", "", categories=("G1", "G2", "G3"),
-                          description="histopathological grade", leak_risk=True),
+    "grade": VariableSpec(
+        "categorical", "", categories=("G1", "G2", "G3"), description="histopathological grade", leak_risk=True
+    ),
     "neoadjuvant": VariableSpec("binary", "", 0, 1, description="neoadjuvant (radio)chemotherapy given"),
 }
 
@@ -71,9 +81,17 @@ PATH_COLUMNS = ("image", "mask", "label_path", "seg", "segmentation")
 
 #: Label spellings accepted in tables, besides 0/1/2.
 LABEL_NAMES = {
-    "resectable": 0, "r": 0, "rpc": 0,
-    "borderline": 1, "borderline_resectable": 1, "br": 1, "brpc": 1,
-    "locally_advanced": 2, "la": 2, "lapc": 2, "unresectable": 2,
+    "resectable": 0,
+    "r": 0,
+    "rpc": 0,
+    "borderline": 1,
+    "borderline_resectable": 1,
+    "br": 1,
+    "brpc": 1,
+    "locally_advanced": 2,
+    "la": 2,
+    "lapc": 2,
+    "unresectable": 2,
 }
 
 
@@ -87,9 +105,9 @@ UNIT_CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
     "ca19_9_post_neoadjuvant": _CA19_9,
     "ca19_9_change": {"fraction": (100.0, 0.0)},
     "cea": {"ug/L": (1.0, 0.0), "ng/L": (0.001, 0.0)},
-    "glucose": {"mmol/L": (18.016, 0.0), "g/L": (100.0, 0.0)},          # glucose 180.16 g/mol
-    "bilirubin": {"umol/L": (1 / 17.104, 0.0), "mg/L": (0.1, 0.0)},     # bilirubin 584.66 g/mol
-    "hba1c": {"mmol/mol": (0.09148, 2.152)},                            # IFCC -> NGSP master equation
+    "glucose": {"mmol/L": (18.016, 0.0), "g/L": (100.0, 0.0)},  # glucose 180.16 g/mol
+    "bilirubin": {"umol/L": (1 / 17.104, 0.0), "mg/L": (0.1, 0.0)},  # bilirubin 584.66 g/mol
+    "hba1c": {"mmol/mol": (0.09148, 2.152)},  # IFCC -> NGSP master equation
 }
 
 
@@ -110,13 +128,15 @@ def unit_conversion(variable: str, spec: VariableSpec, unit) -> tuple[float, flo
         if normalise_unit(name) == given:
             return conv
     options = ", ".join([spec.unit, *known]) if spec.unit else "none (the variable has no unit)"
-    raise ValueError(f"unit {str(unit).strip()!r} cannot be converted to {spec.unit or 'a unitless value'} "
-                     f"(known units: {options})")
+    raise ValueError(
+        f"unit {str(unit).strip()!r} cannot be converted to {spec.unit or 'a unitless value'} (known units: {options})"
+    )
 
 
 @dataclass(frozen=True)
 class Coding:
     """How one column of a cohort's table is coded (a row of its data dictionary)."""
+
     required: bool = True
     #: (code as written in the table, value resectbench reads) pairs
     values: tuple[tuple[str, object], ...] = ()
@@ -133,6 +153,7 @@ class DataDictionary:
     ``missing`` tokens apply to every variable (the ``*`` row); ``problems`` are those of the file itself
     (each message names the file).
     """
+
     path: str
     variables: dict[str, Coding] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
@@ -146,18 +167,32 @@ class DataDictionary:
 
     def summary(self) -> dict:
         """What the dictionary changes while reading (recorded with the cohort)."""
-        return {"path": self.path, "missing": list(self.missing),
-                "variables": {v: {k: val for k, val in (("values", {c: x for c, x in cd.values}), ("unit", cd.unit),
-                                                         ("missing", list(cd.missing))) if val}
-                              for v, cd in self.variables.items() if cd.values or cd.unit or cd.missing}}
+        return {
+            "path": self.path,
+            "missing": list(self.missing),
+            "variables": {
+                v: {
+                    k: val
+                    for k, val in (
+                        ("values", {c: x for c, x in cd.values}),
+                        ("unit", cd.unit),
+                        ("missing", list(cd.missing)),
+                    )
+                    if val
+                }
+                for v, cd in self.variables.items()
+                if cd.values or cd.unit or cd.missing
+            },
+        }
 
 
 @dataclass
 class SchemaInference:
     """Specs for every clinical column of a table plus the problems typing found (per case; None for
     problems of the data dictionary itself)."""
+
     schema: dict[str, VariableSpec] = field(default_factory=dict)
-    problems: list[tuple[str | None, str]] = field(default_factory=list)   # (case_id, message)
+    problems: list[tuple[str | None, str]] = field(default_factory=list)  # (case_id, message)
 
 
 def _same_code(cell, code: str) -> bool:
@@ -206,8 +241,7 @@ def _normalise_category(value, categories: tuple):
     return None
 
 
-def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None,
-                        dictionary: DataDictionary | None = None):
+def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None, dictionary: DataDictionary | None = None):
     """Type the clinical columns of ``frame`` (indexed by case_id).
 
     Returns ``(typed, inference)``: ``typed`` holds floats for continuous and binary variables and the
@@ -246,17 +280,28 @@ def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None,
         out.schema[col] = spec
         for code, target in coding.values:
             if not _valid_target(target, spec):
-                allowed = ", ".join(map(str, spec.categories)) if spec.kind == "categorical" else \
-                    ("0 or 1" if spec.kind == "binary" else "a number")
-                out.problems.append((None, f"{where}: value map sends {code!r} to {target!r}, which is not "
-                                           f"{'one of ' if spec.kind == 'categorical' else ''}{allowed}"))
+                allowed = (
+                    ", ".join(map(str, spec.categories))
+                    if spec.kind == "categorical"
+                    else ("0 or 1" if spec.kind == "binary" else "a number")
+                )
+                out.problems.append(
+                    (
+                        None,
+                        f"{where}: value map sends {code!r} to {target!r}, which is not "
+                        f"{'one of ' if spec.kind == 'categorical' else ''}{allowed}",
+                    )
+                )
         try:
             conversion = unit_conversion(col, spec, coding.unit) if spec.kind == "continuous" else None
         except ValueError as exc:
             out.problems.append((None, f"{where}: {exc}"))
             conversion = None
-        hint = (f" (the value map in {dictionary.name} has {', '.join(c for c, _ in coding.values)})"
-                if coding.values else "")
+        hint = (
+            f" (the value map in {dictionary.name} has {', '.join(c for c, _ in coding.values)})"
+            if coding.values
+            else ""
+        )
         if spec.kind == "categorical":
             cells = []
             for cid, v in values.items():
@@ -265,8 +310,13 @@ def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None,
                     continue
                 cat = _normalise_category(v, spec.categories)
                 if cat is None:
-                    out.problems.append((str(cid), f"clinical variable {col!r}: value {v!r} is not one of "
-                                                   f"{', '.join(map(str, spec.categories))}{hint}"))
+                    out.problems.append(
+                        (
+                            str(cid),
+                            f"clinical variable {col!r}: value {v!r} is not one of "
+                            f"{', '.join(map(str, spec.categories))}{hint}",
+                        )
+                    )
                 cells.append(cat)
             typed[col] = pd.Series(cells, index=frame.index, dtype=object)
             continue
@@ -293,8 +343,13 @@ def type_clinical_table(frame, schema: dict[str, VariableSpec] | None = None,
                 out.problems.append((str(cid), f"clinical variable {col!r}: value {v!r} is not 0 or 1{hint}"))
             elif (spec.low is not None and x < spec.low) or (spec.high is not None and x > spec.high):
                 unit = f" {spec.unit}" if spec.unit else ""
-                out.problems.append((str(cid), f"clinical variable {col!r}: value {shown} outside the plausible "
-                                               f"range {spec.low:g}-{spec.high:g}{unit}"))
+                out.problems.append(
+                    (
+                        str(cid),
+                        f"clinical variable {col!r}: value {shown} outside the plausible "
+                        f"range {spec.low:g}-{spec.high:g}{unit}",
+                    )
+                )
             cells.append(x)
         typed[col] = np.asarray(cells, dtype=float)
     return typed, out

@@ -12,6 +12,7 @@ oracle option for experiments only. The cascade of the ``cpu`` profile caches a 
 volume this way and cuts the model's window from it with :func:`crop_around` at a centre that a
 localiser predicted (:mod:`resectbench.models.cascade`).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from .labels import INDEX
 @dataclass(frozen=True)
 class AugmentationConfig:
     """The paper's augmentations (flips, 90-degree rotations, small affine, Gaussian noise, intensity shift)."""
+
     flip_prob: float = 0.5
     rot90_prob: float = 0.5
     affine_prob: float = 0.3
@@ -38,10 +40,11 @@ class AugmentationConfig:
 @dataclass(frozen=True)
 class ImageConfig:
     """What a model gets to see. Part of the preprocessing cache key (except ``augmentation``)."""
+
     target_spacing: tuple[float, float, float] = (1.5, 1.5, 1.5)
     roi: tuple[int, int, int] = (64, 64, 64)
     hu_clip: tuple[float, float] = (-200.0, 300.0)
-    crop_center: str = "image"          # "image" (mask-free, default) or "mask" (oracle; see module docstring)
+    crop_center: str = "image"  # "image" (mask-free, default) or "mask" (oracle; see module docstring)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
 
     def __post_init__(self) -> None:
@@ -85,9 +88,12 @@ class LoadCased:
 
         case = self.cohort.load_case(str(data["case_id"]))
         seg = case.mask if case.mask is not None else np.zeros(case.image.shape, dtype=np.uint8)
-        return {"case_id": case.case_id, "has_mask": case.mask is not None,
-                "image": MetaTensor(case.image, affine=case.affine),
-                "seg": MetaTensor(seg.astype(np.float32), affine=case.affine)}
+        return {
+            "case_id": case.case_id,
+            "has_mask": case.mask is not None,
+            "image": MetaTensor(case.image, affine=case.affine),
+            "seg": MetaTensor(seg.astype(np.float32), affine=case.affine),
+        }
 
 
 class CropToRoid:
@@ -134,7 +140,7 @@ def crop_around(array: np.ndarray, centre_vox, size, pad_value: float = 0.0) -> 
     out = np.full(array.shape[:-3] + tuple(size), pad_value, dtype=array.dtype)
     lo, hi = np.maximum(start, 0), np.minimum(start + size, spatial)
     if np.any(hi <= lo):
-        return out   # the window lies entirely outside the volume
+        return out  # the window lies entirely outside the volume
     src = tuple(slice(a, b) for a, b in zip(lo, hi))
     dst = tuple(slice(a, b) for a, b in zip(lo - start, hi - start))
     out[(..., *dst)] = array[(..., *src)]
@@ -145,16 +151,19 @@ def preprocessing(cohort, config: ImageConfig):
     """The deterministic chain for ``cohort`` (a MONAI Compose over {"case_id"} dicts)."""
     mt = _monai()
     lo, hi = config.hu_clip
-    return mt.Compose([
-        LoadCased(cohort),
-        mt.EnsureChannelFirstd(keys=("image", "seg"), channel_dim="no_channel"),
-        mt.Orientationd(keys=("image", "seg"), axcodes="RAS", labels=None),
-        mt.Spacingd(keys=("image", "seg"), pixdim=config.target_spacing, mode=("bilinear", "nearest"),
-                    dtype=np.float32),
-        mt.ScaleIntensityRanged(keys="image", a_min=lo, a_max=hi, b_min=lo, b_max=hi, clip=True),
-        CropToRoid(config.roi, config.crop_center, pad_value=lo),
-        mt.NormalizeIntensityd(keys="image"),
-    ])
+    return mt.Compose(
+        [
+            LoadCased(cohort),
+            mt.EnsureChannelFirstd(keys=("image", "seg"), channel_dim="no_channel"),
+            mt.Orientationd(keys=("image", "seg"), axcodes="RAS", labels=None),
+            mt.Spacingd(
+                keys=("image", "seg"), pixdim=config.target_spacing, mode=("bilinear", "nearest"), dtype=np.float32
+            ),
+            mt.ScaleIntensityRanged(keys="image", a_min=lo, a_max=hi, b_min=lo, b_max=hi, clip=True),
+            CropToRoid(config.roi, config.crop_center, pad_value=lo),
+            mt.NormalizeIntensityd(keys="image"),
+        ]
+    )
 
 
 class _SegChannel:
@@ -175,8 +184,13 @@ class _SegChannel:
             import torch
 
             seg = d["seg"]
-            seg = torch.as_tensor(np.asarray(seg) if not isinstance(seg, torch.Tensor) else seg.as_tensor()
-                                  if hasattr(seg, "as_tensor") else seg)
+            seg = torch.as_tensor(
+                np.asarray(seg)
+                if not isinstance(seg, torch.Tensor)
+                else seg.as_tensor()
+                if hasattr(seg, "as_tensor")
+                else seg
+            )
             seg = seg.round().to(torch.uint8)
             d["seg"] = seg if d.pop("_seg_had_channel") else seg[0]
         return d
@@ -193,15 +207,24 @@ def train_augmentation(config: ImageConfig | AugmentationConfig, seed: int = 0):
     aug = config.augmentation if isinstance(config, ImageConfig) else config
     roi = config.roi if isinstance(config, ImageConfig) else None
     keys = ("image", "seg")
-    steps = [_SegChannel(add=True), mt.EnsureTyped(keys=keys, data_type="tensor", track_meta=False,
-                                                   allow_missing_keys=True)]
+    steps = [
+        _SegChannel(add=True),
+        mt.EnsureTyped(keys=keys, data_type="tensor", track_meta=False, allow_missing_keys=True),
+    ]
     steps += [mt.RandFlipd(keys=keys, prob=aug.flip_prob, spatial_axis=a, allow_missing_keys=True) for a in range(3)]
-    if roi is None or roi[0] == roi[1]:   # 90-degree turns in the axial plane keep the shape only if square
-        steps.append(mt.RandRotate90d(keys=keys, prob=aug.rot90_prob, max_k=3, spatial_axes=(0, 1),
-                                      allow_missing_keys=True))
+    if roi is None or roi[0] == roi[1]:  # 90-degree turns in the axial plane keep the shape only if square
+        steps.append(
+            mt.RandRotate90d(keys=keys, prob=aug.rot90_prob, max_k=3, spatial_axes=(0, 1), allow_missing_keys=True)
+        )
     steps += [
-        mt.RandAffined(keys=keys, prob=aug.affine_prob, rotate_range=(aug.rotate_range_rad,) * 3,
-                       mode=("bilinear", "nearest"), padding_mode="border", allow_missing_keys=True),
+        mt.RandAffined(
+            keys=keys,
+            prob=aug.affine_prob,
+            rotate_range=(aug.rotate_range_rad,) * 3,
+            mode=("bilinear", "nearest"),
+            padding_mode="border",
+            allow_missing_keys=True,
+        ),
         mt.RandGaussianNoised(keys="image", prob=aug.noise_prob, std=aug.noise_std),
         mt.RandShiftIntensityd(keys="image", offsets=aug.shift_offset, prob=aug.shift_prob),
         mt.EnsureTyped(keys=keys, data_type="tensor", track_meta=False, allow_missing_keys=True),

@@ -6,6 +6,7 @@ for every case; a report with class counts, missingness and spacing ranges; one 
 When clinical values fail, :func:`dictionary_stub` proposes the data-dictionary rows that would read
 them (value maps, units, missing-value tokens) for the user to check and save; nothing is written.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,16 @@ import numpy as np
 from ..errors import DataError
 from .readers.assemble import CaseProblem, check_case_volumes, read_case_table, split_table
 from .readers.load import find_dictionary, read_cohort
-from .schema import (UNIT_CONVERSIONS, Coding, DataDictionary, VariableSpec, _is_missing,
-                     _normalise_category, type_clinical_table, unit_conversion)
+from .schema import (
+    UNIT_CONVERSIONS,
+    Coding,
+    DataDictionary,
+    VariableSpec,
+    _is_missing,
+    _normalise_category,
+    type_clinical_table,
+    unit_conversion,
+)
 
 
 @dataclass
@@ -56,22 +65,39 @@ class ValidationReport:
 
     def lines(self) -> list[str]:
         """One line per failing case (all of its problems joined)."""
-        return [f"case {cid!r}: " + "; ".join(msgs) if cid != "<dataset>" else "; ".join(msgs)
-                for cid, msgs in self.failing_cases.items()]
+        return [
+            f"case {cid!r}: " + "; ".join(msgs) if cid != "<dataset>" else "; ".join(msgs)
+            for cid, msgs in self.failing_cases.items()
+        ]
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "ok": self.ok, "n_cases": self.n_cases, "failing": self.lines(),
-                "warnings": self.warnings, "class_counts": self.class_counts, "missingness": self.missingness,
-                "spacing_range": {k: list(v) for k, v in self.spacing_range.items()},
-                "orientations": self.orientations, "label_map": self.label_map,
-                "unmapped_labels": self.unmapped_labels, "clinical_kinds": self.clinical_kinds,
-                "cases_with_masks": self.has_masks, "fingerprint": self.fingerprint,
-                "data_dictionary": self.data_dictionary, "dictionary_stub": self.dictionary_stub}
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "n_cases": self.n_cases,
+            "failing": self.lines(),
+            "warnings": self.warnings,
+            "class_counts": self.class_counts,
+            "missingness": self.missingness,
+            "spacing_range": {k: list(v) for k, v in self.spacing_range.items()},
+            "orientations": self.orientations,
+            "label_map": self.label_map,
+            "unmapped_labels": self.unmapped_labels,
+            "clinical_kinds": self.clinical_kinds,
+            "cases_with_masks": self.has_masks,
+            "fingerprint": self.fingerprint,
+            "data_dictionary": self.data_dictionary,
+            "dictionary_stub": self.dictionary_stub,
+        }
 
 
-def validate_cohort(path: str | Path, on_progress: Callable[[int, int, str], None] | None = None,
-                    label_column: str | None = None, allow_missing_variables=(),
-                    data_dictionary: str | Path | None = None) -> ValidationReport:
+def validate_cohort(
+    path: str | Path,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    label_column: str | None = None,
+    allow_missing_variables=(),
+    data_dictionary: str | Path | None = None,
+) -> ValidationReport:
     """Check every case of the dataset at ``path`` (clinical values read through ``data_dictionary``, or the
     dataset's own ``data_dictionary.csv``). Never writes anything."""
     import nibabel as nib
@@ -80,8 +106,9 @@ def validate_cohort(path: str | Path, on_progress: Callable[[int, int, str], Non
     try:
         cohort, problems = read_cohort(path, label_column, allow_missing_variables, data_dictionary)
     except DataError as exc:
-        report.problems.append(CaseProblem(exc.case_id, str(exc) if exc.case_id is None else
-                                           str(exc).split(": ", 1)[1]))
+        report.problems.append(
+            CaseProblem(exc.case_id, str(exc) if exc.case_id is None else str(exc).split(": ", 1)[1])
+        )
         return report
     report.problems += problems
     report.data_dictionary = (cohort.info.get("data_dictionary") or {}).get("path")
@@ -125,8 +152,9 @@ def validate_cohort(path: str | Path, on_progress: Callable[[int, int, str], Non
     report.label_map = dict(cohort.label_map)
     report.unmapped_labels = dict(cohort.unmapped_labels)
     for name, value in cohort.unmapped_labels.items():
-        report.warnings.append(f"label {name!r} (value {value}) is not a structure resectbench knows; "
-                               "it is read as background")
+        report.warnings.append(
+            f"label {name!r} (value {value}) is not a structure resectbench knows; it is read as background"
+        )
     if "tumor" not in cohort.label_map and cohort.has_masks:
         report.warnings.append("the label map has no tumor structure")
     report.has_masks = int(cohort.table.loc[good, "mask"].notna().sum())
@@ -137,8 +165,27 @@ def validate_cohort(path: str | Path, on_progress: Callable[[int, int, str], Non
 
 # -- the dictionary stub -------------------------------------------------------------------------------
 #: cells that mean "not recorded" in many codebooks (compared case-insensitively)
-MISSING_WORDS = {"unknown", "unk", "unbekannt", "inconnu", "onbekend", "n/a", "n.a.", "na.", "nd", "n.d.",
-                 "not done", "not available", "not known", "?", ".", "-", "--", "x", "missing"}
+MISSING_WORDS = {
+    "unknown",
+    "unk",
+    "unbekannt",
+    "inconnu",
+    "onbekend",
+    "n/a",
+    "n.a.",
+    "na.",
+    "nd",
+    "n.d.",
+    "not done",
+    "not available",
+    "not known",
+    "?",
+    ".",
+    "-",
+    "--",
+    "x",
+    "missing",
+}
 #: numeric sentinels: 9, 99, -99, 999, 8888, 7777, -1 ...
 _SENTINEL = re.compile(r"^(-?(9+|8{2,}|7{2,})|-1)(\.0+)?$")
 _YES = {"yes", "y", "true", "ja", "j", "oui", "si", "ya", "positive", "pos", "+"}
@@ -184,8 +231,16 @@ def _propose(variable: str, raw: list[str], spec: VariableSpec, coding: Coding) 
         # non-numeric text in a numeric column is most likely a missing code; out-of-range numbers only
         # when they look like one (-1, -99 below a range starting at 0; 999, 8888 above it), not 9 or 12:
         # those may be values in another unit
-        sentinels = sorted({_code(c) for c in bad if _number(c) is None or (
-            _SENTINEL.match(c) and ((_number(c) < 0 <= (spec.low or 0)) or re.match(r"^(9{3,}|8{3,}|7{3,})", c)))})
+        sentinels = sorted(
+            {
+                _code(c)
+                for c in bad
+                if _number(c) is None
+                or (
+                    _SENTINEL.match(c) and ((_number(c) < 0 <= (spec.low or 0)) or re.match(r"^(9{3,}|8{3,}|7{3,})", c))
+                )
+            }
+        )
     else:
         sentinels = sorted({_code(c) for c in bad if c.lower() in MISSING_WORDS or _SENTINEL.match(c)})
     for t in sentinels:
@@ -225,8 +280,10 @@ def _propose(variable: str, raw: list[str], spec: VariableSpec, coding: Coding) 
 
         def fits(conv) -> bool:
             f, o = conv or (1.0, 0.0)
-            return all((spec.low is None or x * f + o >= spec.low) and (spec.high is None or x * f + o <= spec.high)
-                       for x in numbers)
+            return all(
+                (spec.low is None or x * f + o >= spec.low) and (spec.high is None or x * f + o <= spec.high)
+                for x in numbers
+            )
 
         try:
             current = unit_conversion(variable, spec, coding.unit)
@@ -237,11 +294,14 @@ def _propose(variable: str, raw: list[str], spec: VariableSpec, coding: Coding) 
             good = [u for u, conv in known.items() if fits(conv)]
             if good:
                 unit = good[0]
-                notes.append(f"values fit the plausible range {spec.low:g}-{spec.high:g} {spec.unit} when read "
-                             f"as {unit}: check")
+                notes.append(
+                    f"values fit the plausible range {spec.low:g}-{spec.high:g} {spec.unit} when read as {unit}: check"
+                )
             else:
-                notes.append(f"values outside {spec.low:g}-{spec.high:g} {spec.unit} in every known unit "
-                             f"({', '.join(known)}): check the data")
+                notes.append(
+                    f"values outside {spec.low:g}-{spec.high:g} {spec.unit} in every known unit "
+                    f"({', '.join(known)}): check the data"
+                )
     return {"values": values, "unit": unit, "missing": list(tokens), "note": "; ".join(notes)}
 
 
@@ -249,8 +309,9 @@ def _format_values(values: dict) -> str:
     return "; ".join(f"{k}={v}" for k, v in values.items())
 
 
-def dictionary_stub(path: str | Path, data_dictionary: str | Path | None = None,
-                    label_column: str | None = None) -> str | None:
+def dictionary_stub(
+    path: str | Path, data_dictionary: str | Path | None = None, label_column: str | None = None
+) -> str | None:
     """A data dictionary (CSV text, ``data_dictionary.csv`` format) that would read every failing clinical
     column: the dictionary in use with proposed value maps, units and missing-value tokens added, each
     proposal explained in ``note``. None when no change is proposed or the table cannot be read."""
@@ -265,9 +326,14 @@ def dictionary_stub(path: str | Path, data_dictionary: str | Path | None = None,
     frame = table.set_index("case_id")
     rows: dict[str, dict] = {}
     for var, coding in dictionary.variables.items():
-        rows[var] = {"variable": var, "required": "" if coding.required else "false",
-                     "values": _format_values(dict(coding.values)), "unit": coding.unit,
-                     "missing": "; ".join(coding.missing), "note": ""}
+        rows[var] = {
+            "variable": var,
+            "required": "" if coding.required else "false",
+            "values": _format_values(dict(coding.values)),
+            "unit": coding.unit,
+            "missing": "; ".join(coding.missing),
+            "note": "",
+        }
     changed = False
     for col in columns:
         _, inference = type_clinical_table(frame[[col]], dictionary=dictionary)
@@ -275,10 +341,15 @@ def dictionary_stub(path: str | Path, data_dictionary: str | Path | None = None,
             continue
         coding = dictionary.variables.get(col, Coding())
         proposal = _propose(col, frame[col].tolist(), inference.schema[col], coding)
-        row = rows.setdefault(col, {"variable": col, "required": "", "values": "", "unit": "", "missing": "",
-                                    "note": ""})
-        row.update(values=_format_values(proposal["values"]), unit=proposal["unit"],
-                   missing="; ".join(proposal["missing"]), note=proposal["note"])
+        row = rows.setdefault(
+            col, {"variable": col, "required": "", "values": "", "unit": "", "missing": "", "note": ""}
+        )
+        row.update(
+            values=_format_values(proposal["values"]),
+            unit=proposal["unit"],
+            missing="; ".join(proposal["missing"]),
+            note=proposal["note"],
+        )
         changed = True
     if not changed:
         return None
@@ -286,7 +357,12 @@ def dictionary_stub(path: str | Path, data_dictionary: str | Path | None = None,
     writer = csv.DictWriter(out, fieldnames=STUB_COLUMNS, lineterminator="\n")
     writer.writeheader()
     if dictionary.missing:
-        writer.writerow({"variable": "*", "missing": "; ".join(dictionary.missing),
-                         "note": "missing-value tokens of every variable"})
+        writer.writerow(
+            {
+                "variable": "*",
+                "missing": "; ".join(dictionary.missing),
+                "note": "missing-value tokens of every variable",
+            }
+        )
     writer.writerows(rows.values())
     return out.getvalue()

@@ -4,6 +4,7 @@ Each is an ``nn.Module(image_dim, clinical_dim, n_classes=3, ...)`` including it
 head; forward maps ``(image_emb (B, image_dim), clinical_emb (B, clinical_dim))`` to logits
 ``(B, n_classes)``. A zero dimension means the modality is absent.
 """
+
 from .base import Fusion
 from .clinical_only import ClinicalOnlyFusion
 from .concat import ConcatFusion
@@ -16,6 +17,18 @@ from .late import LateFusion
 from .low_rank_tensor import LowRankTensorFusion
 from .mean_embedding import MeanClinicalFusion, MeanEmbeddingFusion, MeanImageFusion
 
-__all__ = ["ClassificationHead", "ClinicalOnlyFusion", "ConcatFusion", "CrossAttentionFusion", "FiLMFusion", "Fusion",
-           "GatedFusion", "ImageOnlyFusion", "LateFusion", "LowRankTensorFusion", "MeanClinicalFusion",
-           "MeanEmbeddingFusion", "MeanImageFusion"]
+__all__ = [
+    "ClassificationHead",
+    "ClinicalOnlyFusion",
+    "ConcatFusion",
+    "CrossAttentionFusion",
+    "FiLMFusion",
+    "Fusion",
+    "GatedFusion",
+    "ImageOnlyFusion",
+    "LateFusion",
+    "LowRankTensorFusion",
+    "MeanClinicalFusion",
+    "MeanEmbeddingFusion",
+    "MeanImageFusion",
+]

@@ -5,6 +5,7 @@ A fusion is ``nn.Module(image_dim, clinical_dim, n_classes=3, ...)`` whose forwa
 it includes the classification head. A zero dimension means the modality is absent (e.g. the
 ``none`` clinical encoder); each fusion declares which modalities it cannot work without.
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,14 +27,17 @@ class Fusion(nn.Module):
                 raise ValueError(f"fusion {self.name!r}: {label} must be a non-negative int, got {dim!r}")
         if not isinstance(n_classes, int) or n_classes < 2:
             raise ValueError(f"fusion {self.name!r}: n_classes must be an int >= 2, got {n_classes!r}")
-        missing = {"both": [m for m, d in (("an image", image_dim), ("a clinical", clinical_dim)) if d == 0],
-                   "image": ["an image"] if image_dim == 0 else [],
-                   "clinical": ["a clinical"] if clinical_dim == 0 else [],
-                   "any": ["an image or a clinical"] if image_dim == 0 and clinical_dim == 0 else []}[self.needs]
+        missing = {
+            "both": [m for m, d in (("an image", image_dim), ("a clinical", clinical_dim)) if d == 0],
+            "image": ["an image"] if image_dim == 0 else [],
+            "clinical": ["a clinical"] if clinical_dim == 0 else [],
+            "any": ["an image or a clinical"] if image_dim == 0 and clinical_dim == 0 else [],
+        }[self.needs]
         if missing:
             raise ValueError(
                 f"fusion {self.name!r} needs {' and '.join(missing)} embedding, but got image_dim={image_dim}, "
-                f"clinical_dim={clinical_dim}. " + _SUGGESTION[self.needs])
+                f"clinical_dim={clinical_dim}. " + _SUGGESTION[self.needs]
+            )
         self.image_dim = image_dim
         self.clinical_dim = clinical_dim
         self.n_classes = n_classes
@@ -58,15 +62,17 @@ class Fusion(nn.Module):
                     raise ValueError(f"fusion {self.name!r} needs the {label} embedding (width {dim}), got None")
                 emb = present.new_zeros(batch, 0)
             if emb.dim() != 2 or emb.shape[1] != dim or emb.shape[0] != batch:
-                raise ValueError(f"fusion {self.name!r} expects the {label} embedding as (batch={batch}, {dim}), "
-                                 f"got {tuple(emb.shape)}")
+                raise ValueError(
+                    f"fusion {self.name!r} expects the {label} embedding as (batch={batch}, {dim}), "
+                    f"got {tuple(emb.shape)}"
+                )
             out.append(emb)
         return out
 
 
 _SUGGESTION = {
     "both": "It models an interaction between the two modalities; use 'concat' or 'late' (which accept one "
-            "modality), 'image-only' or 'clinical-only' instead.",
+    "modality), 'image-only' or 'clinical-only' instead.",
     "image": "Use an image backbone, or the 'clinical-only' fusion.",
     "clinical": "Use a clinical encoder other than 'none', or the 'image-only' fusion.",
     "any": "At least one modality must be present.",

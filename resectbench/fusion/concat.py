@@ -1,4 +1,5 @@
 """The paper's fusion: concatenate the image and clinical embeddings (256 + 32 = 288) and classify."""
+
 from __future__ import annotations
 
 import torch
@@ -8,9 +9,12 @@ from .base import Fusion
 from .head import HEAD_SPACE, ClassificationHead
 
 
-@component("concat", tags=("paper", "early"),
-           description="Concatenate image and clinical embeddings (paper: 256 + 32 = 288) -> MLP head",
-           search_space=dict(HEAD_SPACE))
+@component(
+    "concat",
+    tags=("paper", "early"),
+    description="Concatenate image and clinical embeddings (paper: 256 + 32 = 288) -> MLP head",
+    search_space=dict(HEAD_SPACE),
+)
 class ConcatFusion(Fusion):
     """Concatenation fusion (the paper's): ``head([image_emb, clinical_emb])``.
 
@@ -23,8 +27,9 @@ class ConcatFusion(Fusion):
     name = "concat"
     needs = "any"
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, head_hidden: int = 128,
-                 dropout: float = 0.2):
+    def __init__(
+        self, image_dim: int, clinical_dim: int, n_classes: int = 3, head_hidden: int = 128, dropout: float = 0.2
+    ):
         super().__init__(image_dim, clinical_dim, n_classes)
         self.head = ClassificationHead(image_dim + clinical_dim, n_classes, head_hidden, dropout)
 

@@ -1,4 +1,5 @@
 """Cross-attention fusion: image tokens attend to clinical tokens and vice versa."""
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,9 @@ class _CrossBlock(nn.Module):
         self.norm_kv = nn.LayerNorm(d_model)
         self.attn = nn.MultiheadAttention(d_model, n_heads, dropout=dropout, batch_first=True)
         self.norm_ff = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.GELU(), nn.Dropout(dropout),
-                                nn.Linear(2 * d_model, d_model))
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, 2 * d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d_model, d_model)
+        )
 
     def forward(self, queries: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         kv = self.norm_kv(context)
@@ -28,10 +30,13 @@ class _CrossBlock(nn.Module):
         return queries + self.ff(self.norm_ff(queries))
 
 
-@component("cross-attention", tags=("interaction", "attention"),
-           description="Bidirectional cross-attention between learned image and clinical tokens -> pooled -> "
-                       "MLP head (the paper tried it: no gain, less stable)",
-           search_space={"d_model": Categorical([32, 64, 128]), "n_layers": Int(1, 2), **HEAD_SPACE})
+@component(
+    "cross-attention",
+    tags=("interaction", "attention"),
+    description="Bidirectional cross-attention between learned image and clinical tokens -> pooled -> "
+    "MLP head (the paper tried it: no gain, less stable)",
+    search_space={"d_model": Categorical([32, 64, 128]), "n_layers": Int(1, 2), **HEAD_SPACE},
+)
 class CrossAttentionFusion(Fusion):
     """Bidirectional cross-attention fusion.
 
@@ -51,9 +56,20 @@ class CrossAttentionFusion(Fusion):
     name = "cross-attention"
     needs = "both"
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, d_model: int = 64, n_heads: int = 4,
-                 n_layers: int = 1, n_image_tokens: int = 8, n_clinical_tokens: int = 4, attn_dropout: float = 0.1,
-                 head_hidden: int = 128, dropout: float = 0.2):
+    def __init__(
+        self,
+        image_dim: int,
+        clinical_dim: int,
+        n_classes: int = 3,
+        d_model: int = 64,
+        n_heads: int = 4,
+        n_layers: int = 1,
+        n_image_tokens: int = 8,
+        n_clinical_tokens: int = 4,
+        attn_dropout: float = 0.1,
+        head_hidden: int = 128,
+        dropout: float = 0.2,
+    ):
         super().__init__(image_dim, clinical_dim, n_classes)
         if d_model % n_heads:
             raise ValueError(f"fusion 'cross-attention': d_model ({d_model}) must be divisible by n_heads ({n_heads})")

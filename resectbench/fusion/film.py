@@ -1,4 +1,5 @@
 """FiLM fusion: the clinical embedding scales and shifts the image embedding feature-wise."""
+
 from __future__ import annotations
 
 import torch
@@ -9,10 +10,13 @@ from .base import Fusion
 from .head import HEAD_SPACE, ClassificationHead
 
 
-@component("film", tags=("interaction",),
-           description="FiLM (Perez et al. 2018): clinical embedding -> per-feature scale and shift of the image "
-                       "embedding -> MLP head",
-           search_space=dict(HEAD_SPACE))
+@component(
+    "film",
+    tags=("interaction",),
+    description="FiLM (Perez et al. 2018): clinical embedding -> per-feature scale and shift of the image "
+    "embedding -> MLP head",
+    search_space=dict(HEAD_SPACE),
+)
 class FiLMFusion(Fusion):
     """Feature-wise linear modulation of the image embedding by the clinical one (Perez et al., 2018).
 
@@ -27,8 +31,9 @@ class FiLMFusion(Fusion):
     name = "film"
     needs = "both"
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, head_hidden: int = 128,
-                 dropout: float = 0.2):
+    def __init__(
+        self, image_dim: int, clinical_dim: int, n_classes: int = 3, head_hidden: int = 128, dropout: float = 0.2
+    ):
         super().__init__(image_dim, clinical_dim, n_classes)
         self.generator = nn.Linear(clinical_dim, 2 * image_dim)
         self.head = ClassificationHead(image_dim, n_classes, head_hidden, dropout)

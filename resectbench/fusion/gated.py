@@ -1,4 +1,5 @@
 """Gated fusion: learned per-sample, per-feature gates weigh image against clinical (a Gated Multimodal Unit)."""
+
 from __future__ import annotations
 
 import torch
@@ -10,10 +11,13 @@ from .base import Fusion
 from .head import HEAD_SPACE, ClassificationHead
 
 
-@component("gated", tags=("interaction",),
-           description="Gated Multimodal Unit (Arevalo et al. 2017): sigmoid gates mix tanh projections of "
-                       "each modality per feature -> MLP head",
-           search_space={"fusion_dim": Categorical([64, 128, 256]), **HEAD_SPACE})
+@component(
+    "gated",
+    tags=("interaction",),
+    description="Gated Multimodal Unit (Arevalo et al. 2017): sigmoid gates mix tanh projections of "
+    "each modality per feature -> MLP head",
+    search_space={"fusion_dim": Categorical([64, 128, 256]), **HEAD_SPACE},
+)
 class GatedFusion(Fusion):
     """Gated Multimodal Unit (Arevalo et al., 2017) followed by the classification head.
 
@@ -28,8 +32,15 @@ class GatedFusion(Fusion):
     name = "gated"
     needs = "both"
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, fusion_dim: int = 128,
-                 head_hidden: int = 128, dropout: float = 0.2):
+    def __init__(
+        self,
+        image_dim: int,
+        clinical_dim: int,
+        n_classes: int = 3,
+        fusion_dim: int = 128,
+        head_hidden: int = 128,
+        dropout: float = 0.2,
+    ):
         super().__init__(image_dim, clinical_dim, n_classes)
         self.image_proj = nn.Linear(image_dim, fusion_dim)
         self.clinical_proj = nn.Linear(clinical_dim, fusion_dim)

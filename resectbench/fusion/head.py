@@ -1,4 +1,5 @@
 """The classification head every fusion ends in (paper: "MLP head (LayerNorm, ReLU, dropout)")."""
+
 from __future__ import annotations
 
 import torch
@@ -26,8 +27,13 @@ class ClassificationHead(nn.Module):
             raise ValueError(f"classification head hidden size must be >= 1, got {hidden}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"classification head dropout must be in [0, 1), got {dropout}")
-        self.net = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, n_classes))
+        self.net = nn.Sequential(
+            nn.LayerNorm(in_dim),
+            nn.Linear(in_dim, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -1,4 +1,5 @@
 """Ablation: classify from the image embedding alone (the clinical embedding is ignored)."""
+
 from __future__ import annotations
 
 import torch
@@ -8,9 +9,12 @@ from .base import Fusion
 from .head import HEAD_SPACE, ClassificationHead
 
 
-@component("image-only", tags=("ablation",),
-           description="Ablation: MLP head on the image embedding; any clinical embedding is ignored",
-           search_space=dict(HEAD_SPACE))
+@component(
+    "image-only",
+    tags=("ablation",),
+    description="Ablation: MLP head on the image embedding; any clinical embedding is ignored",
+    search_space=dict(HEAD_SPACE),
+)
 class ImageOnlyFusion(Fusion):
     """``head(image_emb)``; the clinical embedding (any width, also 0) is accepted and ignored.
 
@@ -21,8 +25,9 @@ class ImageOnlyFusion(Fusion):
     name = "image-only"
     needs = "image"
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, head_hidden: int = 128,
-                 dropout: float = 0.2):
+    def __init__(
+        self, image_dim: int, clinical_dim: int, n_classes: int = 3, head_hidden: int = 128, dropout: float = 0.2
+    ):
         super().__init__(image_dim, clinical_dim, n_classes)
         self.head = ClassificationHead(image_dim, n_classes, head_hidden, dropout)
 

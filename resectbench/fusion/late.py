@@ -1,4 +1,5 @@
 """Late (decision-level) fusion: one head per modality, logits averaged with learned or equal weights."""
+
 from __future__ import annotations
 
 import torch
@@ -10,10 +11,13 @@ from .base import Fusion
 from .head import HEAD_SPACE, ClassificationHead
 
 
-@component("late", tags=("late", "decision-level"),
-           description="Decision-level fusion: a head per modality, their logits averaged with softmax-normalised "
-                       "learned (or equal) weights",
-           search_space={"weighting": Categorical(["learned", "equal"]), **HEAD_SPACE})
+@component(
+    "late",
+    tags=("late", "decision-level"),
+    description="Decision-level fusion: a head per modality, their logits averaged with softmax-normalised "
+    "learned (or equal) weights",
+    search_space={"weighting": Categorical(["learned", "equal"]), **HEAD_SPACE},
+)
 class LateFusion(Fusion):
     """Decision-level fusion: ``sum_m w_m * head_m(x_m)`` over the present modalities.
 
@@ -29,15 +33,27 @@ class LateFusion(Fusion):
     name = "late"
     needs = "any"
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, weighting: str = "learned",
-                 head_hidden: int = 128, dropout: float = 0.2):
+    def __init__(
+        self,
+        image_dim: int,
+        clinical_dim: int,
+        n_classes: int = 3,
+        weighting: str = "learned",
+        head_hidden: int = 128,
+        dropout: float = 0.2,
+    ):
         super().__init__(image_dim, clinical_dim, n_classes)
         if weighting not in ("learned", "equal"):
             raise ValueError(f"fusion 'late': weighting must be 'learned' or 'equal', got {weighting!r}")
         self.weighting = weighting
         self.modalities = [m for m, d in (("image", image_dim), ("clinical", clinical_dim)) if d > 0]
-        self.heads = nn.ModuleDict({m: ClassificationHead(d, n_classes, head_hidden, dropout)
-                                    for m, d in (("image", image_dim), ("clinical", clinical_dim)) if d > 0})
+        self.heads = nn.ModuleDict(
+            {
+                m: ClassificationHead(d, n_classes, head_hidden, dropout)
+                for m, d in (("image", image_dim), ("clinical", clinical_dim))
+                if d > 0
+            }
+        )
         alpha = torch.zeros(len(self.modalities))
         if weighting == "learned":
             self.alpha = nn.Parameter(alpha)

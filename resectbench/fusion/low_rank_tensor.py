@@ -1,4 +1,5 @@
 """Low-rank multimodal fusion (LMF, Liu et al. 2018): an outer-product fusion with low-rank factors."""
+
 from __future__ import annotations
 
 import torch
@@ -10,10 +11,13 @@ from .base import Fusion
 from .head import HEAD_SPACE, ClassificationHead
 
 
-@component("low-rank-tensor", tags=("interaction", "tensor"),
-           description="Low-rank multimodal fusion (Liu et al. 2018): rank-r factorised outer product of "
-                       "[image, 1] and [clinical, 1] -> MLP head",
-           search_space={"rank": Int(2, 8), "fusion_dim": Categorical([32, 64, 128]), **HEAD_SPACE})
+@component(
+    "low-rank-tensor",
+    tags=("interaction", "tensor"),
+    description="Low-rank multimodal fusion (Liu et al. 2018): rank-r factorised outer product of "
+    "[image, 1] and [clinical, 1] -> MLP head",
+    search_space={"rank": Int(2, 8), "fusion_dim": Categorical([32, 64, 128]), **HEAD_SPACE},
+)
 class LowRankTensorFusion(Fusion):
     """Low-rank Multimodal Fusion (Liu et al., ACL 2018).
 
@@ -30,8 +34,16 @@ class LowRankTensorFusion(Fusion):
     name = "low-rank-tensor"
     needs = "both"
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, rank: int = 4, fusion_dim: int = 64,
-                 head_hidden: int = 128, dropout: float = 0.2):
+    def __init__(
+        self,
+        image_dim: int,
+        clinical_dim: int,
+        n_classes: int = 3,
+        rank: int = 4,
+        fusion_dim: int = 64,
+        head_hidden: int = 128,
+        dropout: float = 0.2,
+    ):
         super().__init__(image_dim, clinical_dim, n_classes)
         if rank < 1 or fusion_dim < 1:
             raise ValueError(f"fusion 'low-rank-tensor': rank and fusion_dim must be >= 1, got {rank}, {fusion_dim}")

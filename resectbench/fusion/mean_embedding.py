@@ -16,6 +16,7 @@ When the replacement happens (``replace_at``):
   the network learns without that modality's case-to-case information while keeping the
   architecture and parameter count of the full model.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,6 @@ import torch
 from ..registry import component
 from .base import Fusion
 from .head import HEAD_SPACE, ClassificationHead
-
 
 
 class MeanEmbeddingFusion(Fusion):
@@ -38,8 +38,16 @@ class MeanEmbeddingFusion(Fusion):
 
     replaced: str = "image"
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, replace_at: str = "eval",
-                 momentum: float | None = 0.1, head_hidden: int = 128, dropout: float = 0.2):
+    def __init__(
+        self,
+        image_dim: int,
+        clinical_dim: int,
+        n_classes: int = 3,
+        replace_at: str = "eval",
+        momentum: float | None = 0.1,
+        head_hidden: int = 128,
+        dropout: float = 0.2,
+    ):
         super().__init__(image_dim, clinical_dim, n_classes)
         if replace_at not in ("eval", "both"):
             raise ValueError(f"fusion {self.name!r}: replace_at must be 'eval' or 'both', got {replace_at!r}")
@@ -72,16 +80,21 @@ class MeanEmbeddingFusion(Fusion):
         replace = not self.training or self.replace_at == "both"
         if replace:
             if self.n_seen == 0:
-                raise RuntimeError(f"fusion {self.name!r} has seen no training batch, so the training mean of the "
-                                   f"{self.replaced} embedding is undefined; train it before evaluating")
+                raise RuntimeError(
+                    f"fusion {self.name!r} has seen no training batch, so the training mean of the "
+                    f"{self.replaced} embedding is undefined; train it before evaluating"
+                )
             embs[self.replaced] = self.running_mean.to(own.dtype).expand_as(own)
         return self.head(torch.cat([embs["image"], embs["clinical"]], dim=1))
 
 
-@component("mean-image", tags=("ablation", "paper"),
-           description="Ablation (paper): concat fusion with the image embedding replaced by its training-set "
-                       "running mean (at eval by default)",
-           search_space=dict(HEAD_SPACE))
+@component(
+    "mean-image",
+    tags=("ablation", "paper"),
+    description="Ablation (paper): concat fusion with the image embedding replaced by its training-set "
+    "running mean (at eval by default)",
+    search_space=dict(HEAD_SPACE),
+)
 class MeanImageFusion(MeanEmbeddingFusion):
     """The paper's "image replaced by mean embedding" ablation. Needs ``image_dim > 0``.
 
@@ -99,10 +112,13 @@ class MeanImageFusion(MeanEmbeddingFusion):
     replaced = "image"
 
 
-@component("mean-clinical", tags=("ablation", "paper"),
-           description="Ablation (paper): concat fusion with the clinical embedding replaced by its training-set "
-                       "running mean (at eval by default)",
-           search_space=dict(HEAD_SPACE))
+@component(
+    "mean-clinical",
+    tags=("ablation", "paper"),
+    description="Ablation (paper): concat fusion with the clinical embedding replaced by its training-set "
+    "running mean (at eval by default)",
+    search_space=dict(HEAD_SPACE),
+)
 class MeanClinicalFusion(MeanEmbeddingFusion):
     """The paper's "tabular replaced by mean embedding" ablation. Needs ``clinical_dim > 0``.
 

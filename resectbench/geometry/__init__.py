@@ -3,6 +3,7 @@
 Pure measurement: numpy/scipy in, numbers out. ``measure_case`` is imported lazily so that the
 rule engine (used by the synthetic generator) stays cheap to import.
 """
+
 from __future__ import annotations
 
 from .nccn import RULES_VERSION, Decision, RuleOptions, classify
@@ -13,5 +14,6 @@ __all__ = ["classify", "RuleOptions", "Decision", "RULES_VERSION", "measure_case
 def __getattr__(name: str):
     if name == "measure_case":
         from .contact import measure_case
+
         return measure_case
     raise AttributeError(name)

@@ -14,6 +14,7 @@
   kept the fat plane plus two voxels away from the celiac trunk, proper hepatic and GDA walls).
 * tumor volume (ml).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ def _values(label_map: dict[str, int] | None) -> dict[str, int]:
 
 
 def tumor_location(mask: np.ndarray, spacing, label_map: dict[str, int] | None = None) -> str | None:
-    """"head" or "body" (the guideline's two groups) for a RAS-oriented mask; None without a tumor.
+    """ "head" or "body" (the guideline's two groups) for a RAS-oriented mask; None without a tumor.
 
     The dividing line is midway between the SMA and SMV (their voxels at the tumor's height, or all
     of them); without either vessel, the right-most 40 % of the pancreas counts as head.
@@ -91,6 +92,8 @@ def case_findings(mask: np.ndarray, spacing, label_map: dict[str, int] | None = 
     values = _values(label_map)
     spacing = np.asarray(spacing, dtype=float)
     n_tumor = int((mask == values["tumor"]).sum()) if "tumor" in values else 0
-    return {"tumor_location": tumor_location(mask, spacing, label_map),
-            "tumor_volume_ml": n_tumor * float(np.prod(spacing)) / 1000.0,
-            "cha_reach_mm": cha_reach_mm(mask, spacing, label_map)}
+    return {
+        "tumor_location": tumor_location(mask, spacing, label_map),
+        "tumor_volume_ml": n_tumor * float(np.prod(spacing)) / 1000.0,
+        "cha_reach_mm": cha_reach_mm(mask, spacing, label_map),
+    }

@@ -24,21 +24,29 @@ Cells the guideline leaves open are resectbench's own choices, switchable in
 * arterial contact the guideline lists only for head tumors (SMA <= 180, CHA, variant arteries)
   when the tumor is in the body/tail: borderline by default (any arterial contact is at least BR).
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
+import tomllib
+
 from ..errors import ResectbenchError
-from ..vocabulary import CLASS_NAMES, RULE_TABLE_VESSELS, SHORT_CLASS_NAMES as SHORT_NAMES, VARIANT_ARTERIES, \
-    VEINS, canonical_name
+from ..vocabulary import (
+    CLASS_NAMES,
+    RULE_TABLE_VESSELS,
+    SHORT_CLASS_NAMES as SHORT_NAMES,
+    VARIANT_ARTERIES,
+    VEINS,
+    canonical_name,
+)
 
 _CLASS_OF = {"R": 0, "BR": 1, "LA": 2, "resectable": 0, "borderline": 1, "locally_advanced": 2}
 
@@ -47,20 +55,40 @@ BODY_TAIL = frozenset({"body", "tail"})
 ANY_LOCATION = HEAD | BODY_TAIL
 #: Accepted spellings of tumor locations -> the guideline's location groups. The neck sits in front
 #: of the SMV/PV and is resected with the head (pancreatoduodenectomy): resectbench reads it as head.
-_LOCATIONS = {"head": "head", "uncinate": "uncinate", "uncinate_process": "uncinate", "neck": "head",
-              "body": "body", "tail": "tail", "body_tail": "body", "head_uncinate": "head"}
+_LOCATIONS = {
+    "head": "head",
+    "uncinate": "uncinate",
+    "uncinate_process": "uncinate",
+    "neck": "head",
+    "body": "body",
+    "tail": "tail",
+    "body_tail": "body",
+    "head_uncinate": "head",
+}
 
-DISPLAY_NAMES = {"sma": "SMA", "celiac_trunk": "celiac axis", "common_hepatic_artery": "CHA", "smv": "SMV",
-                 "portal_vein": "portal vein", "ivc": "IVC", "variant_hepatic_artery": "variant hepatic artery",
-                 "replaced_hepatic_artery": "replaced hepatic artery",
-                 "accessory_hepatic_artery": "accessory hepatic artery"}
+DISPLAY_NAMES = {
+    "sma": "SMA",
+    "celiac_trunk": "celiac axis",
+    "common_hepatic_artery": "CHA",
+    "smv": "SMV",
+    "portal_vein": "portal vein",
+    "ivc": "IVC",
+    "variant_hepatic_artery": "variant hepatic artery",
+    "replaced_hepatic_artery": "replaced hepatic artery",
+    "accessory_hepatic_artery": "accessory hepatic artery",
+}
 #: Group names a rule file may use instead of listing vessels.
 VESSEL_GROUPS = {"veins": VEINS, "variant_arteries": VARIANT_ARTERIES}
 #: Group names a rule file may use for locations.
 LOCATION_GROUPS = {"any": ANY_LOCATION, "head": HEAD, "body_tail": BODY_TAIL}
 #: Case attributes a rule may require (``flags``).
-CASE_FLAGS = ("vein_contour_irregular", "reconstructable", "cha_reaches_ca_or_bifurcation", "aortic_involvement",
-              "gda_intact")
+CASE_FLAGS = (
+    "vein_contour_irregular",
+    "reconstructable",
+    "cha_reaches_ca_or_bifurcation",
+    "aortic_involvement",
+    "gda_intact",
+)
 
 RULES_DIR = Path(__file__).with_name("rules")
 DEFAULT_RULE_SET = "nccn-2019"
@@ -76,6 +104,7 @@ class RulesError(ResectbenchError):
 @dataclass(frozen=True)
 class RuleOptions:
     """Switches for the cells the guideline leaves open. Values are class short names R/BR/LA."""
+
     #: body/tail tumor, CA > 180, no aortic involvement, intact GDA. NCCN: borderline.
     modified_appleby: str = "BR"
     #: head/uncinate tumor with CA contact <= 180 (not listed by NCCN). Default: any arterial contact is BR.
@@ -95,10 +124,14 @@ class RuleOptions:
             if value not in ("R", "BR", "LA"):
                 raise ValueError(f"RuleOptions.{f} must be 'R', 'BR' or 'LA', got {value!r}")
         if not isinstance(self.cha_uses_reconstructable, bool):
-            raise ValueError(f"RuleOptions.cha_uses_reconstructable must be true or false, got "
-                             f"{self.cha_uses_reconstructable!r}")
-        if isinstance(self.min_contact_deg, bool) or not isinstance(self.min_contact_deg, (int, float)) \
-                or not (0.0 <= self.min_contact_deg < 180.0):
+            raise ValueError(
+                f"RuleOptions.cha_uses_reconstructable must be true or false, got {self.cha_uses_reconstructable!r}"
+            )
+        if (
+            isinstance(self.min_contact_deg, bool)
+            or not isinstance(self.min_contact_deg, (int, float))
+            or not (0.0 <= self.min_contact_deg < 180.0)
+        ):
             raise ValueError(f"RuleOptions.min_contact_deg must be a number in [0, 180), got {self.min_contact_deg!r}")
 
     def as_dict(self) -> dict:
@@ -121,6 +154,7 @@ class Rule:
     RuleOptions field that must be True for the row to apply. ``reason`` is formatted with vessel,
     deg, location.
     """
+
     id: str
     vessels: tuple[str, ...]
     locations: frozenset
@@ -131,9 +165,16 @@ class Rule:
     flag_option: str | None = None
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "vessels": list(self.vessels), "locations": sorted(self.locations),
-                "contact": self.contact, "outcome": self.outcome, "reason": self.reason,
-                "flags": {k: v for k, v in self.flags}, "requires_option": self.flag_option}
+        return {
+            "id": self.id,
+            "vessels": list(self.vessels),
+            "locations": sorted(self.locations),
+            "contact": self.contact,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "flags": {k: v for k, v in self.flags},
+            "requires_option": self.flag_option,
+        }
 
 
 _COMPARISON = re.compile(r"^\s*(>=|<=|>|<)\s*(\d+(?:\.\d+)?)\s*$")
@@ -149,8 +190,10 @@ def _parse_contact(condition: str) -> tuple[str, float] | None:
         return _NAMED_CONTACT[condition]
     m = _COMPARISON.match(str(condition))
     if m is None or not (0.0 <= float(m[2]) <= 360.0):
-        raise ValueError(f"contact {condition!r} must be 'any', 'le180', 'gt180' or a comparison with 0-360 "
-                         "degrees such as '>270' or '<=90'")
+        raise ValueError(
+            f"contact {condition!r} must be 'any', 'le180', 'gt180' or a comparison with 0-360 "
+            "degrees such as '>270' or '<=90'"
+        )
     return m[1], float(m[2])
 
 
@@ -158,6 +201,7 @@ def _parse_contact(condition: str) -> tuple[str, float] | None:
 class RuleSet:
     """A named decision table with its options. ``version`` (name + a digest of rows and options) is
     recorded with every decision, so results say exactly which rules made them."""
+
     name: str
     rules: tuple[Rule, ...]
     options: RuleOptions = field(default_factory=RuleOptions)
@@ -195,8 +239,9 @@ def _read_rule_file(path: Path) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"rule file {path}: not valid TOML ({exc})") from None
     if not isinstance(data, dict):
-        raise RulesError(f"rule file {path}: must be a table/object with 'rules' and 'options', got "
-                         f"{type(data).__name__}")
+        raise RulesError(
+            f"rule file {path}: must be a table/object with 'rules' and 'options', got {type(data).__name__}"
+        )
     return data
 
 
@@ -209,7 +254,9 @@ def _rule_from_dict(raw, where: str) -> Rule:
         raise RulesError(f"{where}: must be a table, got {raw!r}")
     unknown = set(raw) - _RULE_KEYS
     if unknown:
-        raise RulesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(_RULE_KEYS))}")
+        raise RulesError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(_RULE_KEYS))}"
+        )
     missing = [k for k in ("id", "vessels", "locations", "contact", "outcome", "reason") if k not in raw]
     if missing:
         raise RulesError(f"{where}: missing {', '.join(missing)}")
@@ -227,8 +274,10 @@ def _rule_from_dict(raw, where: str) -> Rule:
         group = VESSEL_GROUPS.get(key)
         vessel = key if key in VARIANT_ARTERIES else canonical_name(key)
         if group is None and vessel not in RULE_TABLE_VESSELS:
-            raise RulesError(f"{where}: unknown vessel {name!r}; known: {', '.join(RULE_TABLE_VESSELS)} "
-                             f"or the groups {', '.join(VESSEL_GROUPS)}")
+            raise RulesError(
+                f"{where}: unknown vessel {name!r}; known: {', '.join(RULE_TABLE_VESSELS)} "
+                f"or the groups {', '.join(VESSEL_GROUPS)}"
+            )
         vessels += [v for v in (group or (vessel,)) if v not in vessels]
     loc_raw = raw["locations"]
     loc_names = [loc_raw] if isinstance(loc_raw, str) else loc_raw
@@ -242,8 +291,10 @@ def _rule_from_dict(raw, where: str) -> Rule:
         elif key in ANY_LOCATION:
             locations.add(key)
         else:
-            raise RulesError(f"{where}: unknown location {name!r}; use head, uncinate, body, tail or the groups "
-                             f"{', '.join(LOCATION_GROUPS)}")
+            raise RulesError(
+                f"{where}: unknown location {name!r}; use head, uncinate, body, tail or the groups "
+                f"{', '.join(LOCATION_GROUPS)}"
+            )
     contact = raw["contact"]
     try:
         _parse_contact(contact)
@@ -251,8 +302,9 @@ def _rule_from_dict(raw, where: str) -> Rule:
         raise RulesError(f"{where}: {exc}") from None
     outcome = raw["outcome"]
     if outcome not in ("R", "BR", "LA") and outcome not in _CLASS_OPTIONS:
-        raise RulesError(f"{where}: outcome {outcome!r} must be R, BR, LA or one of the options "
-                         f"{', '.join(_CLASS_OPTIONS)}")
+        raise RulesError(
+            f"{where}: outcome {outcome!r} must be R, BR, LA or one of the options {', '.join(_CLASS_OPTIONS)}"
+        )
     flags_raw = raw.get("flags", {})
     if not isinstance(flags_raw, dict):
         raise RulesError(f"{where}: 'flags' must be a table of case flags, got {flags_raw!r}")
@@ -270,17 +322,29 @@ def _rule_from_dict(raw, where: str) -> Rule:
     try:
         reason.format(vessel="SMA", deg=1.0, location="head")
     except (KeyError, IndexError, ValueError) as exc:
-        raise RulesError(f"{where}: reason {reason!r} may use only {{vessel}}, {{deg}} and {{location}} "
-                         f"({type(exc).__name__}: {exc})") from None
-    return Rule(rid.strip(), tuple(vessels), frozenset(locations), str(contact), outcome, reason,
-                tuple(flags_raw.items()), option)
+        raise RulesError(
+            f"{where}: reason {reason!r} may use only {{vessel}}, {{deg}} and {{location}} "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    return Rule(
+        rid.strip(),
+        tuple(vessels),
+        frozenset(locations),
+        str(contact),
+        outcome,
+        reason,
+        tuple(flags_raw.items()),
+        option,
+    )
 
 
 def _build_rule_set(data: dict, path: Path, seen: tuple[str, ...]) -> RuleSet:
     where = f"rule file {path}"
     unknown = set(data) - _FILE_KEYS
     if unknown:
-        raise RulesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(_FILE_KEYS))}")
+        raise RulesError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(_FILE_KEYS))}"
+        )
     for key in ("name", "title", "source", "extends"):
         if key in data and not isinstance(data[key], str):
             raise RulesError(f"{where}: {key!r} must be a string, got {data[key]!r}")
@@ -297,8 +361,10 @@ def _build_rule_set(data: dict, path: Path, seen: tuple[str, ...]) -> RuleSet:
         raise RulesError(f"{where}: 'drop' must be a list of rule ids, got {drop!r}")
     absent = [d for d in drop if d not in {r.id for r in rules}]
     if absent:
-        raise RulesError(f"{where}: 'drop' names rule(s) {', '.join(absent)} that "
-                         f"{'the extended set does not have' if 'extends' in data else 'need extends = ...'}")
+        raise RulesError(
+            f"{where}: 'drop' names rule(s) {', '.join(absent)} that "
+            f"{'the extended set does not have' if 'extends' in data else 'need extends = ...'}"
+        )
     rules = [r for r in rules if r.id not in drop]
     raw_options = data.get("options", {})
     if not isinstance(raw_options, dict):
@@ -323,13 +389,19 @@ def _build_rule_set(data: dict, path: Path, seen: tuple[str, ...]) -> RuleSet:
         at = next((k for k, r in enumerate(rules) if r.id == rule.id), None)
         if at is None:
             rules.append(rule)
-        else:                       # a row of the extended set with the same id is replaced in place
+        else:  # a row of the extended set with the same id is replaced in place
             rules[at] = rule
     if not rules:
-        raise RulesError(f"{where}: no rules (give [[rules]] rows or extends = \"{DEFAULT_RULE_SET}\")")
+        raise RulesError(f'{where}: no rules (give [[rules]] rows or extends = "{DEFAULT_RULE_SET}")')
     name = data.get("name") or path.stem
-    return RuleSet(name=name, rules=tuple(rules), options=options, title=data.get("title", ""),
-                   source=data.get("source", ""), path=str(path))
+    return RuleSet(
+        name=name,
+        rules=tuple(rules),
+        options=options,
+        title=data.get("title", ""),
+        source=data.get("source", ""),
+        path=str(path),
+    )
 
 
 def _resolve(name_or_path: str | Path, base: Path | None = None) -> Path:
@@ -337,12 +409,13 @@ def _resolve(name_or_path: str | Path, base: Path | None = None) -> Path:
     if text in RULE_SET_NAMES:
         return RULES_DIR / f"{text}.toml"
     path = Path(text).expanduser()
-    if base is not None and not path.is_absolute():     # extends = "mine.toml": next to the extending file
+    if base is not None and not path.is_absolute():  # extends = "mine.toml": next to the extending file
         path = base / path
     if path.suffix.lower() in (".toml", ".json") or path.exists():
         return path
-    raise RulesError(f"unknown rule set {text!r}: give one of {', '.join(RULE_SET_NAMES)} or the path of a "
-                     ".toml/.json rule file")
+    raise RulesError(
+        f"unknown rule set {text!r}: give one of {', '.join(RULE_SET_NAMES)} or the path of a .toml/.json rule file"
+    )
 
 
 def _load(name_or_path, seen: tuple[str, ...], base: Path | None = None) -> RuleSet:
@@ -380,6 +453,7 @@ RULES_VERSION = DEFAULT_RULES.version
 @dataclass(frozen=True)
 class Firing:
     """A rule that fired for one vessel."""
+
     rule: str
     vessel: str
     contact_deg: float
@@ -390,6 +464,7 @@ class Firing:
 @dataclass(frozen=True)
 class Decision:
     """The class and why. ``rules``/``reasons`` list every row that fired, worst class first."""
+
     label: int
     firings: tuple[Firing, ...] = ()
     version: str = RULES_VERSION
@@ -432,8 +507,10 @@ def _normalise_contacts(contact_deg: Mapping[str, float]) -> dict[str, float]:
         key = str(name).strip().lower()
         vessel = key if key in VARIANT_ARTERIES else canonical_name(key)
         if vessel is None:
-            raise ValueError(f"unknown vessel {name!r} in contact_deg; expected canonical names such as "
-                             f"{', '.join(RULE_TABLE_VESSELS)}")
+            raise ValueError(
+                f"unknown vessel {name!r} in contact_deg; expected canonical names such as "
+                f"{', '.join(RULE_TABLE_VESSELS)}"
+            )
         deg = float(value)
         if math.isnan(deg):
             raise ValueError(f"contact angle for {name!r} is NaN")
@@ -453,10 +530,18 @@ def _contact_matches(condition: str, deg: float, min_contact: float) -> bool:
     return parsed is None or _OPS[parsed[0]](deg, parsed[1])
 
 
-def classify(contact_deg: Mapping[str, float], tumor_location: str, *, vein_contour_irregular: bool = False,
-             reconstructable: bool = True, cha_reaches_ca_or_bifurcation: bool = False,
-             aortic_involvement: bool = False, gda_intact: bool = True,
-             options: RuleOptions | None = None, rules: RuleSet | str | Path | None = None) -> Decision:
+def classify(
+    contact_deg: Mapping[str, float],
+    tumor_location: str,
+    *,
+    vein_contour_irregular: bool = False,
+    reconstructable: bool = True,
+    cha_reaches_ca_or_bifurcation: bool = False,
+    aortic_involvement: bool = False,
+    gda_intact: bool = True,
+    options: RuleOptions | None = None,
+    rules: RuleSet | str | Path | None = None,
+) -> Decision:
     """Class of one case from its maximum contact angle per vessel (degrees, 0-360).
 
     ``rules``: a :class:`RuleSet`, a shipped rule-set name or a rule file (default ``nccn-2019``);
@@ -472,9 +557,13 @@ def classify(contact_deg: Mapping[str, float], tumor_location: str, *, vein_cont
     options = rule_set.options
     location = _normalise_location(tumor_location)
     contacts = _normalise_contacts(contact_deg)
-    case_flags = {"vein_contour_irregular": bool(vein_contour_irregular), "reconstructable": bool(reconstructable),
-                  "cha_reaches_ca_or_bifurcation": bool(cha_reaches_ca_or_bifurcation),
-                  "aortic_involvement": bool(aortic_involvement), "gda_intact": bool(gda_intact)}
+    case_flags = {
+        "vein_contour_irregular": bool(vein_contour_irregular),
+        "reconstructable": bool(reconstructable),
+        "cha_reaches_ca_or_bifurcation": bool(cha_reaches_ca_or_bifurcation),
+        "aortic_involvement": bool(aortic_involvement),
+        "gda_intact": bool(gda_intact),
+    }
     firings: list[Firing] = []
     for rule in rule_set.rules:
         if location not in rule.locations:
@@ -496,6 +585,15 @@ def classify(contact_deg: Mapping[str, float], tumor_location: str, *, vein_cont
 
 def rules_table(rules: RuleSet | str | Path | None = None) -> list[dict]:
     """A decision table as plain rows (for docs and reports); default ``nccn-2019``."""
-    return [{"id": r.id, "vessels": ", ".join(r.vessels), "locations": ", ".join(sorted(r.locations)),
-             "contact": r.contact, "flags": ", ".join(f"{k}={v}" for k, v in r.flags),
-             "outcome": r.outcome, "requires_option": r.flag_option or ""} for r in load_rules(rules).rules]
+    return [
+        {
+            "id": r.id,
+            "vessels": ", ".join(r.vessels),
+            "locations": ", ".join(sorted(r.locations)),
+            "contact": r.contact,
+            "flags": ", ".join(f"{k}={v}" for k, v in r.flags),
+            "outcome": r.outcome,
+            "requires_option": r.flag_option or "",
+        }
+        for r in load_rules(rules).rules
+    ]

@@ -18,6 +18,7 @@ Label maps paint the tumor-vessel interface in three ways (``convention``), all 
 
 ``to_lps`` gives the same phantom as an array stored in LPS order (x and y reversed).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,11 +33,11 @@ TUMOR_LABEL = 2
 
 @dataclass
 class TubePhantom:
-    mask: np.ndarray          # uint8: 0 background, 1 vessel, 2 tumor
+    mask: np.ndarray  # uint8: 0 background, 1 vessel, 2 tumor
     spacing: tuple[float, float, float]
-    true_angle_deg: float     # exact circumferential contact (0 if the tumor does not touch)
-    true_length_mm: float     # length of the contact along the centerline (0 if no contact)
-    true_gap_mm: float        # tumor-vessel distance (0 when touching)
+    true_angle_deg: float  # exact circumferential contact (0 if the tumor does not touch)
+    true_length_mm: float  # length of the contact along the centerline (0 if no contact)
+    true_gap_mm: float  # tumor-vessel distance (0 when touching)
     orientation: str
     radius_mm: float
 
@@ -45,8 +46,9 @@ class TubePhantom:
         return {"background": 0, "vessel": VESSEL_LABEL, "tumor": TUMOR_LABEL}
 
 
-def _local_coordinates(points: np.ndarray, orientation: str, center: np.ndarray, azimuth: float,
-                       curve_radius_mm: float):
+def _local_coordinates(
+    points: np.ndarray, orientation: str, center: np.ndarray, azimuth: float, curve_radius_mm: float
+):
     """(arc length s, radial distance rho, angle phi) of points (N,3 mm) w.r.t. the centerline."""
     q = points - center
     if orientation == "curved":
@@ -63,8 +65,8 @@ def _local_coordinates(points: np.ndarray, orientation: str, center: np.ndarray,
         return curve_radius_mm * psi, np.hypot(a, b), np.arctan2(b, a) + azimuth
     tilt = {"straight": 0.0, "oblique30": 30.0, "oblique60": 60.0}[orientation]
     t = np.deg2rad(tilt)
-    d = np.array([np.sin(t), 0.0, np.cos(t)])           # tilted from the slice axis z towards x
-    u = np.array([np.cos(t), 0.0, -np.sin(t)])          # orthonormal frame of the cross-section
+    d = np.array([np.sin(t), 0.0, np.cos(t)])  # tilted from the slice axis z towards x
+    u = np.array([np.cos(t), 0.0, -np.sin(t)])  # orthonormal frame of the cross-section
     v = np.array([0.0, 1.0, 0.0])
     s = q @ d
     w = q - np.outer(s, d)
@@ -72,11 +74,24 @@ def _local_coordinates(points: np.ndarray, orientation: str, center: np.ndarray,
     return s, np.hypot(a, b), np.arctan2(b, a) + azimuth
 
 
-def tube_phantom(angle_deg: float, *, orientation: str = "straight", spacing=(1.0, 1.0, 1.0),
-                 size_mm: float = 48.0, radius_mm: float = 4.0, thickness_mm: float = 6.0,
-                 length_mm: float = 16.0, start_deg: float = 0.0, gap_mm: float = 0.0,
-                 curve_radius_mm: float = 40.0, azimuth_deg: float = 0.0, tumor_offset_mm: float = 0.0,
-                 indent_mm: float = 0.0, convention: str = "disjoint", overlap_mm: float = 1.0) -> TubePhantom:
+def tube_phantom(
+    angle_deg: float,
+    *,
+    orientation: str = "straight",
+    spacing=(1.0, 1.0, 1.0),
+    size_mm: float = 48.0,
+    radius_mm: float = 4.0,
+    thickness_mm: float = 6.0,
+    length_mm: float = 16.0,
+    start_deg: float = 0.0,
+    gap_mm: float = 0.0,
+    curve_radius_mm: float = 40.0,
+    azimuth_deg: float = 0.0,
+    tumor_offset_mm: float = 0.0,
+    indent_mm: float = 0.0,
+    convention: str = "disjoint",
+    overlap_mm: float = 1.0,
+) -> TubePhantom:
     """A cubic field of view of ``size_mm`` with one vessel crossing it and one tumor sector.
 
     ``tumor_offset_mm`` moves the tumor along the centerline (towards the field of view's edge);
@@ -111,14 +126,19 @@ def tube_phantom(angle_deg: float, *, orientation: str = "straight", spacing=(1.
     if angle_deg == 0.0:  # a tumor that does not touch: a 90 degree sector held off by the gap
         if gap_mm <= 0:
             raise ValueError("angle_deg=0 needs gap_mm > 0 (a tumor that does not touch the vessel)")
-        tumor = ((rho > radius_mm + gap_mm) & (rho <= radius_mm + gap_mm + thickness_mm)
-                 & (rel <= np.pi / 2) & along)
+        tumor = (rho > radius_mm + gap_mm) & (rho <= radius_mm + gap_mm + thickness_mm) & (rel <= np.pi / 2) & along
     mask = np.zeros(len(points), dtype=np.uint8)
     mask[vessel] = VESSEL_LABEL
     mask[tumor] = TUMOR_LABEL
-    return TubePhantom(mask=mask.reshape(shape), spacing=spacing, true_angle_deg=float(angle_deg) if touching else 0.0,
-                       true_length_mm=float(length_mm) if touching else 0.0, true_gap_mm=float(max(gap_mm, 0.0)),
-                       orientation=orientation, radius_mm=float(radius_mm))
+    return TubePhantom(
+        mask=mask.reshape(shape),
+        spacing=spacing,
+        true_angle_deg=float(angle_deg) if touching else 0.0,
+        true_length_mm=float(length_mm) if touching else 0.0,
+        true_gap_mm=float(max(gap_mm, 0.0)),
+        orientation=orientation,
+        radius_mm=float(radius_mm),
+    )
 
 
 def to_lps(mask: np.ndarray) -> np.ndarray:
@@ -147,8 +167,12 @@ _ANATOMY = (
 )
 
 
-def abdomen_phantom(spacing=(1.0, 1.0, 1.0), size_mm: float = 160.0, tumor_radius_mm: float = 16.0,
-                    label_map: dict[str, int] | None = None) -> tuple[np.ndarray, tuple]:
+def abdomen_phantom(
+    spacing=(1.0, 1.0, 1.0),
+    size_mm: float = 160.0,
+    tumor_radius_mm: float = 16.0,
+    label_map: dict[str, int] | None = None,
+) -> tuple[np.ndarray, tuple]:
     """A 160 mm abdomen-like label volume (canonical labels) with a tumor wrapping SMA and SMV.
 
     Used to time ``measure_case`` on a realistic number of vessels (benchmarks/geometry.py); the

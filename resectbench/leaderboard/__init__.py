@@ -8,9 +8,20 @@ Public API::
     print(render(board, "markdown"))                  # terminal | markdown | csv | latex | json | html
     write_report(runs, "report.html")                 # one self-contained HTML file + PNG figures
 """
+
 from .board import Comparison, Leaderboard, Row, build_leaderboard
 from .errors import LeaderboardError
 from .runs import ModelResults, RunResults, load_run, load_runs, merge_runs
 
-__all__ = ["Comparison", "Leaderboard", "Row", "build_leaderboard", "LeaderboardError", "ModelResults",
-           "RunResults", "load_run", "load_runs", "merge_runs"]
+__all__ = [
+    "Comparison",
+    "Leaderboard",
+    "Row",
+    "build_leaderboard",
+    "LeaderboardError",
+    "ModelResults",
+    "RunResults",
+    "load_run",
+    "load_runs",
+    "merge_runs",
+]

@@ -13,6 +13,7 @@
 - flags: chance rows, oracle-mask rows, the Bayes-optimal ceiling of a synthetic cohort, models
   whose predictions collapse to one class, and models with unfinished folds.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,16 @@ from ..vocabulary import CLASS_NAMES, PROB_COLUMNS
 from . import metrics as M
 from .errors import LeaderboardError
 from .runs import ModelResults, RunResults
-from .stats import (BayesianComparison, Interval, bootstrap_intervals, correlated_bayesian_ttest,
-                    corrected_resampled_ttest, delong_ovr_macro_test, holm, paired_bootstrap_test)
+from .stats import (
+    BayesianComparison,
+    Interval,
+    bootstrap_intervals,
+    corrected_resampled_ttest,
+    correlated_bayesian_ttest,
+    delong_ovr_macro_test,
+    holm,
+    paired_bootstrap_test,
+)
 
 AUC_TESTS = ("delong", "bootstrap")
 
@@ -36,16 +45,16 @@ AUC_TESTS = ("delong", "bootstrap")
 class Row:
     label: str
     recipe: str
-    kind: str                                   # "model" | "chance" | "oracle" | "ceiling"
+    kind: str  # "model" | "chance" | "oracle" | "ceiling"
     mask_source: str = "none"
     tags: list[str] = field(default_factory=list)
     n_folds: int = 0
     n_expected: int = 0
-    mean: dict[str, float] = field(default_factory=dict)     # over outer folds
+    mean: dict[str, float] = field(default_factory=dict)  # over outer folds
     sd: dict[str, float] = field(default_factory=dict)
     pooled: dict[str, Interval] = field(default_factory=dict)
     n_parameters: float | None = None
-    train_seconds: float | None = None          # mean per outer fold
+    train_seconds: float | None = None  # mean per outer fold
     infer_seconds_per_case: float | None = None
     flags: list[str] = field(default_factory=list)
     rank: int | None = None
@@ -59,14 +68,14 @@ class Row:
 class Comparison:
     model: str
     reference: str
-    metric: str                                 # the fold metric of the t-test
+    metric: str  # the fold metric of the t-test
     n_folds: int
-    mean_difference: float                      # model - reference, over paired folds
+    mean_difference: float  # model - reference, over paired folds
     t: float
     p_ttest: float
     p_ttest_holm: float = math.nan
     auc_test: str = "delong"
-    auc_difference: float = math.nan            # pooled OOF macro AUC, model - reference
+    auc_difference: float = math.nan  # pooled OOF macro AUC, model - reference
     p_auc: float = math.nan
     p_auc_holm: float = math.nan
     bayes: BayesianComparison | None = None
@@ -84,7 +93,7 @@ class Leaderboard:
     settings: dict[str, Any]
     data_fingerprint: str | None
     split_fingerprint: str | None
-    metrics: list[str]                          # metric columns present in at least one row
+    metrics: list[str]  # metric columns present in at least one row
 
     def row(self, label: str) -> Row:
         for r in self.rows:
@@ -155,18 +164,31 @@ def _collapse_flags(m: ModelResults) -> tuple[bool, list[str]]:
 
 def _model_row(m: ModelResults, run: RunResults, n_boot: int, seed: int, level: float) -> Row:
     mean, sd = _fold_stats(m.folds) if not m.folds.empty else ({}, {})
-    row = Row(label=m.label, recipe=m.recipe, kind=_kind(m), mask_source=m.mask_source,
-              tags=list(m.info.get("tags", [])), n_folds=m.n_folds, n_expected=run.n_expected_folds,
-              mean=mean, sd=sd)
+    row = Row(
+        label=m.label,
+        recipe=m.recipe,
+        kind=_kind(m),
+        mask_source=m.mask_source,
+        tags=list(m.info.get("tags", [])),
+        n_folds=m.n_folds,
+        n_expected=run.n_expected_folds,
+        mean=mean,
+        sd=sd,
+    )
     row.n_parameters = m.info.get("n_parameters", mean.get("n_parameters"))
     row.train_seconds = mean.get("train_seconds")
     row.infer_seconds_per_case = mean.get("infer_seconds_per_case")
     oof = m.oof()
     if len(oof):
         y = oof["label"].to_numpy(dtype=int)
-        row.pooled = bootstrap_intervals(y, oof[PROB_COLUMNS].to_numpy(dtype=float),
-                                         units=run.patient_of(oof["case_id"]), n_boot=n_boot, seed=seed,
-                                         level=level)
+        row.pooled = bootstrap_intervals(
+            y,
+            oof[PROB_COLUMNS].to_numpy(dtype=float),
+            units=run.patient_of(oof["case_id"]),
+            n_boot=n_boot,
+            seed=seed,
+            level=level,
+        )
     row.collapsed, flags = _collapse_flags(m)
     if row.kind == "chance":
         row.flags.append("chance level")
@@ -181,8 +203,9 @@ def _model_row(m: ModelResults, run: RunResults, n_boot: int, seed: int, level: 
 def _paired_folds(a: ModelResults, b: ModelResults, metric: str) -> tuple[np.ndarray, np.ndarray]:
     if metric not in a.folds or metric not in b.folds:
         return np.array([]), np.array([])
-    merged = a.folds[["repeat", "fold", metric]].merge(b.folds[["repeat", "fold", metric]], on=["repeat", "fold"],
-                                                         suffixes=("_a", "_b"))
+    merged = a.folds[["repeat", "fold", metric]].merge(
+        b.folds[["repeat", "fold", metric]], on=["repeat", "fold"], suffixes=("_a", "_b")
+    )
     return merged[f"{metric}_a"].to_numpy(float), merged[f"{metric}_b"].to_numpy(float)
 
 
@@ -196,15 +219,23 @@ def _auc_test(a: ModelResults, b: ModelResults, run: RunResults, method: str, n_
         common = ma.index.intersection(mb.index)
         if len(common) < 4:
             return math.nan, math.nan
-        res = delong_ovr_macro_test(ma.loc[common, PROB_COLUMNS].to_numpy(), mb.loc[common, PROB_COLUMNS].to_numpy(),
-                                    ma.loc[common, "label"].to_numpy(dtype=int))
+        res = delong_ovr_macro_test(
+            ma.loc[common, PROB_COLUMNS].to_numpy(),
+            mb.loc[common, PROB_COLUMNS].to_numpy(),
+            ma.loc[common, "label"].to_numpy(dtype=int),
+        )
         return res.difference, res.p_value
     merged = pa.merge(pb, on=["case_id", "repeat", "label"], suffixes=("_a", "_b"))
     if len(merged) < 4:
         return math.nan, math.nan
-    res = paired_bootstrap_test(merged["label"].to_numpy(int), merged[[f"{c}_a" for c in PROB_COLUMNS]].to_numpy(),
-                                merged[[f"{c}_b" for c in PROB_COLUMNS]].to_numpy(),
-                                units=run.patient_of(merged["case_id"]), n_boot=n_boot, seed=seed)
+    res = paired_bootstrap_test(
+        merged["label"].to_numpy(int),
+        merged[[f"{c}_a" for c in PROB_COLUMNS]].to_numpy(),
+        merged[[f"{c}_b" for c in PROB_COLUMNS]].to_numpy(),
+        units=run.patient_of(merged["case_id"]),
+        n_boot=n_boot,
+        seed=seed,
+    )
     return res.difference, res.p_value
 
 
@@ -220,21 +251,36 @@ def _cohort_notes(cohort: dict) -> list[str]:
         notes.append(f"{len(problems)} invalid case(s) excluded by --skip-invalid (in no fold of any model): {listed}")
     missing = cohort.get("missing_variables") or {}
     if missing:
-        notes.append("clinical variable(s) without a column: " + "; ".join(f"{v} ({why})" for v, why in missing.items()))
+        notes.append(
+            "clinical variable(s) without a column: " + "; ".join(f"{v} ({why})" for v, why in missing.items())
+        )
     return notes
 
 
-def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", reference: str | None = None,
-                      auc_test: str = "delong", bayesian: bool = False, rope: float = 0.01, n_boot: int = 2000,
-                      seed: int = 0, level: float = 0.95) -> Leaderboard:
+def build_leaderboard(
+    runs: RunResults,
+    *,
+    rank_by: str = "auc_ovr_macro",
+    reference: str | None = None,
+    auc_test: str = "delong",
+    bayesian: bool = False,
+    rope: float = 0.01,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Leaderboard:
     """Aggregate a run (or merged runs) into a ranked, annotated leaderboard. See the module docstring."""
     if rank_by not in M.rankable() and not rank_by.startswith("dice_"):
-        raise LeaderboardError(f"cannot rank by {rank_by!r}; choose one of {', '.join(M.rankable())} or a dice_* metric")
+        raise LeaderboardError(
+            f"cannot rank by {rank_by!r}; choose one of {', '.join(M.rankable())} or a dice_* metric"
+        )
     if auc_test not in AUC_TESTS:
         raise LeaderboardError(f"auc_test must be one of {', '.join(AUC_TESTS)}, got {auc_test!r}")
     if not runs.models:
-        raise LeaderboardError(f"no finished model results in {', '.join(map(str, runs.roots))} "
-                               "(models/<name>/fold_*/DONE); is the run still starting?")
+        raise LeaderboardError(
+            f"no finished model results in {', '.join(map(str, runs.roots))} "
+            "(models/<name>/fold_*/DONE); is the run still starting?"
+        )
     rows = [_model_row(m, runs, n_boot, seed, level) for m in runs.models.values()]
     sign = 1 if M.higher_is_better(rank_by) else -1
     ranked = sorted(rows, key=lambda r: (not math.isfinite(r.value(rank_by)), -sign * np.nan_to_num(r.value(rank_by))))
@@ -243,16 +289,27 @@ def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", refer
 
     notes = _cohort_notes(runs.manifest.get("cohort") or {})
     if not any(r.kind == "chance" for r in rows):
-        notes.append("no chance row: this run has no `dummy` model; add `--model dummy` to the run (same splits) "
-                     "to show chance level")
+        notes.append(
+            "no chance row: this run has no `dummy` model; add `--model dummy` to the run (same splits) "
+            "to show chance level"
+        )
     ceiling = runs.bayes_optimal_accuracy
     if ceiling is not None:
-        ranked.append(Row(label="ceiling (Bayes-optimal)", recipe="-", kind="ceiling", mean={"accuracy": ceiling},
-                          flags=["highest accuracy reachable on these synthetic labels (given their rater noise)"]))
+        ranked.append(
+            Row(
+                label="ceiling (Bayes-optimal)",
+                recipe="-",
+                kind="ceiling",
+                mean={"accuracy": ceiling},
+                flags=["highest accuracy reachable on these synthetic labels (given their rater noise)"],
+            )
+        )
     for r in ranked:
         if r.collapsed and r.kind != "chance":
-            notes.append(f"{r.label} predicts a single class for every case: its AUC may look fine but "
-                         "it does not separate the classes")
+            notes.append(
+                f"{r.label} predicts a single class for every case: its AUC may look fine but "
+                "it does not separate the classes"
+            )
 
     eligible = [r for r in ranked if r.kind == "model" and r.rank is not None]
     if reference is None:
@@ -269,13 +326,24 @@ def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", refer
             a, b = _paired_folds(other, ref, rank_by)
             tt = corrected_resampled_ttest(a, b, runs.test_train_ratio) if len(a) else None
             diff, p_auc = _auc_test(other, ref, runs, auc_test, n_boot, seed)
-            comparisons.append(Comparison(
-                model=r.label, reference=reference, metric=rank_by, n_folds=len(a),
-                mean_difference=tt.mean_difference if tt else math.nan, t=tt.t if tt else math.nan,
-                p_ttest=tt.p_value if tt else math.nan, auc_test=auc_test, auc_difference=diff, p_auc=p_auc,
-                # oriented so that "better" means better also for lower-is-better metrics (ECE, Brier)
-                bayes=correlated_bayesian_ttest(sign * a, sign * b, runs.test_train_ratio, rope)
-                if bayesian and len(a) else None))
+            comparisons.append(
+                Comparison(
+                    model=r.label,
+                    reference=reference,
+                    metric=rank_by,
+                    n_folds=len(a),
+                    mean_difference=tt.mean_difference if tt else math.nan,
+                    t=tt.t if tt else math.nan,
+                    p_ttest=tt.p_value if tt else math.nan,
+                    auc_test=auc_test,
+                    auc_difference=diff,
+                    p_auc=p_auc,
+                    # oriented so that "better" means better also for lower-is-better metrics (ECE, Brier)
+                    bayes=correlated_bayesian_ttest(sign * a, sign * b, runs.test_train_ratio, rope)
+                    if bayesian and len(a)
+                    else None,
+                )
+            )
         for attr in ("p_ttest", "p_auc"):
             adjusted = holm([getattr(c, attr) for c in comparisons])
             for c, p in zip(comparisons, adjusted):
@@ -283,11 +351,28 @@ def build_leaderboard(runs: RunResults, *, rank_by: str = "auc_ovr_macro", refer
 
     present = [m for m in (*M.HEADLINE, *M.SECONDARY, *M.CALIBRATION) if any(m in r.mean for r in rows)]
     present += [m for m in M.DICE_SUMMARY if any(m in r.mean for r in rows)]
-    present += sorted({k for r in rows for k in r.mean if k.startswith("dice_") and k not in M.DICE_SUMMARY},
-                      key=M.structure_order)
-    settings = {"n_boot": n_boot, "seed": seed, "level": level, "auc_test": auc_test, "bayesian": bayesian,
-                "rope": rope, "test_train_ratio": runs.test_train_ratio}
-    return Leaderboard(name=runs.name, runs=[str(p) for p in runs.roots], rank_by=rank_by, reference=reference,
-                       rows=ranked, comparisons=comparisons, notes=notes, settings=settings,
-                       data_fingerprint=runs.data_fingerprint, split_fingerprint=runs.split_fingerprint,
-                       metrics=present)
+    present += sorted(
+        {k for r in rows for k in r.mean if k.startswith("dice_") and k not in M.DICE_SUMMARY}, key=M.structure_order
+    )
+    settings = {
+        "n_boot": n_boot,
+        "seed": seed,
+        "level": level,
+        "auc_test": auc_test,
+        "bayesian": bayesian,
+        "rope": rope,
+        "test_train_ratio": runs.test_train_ratio,
+    }
+    return Leaderboard(
+        name=runs.name,
+        runs=[str(p) for p in runs.roots],
+        rank_by=rank_by,
+        reference=reference,
+        rows=ranked,
+        comparisons=comparisons,
+        notes=notes,
+        settings=settings,
+        data_fingerprint=runs.data_fingerprint,
+        split_fingerprint=runs.split_fingerprint,
+        metrics=present,
+    )

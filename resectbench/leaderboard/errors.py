@@ -1,4 +1,5 @@
 """Errors raised while reading run directories or building leaderboards and reports."""
+
 from ..errors import ResectbenchError
 
 

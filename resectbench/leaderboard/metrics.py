@@ -2,11 +2,12 @@
 
 Which way a metric is better (:func:`higher_is_better`) is defined in :mod:`resectbench.vocabulary`.
 """
+
 from __future__ import annotations
 
 from ..vocabulary import ARTERIES, STRUCTURE_INDEX as INDEX, VEINS, higher_is_better, per_class_metric  # noqa: F401 (re-exported)
 
-HEADLINE = ("auc_ovr_macro", "macro_f1", "accuracy")            # the paper's Table 1 columns
+HEADLINE = ("auc_ovr_macro", "macro_f1", "accuracy")  # the paper's Table 1 columns
 SECONDARY = ("balanced_accuracy", *per_class_metric("f1"))
 CALIBRATION = ("ece", "brier")
 POOLED = ("auc_ovr_macro", "macro_f1", "accuracy", "balanced_accuracy")
@@ -16,10 +17,19 @@ VESSELS = (*ARTERIES, *VEINS)
 DICE_SUMMARY = ("dice_pancreas", "dice_tumor", "dice_vessels")
 
 LABELS = {
-    "auc_ovr_macro": "AUC", "macro_f1": "macro-F1", "accuracy": "accuracy", "balanced_accuracy": "bal. acc.",
-    "f1_resectable": "F1 res.", "f1_borderline": "F1 border.", "f1_locally_advanced": "F1 LA",
-    "ece": "ECE", "brier": "Brier", "n_parameters": "params", "train_seconds": "train s/fold",
-    "infer_seconds_per_case": "infer ms/case", "dice_vessels": "Dice vessels",
+    "auc_ovr_macro": "AUC",
+    "macro_f1": "macro-F1",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "bal. acc.",
+    "f1_resectable": "F1 res.",
+    "f1_borderline": "F1 border.",
+    "f1_locally_advanced": "F1 LA",
+    "ece": "ECE",
+    "brier": "Brier",
+    "n_parameters": "params",
+    "train_seconds": "train s/fold",
+    "infer_seconds_per_case": "infer ms/case",
+    "dice_vessels": "Dice vessels",
 }
 
 

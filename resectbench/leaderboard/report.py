@@ -6,6 +6,7 @@ curves per class, confusion matrices, reliability diagrams, the arterial-vs-veno
 scatter with misclassified cases, learning curves and loss-weight schedules, Optuna history and
 parameter importances, and the manifest (data, splits, versions).
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,7 +64,7 @@ class ReportResult:
     figure_dir: Path
     figures: dict[str, Path] = field(default_factory=dict)
     board: Leaderboard | None = None
-    skipped: dict[str, str] = field(default_factory=dict)   # figure -> why it is absent
+    skipped: dict[str, str] = field(default_factory=dict)  # figure -> why it is absent
 
 
 def _when(stamp) -> str:
@@ -79,19 +80,43 @@ def _facts(runs: RunResults) -> list[tuple[str, str]]:
     profile = man.get("profile") or {}
     n_outer = len(runs.splits.get("outer", [])) or None
     facts = [
-        ("cohort", " ".join(x for x in (cohort.get("name") or cohort.get("source"),
-                                       f"({cohort.get('n_cases', len(runs.cases))} cases)") if x)),
+        (
+            "cohort",
+            " ".join(
+                x
+                for x in (
+                    cohort.get("name") or cohort.get("source"),
+                    f"({cohort.get('n_cases', len(runs.cases))} cases)",
+                )
+                if x
+            ),
+        ),
         ("classes R / BR / LA", " / ".join(str(counts.get(c, "?")) for c in CLASS_NAMES)),
-        ("outer folds", f"{proto.get('outer_folds', '?')} × {proto.get('repeats', 1)} repeat(s)"
-         + (f" = {n_outer} units per model" if n_outer else "")),
-        ("inner split", f"{proto['inner']}, {proto.get('trials', '?')} trial(s) per fold, selected by "
-                        f"{proto.get('selection_metric', '?')}" if "inner" in proto else "not recorded"),
+        (
+            "outer folds",
+            f"{proto.get('outer_folds', '?')} × {proto.get('repeats', 1)} repeat(s)"
+            + (f" = {n_outer} units per model" if n_outer else ""),
+        ),
+        (
+            "inner split",
+            f"{proto['inner']}, {proto.get('trials', '?')} trial(s) per fold, selected by "
+            f"{proto.get('selection_metric', '?')}"
+            if "inner" in proto
+            else "not recorded",
+        ),
         ("profile", str(profile.get("name", man.get("profile", "?")) if isinstance(profile, dict) else profile)),
-        ("Bayes-optimal accuracy", cells.number(runs.bayes_optimal_accuracy, 3)
-         if runs.bayes_optimal_accuracy is not None else "unknown (real data)"),
+        (
+            "Bayes-optimal accuracy",
+            cells.number(runs.bayes_optimal_accuracy, 3)
+            if runs.bayes_optimal_accuracy is not None
+            else "unknown (real data)",
+        ),
         ("data fingerprint", str(runs.data_fingerprint)),
         ("split fingerprint", str(runs.split_fingerprint)),
-        ("run (UTC)", f"{_when(man.get('created'))} → {_when(man.get('finished')) if man.get('finished') else 'not finished'}"),
+        (
+            "run (UTC)",
+            f"{_when(man.get('created'))} → {_when(man.get('finished')) if man.get('finished') else 'not finished'}",
+        ),
     ]
     return facts
 
@@ -103,50 +128,67 @@ def _headline(board: Leaderboard) -> str:
     metric = M.label(board.rank_by)
     if fair:
         best = fair[0]
-        parts.append(f"Best entry by {metric}: <b>{escape(best.label)}</b> "
-                     f"({metric} {cells.mean_sd(best.mean.get(board.rank_by), best.sd.get(board.rank_by))} over "
-                     f"{best.n_folds} outer folds; pooled AUC {cells.interval(best.pooled.get('auc_ovr_macro'))}).")
+        parts.append(
+            f"Best entry by {metric}: <b>{escape(best.label)}</b> "
+            f"({metric} {cells.mean_sd(best.mean.get(board.rank_by), best.sd.get(board.rank_by))} over "
+            f"{best.n_folds} outer folds; pooled AUC {cells.interval(best.pooled.get('auc_ovr_macro'))})."
+        )
     if chance is not None:
-        parts.append(f"Chance level ({escape(chance.label)}): AUC {cells.number(chance.mean.get('auc_ovr_macro'))}, "
-                     f"macro-F1 {cells.number(chance.mean.get('macro_f1'))}, accuracy "
-                     f"{cells.number(chance.mean.get('accuracy'))}.")
-    significant = [c.model for c in board.comparisons if cells.finite(c.p_auc_holm) and c.p_auc_holm < 0.05
-                   and board.row(c.model).kind == "model"]
+        parts.append(
+            f"Chance level ({escape(chance.label)}): AUC {cells.number(chance.mean.get('auc_ovr_macro'))}, "
+            f"macro-F1 {cells.number(chance.mean.get('macro_f1'))}, accuracy "
+            f"{cells.number(chance.mean.get('accuracy'))}."
+        )
+    significant = [
+        c.model
+        for c in board.comparisons
+        if cells.finite(c.p_auc_holm) and c.p_auc_holm < 0.05 and board.row(c.model).kind == "model"
+    ]
     if board.reference and fair:
         others = [r.label for r in fair if r.label != board.reference]
         if others:
-            parts.append(f"Against {escape(board.reference)}, {len(significant)} of {len(others)} other entries differ "
-                         "in pooled AUC after Holm correction (DeLong/bootstrap p &lt; 0.05).")
+            parts.append(
+                f"Against {escape(board.reference)}, {len(significant)} of {len(others)} other entries differ "
+                "in pooled AUC after Holm correction (DeLong/bootstrap p &lt; 0.05)."
+            )
     return " ".join(parts)
 
 
 def _figure(name: str, png: bytes, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return (f'<figure id="fig-{name}"><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure id="fig-{name}"><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )
 
 
 CAPTIONS = {
     "folds": "Each dot is one outer fold; the bar is the mean ± SD. Overlapping spreads mean the fold-to-fold "
-             "variation is as large as the difference between models.",
+    "variation is as large as the difference between models.",
     "roc": "One-vs-rest ROC curves from the pooled out-of-fold predictions; the legend gives each model's AUC for "
-           "that class. The dashed diagonal is chance.",
+    "that class. The dashed diagonal is chance.",
     "confusion": "Pooled out-of-fold confusion matrices: counts and row percentages (share of each true class).",
     "calibration": "Reliability of the predicted class's probability: points on the diagonal mean that a "
-                   "predicted 70 % is right 70 % of the time. Below: how many cases fall in each confidence bin.",
+    "predicted 70 % is right 70 % of the time. Below: how many cases fall in each confidence bin.",
     "contact": "True maximum arterial vs venous contact of every case (the synthetic cohort's ground truth), "
-               "coloured by NCCN class; ringed cases are misclassified by the highlighted model. Points are "
-               "jittered by a few degrees so that cases with identical angles stay visible.",
+    "coloured by NCCN class; ringed cases are misclassified by the highlighted model. Points are "
+    "jittered by a few degrees so that cases with identical angles stay visible.",
     "training": "Per-epoch logs of the final fit in each outer fold: loss terms, inner-validation scores and "
-                "training tumor Dice, and the segmentation/classification loss weights chosen by the schedule.",
+    "training tumor Dice, and the segmentation/classification loss weights chosen by the schedule.",
     "tuning": "Objective of every Optuna trial (inner validation) by trial number, with the best so far; "
-              "importances are a file-based variance-explained measure (η² for categorical or few-valued "
-              "parameters, squared Spearman ρ otherwise, normalised), not Optuna's fANOVA.",
+    "importances are a file-based variance-explained measure (η² for categorical or few-valued "
+    "parameters, squared Spearman ρ otherwise, normalised), not Optuna's fANOVA.",
 }
 
-TITLES = {"folds": "Per-fold spread", "roc": "ROC curves per class", "confusion": "Confusion matrices",
-          "calibration": "Calibration", "contact": "Tumor-vessel contact (Figure 2 style)",
-          "training": "Learning curves and loss weights", "tuning": "Hyper-parameter tuning"}
+TITLES = {
+    "folds": "Per-fold spread",
+    "roc": "ROC curves per class",
+    "confusion": "Confusion matrices",
+    "calibration": "Calibration",
+    "contact": "Tumor-vessel contact (Figure 2 style)",
+    "training": "Learning curves and loss weights",
+    "tuning": "Hyper-parameter tuning",
+}
 
 
 def render_figures(runs: RunResults, board: Leaderboard, highlight: str | None = None):
@@ -183,13 +225,23 @@ def render_figures(runs: RunResults, board: Leaderboard, highlight: str | None =
     return figs, skipped, highlight
 
 
-def write_report(runs: RunResults, out: str | Path, *, rank_by: str = "auc_ovr_macro", reference: str | None = None,
-                 auc_test: str = "delong", n_boot: int = 2000, seed: int = 0, highlight: str | None = None,
-                 board: Leaderboard | None = None) -> ReportResult:
+def write_report(
+    runs: RunResults,
+    out: str | Path,
+    *,
+    rank_by: str = "auc_ovr_macro",
+    reference: str | None = None,
+    auc_test: str = "delong",
+    n_boot: int = 2000,
+    seed: int = 0,
+    highlight: str | None = None,
+    board: Leaderboard | None = None,
+) -> ReportResult:
     """Write ``out`` (HTML) and ``<out stem>_figures/*.png``; returns what was written."""
     out = Path(out)
-    board = board or build_leaderboard(runs, rank_by=rank_by, reference=reference, auc_test=auc_test,
-                                       bayesian=True, n_boot=n_boot, seed=seed)
+    board = board or build_leaderboard(
+        runs, rank_by=rank_by, reference=reference, auc_test=auc_test, bayesian=True, n_boot=n_boot, seed=seed
+    )
     figs, skipped, highlight = render_figures(runs, board, highlight)
     fig_dir = out.parent / f"{out.stem}_figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -199,27 +251,43 @@ def write_report(runs: RunResults, out: str | Path, *, rank_by: str = "auc_ovr_m
         path.write_bytes(png)
         written[name] = path
 
-    nav = "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in
-                  [("leaderboard", "Leaderboard"), ("comparisons", "Comparisons"), ("details", "Details"),
-                   *[(k, TITLES[k]) for k in TITLES], ("manifest", "Manifest")])
-    facts = "".join(f'<div class="fact"><div class="k">{escape(k)}</div><div class="v">{escape(v)}</div></div>'
-                    for k, v in _facts(runs))
+    nav = "".join(
+        f'<a href="#{k}">{escape(v)}</a>'
+        for k, v in [
+            ("leaderboard", "Leaderboard"),
+            ("comparisons", "Comparisons"),
+            ("details", "Details"),
+            *[(k, TITLES[k]) for k in TITLES],
+            ("manifest", "Manifest"),
+        ]
+    )
+    facts = "".join(
+        f'<div class="fact"><div class="k">{escape(k)}</div><div class="v">{escape(v)}</div></div>'
+        for k, v in _facts(runs)
+    )
     notes = "".join(f"<li>{escape(n)}</li>" for n in board.notes)
-    body = [f'<section id="overview"><h2>Overview</h2><div class="facts">{facts}</div>'
-            f'<p class="lead">{_headline(board)}</p>{f"<ul class=notes>{notes}</ul>" if notes else ""}'
-            f"<nav>{nav}</nav></section>",
-            f'<section id="leaderboard"><h2>Leaderboard</h2>{table_html(main_table(board))}</section>']
+    body = [
+        f'<section id="overview"><h2>Overview</h2><div class="facts">{facts}</div>'
+        f'<p class="lead">{_headline(board)}</p>{f"<ul class=notes>{notes}</ul>" if notes else ""}'
+        f"<nav>{nav}</nav></section>",
+        f'<section id="leaderboard"><h2>Leaderboard</h2>{table_html(main_table(board))}</section>',
+    ]
     if board.comparisons:
-        body.append(f'<section id="comparisons"><h2>Comparisons with {escape(board.reference)}</h2>'
-                    f"{table_html(comparisons_table(board))}</section>")
-    body.append(f'<section id="details"><h2>Per-class F1, segmentation, calibration and cost</h2>'
-                f"{table_html(details_table(board))}</section>")
+        body.append(
+            f'<section id="comparisons"><h2>Comparisons with {escape(board.reference)}</h2>'
+            f"{table_html(comparisons_table(board))}</section>"
+        )
+    body.append(
+        f'<section id="details"><h2>Per-class F1, segmentation, calibration and cost</h2>'
+        f"{table_html(details_table(board))}</section>"
+    )
     seg = segmentation_table(board)
     if seg is not None:
         body.append(f'<section id="segmentation"><h2>Segmentation</h2>{table_html(seg)}</section>')
     if any(r.label in paper_labels() for r in board.rows):
-        tables = "".join(f"<h3>{escape(t.title)}</h3>{table_html(t)}" for t in paper_tables(board)
-                         if t.title != "Other models")
+        tables = "".join(
+            f"<h3>{escape(t.title)}</h3>{table_html(t)}" for t in paper_tables(board) if t.title != "Other models"
+        )
         body.append(f'<section id="paper"><h2>Beside the paper (Ochs et al., MIDL 2026)</h2>{tables}</section>')
     for name, title in TITLES.items():
         if name in figs:
@@ -235,22 +303,30 @@ def write_report(runs: RunResults, out: str | Path, *, rank_by: str = "auc_ovr_m
     ver = ", ".join(f"{k} {v}" for k, v in versions.items())
     body.append(
         f'<section id="manifest"><h2>Manifest</h2><p class="lead">Run director{"ies" if len(runs.roots) > 1 else "y"}: '
-        f'{escape(", ".join(str(r) for r in runs.roots))}<br>git SHA: {escape(str(man.get("git_sha")))}; '
+        f"{escape(', '.join(str(r) for r in runs.roots))}<br>git SHA: {escape(str(man.get('git_sha')))}; "
         f"versions: {escape(ver) or 'not recorded'}<br>device: {escape(str(man.get('device', '?')))}</p>"
         f"<details><summary>full manifest.json</summary><pre>{escape(json.dumps(man, indent=2, default=str))}</pre>"
         f"</details><details><summary>split sizes per outer fold</summary><pre>"
-        + escape("\n".join(f"repeat {o.get('repeat')} fold {o.get('fold')}: train {len(o.get('train', []))}, "
-                           f"test {len(o.get('test', []))}" for o in runs.splits.get("outer", [])))
-        + "</pre></details></section>")
+        + escape(
+            "\n".join(
+                f"repeat {o.get('repeat')} fold {o.get('fold')}: train {len(o.get('train', []))}, "
+                f"test {len(o.get('test', []))}"
+                for o in runs.splits.get("outer", [])
+            )
+        )
+        + "</pre></details></section>"
+    )
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    html = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>resectbench report: {escape(board.name)}</title><style>{PAGE_CSS}{CSS}</style></head><body>"
-            f"<header><h1>Resectability benchmark: {escape(board.name)}</h1>"
-            f"<p>NCCN resectability (resectable / borderline / locally advanced) from CT and clinical variables. "
-            f"{len([r for r in board.rows if r.kind != 'ceiling'])} models, nested cross-validation.</p></header>"
-            f"<main>{''.join(body)}</main><footer>resectbench {escape(__version__)} · generated {stamp} from the run "
-            f"directory files only</footer></body></html>\n")
+    html = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>resectbench report: {escape(board.name)}</title><style>{PAGE_CSS}{CSS}</style></head><body>"
+        f"<header><h1>Resectability benchmark: {escape(board.name)}</h1>"
+        f"<p>NCCN resectability (resectable / borderline / locally advanced) from CT and clinical variables. "
+        f"{len([r for r in board.rows if r.kind != 'ceiling'])} models, nested cross-validation.</p></header>"
+        f"<main>{''.join(body)}</main><footer>resectbench {escape(__version__)} · generated {stamp} from the run "
+        f"directory files only</footer></body></html>\n"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     return ReportResult(html=out, figure_dir=fig_dir, figures=written, board=board, skipped=skipped)

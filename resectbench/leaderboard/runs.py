@@ -4,6 +4,7 @@ Only finished units (those with a ``DONE`` marker) are read, so a board of a run
 what is complete and says how many folds each model has. Nothing here imports the protocol:
 a run directory from another machine, or from last year, reads the same.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,20 +16,22 @@ import pandas as pd
 
 from ..vocabulary import PREDICTION_COLUMNS, PROB_COLUMNS, UNIT_GLOB, RunFiles as F, parse_unit_key
 from .errors import LeaderboardError
+
 CHANCE_RECIPES = ("dummy",)
 
 
 @dataclass
 class ModelResults:
     """Everything one model of a run produced, fold by fold."""
+
     label: str
     run_dir: Path
-    info: dict                              # model.json
-    folds: pd.DataFrame                     # one row per finished unit: repeat, fold, scalar metrics
-    confusion: dict[str, np.ndarray]        # unit key -> confusion matrix (true x predicted)
-    predictions: pd.DataFrame               # all finished units' predictions.csv, concatenated
-    histories: dict[str, pd.DataFrame] = field(default_factory=dict)   # unit key -> history.csv
-    trials: dict[str, pd.DataFrame] = field(default_factory=dict)      # unit key -> trials.csv
+    info: dict  # model.json
+    folds: pd.DataFrame  # one row per finished unit: repeat, fold, scalar metrics
+    confusion: dict[str, np.ndarray]  # unit key -> confusion matrix (true x predicted)
+    predictions: pd.DataFrame  # all finished units' predictions.csv, concatenated
+    histories: dict[str, pd.DataFrame] = field(default_factory=dict)  # unit key -> history.csv
+    trials: dict[str, pd.DataFrame] = field(default_factory=dict)  # unit key -> trials.csv
     best_params: dict[str, dict] = field(default_factory=dict)
     timings: dict[str, dict] = field(default_factory=dict)
 
@@ -60,11 +63,12 @@ class ModelResults:
 @dataclass
 class RunResults:
     """One run directory, or several merged ones with the same data and splits."""
+
     roots: list[Path]
     manifest: dict
     splits: dict
-    cases: pd.DataFrame                     # cohort/cases.csv: case_id, label, group
-    ground_truth: pd.DataFrame | None       # cohort/ground_truth.csv (synthetic cohorts)
+    cases: pd.DataFrame  # cohort/cases.csv: case_id, label, group
+    ground_truth: pd.DataFrame | None  # cohort/ground_truth.csv (synthetic cohorts)
     models: dict[str, ModelResults]
 
     @property
@@ -137,8 +141,9 @@ def _read_model(folder: Path) -> ModelResults | None:
         except ValueError:
             continue
         metrics = _read_json(unit / F.METRICS)
-        rows.append({"repeat": repeat, "fold": fold,
-                     **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}})
+        rows.append(
+            {"repeat": repeat, "fold": fold, **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}}
+        )
         if "confusion_matrix" in metrics:
             confusion[unit.name] = np.asarray(metrics["confusion_matrix"], dtype=float)
         p = _read_csv(unit / F.PREDICTIONS, required=True)
@@ -163,9 +168,18 @@ def _read_model(folder: Path) -> ModelResults | None:
     if not folds.empty:
         folds = folds.sort_values(["repeat", "fold"], kind="stable").reset_index(drop=True)
     predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(columns=PREDICTION_COLUMNS)
-    return ModelResults(label=folder.name, run_dir=folder.parent.parent, info=info, folds=folds,
-                        confusion=confusion, predictions=predictions, histories=hist, trials=trials,
-                        best_params=params, timings=timings)
+    return ModelResults(
+        label=folder.name,
+        run_dir=folder.parent.parent,
+        info=info,
+        folds=folds,
+        confusion=confusion,
+        predictions=predictions,
+        histories=hist,
+        trials=trials,
+        best_params=params,
+        timings=timings,
+    )
 
 
 def load_run(path: str | Path) -> RunResults:
@@ -174,8 +188,9 @@ def load_run(path: str | Path) -> RunResults:
     if not root.is_dir():
         raise LeaderboardError(f"run directory {root} does not exist")
     if not (root / F.MANIFEST).exists():
-        raise LeaderboardError(f"{root} is not a resectbench run directory (no manifest.json); "
-                               "create one with `resectbench run`")
+        raise LeaderboardError(
+            f"{root} is not a resectbench run directory (no manifest.json); create one with `resectbench run`"
+        )
     manifest = _read_json(root / F.MANIFEST)
     splits = _read_json(root / F.SPLITS) if (root / F.SPLITS).exists() else {}
     cases = _read_csv(root / F.COHORT_DIR / F.CASES)
@@ -216,7 +231,8 @@ def merge_runs(runs: list[RunResults]) -> RunResults:
             raise LeaderboardError(
                 f"cannot merge these run directories: their {what} fingerprints differ ({listing}). "
                 f"Models are comparable only on the same {'cohort' if what == 'data' else 'splits'}; "
-                "re-run them into one run directory (or with the same data, seed and protocol)")
+                "re-run them into one run directory (or with the same data, seed and protocol)"
+            )
     models: dict[str, ModelResults] = {}
     for run in runs:
         for label, result in run.models.items():
@@ -230,5 +246,11 @@ def merge_runs(runs: list[RunResults]) -> RunResults:
             models[name] = result
     first = runs[0]
     gt = next((r.ground_truth for r in runs if r.ground_truth is not None), None)
-    return RunResults(roots=[p for r in runs for p in r.roots], manifest=first.manifest, splits=first.splits,
-                      cases=first.cases, ground_truth=gt, models=models)
+    return RunResults(
+        roots=[p for r in runs for p in r.roots],
+        manifest=first.manifest,
+        splits=first.splits,
+        cases=first.cases,
+        ground_truth=gt,
+        models=models,
+    )

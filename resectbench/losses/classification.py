@@ -1,4 +1,5 @@
 """The classification loss: class-weighted cross-entropy (paper weights (1.0, 2.0, 2.5))."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -23,8 +24,10 @@ def inverse_frequency_weights(labels, n_classes: int = 3) -> np.ndarray:
     if labels.size == 0:
         raise DataError("inverse-frequency class weights need training labels, got none")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.number) or not np.all(labels == np.round(labels)):
-        raise DataError(f"class labels must be a 1-D sequence of integers, got array of shape {labels.shape} "
-                        f"and dtype {labels.dtype}")
+        raise DataError(
+            f"class labels must be a 1-D sequence of integers, got array of shape {labels.shape} "
+            f"and dtype {labels.dtype}"
+        )
     labels = labels.astype(int)
     bad = labels[(labels < 0) | (labels >= n_classes)]
     if bad.size:
@@ -32,14 +35,20 @@ def inverse_frequency_weights(labels, n_classes: int = 3) -> np.ndarray:
     counts = np.bincount(labels, minlength=n_classes)
     if (counts == 0).any():
         missing = [int(c) for c in np.flatnonzero(counts == 0)]
-        raise DataError(f"class(es) {missing} have no training case, so inverse-frequency weights are undefined "
-                        f"(counts {counts.tolist()}); use explicit class_weights")
+        raise DataError(
+            f"class(es) {missing} have no training case, so inverse-frequency weights are undefined "
+            f"(counts {counts.tolist()}); use explicit class_weights"
+        )
     weights = 1.0 / counts
     return weights / weights.min()
 
 
-def classification_loss(class_weights: Sequence[float] | str | None = PAPER_CLASS_WEIGHTS, labels=None,
-                        n_classes: int = 3, label_smoothing: float = 0.0) -> nn.CrossEntropyLoss:
+def classification_loss(
+    class_weights: Sequence[float] | str | None = PAPER_CLASS_WEIGHTS,
+    labels=None,
+    n_classes: int = 3,
+    label_smoothing: float = 0.0,
+) -> nn.CrossEntropyLoss:
     """Class-weighted cross-entropy on logits ``(B, n_classes)`` vs integer labels ``(B,)``.
 
     ``class_weights``: a sequence of ``n_classes`` positive weights (default: the paper's
@@ -57,8 +66,10 @@ def classification_loss(class_weights: Sequence[float] | str | None = PAPER_CLAS
         elif key == "none":
             weights = None
         else:
-            raise ValueError(f"class_weights must be a sequence of {n_classes} numbers, 'inverse-frequency' or "
-                             f"'none'; got {class_weights!r}")
+            raise ValueError(
+                f"class_weights must be a sequence of {n_classes} numbers, 'inverse-frequency' or "
+                f"'none'; got {class_weights!r}"
+            )
     elif class_weights is None:
         weights = None
     else:

@@ -1,4 +1,5 @@
 """Hard (argmax) Dice of one structure, per sample: what the adaptive loss schedules measure."""
+
 from __future__ import annotations
 
 import torch
@@ -24,7 +25,9 @@ def class_dice(seg_logits: torch.Tensor, seg_target: torch.Tensor, index: int, r
     if seg_target.dim() == seg_logits.dim():
         seg_target = seg_target[:, 0]
     if seg_target.shape != seg_logits.shape[:1] + seg_logits.shape[2:]:
-        raise ValueError(f"segmentation target {tuple(seg_target.shape)} does not match logits {tuple(seg_logits.shape)}")
+        raise ValueError(
+            f"segmentation target {tuple(seg_target.shape)} does not match logits {tuple(seg_logits.shape)}"
+        )
     if not 0 <= index < seg_logits.shape[1]:
         raise ValueError(f"structure index {index} is outside the {seg_logits.shape[1]} segmentation channels")
     with torch.no_grad():

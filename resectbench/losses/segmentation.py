@@ -1,4 +1,5 @@
 """The auxiliary segmentation loss: a * cross-entropy + b * Dice + c * focal over the canonical classes."""
+
 from __future__ import annotations
 
 import torch
@@ -35,8 +36,15 @@ class SegmentationLoss(nn.Module):
     tuning range [0.2, 0.6] (:data:`SEARCH_SPACE`).
     """
 
-    def __init__(self, ce: float = 0.4, dice: float = 0.4, focal: float = 0.2, gamma: float = 2.0,
-                 include_background_dice: bool = False, batch_dice: bool = True):
+    def __init__(
+        self,
+        ce: float = 0.4,
+        dice: float = 0.4,
+        focal: float = 0.2,
+        gamma: float = 2.0,
+        include_background_dice: bool = False,
+        batch_dice: bool = True,
+    ):
         super().__init__()
         from monai.losses import DiceLoss, FocalLoss  # monai is heavy; import when a loss is built
 
@@ -49,8 +57,13 @@ class SegmentationLoss(nn.Module):
         self.gamma = float(gamma)
         self.include_background_dice = include_background_dice
         self.batch_dice = batch_dice
-        self.dice_loss = DiceLoss(include_background=include_background_dice, to_onehot_y=True, softmax=True,
-                                  batch=batch_dice, reduction="none")
+        self.dice_loss = DiceLoss(
+            include_background=include_background_dice,
+            to_onehot_y=True,
+            softmax=True,
+            batch=batch_dice,
+            reduction="none",
+        )
         self.focal_loss = FocalLoss(include_background=True, to_onehot_y=True, gamma=gamma, use_softmax=True)
 
     def forward(self, seg_logits: torch.Tensor, seg_target: torch.Tensor) -> torch.Tensor:
@@ -71,8 +84,11 @@ class SegmentationLoss(nn.Module):
     def _present_class_dice(self, seg_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean Dice loss over the (sample, class) pairs - or classes, with batch Dice - present in ``target``."""
         per_class = self.dice_loss(seg_logits, target.unsqueeze(1))  # (C',) or (B, C') plus singleton dims
-        per_class = per_class.reshape(per_class.shape[0], -1)[:, 0] if self.batch_dice else \
-            per_class.reshape(*per_class.shape[:2], -1)[..., 0]
+        per_class = (
+            per_class.reshape(per_class.shape[0], -1)[:, 0]
+            if self.batch_dice
+            else per_class.reshape(*per_class.shape[:2], -1)[..., 0]
+        )
         n_classes = seg_logits.shape[1]
         counts = torch.stack([(target == c).flatten(1).any(dim=1) for c in range(n_classes)], dim=1)  # (B, C)
         if not self.include_background_dice:
@@ -88,15 +104,20 @@ class SegmentationLoss(nn.Module):
             raise ValueError(f"segmentation logits must be (B, C, *spatial), got {tuple(seg_logits.shape)}")
         if seg_target.dim() == seg_logits.dim():
             if seg_target.shape[1] != 1:
-                raise ValueError(f"segmentation target must be (B, *spatial) or (B, 1, *spatial), "
-                                 f"got {tuple(seg_target.shape)}")
+                raise ValueError(
+                    f"segmentation target must be (B, *spatial) or (B, 1, *spatial), got {tuple(seg_target.shape)}"
+                )
             seg_target = seg_target[:, 0]
         if seg_target.shape != seg_logits.shape[:1] + seg_logits.shape[2:]:
-            raise ValueError(f"segmentation target {tuple(seg_target.shape)} does not match logits "
-                             f"{tuple(seg_logits.shape)} (batch and spatial sizes must agree)")
+            raise ValueError(
+                f"segmentation target {tuple(seg_target.shape)} does not match logits "
+                f"{tuple(seg_logits.shape)} (batch and spatial sizes must agree)"
+            )
         target = seg_target.long()
         n_classes = seg_logits.shape[1]
         if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_classes):
-            raise ValueError(f"segmentation target holds labels in [{int(target.min())}, {int(target.max())}] but "
-                             f"the logits have {n_classes} channels")
+            raise ValueError(
+                f"segmentation target holds labels in [{int(target.min())}, {int(target.max())}] but "
+                f"the logits have {n_classes} channels"
+            )
         return target

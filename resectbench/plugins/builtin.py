@@ -5,6 +5,7 @@ so adding a built-in component is adding a file; no list here needs editing. The
 commands are not registered here: the CLI adds its own (the library never imports the CLI), and
 plugins add theirs through ``register_commands``.
 """
+
 import importlib.util
 
 from .hookspecs import hookimpl

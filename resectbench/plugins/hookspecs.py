@@ -6,6 +6,7 @@ Each ``register_*`` hook receives the registry of its kind and adds components t
     def register_fusions(registry):
         registry.register("my-fusion", tags=("fusion",))(MyFusion)
 """
+
 import pluggy
 
 PROJECT = "resectbench"

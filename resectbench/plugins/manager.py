@@ -9,6 +9,7 @@ failure is its own). A plugin that fails is rolled back completely - its registr
 (:func:`resectbench.registry.revert`), its CLI commands - and unregistered from pluggy, so nothing
 of it stays half-registered. This module installs :func:`ensure_loaded` as the registry's loader.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -108,8 +109,9 @@ def _register_plugin(pm: pluggy.PluginManager, name: str, plugin, record: Plugin
     record.components = {kind: list(names) for kind, names in changes.items()}
 
 
-def _roll_back(pm: pluggy.PluginManager, name: str, record: PluginRecord, changes: reg.Changes,
-               exc: BaseException) -> None:
+def _roll_back(
+    pm: pluggy.PluginManager, name: str, record: PluginRecord, changes: reg.Changes, exc: BaseException
+) -> None:
     """Undo everything ``name`` registered, drop it from pluggy and report it failed."""
     reg.revert(changes)
     _state["changes"].pop(name, None)
@@ -122,8 +124,9 @@ def _roll_back(pm: pluggy.PluginManager, name: str, record: PluginRecord, change
 def _fail(record: PluginRecord, exc: BaseException) -> None:
     record.status = "failed"
     record.error = f"{type(exc).__name__}: {exc}"
-    warnings.warn(f"resectbench plugin {record.name!r} ({record.source}) failed: {record.error}",
-                  PluginWarning, stacklevel=3)
+    warnings.warn(
+        f"resectbench plugin {record.name!r} ({record.source}) failed: {record.error}", PluginWarning, stacklevel=3
+    )
 
 
 def ensure_loaded() -> None:
@@ -183,11 +186,12 @@ def register_commands(app) -> None:
         taken = set(_command_names(commands, groups))
         try:
             _only(pm, "register_commands", plugin)(app=app)
-            added = _command_names(app.registered_commands[len(commands):], app.registered_groups[len(groups):])
+            added = _command_names(app.registered_commands[len(commands) :], app.registered_groups[len(groups) :])
             clash = sorted({n for n in added if n in taken or added.count(n) > 1})
             if clash:
-                raise RegistryError(f"command name(s) {', '.join(clash)} already taken; a plugin may not "
-                                    "replace a command")
+                raise RegistryError(
+                    f"command name(s) {', '.join(clash)} already taken; a plugin may not replace a command"
+                )
         except (Exception, SystemExit) as exc:  # noqa: BLE001
             app.registered_commands[:], app.registered_groups[:] = commands, groups
             _roll_back(pm, name, record, _state["changes"].get(name, {}), exc)

@@ -6,6 +6,7 @@ To report a run-wide hit rate without changing the recipe interface, :func:`trac
 records every store constructed while it is active and sums their ``stats`` at the end; nothing
 else about the stores changes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,5 +51,10 @@ def summarize(units: list[dict], cache_dir: Path) -> dict:
     misses = sum(int(u.get("misses", 0)) for u in units)
     total = hits + misses
     entries = len(list(Path(cache_dir).glob("volumes/*/*.npz"))) if Path(cache_dir).exists() else 0
-    return {"hits": hits, "misses": misses, "hit_rate": hits / total if total else None,
-            "cached_volumes": entries, "cache_dir": str(cache_dir)}
+    return {
+        "hits": hits,
+        "misses": misses,
+        "hit_rate": hits / total if total else None,
+        "cached_volumes": entries,
+        "cache_dir": str(cache_dir),
+    }

@@ -37,6 +37,7 @@ TOML layout::
     refit = false                  # default: the profile's
     pruning = true
 """
+
 from __future__ import annotations
 
 import re
@@ -63,6 +64,7 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 @dataclass
 class ModelSpec:
     """One model of a benchmark: a registered recipe, its fixed parameters and its label."""
+
     name: str
     label: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -81,19 +83,21 @@ class ProtocolConfig:
     inner_folds: int = 3
     valid_fraction: float = 0.2
     group_by: str = ""
-    trials: int | None = None        # None: the profile's
-    timeout: float | None = None     # seconds per study; None: no limit
+    trials: int | None = None  # None: the profile's
+    timeout: float | None = None  # seconds per study; None: no limit
     seed: int = 0
     selection_metric: str = "macro_f1"
-    refit: bool | None = None        # None: the profile's
+    refit: bool | None = None  # None: the profile's
     pruning: bool = True
 
     def validate(self) -> None:
         if self.inner not in INNER_MODES:
             raise ProtocolError(f"protocol.inner must be one of {', '.join(INNER_MODES)}, got {self.inner!r}")
         if self.selection_metric not in SELECTION_METRICS:
-            raise ProtocolError(f"protocol.selection_metric must be one of {', '.join(SELECTION_METRICS)}, "
-                                f"got {self.selection_metric!r}")
+            raise ProtocolError(
+                f"protocol.selection_metric must be one of {', '.join(SELECTION_METRICS)}, "
+                f"got {self.selection_metric!r}"
+            )
         if self.trials is not None and self.trials < 1:
             raise ProtocolError(f"protocol.trials must be at least 1, got {self.trials}")
         if self.outer_folds < 2:
@@ -102,7 +106,7 @@ class ProtocolConfig:
 
 @dataclass
 class DataConfig:
-    path: str | None = None          # None: the embedded synthetic cohort of the profile
+    path: str | None = None  # None: the embedded synthetic cohort of the profile
     skip_invalid: bool = False
     #: data-dictionary variables the clinical table may lack (recorded in the manifest)
     allow_missing_variables: list[str] = field(default_factory=list)
@@ -118,23 +122,26 @@ class ExperimentConfig:
     profile: str = "cpu"
     device: str = "auto"
     run_dir: str | None = None
-    storage: str | None = None       # Optuna RDB URL, journal file path, or None (SQLite in the run dir)
-    name: str = ""                   # benchmark name; default: the run dir's folder name
+    storage: str | None = None  # Optuna RDB URL, journal file path, or None (SQLite in the run dir)
+    name: str = ""  # benchmark name; default: the run dir's folder name
 
     def resolved(self) -> "ExperimentConfig":
         """Fill profile defaults (trials, refit), the run dir and the name; validate everything."""
         profile = get_profile(self.profile)
         if not self.models:
-            raise ProtocolError("no model given: pass --model NAME (see `resectbench list models`) "
-                                "or list models in the experiment file")
+            raise ProtocolError(
+                "no model given: pass --model NAME (see `resectbench list models`) "
+                "or list models in the experiment file"
+            )
         labels = [m.label for m in self.models]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ProtocolError(f"model label(s) {', '.join(dupes)} used twice; give each a distinct label")
-        proto = replace(self.protocol,
-                        trials=self.protocol.trials if self.protocol.trials is not None else profile.trials,
-                        refit=self.protocol.refit if self.protocol.refit is not None
-                        else getattr(profile, "refit", True))
+        proto = replace(
+            self.protocol,
+            trials=self.protocol.trials if self.protocol.trials is not None else profile.trials,
+            refit=self.protocol.refit if self.protocol.refit is not None else getattr(profile, "refit", True),
+        )
         proto.validate()
         run_dir = self.run_dir or str(Path("runs") / default_run_name(self))
         name = self.name or Path(run_dir).resolve().name
@@ -158,10 +165,13 @@ class ExperimentConfig:
         data = dict(data)
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
-            raise ProtocolError(f"unknown experiment key(s) {', '.join(sorted(unknown))}; "
-                                f"valid: {', '.join(f.name for f in fields(cls))}")
-        models = [ModelSpec(name=m) if isinstance(m, str) else _build(ModelSpec, m, "models")
-                  for m in data.pop("models", [])]
+            raise ProtocolError(
+                f"unknown experiment key(s) {', '.join(sorted(unknown))}; "
+                f"valid: {', '.join(f.name for f in fields(cls))}"
+            )
+        models = [
+            ModelSpec(name=m) if isinstance(m, str) else _build(ModelSpec, m, "models") for m in data.pop("models", [])
+        ]
         protocol = _build(ProtocolConfig, data.pop("protocol", {}), "protocol")
         if protocol.timeout == 0:
             protocol.timeout = None
@@ -190,8 +200,9 @@ def _build(kind, data: dict, section: str):
     valid = {f.name for f in fields(kind)}
     unknown = set(data) - valid
     if unknown:
-        raise ProtocolError(f"unknown key(s) {', '.join(sorted(unknown))} in [{section}]; "
-                            f"valid: {', '.join(sorted(valid))}")
+        raise ProtocolError(
+            f"unknown key(s) {', '.join(sorted(unknown))} in [{section}]; valid: {', '.join(sorted(valid))}"
+        )
     return kind(**data)
 
 

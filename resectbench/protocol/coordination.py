@@ -13,6 +13,7 @@ shared disk) holds, per benchmark ``NAME``:
   done, its complete result (predictions, metrics, trials ...) is stored on the claim, so any
   process with access to the storage can write it into a run directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,13 +48,15 @@ def open_storage(url: str | None, run_dir: Path | None = None):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-        path = url[len(JOURNAL_PREFIX):] if url.startswith(JOURNAL_PREFIX) else url
+        path = url[len(JOURNAL_PREFIX) :] if url.startswith(JOURNAL_PREFIX) else url
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         # the open(O_EXCL) lock works on network file systems, unlike the symlink lock
         return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
     if "://" not in url:
-        raise ProtocolError(f"--storage {redact(url)!r} is neither a database URL (postgresql://user@host/db, "
-                            f"sqlite:///path.db) nor a journal file (journal:PATH or a path ending in .log)")
+        raise ProtocolError(
+            f"--storage {redact(url)!r} is neither a database URL (postgresql://user@host/db, "
+            f"sqlite:///path.db) nor a journal file (journal:PATH or a path ending in .log)"
+        )
     sqlite = url.startswith("sqlite")
     engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
     try:
@@ -61,7 +64,9 @@ def open_storage(url: str | None, run_dir: Path | None = None):
             _sqlite_wal(url)
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except Exception as exc:  # noqa: BLE001 - driver errors vary; say which storage failed
-        raise ProtocolError(f"cannot open storage {redact(url)}: {type(exc).__name__}: {scrub(str(exc), url)}") from None
+        raise ProtocolError(
+            f"cannot open storage {redact(url)}: {type(exc).__name__}: {scrub(str(exc), url)}"
+        ) from None
     if sqlite:
         _sqlite_fast_commits(storage.engine)
     return storage
@@ -154,14 +159,21 @@ class ClaimState:
 class UnitBoard:
     """Claims and results of the units of one benchmark in a shared storage."""
 
-    def __init__(self, storage, benchmark: str, *, worker: str | None = None, stale_after: float = 600.0,
-                 heartbeat_every: float = 20.0):
+    def __init__(
+        self,
+        storage,
+        benchmark: str,
+        *,
+        worker: str | None = None,
+        stale_after: float = 600.0,
+        heartbeat_every: float = 20.0,
+    ):
         self.storage = storage
         self.benchmark = benchmark
         self.worker = worker or worker_id()
         self.stale_after = stale_after
         self.heartbeat_every = heartbeat_every
-        self._study_ids: dict[str, int] = {}   # a study's id never changes: look each up once
+        self._study_ids: dict[str, int] = {}  # a study's id never changes: look each up once
 
     def _study_id(self, name: str) -> int:
         if name not in self._study_ids:
@@ -198,7 +210,8 @@ class UnitBoard:
                         raise ProtocolError(
                             f"benchmark {self.benchmark!r} in this storage was started with a different "
                             f"{what.split('_')[0]} ({what} {existing.get(what)} there, {meta.get(what)} here); "
-                            "use another benchmark name (--name) or storage")
+                            "use another benchmark name (--name) or storage"
+                        )
             # same data and splits: the newest configuration (e.g. with models added) is what workers read
             study_id = self.storage.get_study_id_from_name(self.meta_name)
         self.storage.set_study_user_attr(study_id, "meta", json.dumps(meta))
@@ -211,8 +224,11 @@ class UnitBoard:
     def claims(self, label: str, key: str) -> list[tuple[int, int]]:
         """(generation, study id) of every claim on a unit, oldest first."""
         prefix = self._claim_prefix(label, key)
-        found = [(int(s.study_name[len(prefix):]), self._study_id(s.study_name)) for s in self.storage.get_all_studies()
-                 if s.study_name.startswith(prefix)]
+        found = [
+            (int(s.study_name[len(prefix) :]), self._study_id(s.study_name))
+            for s in self.storage.get_all_studies()
+            if s.study_name.startswith(prefix)
+        ]
         return sorted(found)
 
     def all_claims(self) -> dict[tuple[str, str], list[tuple[int, int]]]:
@@ -221,14 +237,15 @@ class UnitBoard:
         out: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for s in self.storage.get_all_studies():
             if s.study_name.startswith(prefix):
-                label, key, gen = s.study_name[len(prefix):].rsplit("::", 2)
+                label, key, gen = s.study_name[len(prefix) :].rsplit("::", 2)
                 out.setdefault((label, key), []).append((int(gen), self._study_id(s.study_name)))
         return {k: sorted(v) for k, v in out.items()}
 
     def state(self, study_id: int, generation: int) -> ClaimState:
         attrs = self.storage.get_study_user_attrs(study_id)
-        return ClaimState(generation, attrs.get("worker", ""), float(attrs.get("heartbeat", 0.0)),
-                          bool(attrs.get("done", False)))
+        return ClaimState(
+            generation, attrs.get("worker", ""), float(attrs.get("heartbeat", 0.0)), bool(attrs.get("done", False))
+        )
 
     def status(self, label: str, key: str, claims: list[tuple[int, int]] | None = None) -> str:
         """``done``, ``running`` (claimed, heartbeat fresh), ``stale`` or ``free``."""
@@ -263,7 +280,7 @@ class UnitBoard:
 
     def result(self, label: str, key: str, claims: list[tuple[int, int]] | None = None) -> dict | None:
         """The stored result payload of a done unit (first finished generation), else None."""
-        for _gen, sid in (self.claims(label, key) if claims is None else claims):
+        for _gen, sid in self.claims(label, key) if claims is None else claims:
             attrs = self.storage.get_study_user_attrs(sid)
             if attrs.get("done") and "result" in attrs:
                 return json.loads(attrs["result"])

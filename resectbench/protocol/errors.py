@@ -1,4 +1,5 @@
 """Errors of the evaluation protocol (bad configuration, a run directory that cannot be resumed)."""
+
 from ..errors import ResectbenchError
 
 

@@ -3,6 +3,7 @@
 Every method is optional (the base class ignores everything). A ``Unit`` names one
 (model, repeat, outer fold); ``trial`` is the Optuna trial number, or ``"refit"`` for the final fit.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Unit:
 @dataclass(frozen=True)
 class Plan:
     """What a run will do: its units, trials per unit and the epoch budget per fit."""
+
     units: tuple[Unit, ...]
     trials: int
     max_epochs: int

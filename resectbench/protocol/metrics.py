@@ -8,14 +8,14 @@ Conventions (documented in docs/protocol.md):
 - ``brier``: multi-class Brier score, mean over cases of the squared distance between the
   probability vector and the one-hot label (0 = perfect, 2 = worst).
 """
+
 from __future__ import annotations
 
 import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
-                             roc_auc_score)
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, roc_auc_score
 
 from ..vocabulary import CLASS_NAMES, N_CLASSES, macro_f1, metric_sign
 
@@ -89,8 +89,9 @@ def _all_metrics(y: np.ndarray, p: np.ndarray, pred: np.ndarray) -> dict:
 
 
 #: metrics that can select a configuration (all "higher is better" after the sign below)
-SELECTION_METRICS = {m: metric_sign(m) for m in ("macro_f1", "auc_ovr_macro", "accuracy", "balanced_accuracy",
-                                                 "brier", "ece")}
+SELECTION_METRICS = {
+    m: metric_sign(m) for m in ("macro_f1", "auc_ovr_macro", "accuracy", "balanced_accuracy", "brier", "ece")
+}
 
 
 def selection_score(metric: str, y_true, proba) -> float:
@@ -101,10 +102,14 @@ def selection_score(metric: str, y_true, proba) -> float:
     pred = p.argmax(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        value = {"macro_f1": lambda: macro_f1(y, pred), "auc_ovr_macro": lambda: auc_ovr_macro(y, p),
-                 "accuracy": lambda: float(np.mean(pred == y)),
-                 "balanced_accuracy": lambda: float(balanced_accuracy_score(y, pred)),
-                 "brier": lambda: brier_score(y, p), "ece": lambda: expected_calibration_error(y, p)}[metric]()
+        value = {
+            "macro_f1": lambda: macro_f1(y, pred),
+            "auc_ovr_macro": lambda: auc_ovr_macro(y, p),
+            "accuracy": lambda: float(np.mean(pred == y)),
+            "balanced_accuracy": lambda: float(balanced_accuracy_score(y, pred)),
+            "brier": lambda: brier_score(y, p),
+            "ece": lambda: expected_calibration_error(y, p),
+        }[metric]()
     return SELECTION_METRICS[metric] * value
 
 

@@ -6,6 +6,7 @@ through the units (model x repeat x outer fold). Each unit is claimed in the sha
 fold and written atomically. ``run_worker`` joins a running benchmark and takes unfinished units.
 Re-running the same command resumes: finished units are skipped, Optuna studies continue.
 """
+
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -22,8 +23,7 @@ import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
 
-from .. import registry as reg
-from .. import search_space as ss
+from .. import registry as reg, search_space as ss
 from ..errors import RegistryError
 from ..models.base import FitContext
 from ..profiles import Profile, get_profile
@@ -46,10 +46,11 @@ VERSIONED = ("resectbench", "torch", "monai", "optuna", "scikit-learn", "numpy",
 @dataclass
 class Benchmark:
     """A prepared benchmark: what every process working on it shares."""
+
     config: ExperimentConfig
     cohort: Any
     splits: Splits
-    store: RunStore | None               # None: a worker without access to the run directory
+    store: RunStore | None  # None: a worker without access to the run directory
     storage: Any
     board: UnitBoard
     profile: Profile
@@ -72,7 +73,7 @@ class RunResult:
     run_dir: Path
     summary: pd.DataFrame
     manifest: dict
-    ran: list[Unit] = field(default_factory=list)       # units this process computed
+    ran: list[Unit] = field(default_factory=list)  # units this process computed
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -88,8 +89,13 @@ def package_versions() -> dict[str, str]:
 
 def git_sha() -> str | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                              capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
@@ -105,15 +111,17 @@ def _resolve_entries(config: ExperimentConfig) -> dict[str, reg.Entry]:
     entries = {}
     for spec in config.models:
         try:
-            entry = reg.models.get(spec.name)   # RegistryError names close matches and all models
+            entry = reg.models.get(spec.name)  # RegistryError names close matches and all models
         except RegistryError as exc:
             raise RegistryError(f"{exc}{_failed_plugins_note()}") from None
         params = entry.parameters()
         takes_var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
         unknown = [k for k in spec.params if k not in params and not takes_var_kw]
         if unknown:
-            raise ProtocolError(f"model {spec.label!r}: recipe {spec.name!r} has no parameter(s) "
-                                f"{', '.join(unknown)}; valid: {', '.join(params)}")
+            raise ProtocolError(
+                f"model {spec.label!r}: recipe {spec.name!r} has no parameter(s) "
+                f"{', '.join(unknown)}; valid: {', '.join(params)}"
+            )
         for slot, (kind, _prefix) in COMPONENT_SLOTS.items():
             chosen = spec.params.get(slot)
             if slot in params and isinstance(chosen, str) and chosen:
@@ -129,8 +137,11 @@ def _failed_plugins_note() -> str:
     from ..plugins import plugin_records
 
     failed = [f"{r.name} ({r.error})" for r in plugin_records() if r.status == "failed"]
-    return (f" Plugin(s) that failed to load, so registered nothing: {'; '.join(failed)} "
-            "(see `resectbench plugins`).") if failed else ""
+    return (
+        (f" Plugin(s) that failed to load, so registered nothing: {'; '.join(failed)} (see `resectbench plugins`).")
+        if failed
+        else ""
+    )
 
 
 def load_data(config: ExperimentConfig, listener: RunListener):
@@ -147,37 +158,60 @@ def load_data(config: ExperimentConfig, listener: RunListener):
     def progress(what):
         return lambda done, total, message="": listener.message(f"{what}: {done}/{total} {message}".rstrip())
 
-    checks = {"check_volumes": True, "validation_cache": cache_root() / "validation",
-              "on_progress": progress("validating the cohort")}
+    checks = {
+        "check_volumes": True,
+        "validation_cache": cache_root() / "validation",
+        "on_progress": progress("validating the cohort"),
+    }
     if config.data.path:
-        return load_cohort(config.data.path, skip_invalid=config.data.skip_invalid,
-                           allow_missing_variables=tuple(allow), data_dictionary=config.data.data_dictionary,
-                           **checks)
-    return default_cohort(profile=config.profile, seed=0, on_progress=progress("generating the embedded synthetic "
-                                                                                "cohort"), load_options=checks)
+        return load_cohort(
+            config.data.path,
+            skip_invalid=config.data.skip_invalid,
+            allow_missing_variables=tuple(allow),
+            data_dictionary=config.data.data_dictionary,
+            **checks,
+        )
+    return default_cohort(
+        profile=config.profile,
+        seed=0,
+        on_progress=progress("generating the embedded synthetic cohort"),
+        load_options=checks,
+    )
 
 
 def _groups(cohort, column: str):
     if not column:
         return None
     if column not in cohort.table.columns:
-        raise ProtocolError(f"protocol.group_by column {column!r} is not in the cohort table "
-                            f"(columns: {', '.join(map(str, cohort.table.columns))})")
+        raise ProtocolError(
+            f"protocol.group_by column {column!r} is not in the cohort table "
+            f"(columns: {', '.join(map(str, cohort.table.columns))})"
+        )
     return cohort.table.loc[cohort.case_ids, column].astype(str).tolist()
 
 
 def build_splits(config: ExperimentConfig, cohort) -> Splits:
     p = config.protocol
-    return make_splits(cohort.case_ids, cohort.labels, groups=_groups(cohort, p.group_by),
-                       outer_folds=p.outer_folds, repeats=p.repeats, inner=p.inner, inner_folds=p.inner_folds,
-                       valid_fraction=p.valid_fraction, seed=p.seed, data_fingerprint=cohort.fingerprint)
+    return make_splits(
+        cohort.case_ids,
+        cohort.labels,
+        groups=_groups(cohort, p.group_by),
+        outer_folds=p.outer_folds,
+        repeats=p.repeats,
+        inner=p.inner,
+        inner_folds=p.inner_folds,
+        valid_fraction=p.valid_fraction,
+        seed=p.seed,
+        data_fingerprint=cohort.fingerprint,
+    )
 
 
 def _cohort_info(cohort) -> dict:
     info = dict(getattr(cohort, "info", {}) or {})
     labels = np.asarray(cohort.labels, dtype=int)
-    info.update(n_cases=int(len(labels)),
-                class_counts={name: int((labels == i).sum()) for i, name in enumerate(CLASS_NAMES)})
+    info.update(
+        n_cases=int(len(labels)), class_counts={name: int((labels == i).sum()) for i, name in enumerate(CLASS_NAMES)}
+    )
     info.setdefault("bayes_optimal_accuracy", None)
     return info
 
@@ -197,9 +231,14 @@ def prepare(config: ExperimentConfig, *, cohort=None, listener: RunListener | No
     store.root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(config.storage, store.root)
     board = UnitBoard(storage, config.name)
-    meta = {"benchmark": config.name, "config": _storable_config(config).to_dict(), "data_fingerprint": cohort.fingerprint,
-            "split_fingerprint": splits.fingerprint, "splits": splits.to_dict(),
-            "run_dir": str(store.root.resolve())}
+    meta = {
+        "benchmark": config.name,
+        "config": _storable_config(config).to_dict(),
+        "data_fingerprint": cohort.fingerprint,
+        "split_fingerprint": splits.fingerprint,
+        "splits": splits.to_dict(),
+        "run_dir": str(store.root.resolve()),
+    }
     board.publish_meta(meta)
 
     previous = store.read_manifest() or {}
@@ -215,8 +254,10 @@ def prepare(config: ExperimentConfig, *, cohort=None, listener: RunListener | No
         "profile": get_profile(config.profile).to_dict(),
         "data_fingerprint": cohort.fingerprint,
         "split_fingerprint": splits.fingerprint,
-        "seeds": {"base": config.protocol.seed,
-                  "fit": {o.key: derive_seed(config.protocol.seed, "fit", o.repeat, o.fold) for o in splits.outer}},
+        "seeds": {
+            "base": config.protocol.seed,
+            "fit": {o.key: derive_seed(config.protocol.seed, "fit", o.repeat, o.fold) for o in splits.outer},
+        },
         "versions": package_versions(),
         "git_sha": git_sha(),
         "cohort": _cohort_info(cohort),
@@ -225,9 +266,19 @@ def prepare(config: ExperimentConfig, *, cohort=None, listener: RunListener | No
         "resumed": bool(previous),
     }
     store.write_manifest(manifest)
-    return Benchmark(config=config, cohort=cohort, splits=splits, store=store, storage=storage, board=board,
-                     profile=get_profile(config.profile), device=manifest["device"],
-                     cache_dir=store.cache_dir, entries=entries, setup_seconds=setup_seconds)
+    return Benchmark(
+        config=config,
+        cohort=cohort,
+        splits=splits,
+        store=store,
+        storage=storage,
+        board=board,
+        profile=get_profile(config.profile),
+        device=manifest["device"],
+        cache_dir=store.cache_dir,
+        entries=entries,
+        setup_seconds=setup_seconds,
+    )
 
 
 def _storable_config(config: ExperimentConfig) -> ExperimentConfig:
@@ -238,7 +289,7 @@ def _storable_config(config: ExperimentConfig) -> ExperimentConfig:
 def _write_cohort_tables(store: RunStore, cohort) -> None:
     table = cohort.table
     cases = pd.DataFrame({"case_id": cohort.case_ids, "label": np.asarray(cohort.labels, dtype=int)})
-    cases["group"] = (table.loc[cohort.case_ids, "group"].to_numpy() if "group" in table.columns else None)
+    cases["group"] = table.loc[cohort.case_ids, "group"].to_numpy() if "group" in table.columns else None
     gt = getattr(cohort, "ground_truth", None)
     store.write_cohort_tables(cases, None if gt is None else gt.rename_axis("case_id").reset_index())
 
@@ -259,15 +310,38 @@ def _run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult
     proto = bench.config.protocol
     outer: OuterSplit = bench.splits.get(unit.repeat, unit.fold)
     seed = derive_seed(proto.seed, "fit", unit.repeat, unit.fold)
-    work_dir = (bench.store.work_dir(unit.label, unit.key) if bench.store is not None
-                else bench.cache_dir / F.WORK_DIR / unit.label / unit.key)
-    ctx = FitContext(seed=seed, device=bench.device, profile=bench.profile, cache_dir=bench.cache_dir,
-                     work_dir=work_dir, on_progress=None)
-    tuner = Tuner(entry=entry, fixed=dict(spec.params), unit=unit, outer=outer, cohort=bench.cohort, ctx=ctx,
-                  selection_metric=proto.selection_metric, listener=listener, keep_best=not proto.refit)
+    work_dir = (
+        bench.store.work_dir(unit.label, unit.key)
+        if bench.store is not None
+        else bench.cache_dir / F.WORK_DIR / unit.label / unit.key
+    )
+    ctx = FitContext(
+        seed=seed,
+        device=bench.device,
+        profile=bench.profile,
+        cache_dir=bench.cache_dir,
+        work_dir=work_dir,
+        on_progress=None,
+    )
+    tuner = Tuner(
+        entry=entry,
+        fixed=dict(spec.params),
+        unit=unit,
+        outer=outer,
+        cohort=bench.cohort,
+        ctx=ctx,
+        selection_metric=proto.selection_metric,
+        listener=listener,
+        keep_best=not proto.refit,
+    )
     sampler_seed = derive_seed(proto.seed, "tpe", unit.label, unit.repeat, unit.fold)
-    study = make_study(bench.storage, unit_study_name(bench.config.name, unit.label, unit.key),
-                       seed=sampler_seed, inner=proto.inner, pruning=proto.pruning)
+    study = make_study(
+        bench.storage,
+        unit_study_name(bench.config.name, unit.label, unit.key),
+        seed=sampler_seed,
+        inner=proto.inner,
+        pruning=proto.pruning,
+    )
     fail_orphaned_trials(study, bench.storage)
     t0 = time.perf_counter()
     best = tuner.run(study, proto.trials, proto.timeout, sampler_seed)
@@ -300,36 +374,64 @@ def _run_unit(bench: Benchmark, unit: Unit, listener: RunListener) -> UnitResult
     extra = model.extra_outputs(test, ctx) or {}
     if "dice" in extra:
         metrics.update(dice_by_structure(extra["dice"], list(outer.test)))
-    if extra.get("localisation_mm"):   # the cascade's stage 1: distance of the window centre to the tumour
+    if extra.get("localisation_mm"):  # the cascade's stage 1: distance of the window centre to the tumour
         errors = np.asarray(list(extra["localisation_mm"].values()), dtype=float)
-        metrics.update(localisation_median_mm=float(np.median(errors)),
-                       localisation_within_10mm=float(np.mean(errors <= 10.0)))
+        metrics.update(
+            localisation_median_mm=float(np.median(errors)), localisation_within_10mm=float(np.mean(errors <= 10.0))
+        )
     n_params = int(model.n_parameters())
     train_seconds = final.fit_seconds if not reused else float(best.user_attrs.get("fit_seconds", final.fit_seconds))
-    metrics.update(n_parameters=n_params, train_seconds=train_seconds,
-                   infer_seconds_per_case=infer_seconds / max(1, len(outer.test)),
-                   best_trial=best.number, best_inner_value=best.value,
-                   n_trials=len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))))
+    metrics.update(
+        n_parameters=n_params,
+        train_seconds=train_seconds,
+        infer_seconds_per_case=infer_seconds / max(1, len(outer.test)),
+        best_trial=best.number,
+        best_inner_value=best.value,
+        n_trials=len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))),
+    )
 
-    predictions = pd.DataFrame({"case_id": list(outer.test), "repeat": unit.repeat, "fold": unit.fold,
-                                "label": labels})
+    predictions = pd.DataFrame({"case_id": list(outer.test), "repeat": unit.repeat, "fold": unit.fold, "label": labels})
     for j, col in enumerate(PROB_COLUMNS):
         predictions[col] = proba[:, j]
     predictions["pred"] = proba.argmax(axis=1)
-    timings = {"unit_seconds": time.perf_counter() - started, "tune_seconds": tune_seconds,
-               "final_fit_seconds": 0.0 if reused else final.fit_seconds, "train_seconds": train_seconds,
-               "infer_seconds": infer_seconds, "infer_seconds_per_case": metrics["infer_seconds_per_case"],
-               "recipe_seconds": tuner.recipe_seconds, "refit": bool(proto.refit), "reused_trial": best.number if reused
-               else None, "worker": bench.board.worker, "device": bench.device, "started": started_at,
-               "finished": _now()}
-    model_info = {"label": unit.label, "recipe": entry.name, "provider": entry.provider, "tags": list(entry.tags),
-                  "description": entry.description, "mask_source": getattr(model, "mask_source", "none"),
-                  "n_parameters": n_params, "fixed_params": dict(spec.params),
-                  "search_space": ss.describe(tunable_space(entry, spec.params))}
-    return UnitResult(label=unit.label, repeat=unit.repeat, fold=unit.fold, predictions=predictions,
-                      metrics=metrics, best_params=params, trials=_trials_frame(study),
-                      history=pd.DataFrame(list(getattr(model, "history", []) or [])), timings=timings,
-                      model_info=model_info)
+    timings = {
+        "unit_seconds": time.perf_counter() - started,
+        "tune_seconds": tune_seconds,
+        "final_fit_seconds": 0.0 if reused else final.fit_seconds,
+        "train_seconds": train_seconds,
+        "infer_seconds": infer_seconds,
+        "infer_seconds_per_case": metrics["infer_seconds_per_case"],
+        "recipe_seconds": tuner.recipe_seconds,
+        "refit": bool(proto.refit),
+        "reused_trial": best.number if reused else None,
+        "worker": bench.board.worker,
+        "device": bench.device,
+        "started": started_at,
+        "finished": _now(),
+    }
+    model_info = {
+        "label": unit.label,
+        "recipe": entry.name,
+        "provider": entry.provider,
+        "tags": list(entry.tags),
+        "description": entry.description,
+        "mask_source": getattr(model, "mask_source", "none"),
+        "n_parameters": n_params,
+        "fixed_params": dict(spec.params),
+        "search_space": ss.describe(tunable_space(entry, spec.params)),
+    }
+    return UnitResult(
+        label=unit.label,
+        repeat=unit.repeat,
+        fold=unit.fold,
+        predictions=predictions,
+        metrics=metrics,
+        best_params=params,
+        trials=_trials_frame(study),
+        history=pd.DataFrame(list(getattr(model, "history", []) or [])),
+        timings=timings,
+        model_info=model_info,
+    )
 
 
 def _check_proba(proba: np.ndarray, n: int, unit: Unit) -> None:
@@ -342,8 +444,11 @@ def _check_proba(proba: np.ndarray, n: int, unit: Unit) -> None:
 def _trials_frame(study) -> pd.DataFrame:
     rows = []
     for t in study.get_trials(deepcopy=False):
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else None
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
         row = {"number": t.number, "value": t.value, "state": t.state.name, "duration": duration}
         row.update({f"params_{k}": v for k, v in t.params.items()})
         for key in ("fit_seconds", "n_epochs", "error"):
@@ -353,13 +458,16 @@ def _trials_frame(study) -> pd.DataFrame:
 
 
 # -- working through the units -------------------------------------------------------------------------
-def execute(bench: Benchmark, listener: RunListener | None = None, *, wait: bool = True,
-            poll_seconds: float = 2.0) -> list[Unit]:
+def execute(
+    bench: Benchmark, listener: RunListener | None = None, *, wait: bool = True, poll_seconds: float = 2.0
+) -> list[Unit]:
     """Compute every unit not finished or held elsewhere; with ``wait``, also wait for the held ones."""
     listener = listener or RunListener()
     proto = bench.config.protocol
-    listener.run_started(Plan(tuple(bench.units), proto.trials, bench.profile.max_epochs, bool(proto.refit)),
-                         str(bench.store.root) if bench.store else "")
+    listener.run_started(
+        Plan(tuple(bench.units), proto.trials, bench.profile.max_epochs, bool(proto.refit)),
+        str(bench.store.root) if bench.store else "",
+    )
     ran: list[Unit] = []
     announced: set[Unit] = set()
     while True:
@@ -391,7 +499,7 @@ def execute(bench: Benchmark, listener: RunListener | None = None, *, wait: bool
             except BaseException:
                 claim.release()
                 raise
-            claim.complete(result.to_payload())   # the storage first: the run dir can be rebuilt from it
+            claim.complete(result.to_payload())  # the storage first: the run dir can be rebuilt from it
             if bench.store is not None:
                 bench.store.write_unit(result)
             ran.append(unit)
@@ -419,17 +527,31 @@ def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float) -> RunResul
             complete = False
     manifest = store.read_manifest() or {}
     recipe_seconds = sum(_timings(store, u).get("recipe_seconds", 0.0) for u in ran)
-    manifest.update(updated=_now(), finished=_now() if complete else None,
-                    last_session={"wall_seconds": wall_seconds, "units_computed": len(ran),
-                                  "setup_seconds": bench.setup_seconds, "recipe_seconds": recipe_seconds,
-                                  # splitting, Optuna, claims, metrics, writing: everything but start-up
-                                  # (imports, loading data) and the recipes' own fit/predict time
-                                  "protocol_overhead_share": (
-                                      max(0.0, wall_seconds - bench.setup_seconds - recipe_seconds) / wall_seconds
-                                      if ran and wall_seconds > 0 else None)},
-                    cache=summarize_cache([_timings(store, Unit(m.label, o.repeat, o.fold)).get("cache", {})
-                                           for m in bench.config.models for o in bench.splits.outer],
-                                          bench.cache_dir))
+    manifest.update(
+        updated=_now(),
+        finished=_now() if complete else None,
+        last_session={
+            "wall_seconds": wall_seconds,
+            "units_computed": len(ran),
+            "setup_seconds": bench.setup_seconds,
+            "recipe_seconds": recipe_seconds,
+            # splitting, Optuna, claims, metrics, writing: everything but start-up
+            # (imports, loading data) and the recipes' own fit/predict time
+            "protocol_overhead_share": (
+                max(0.0, wall_seconds - bench.setup_seconds - recipe_seconds) / wall_seconds
+                if ran and wall_seconds > 0
+                else None
+            ),
+        },
+        cache=summarize_cache(
+            [
+                _timings(store, Unit(m.label, o.repeat, o.fold)).get("cache", {})
+                for m in bench.config.models
+                for o in bench.splits.outer
+            ],
+            bench.cache_dir,
+        ),
+    )
     store.write_manifest(manifest)
     return RunResult(store.root, summary_table(store.root), manifest, ran)
 
@@ -438,8 +560,9 @@ def _timings(store: RunStore, unit: Unit) -> dict:
     return store.read_timings(unit.label, unit.key)
 
 
-def run_benchmark(config: ExperimentConfig, listener: RunListener | None = None, *, cohort=None,
-                  wait: bool = True) -> RunResult:
+def run_benchmark(
+    config: ExperimentConfig, listener: RunListener | None = None, *, cohort=None, wait: bool = True
+) -> RunResult:
     """Run (or resume) a benchmark and return its summary. See docs/protocol.md."""
     start = time.perf_counter()
     bench = prepare(config, cohort=cohort, listener=listener)
@@ -448,20 +571,30 @@ def run_benchmark(config: ExperimentConfig, listener: RunListener | None = None,
 
 
 # -- workers ---------------------------------------------------------------------------------------------
-def attach(run_dir: str | Path | None = None, *, storage: str | None = None, benchmark: str | None = None,
-           cohort=None, listener: RunListener | None = None, results_dir: str | Path | None = None) -> Benchmark:
+def attach(
+    run_dir: str | Path | None = None,
+    *,
+    storage: str | None = None,
+    benchmark: str | None = None,
+    cohort=None,
+    listener: RunListener | None = None,
+    results_dir: str | Path | None = None,
+) -> Benchmark:
     """Join an existing benchmark, from its run directory or from its storage and name."""
     listener = listener or RunListener()
     if run_dir is not None:
         store = RunStore(run_dir)
         manifest = store.read_manifest()
         if manifest is None or not store.config_path.exists():
-            raise ProtocolError(f"{run_dir} is not a resectbench run directory (no manifest.json/config.toml); "
-                                "start the benchmark with `resectbench run` first")
+            raise ProtocolError(
+                f"{run_dir} is not a resectbench run directory (no manifest.json/config.toml); "
+                "start the benchmark with `resectbench run` first"
+            )
         config = ExperimentConfig.from_toml(store.config_path)
         if storage is None and config.storage and "***" in config.storage:
-            raise ProtocolError("the run's storage URL has a password that is not written to disk; "
-                                "pass it with --storage")
+            raise ProtocolError(
+                "the run's storage URL has a password that is not written to disk; pass it with --storage"
+            )
         config = replace(config, storage=storage or config.storage, run_dir=str(store.root))
         name = benchmark or manifest.get("benchmark") or config.name
         db = open_storage(config.storage, store.root)
@@ -488,26 +621,45 @@ def attach(run_dir: str | Path | None = None, *, storage: str | None = None, ben
     entries = _resolve_entries(config)
     cohort = cohort if cohort is not None else load_data(config, listener)
     if cohort.fingerprint != meta["data_fingerprint"]:
-        raise ProtocolError(f"this machine's data (fingerprint {cohort.fingerprint}) differs from the benchmark's "
-                            f"({meta['data_fingerprint']}); point --data/[data] at the same cohort")
+        raise ProtocolError(
+            f"this machine's data (fingerprint {cohort.fingerprint}) differs from the benchmark's "
+            f"({meta['data_fingerprint']}); point --data/[data] at the same cohort"
+        )
     splits = Splits.from_dict(meta["splits"])
     if store is not None and not store.manifest_path.exists():
         store.root.mkdir(parents=True, exist_ok=True)
         splits.save(store.splits_path)
     cache_dir = store.cache_dir if store is not None else _default_cache() / "workers" / board.benchmark
-    return Benchmark(config=config, cohort=cohort, splits=splits, store=store, storage=db, board=board,
-                     profile=get_profile(config.profile), device=resolve_device(config.device), cache_dir=cache_dir,
-                     entries=entries)
+    return Benchmark(
+        config=config,
+        cohort=cohort,
+        splits=splits,
+        store=store,
+        storage=db,
+        board=board,
+        profile=get_profile(config.profile),
+        device=resolve_device(config.device),
+        cache_dir=cache_dir,
+        entries=entries,
+    )
 
 
 def _default_cache() -> Path:
     return Path(os.environ.get("RESECTBENCH_CACHE", Path.home() / ".cache" / "resectbench"))
 
 
-def run_worker(run_dir: str | Path | None = None, *, storage: str | None = None, benchmark: str | None = None,
-               listener: RunListener | None = None, cohort=None, results_dir: str | Path | None = None,
-               wait: bool = False) -> list[Unit]:
+def run_worker(
+    run_dir: str | Path | None = None,
+    *,
+    storage: str | None = None,
+    benchmark: str | None = None,
+    listener: RunListener | None = None,
+    cohort=None,
+    results_dir: str | Path | None = None,
+    wait: bool = False,
+) -> list[Unit]:
     """Take unfinished units of a running benchmark until none is left; returns the units computed here."""
-    bench = attach(run_dir, storage=storage, benchmark=benchmark, cohort=cohort, listener=listener,
-                   results_dir=results_dir)
+    bench = attach(
+        run_dir, storage=storage, benchmark=benchmark, cohort=cohort, listener=listener, results_dir=results_dir
+    )
     return execute(bench, listener, wait=wait)

@@ -1,4 +1,5 @@
 """Seeds derived from the base seed and names, so every part of a run is reproducible on its own."""
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ Splits depend only on the case ids, labels, groups, the data fingerprint and the
 sorted first so the order in which a reader lists cases changes nothing. They are saved in
 ``splits.json`` with a fingerprint that the run directory checks before resuming.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,10 +58,22 @@ class Splits:
         return hashlib.sha256(payload).hexdigest()[:16]
 
     def _body(self) -> dict:
-        return {"seed": self.seed, "outer_folds": self.outer_folds, "repeats": self.repeats, "inner_mode": self.inner,
-                "outer": [{"repeat": o.repeat, "fold": o.fold, "train": list(o.train), "test": list(o.test),
-                           "inner": [{"train": list(i.train), "valid": list(i.valid)} for i in o.inner]}
-                          for o in self.outer]}
+        return {
+            "seed": self.seed,
+            "outer_folds": self.outer_folds,
+            "repeats": self.repeats,
+            "inner_mode": self.inner,
+            "outer": [
+                {
+                    "repeat": o.repeat,
+                    "fold": o.fold,
+                    "train": list(o.train),
+                    "test": list(o.test),
+                    "inner": [{"train": list(i.train), "valid": list(i.valid)} for i in o.inner],
+                }
+                for o in self.outer
+            ],
+        }
 
     def to_dict(self) -> dict:
         return {"fingerprint": self.fingerprint, **self._body()}
@@ -72,11 +85,23 @@ class Splits:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Splits":
-        outer = [OuterSplit(o["repeat"], o["fold"], tuple(o["train"]), tuple(o["test"]),
-                            tuple(InnerSplit(tuple(i["train"]), tuple(i["valid"])) for i in o["inner"]))
-                 for o in data["outer"]]
-        splits = cls(seed=data["seed"], outer_folds=data["outer_folds"], repeats=data["repeats"],
-                     inner=data["inner_mode"], outer=outer)
+        outer = [
+            OuterSplit(
+                o["repeat"],
+                o["fold"],
+                tuple(o["train"]),
+                tuple(o["test"]),
+                tuple(InnerSplit(tuple(i["train"]), tuple(i["valid"])) for i in o["inner"]),
+            )
+            for o in data["outer"]
+        ]
+        splits = cls(
+            seed=data["seed"],
+            outer_folds=data["outer_folds"],
+            repeats=data["repeats"],
+            inner=data["inner_mode"],
+            outer=outer,
+        )
         if "fingerprint" in data and data["fingerprint"] != splits.fingerprint:
             raise ProtocolError("splits.json was edited: its fingerprint does not match its content")
         return splits
@@ -104,12 +129,22 @@ def _check_counts(labels: np.ndarray, n_splits: int, what: str) -> None:
         raise ProtocolError(f"{what}: needs at least two classes, found only class {values.tolist()}")
     if counts.min() < n_splits:
         detail = ", ".join(f"class {v}: {c}" for v, c in zip(values, counts))
-        raise ProtocolError(f"{what}: {n_splits} stratified folds need at least {n_splits} cases of every class "
-                            f"({detail}); use fewer folds or more data")
+        raise ProtocolError(
+            f"{what}: {n_splits} stratified folds need at least {n_splits} cases of every class "
+            f"({detail}); use fewer folds or more data"
+        )
 
 
-def _inner_splits(ids: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, mode: str, inner_folds: int,
-                  valid_fraction: float, seed: int, where: str) -> tuple[InnerSplit, ...]:
+def _inner_splits(
+    ids: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    mode: str,
+    inner_folds: int,
+    valid_fraction: float,
+    seed: int,
+    where: str,
+) -> tuple[InnerSplit, ...]:
     if mode == "kfold":
         _check_counts(labels, inner_folds, f"inner {inner_folds}-fold split of {where}")
         folds = _kfold(inner_folds, seed, groups is not None).split(ids, labels, groups)
@@ -126,9 +161,19 @@ def _inner_splits(ids: np.ndarray, labels: np.ndarray, groups: np.ndarray | None
     return (InnerSplit(tuple(ids[np.sort(tr)]), tuple(ids[np.sort(va)])),)
 
 
-def make_splits(case_ids: Sequence[str], labels: Sequence[int], *, groups: Sequence | None = None,
-                outer_folds: int = 5, repeats: int = 1, inner: str = "holdout", inner_folds: int = 5,
-                valid_fraction: float = 0.2, seed: int = 0, data_fingerprint: str = "") -> Splits:
+def make_splits(
+    case_ids: Sequence[str],
+    labels: Sequence[int],
+    *,
+    groups: Sequence | None = None,
+    outer_folds: int = 5,
+    repeats: int = 1,
+    inner: str = "holdout",
+    inner_folds: int = 5,
+    valid_fraction: float = 0.2,
+    seed: int = 0,
+    data_fingerprint: str = "",
+) -> Splits:
     """Stratified (optionally grouped) outer folds, each with its inner tuning split(s).
 
     ``groups`` (site or patient per case) keeps every group on one side of every split
@@ -156,7 +201,15 @@ def make_splits(case_ids: Sequence[str], labels: Sequence[int], *, groups: Seque
         outer_seed = derive_seed(seed, data_fingerprint, "outer", r)
         for k, (tr, te) in enumerate(_kfold(outer_folds, outer_seed, g is not None).split(ids, y, g)):
             inner_seed = derive_seed(seed, data_fingerprint, "inner", r, k)
-            inner_parts = _inner_splits(ids[tr], y[tr], None if g is None else g[tr], inner, inner_folds,
-                                        valid_fraction, inner_seed, f"outer fold {k} (repeat {r})")
+            inner_parts = _inner_splits(
+                ids[tr],
+                y[tr],
+                None if g is None else g[tr],
+                inner,
+                inner_folds,
+                valid_fraction,
+                inner_seed,
+                f"outer fold {k} (repeat {r})",
+            )
             splits.outer.append(OuterSplit(r, k, tuple(ids[tr]), tuple(ids[te]), inner_parts))
     return splits

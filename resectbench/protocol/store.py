@@ -4,6 +4,7 @@ Each file is written atomically (temporary file in the same folder, then ``os.re
 unit's ``DONE`` marker is written last, so a crash leaves either a complete unit or one that the
 next run redoes. Readers (leaderboards, reports) need nothing but these files.
 """
+
 from __future__ import annotations
 
 import io
@@ -21,8 +22,16 @@ import pandas as pd
 from ..vocabulary import PREDICTION_COLUMNS, PROB_COLUMNS, RunFiles as F, parse_unit_key, unit_key
 from .errors import ProtocolError
 
-__all__ = ["PREDICTION_COLUMNS", "PROB_COLUMNS", "RunStore", "UnitResult", "csv_text", "dumps_json",
-           "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "PROB_COLUMNS",
+    "RunStore",
+    "UnitResult",
+    "csv_text",
+    "dumps_json",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 def _json_default(value):
@@ -82,6 +91,7 @@ def csv_text(frame: pd.DataFrame) -> str:
 @dataclass
 class UnitResult:
     """Everything one (model, repeat, outer fold) unit produces."""
+
     label: str
     repeat: int
     fold: int
@@ -99,21 +109,40 @@ class UnitResult:
 
     def to_payload(self) -> dict:
         """Plain-JSON form stored in the shared Optuna storage (for workers on other machines)."""
-        return json.loads(dumps_json({
-            "label": self.label, "repeat": self.repeat, "fold": self.fold,
-            "predictions": csv_text(self.predictions), "metrics": self.metrics, "best_params": self.best_params,
-            "trials": csv_text(self.trials), "history": csv_text(self.history), "timings": self.timings,
-            "model_info": self.model_info}))
+        return json.loads(
+            dumps_json(
+                {
+                    "label": self.label,
+                    "repeat": self.repeat,
+                    "fold": self.fold,
+                    "predictions": csv_text(self.predictions),
+                    "metrics": self.metrics,
+                    "best_params": self.best_params,
+                    "trials": csv_text(self.trials),
+                    "history": csv_text(self.history),
+                    "timings": self.timings,
+                    "model_info": self.model_info,
+                }
+            )
+        )
 
     @classmethod
     def from_payload(cls, data: dict) -> "UnitResult":
         def frame(text: str) -> pd.DataFrame:
             return pd.read_csv(io.StringIO(text)) if text.strip() else pd.DataFrame()
 
-        return cls(label=data["label"], repeat=data["repeat"], fold=data["fold"],
-                   predictions=frame(data["predictions"]), metrics=data["metrics"], best_params=data["best_params"],
-                   trials=frame(data["trials"]), history=frame(data["history"]), timings=data["timings"],
-                   model_info=data.get("model_info", {}))
+        return cls(
+            label=data["label"],
+            repeat=data["repeat"],
+            fold=data["fold"],
+            predictions=frame(data["predictions"]),
+            metrics=data["metrics"],
+            best_params=data["best_params"],
+            trials=frame(data["trials"]),
+            history=frame(data["history"]),
+            timings=data["timings"],
+            model_info=data.get("model_info", {}),
+        )
 
 
 class RunStore:
@@ -169,7 +198,8 @@ class RunStore:
                 raise ProtocolError(
                     f"run directory {self.root} holds results for a different {what.split('_')[0]} "
                     f"({what} {theirs} there, {mine} now); use another --run-dir (or delete that one) "
-                    "instead of mixing results")
+                    "instead of mixing results"
+                )
 
     def write_manifest(self, manifest: dict) -> None:
         write_json_atomic(self.manifest_path, manifest)
@@ -202,12 +232,18 @@ class RunStore:
                 return pd.DataFrame()
 
         model_json = self.model_dir(label) / F.MODEL_INFO
-        return UnitResult(label=label, repeat=repeat, fold=fold, predictions=frame(F.PREDICTIONS),
-                          metrics=json.loads((folder / F.METRICS).read_text()),
-                          best_params=json.loads((folder / F.BEST_PARAMS).read_text()),
-                          trials=frame(F.TRIALS), history=frame(F.HISTORY),
-                          timings=json.loads((folder / F.TIMINGS).read_text()),
-                          model_info=json.loads(model_json.read_text()) if model_json.exists() else {})
+        return UnitResult(
+            label=label,
+            repeat=repeat,
+            fold=fold,
+            predictions=frame(F.PREDICTIONS),
+            metrics=json.loads((folder / F.METRICS).read_text()),
+            best_params=json.loads((folder / F.BEST_PARAMS).read_text()),
+            trials=frame(F.TRIALS),
+            history=frame(F.HISTORY),
+            timings=json.loads((folder / F.TIMINGS).read_text()),
+            model_info=json.loads(model_json.read_text()) if model_json.exists() else {},
+        )
 
     def write_oof(self, label: str, keys: list[str]) -> pd.DataFrame:
         """Pool the out-of-fold predictions of every unit of a model (all units must be done)."""

@@ -1,4 +1,5 @@
 """A small end-of-run table: mean +- SD over outer folds per model, read from the run directory."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,14 @@ def fold_metrics(run_dir: str | Path) -> pd.DataFrame:
             continue
         repeat, fold = parse_unit_key(path.parent.name)
         metrics = json.loads(path.read_text())
-        rows.append({"model": path.parent.parent.name, "repeat": repeat, "fold": fold,
-                     **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}})
+        rows.append(
+            {
+                "model": path.parent.parent.name,
+                "repeat": repeat,
+                "fold": fold,
+                **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
+            }
+        )
     return pd.DataFrame(rows)
 
 

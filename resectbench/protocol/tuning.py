@@ -7,6 +7,7 @@ inner-validation score goes to ``trial.report`` and a MedianPruner stops unpromi
 ``inner = "kfold"`` every inner fold is one report step and a WilcoxonPruner compares a trial with the
 best one fold by fold. ``FitContext.on_epoch`` is the only channel between a recipe and the tuner.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -71,8 +72,7 @@ def component_space(entry: Entry, fixed: dict[str, Any]) -> dict[str, ss.Param]:
     space: dict[str, ss.Param] = {}
     for component, prefix in chosen.values():
         if isinstance(component.search_space, dict):
-            space.update({prefix + name: param for name, param in component.search_space.items()
-                          if name not in owned})
+            space.update({prefix + name: param for name, param in component.search_space.items() if name not in owned})
     return space
 
 
@@ -83,7 +83,7 @@ _BUILD_FILLED = ("window_size", "norm_name")
 def _recipe_owned(entry: Entry) -> set[str]:
     """Parameter names a composing recipe sets itself: its factory's and ``NeuralRecipe``'s (which its
     ``**options`` reach), and the options ``NeuralRecipe`` fills in while building."""
-    from ..models.recipes.compose import NeuralRecipe   # lazy: torch
+    from ..models.recipes.compose import NeuralRecipe  # lazy: torch
 
     return {*entry.parameters(), *inspect.signature(NeuralRecipe.__init__).parameters, *_BUILD_FILLED}
 
@@ -125,7 +125,7 @@ def default_params(entry: Entry, space: ss.SearchSpaceLike, fixed: dict[str, Any
         p = params.get(name)
         prefix = next((pre for pre in components if name.startswith(pre)), None)
         if p is None and prefix is not None:
-            p = components[prefix].parameters().get(name[len(prefix):])
+            p = components[prefix].parameters().get(name[len(prefix) :])
         if p is None or p.default is inspect.Parameter.empty:
             continue
         if _in_space(param, p.default):
@@ -142,8 +142,14 @@ def make_study(storage, name: str, *, seed: int, inner: str, pruning: bool) -> o
             pruner = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     else:
         pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
-    return optuna.create_study(storage=storage, study_name=name, direction="maximize", sampler=make_sampler(seed, 0),
-                               pruner=pruner, load_if_exists=True)
+    return optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction="maximize",
+        sampler=make_sampler(seed, 0),
+        pruner=pruner,
+        load_if_exists=True,
+    )
 
 
 def fail_orphaned_trials(study: optuna.Study, storage) -> int:
@@ -165,6 +171,7 @@ def fail_orphaned_trials(study: optuna.Study, storage) -> int:
 @dataclass
 class Fitted:
     """A fitted model and what it cost."""
+
     model: Any
     fit_seconds: float
     trial: int | str
@@ -173,6 +180,7 @@ class Fitted:
 @dataclass
 class Tuner:
     """Runs the inner loop of one unit and remembers the best fitted model (for ``refit = False``)."""
+
     entry: Entry
     fixed: dict[str, Any]
     unit: Unit
@@ -182,13 +190,14 @@ class Tuner:
     selection_metric: str = "macro_f1"
     listener: RunListener = field(default_factory=RunListener)
     keep_best: bool = True
-    recipe_seconds: float = 0.0         # time spent inside recipe fit/predict calls
+    recipe_seconds: float = 0.0  # time spent inside recipe fit/predict calls
     best: Fitted | None = None
     best_value: float = -math.inf
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, params: dict, train_ids, valid_ids, trial: int | str,
-            on_epoch: Callable[[int, dict], None] | None = None) -> Fitted:
+    def fit(
+        self, params: dict, train_ids, valid_ids, trial: int | str, on_epoch: Callable[[int, dict], None] | None = None
+    ) -> Fitted:
         model = _create(self.entry, params)
         train = self.cohort.subset(list(train_ids))
         valid = self.cohort.subset(list(valid_ids)) if valid_ids is not None else None
@@ -240,6 +249,7 @@ class Tuner:
         key = f"val_{self.selection_metric}"
         inner = self.outer.inner
         if len(inner) == 1:  # holdout: prune on the per-epoch inner-validation score
+
             def on_epoch(epoch: int, metrics: dict) -> None:
                 if key in metrics and metrics[key] is not None and np.isfinite(metrics[key]):
                     trial.report(sign * float(metrics[key]), epoch)
@@ -266,8 +276,9 @@ class Tuner:
             self.best_value, self.best = value, first
         return value
 
-    def run(self, study: optuna.Study, n_trials: int, timeout: float | None,
-            sampler_seed: int = 0) -> optuna.trial.FrozenTrial:
+    def run(
+        self, study: optuna.Study, n_trials: int, timeout: float | None, sampler_seed: int = 0
+    ) -> optuna.trial.FrozenTrial:
         """Run the trials still missing from ``n_trials`` (finished and pruned ones count).
 
         Trials run one ``optimize`` call at a time with a fresh TPE sampler seeded by the number of

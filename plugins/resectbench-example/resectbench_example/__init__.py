@@ -1,2 +1,3 @@
 """An example resectbench plugin (see plugin.py for the hooks)."""
+
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """The plugin's components: plain torch modules honouring resectbench's component contracts."""
+
 from __future__ import annotations
 
 import torch
@@ -13,12 +14,19 @@ class TinyCNN3D(nn.Module):
     Useful as a fast baseline and as a template for your own backbone.
     """
 
-    def __init__(self, in_channels: int = 1, roi: tuple[int, int, int] = (64, 64, 64), n_seg_classes: int = 0,
-                 embed_dim: int = 64, width: int = 8, depth: int = 3):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        roi: tuple[int, int, int] = (64, 64, 64),
+        n_seg_classes: int = 0,
+        embed_dim: int = 64,
+        width: int = 8,
+        depth: int = 3,
+    ):
         super().__init__()
         layers, channels = [], in_channels
         for i in range(depth):
-            out = width * 2 ** i
+            out = width * 2**i
             layers += [nn.Conv3d(channels, out, 3, stride=2, padding=1), nn.GroupNorm(min(4, out), out), nn.ReLU()]
             channels = out
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool3d(1), nn.Flatten())
@@ -36,16 +44,18 @@ class BilinearFusion(nn.Module):
     Needs both modalities (raises if either embedding is empty).
     """
 
-    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, rank_dim: int = 16,
-                 dropout: float = 0.1):
+    def __init__(self, image_dim: int, clinical_dim: int, n_classes: int = 3, rank_dim: int = 16, dropout: float = 0.1):
         super().__init__()
         if image_dim <= 0 or clinical_dim <= 0:
-            raise ValueError("example-bilinear fusion needs both an image and a clinical embedding "
-                             f"(got image_dim={image_dim}, clinical_dim={clinical_dim})")
+            raise ValueError(
+                "example-bilinear fusion needs both an image and a clinical embedding "
+                f"(got image_dim={image_dim}, clinical_dim={clinical_dim})"
+            )
         self.image = nn.Linear(image_dim, rank_dim)
         self.clinical = nn.Linear(clinical_dim, rank_dim)
-        self.head = nn.Sequential(nn.LayerNorm(rank_dim * rank_dim), nn.Dropout(dropout),
-                                  nn.Linear(rank_dim * rank_dim, n_classes))
+        self.head = nn.Sequential(
+            nn.LayerNorm(rank_dim * rank_dim), nn.Dropout(dropout), nn.Linear(rank_dim * rank_dim, n_classes)
+        )
 
     def forward(self, image_emb: torch.Tensor, clinical_emb: torch.Tensor) -> torch.Tensor:
         outer = torch.einsum("bi,bj->bij", self.image(image_emb), self.clinical(clinical_emb))

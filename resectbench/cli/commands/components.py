@@ -1,4 +1,5 @@
 """``list``, ``describe`` and ``plugins``: what is registered and where it came from."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 
 from ... import registry as reg
 from ...errors import ResectbenchError
@@ -20,8 +21,9 @@ NARROW = 120
 
 
 def list_cmd(
-    kind: Optional[str] = typer.Argument(None, help="Component kind (backbones, clinical_encoders, fusions, "
-                                                    "loss_schedules, models) or a name pattern."),
+    kind: Optional[str] = typer.Argument(
+        None, help="Component kind (backbones, clinical_encoders, fusions, loss_schedules, models) or a name pattern."
+    ),
     pattern: str = typer.Argument("*", help="fnmatch pattern on names, e.g. '*swin*'."),
     tag: Optional[list[str]] = typer.Option(None, "--tag", "-t", help="Only components carrying this tag."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -40,8 +42,21 @@ def list_cmd(
         kinds = [kind] if kind else list(reg.REGISTRIES)
     rows = [reg.REGISTRIES[k].get(n) for k in kinds for n in reg.REGISTRIES[k].list(pattern, tags=tag)]
     if as_json:
-        typer.echo(json.dumps([{"name": e.name, "kind": e.kind, "tags": list(e.tags), "provider": e.provider,
-                                "description": e.description} for e in rows], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "name": e.name,
+                        "kind": e.kind,
+                        "tags": list(e.tags),
+                        "provider": e.provider,
+                        "description": e.description,
+                    }
+                    for e in rows
+                ],
+                indent=2,
+            )
+        )
         return
     # Text everywhere: descriptions are literal ("[a] and [b]" is not markup)
     if console.width >= NARROW:
@@ -98,8 +113,17 @@ def describe_cmd(
         table.add_column(col)
     space = info["search_space"]
     for pname, p in info["parameters"].items():
-        table.add_row(*(Text(x) for x in (pname, "(required)" if p["required"] else repr(p["default"]),
-                                          str(p["annotation"]), space.get(pname, ""))))
+        table.add_row(
+            *(
+                Text(x)
+                for x in (
+                    pname,
+                    "(required)" if p["required"] else repr(p["default"]),
+                    str(p["annotation"]),
+                    space.get(pname, ""),
+                )
+            )
+        )
     console.print(table)
     extra = {k: v for k, v in space.items() if k not in info["parameters"]}
     if extra:

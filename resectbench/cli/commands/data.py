@@ -1,4 +1,5 @@
 """``resectbench data synth|validate|info``: make, check and describe cohorts."""
+
 from __future__ import annotations
 
 import json
@@ -8,21 +9,29 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ...errors import ResectbenchError
 
 console = Console()
 err_console = Console(stderr=True)
-data_app = typer.Typer(help="Make, check and describe cohorts (synthetic phantoms or your own data).",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Make, check and describe cohorts (synthetic phantoms or your own data).", no_args_is_help=True
+)
 
 
 def _progress(label: str):
-    return Progress(TextColumn(f"[bold]{label}[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.description}"), console=err_console, transient=True)
+    return Progress(
+        TextColumn(f"[bold]{label}[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        transient=True,
+    )
 
 
 def _callback(progress: Progress):
@@ -30,6 +39,7 @@ def _callback(progress: Progress):
 
     def on_progress(done: int, total: int, message: str) -> None:
         progress.update(task, completed=done, total=total, description=str(message))
+
     return on_progress
 
 
@@ -38,13 +48,18 @@ def synth_cmd(
     out: Path = typer.Argument(..., help="New folder for the cohort (MSD / nnU-Net layout)."),
     n: Optional[int] = typer.Option(None, "--n", help="Number of cases (default: 159; site-b: 90)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; same seed, same cohort."),
-    profile: str = typer.Option("cpu", "--profile", help="Volume size: cpu (64^3 at 1.5 mm), paper (160^3 at "
-                                                         "1 mm), tiny (32^3 at 3 mm, tests), or another phantom "
-                                                         "style: site-b (a second centre: ~100 mm view, 0.7-0.9 "
-                                                         "mm in-plane, 1-3 mm slices, RAS/LPS, own label "
-                                                         "numbering, later contrast phase, 90 cases)."),
-    rater_noise: float = typer.Option(0.0, "--rater-noise", help="SD (degrees) of rater angle noise before the "
-                                                                 "NCCN rules; 0 = exact labels."),
+    profile: str = typer.Option(
+        "cpu",
+        "--profile",
+        help="Volume size: cpu (64^3 at 1.5 mm), paper (160^3 at "
+        "1 mm), tiny (32^3 at 3 mm, tests), or another phantom "
+        "style: site-b (a second centre: ~100 mm view, 0.7-0.9 "
+        "mm in-plane, 1-3 mm slices, RAS/LPS, own label "
+        "numbering, later contrast phase, 90 cases).",
+    ),
+    rater_noise: float = typer.Option(
+        0.0, "--rater-noise", help="SD (degrees) of rater angle noise before the NCCN rules; 0 = exact labels."
+    ),
     workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: all CPUs)."),
 ):
     """Generate a synthetic phantom cohort with exact NCCN ground truth.
@@ -57,18 +72,29 @@ def synth_cmd(
 
     try:
         with _progress("phantoms") as progress:
-            path = generate_cohort(out, n=n, seed=seed, profile=profile, rater_noise_deg=rater_noise,
-                                   workers=workers, on_progress=_callback(progress))
+            path = generate_cohort(
+                out,
+                n=n,
+                seed=seed,
+                profile=profile,
+                rater_noise_deg=rater_noise,
+                workers=workers,
+                on_progress=_callback(progress),
+            )
     except ResectbenchError as exc:
         err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(1)
     meta = json.loads((path / "dataset.json").read_text())["resectbench"]
-    console.print(f"wrote {meta['n']} cases to [bold]{path}[/bold] (profile {profile}, seed {seed}); "
-                  f"Bayes-optimal accuracy of the labels: {meta['bayes_optimal_accuracy']:.3f}")
+    console.print(
+        f"wrote {meta['n']} cases to [bold]{path}[/bold] (profile {profile}, seed {seed}); "
+        f"Bayes-optimal accuracy of the labels: {meta['bayes_optimal_accuracy']:.3f}"
+    )
 
 
-_DICTIONARY_HELP = ("Data dictionary (CSV, TOML or JSON: value maps, units, missing-value tokens, required "
-                    "variables) used instead of the dataset's own data_dictionary.csv.")
+_DICTIONARY_HELP = (
+    "Data dictionary (CSV, TOML or JSON: value maps, units, missing-value tokens, required "
+    "variables) used instead of the dataset's own data_dictionary.csv."
+)
 
 
 @data_app.command("validate")
@@ -76,8 +102,11 @@ def validate_cmd(
     path: Path = typer.Argument(..., help="MSD / nnU-Net folder or manifest CSV."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Column holding the NCCN class."),
     allow_missing_variable: Optional[List[str]] = typer.Option(
-        None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
-        "data_dictionary.csv variable (repeatable)."),
+        None,
+        "--allow-missing-variable",
+        metavar="NAME",
+        help="Accept a clinical table without a column for this data_dictionary.csv variable (repeatable).",
+    ),
     data_dictionary: Optional[Path] = typer.Option(None, "--data-dictionary", metavar="PATH", help=_DICTIONARY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ):
@@ -90,9 +119,13 @@ def validate_cmd(
     from ...data.validate import validate_cohort
 
     with _progress("validating") as progress:
-        report = validate_cohort(path, on_progress=_callback(progress), label_column=label_column,
-                                 allow_missing_variables=tuple(allow_missing_variable or ()),
-                                 data_dictionary=data_dictionary)
+        report = validate_cohort(
+            path,
+            on_progress=_callback(progress),
+            label_column=label_column,
+            allow_missing_variables=tuple(allow_missing_variable or ()),
+            data_dictionary=data_dictionary,
+        )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -101,10 +134,18 @@ def validate_cmd(
         for line in report.lines():
             err_console.print(Text("FAIL ", style="red") + Text(line), highlight=False, soft_wrap=True)
         if report.dictionary_stub and not as_json:
-            where = (f"replace {report.data_dictionary}" if report.data_dictionary else
-                     "save it as data_dictionary.csv next to the clinical table")
-            err_console.print(Text(f"\nproposed data dictionary (check every row, then {where}, or pass it with "
-                                   "--data-dictionary FILE; nothing was written):"), soft_wrap=True)
+            where = (
+                f"replace {report.data_dictionary}"
+                if report.data_dictionary
+                else "save it as data_dictionary.csv next to the clinical table"
+            )
+            err_console.print(
+                Text(
+                    f"\nproposed data dictionary (check every row, then {where}, or pass it with "
+                    "--data-dictionary FILE; nothing was written):"
+                ),
+                soft_wrap=True,
+            )
             typer.echo(report.dictionary_stub, err=True, nl=False)
         raise typer.Exit(1)
 
@@ -140,13 +181,18 @@ def _print_report(report) -> None:
 
 @data_app.command("info")
 def info_cmd(
-    path: Optional[Path] = typer.Argument(None, help="Dataset folder or manifest CSV (default: the embedded "
-                                                     "synthetic cohort, generated on first use)."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Exclude failing cases (and list them) "
-                                                                    "instead of refusing the cohort."),
+    path: Optional[Path] = typer.Argument(
+        None, help="Dataset folder or manifest CSV (default: the embedded synthetic cohort, generated on first use)."
+    ),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Exclude failing cases (and list them) instead of refusing the cohort."
+    ),
     allow_missing_variable: Optional[List[str]] = typer.Option(
-        None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
-        "data_dictionary.csv variable (repeatable)."),
+        None,
+        "--allow-missing-variable",
+        metavar="NAME",
+        help="Accept a clinical table without a column for this data_dictionary.csv variable (repeatable).",
+    ),
     data_dictionary: Optional[Path] = typer.Option(None, "--data-dictionary", metavar="PATH", help=_DICTIONARY_HELP),
     profile: str = typer.Option("cpu", "--profile", help="Profile of the embedded cohort when PATH is omitted."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -167,9 +213,13 @@ def info_cmd(
                 cohort = default_cohort(profile=profile, on_progress=_callback(progress))
         else:
             with _progress("checking") as progress:
-                cohort = load_cohort(path, skip_invalid=skip_invalid, on_progress=_callback(progress),
-                                     allow_missing_variables=tuple(allow_missing_variable or ()),
-                                     data_dictionary=data_dictionary)
+                cohort = load_cohort(
+                    path,
+                    skip_invalid=skip_invalid,
+                    on_progress=_callback(progress),
+                    allow_missing_variables=tuple(allow_missing_variable or ()),
+                    data_dictionary=data_dictionary,
+                )
     except ResectbenchError as exc:
         err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         raise typer.Exit(1)
@@ -180,8 +230,19 @@ def info_cmd(
     table = Table(title=f"cohort {escape(str(summary['name']))}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
-    for key in ("root", "source", "n_cases", "class_counts", "bayes_optimal_accuracy", "fingerprint", "structures",
-                "clinical_variables", "missing_variables", "data_dictionary", "has_ground_truth"):
+    for key in (
+        "root",
+        "source",
+        "n_cases",
+        "class_counts",
+        "bayes_optimal_accuracy",
+        "fingerprint",
+        "structures",
+        "clinical_variables",
+        "missing_variables",
+        "data_dictionary",
+        "has_ground_truth",
+    ):
         table.add_row(key, Text(str(summary[key])))
     console.print(table)
     if summary["excluded"]:

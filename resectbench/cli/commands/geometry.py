@@ -1,5 +1,6 @@
 """``resectbench geometry measure|classify|rules``: tumor-vessel contact per vessel as CSV, the class of
 each case under a rule set, and the shipped rule sets."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,10 @@ from ...errors import ResectbenchError
 console = Console()
 err_console = Console(stderr=True)
 
-_RULES_HELP = ("Rule set: a shipped name (`resectbench geometry rules` lists them; default nccn-2019) or the path "
-               "of your own .toml/.json rule file.")
+_RULES_HELP = (
+    "Rule set: a shipped name (`resectbench geometry rules` lists them; default nccn-2019) or the path "
+    "of your own .toml/.json rule file."
+)
 
 
 def _fail(exc: ResectbenchError) -> None:
@@ -38,16 +41,26 @@ def _measure(path: Path, image, labels, rules):
 
 
 def measure_cmd(
-    path: Path = typer.Argument(..., help="A case's NIfTI mask, or a cohort (MSD/nnU-Net folder or manifest CSV; "
-                                          "only its images and masks are read)."),
+    path: Path = typer.Argument(
+        ...,
+        help="A case's NIfTI mask, or a cohort (MSD/nnU-Net folder or manifest CSV; "
+        "only its images and masks are read).",
+    ),
     output: Path = typer.Option(Path("contacts.csv"), "--output", "-o", help="CSV to write."),
     image: Optional[Path] = typer.Option(None, "--image", help="The case's image (single mask only): checks the grid."),
-    labels: Optional[str] = typer.Option(None, "--labels",
-                                         help="Single mask only: voxel values as 'tumor=2,sma=7,...' or a JSON file "
-                                              "(default: resectbench's canonical indices)."),
-    rules: Optional[str] = typer.Option(None, "--rules", metavar="NAME_OR_PATH",
-                                        help="Also give every row its case's class under this rule set (a shipped "
-                                             "name such as nccn-2019, or your .toml/.json rule file)."),
+    labels: Optional[str] = typer.Option(
+        None,
+        "--labels",
+        help="Single mask only: voxel values as 'tumor=2,sma=7,...' or a JSON file "
+        "(default: resectbench's canonical indices).",
+    ),
+    rules: Optional[str] = typer.Option(
+        None,
+        "--rules",
+        metavar="NAME_OR_PATH",
+        help="Also give every row its case's class under this rule set (a shipped "
+        "name such as nccn-2019, or your .toml/.json rule file).",
+    ),
 ):
     """Measure contact angle, contact length, distance and vein deformity for every vessel.
 
@@ -62,18 +75,24 @@ def measure_cmd(
     table.to_csv(output, index=False)
     n_cases = table["case_id"].nunique()
     touching = table[table.contact_deg > 0]
-    console.print(f"wrote {output}: {n_cases} case(s), {len(table)} vessel rows, "
-                  f"{len(touching)} with tumor contact" + (f"; classes by {table['rule_set'].iloc[0]}" if rules else ""))
+    console.print(
+        f"wrote {output}: {n_cases} case(s), {len(table)} vessel rows, "
+        f"{len(touching)} with tumor contact" + (f"; classes by {table['rule_set'].iloc[0]}" if rules else "")
+    )
 
 
 def classify_cmd(
-    path: Path = typer.Argument(..., help="A contacts CSV written by `geometry measure` (or by hand: case_id, "
-                                          "vessel, contact_deg[, contact_length_mm, vein_deformity, tumor_location, "
-                                          "cha_reach_mm]), a NIfTI mask, or a cohort (measured first)."),
+    path: Path = typer.Argument(
+        ...,
+        help="A contacts CSV written by `geometry measure` (or by hand: case_id, "
+        "vessel, contact_deg[, contact_length_mm, vein_deformity, tumor_location, "
+        "cha_reach_mm]), a NIfTI mask, or a cohort (measured first).",
+    ),
     rules: Optional[str] = typer.Option(None, "--rules", metavar="NAME_OR_PATH", help=_RULES_HELP),
     output: Path = typer.Option(Path("classes.csv"), "--output", "-o", help="CSV to write (one row per case)."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Single mask only: voxel values as 'tumor=2,sma=7' "
-                                                                "or a JSON file."),
+    labels: Optional[str] = typer.Option(
+        None, "--labels", help="Single mask only: voxel values as 'tumor=2,sma=7' or a JSON file."
+    ),
 ):
     """Class of every case (R / BR / LA) under a rule set, with the rules that fired and why.
 
@@ -114,13 +133,14 @@ def _is_contacts_table(path: Path) -> bool:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError, csv.Error):
-        return True      # read_case_table then names what is wrong with it
+        return True  # read_case_table then names what is wrong with it
     return "vessel" in [h.strip() for h in header]
 
 
 def rules_cmd(
-    name: Optional[str] = typer.Argument(None, metavar="[NAME_OR_PATH]",
-                                         help="Show this rule set's table (default: list the shipped ones)."),
+    name: Optional[str] = typer.Argument(
+        None, metavar="[NAME_OR_PATH]", help="Show this rule set's table (default: list the shipped ones)."
+    ),
     as_toml: bool = typer.Option(False, "--toml", help="Print the rule file itself (a template for your own)."),
 ):
     """List the shipped rule sets, or show one (rows, options, source).
@@ -137,8 +157,9 @@ def rules_cmd(
                 table.add_column(col, overflow="fold")
             for n in RULE_SET_NAMES:
                 rs = load_rules(n)
-                table.add_row(Text(n + (" (default)" if n == DEFAULT_RULE_SET else "")), Text(rs.title),
-                              Text(rs.source))
+                table.add_row(
+                    Text(n + (" (default)" if n == DEFAULT_RULE_SET else "")), Text(rs.title), Text(rs.source)
+                )
             console.print(table)
             return
         rule_set = load_rules(name)
@@ -149,16 +170,22 @@ def rules_cmd(
         return
     console.print(Text(f"{rule_set.version}: {rule_set.title}\nsource: {rule_set.source}\nfile: {rule_set.path}"))
     console.print(Text("options: " + ", ".join(f"{k}={v}" for k, v in rule_set.options.as_dict().items())))
-    for row in rules_table(rule_set):          # one line per row: ids stay whole at any width
-        needs = ", ".join(x for x in (row["flags"], row["requires_option"] and f"option {row['requires_option']}")
-                          if x)
-        console.print(Text(f"{row['id']}: {row['vessels']} | {row['locations']} | contact {row['contact']}"
-                           + (f" | {needs}" if needs else "") + f" -> {row['outcome']}"), soft_wrap=True)
+    for row in rules_table(rule_set):  # one line per row: ids stay whole at any width
+        needs = ", ".join(x for x in (row["flags"], row["requires_option"] and f"option {row['requires_option']}") if x)
+        console.print(
+            Text(
+                f"{row['id']}: {row['vessels']} | {row['locations']} | contact {row['contact']}"
+                + (f" | {needs}" if needs else "")
+                + f" -> {row['outcome']}"
+            ),
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:
-    geometry = typer.Typer(help="Tumor-vessel geometry: contact measurement and rule-based classes.",
-                           no_args_is_help=True)
+    geometry = typer.Typer(
+        help="Tumor-vessel geometry: contact measurement and rule-based classes.", no_args_is_help=True
+    )
     geometry.command("measure")(measure_cmd)
     geometry.command("classify")(classify_cmd)
     geometry.command("rules")(rules_cmd)

@@ -1,4 +1,5 @@
 """``resectbench leaderboard`` (compare models of one or more runs) and ``resectbench report`` (HTML)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,15 +21,20 @@ def _fail(exc: Exception):
 
 
 def leaderboard_cmd(
-    run_dirs: List[Path] = typer.Argument(..., help="Run directories (several merge only with the same data and splits)."),
-    fmt: str = typer.Option("terminal", "--format", "-f",
-                            help="terminal | markdown | csv | latex | json | html."),
+    run_dirs: List[Path] = typer.Argument(
+        ..., help="Run directories (several merge only with the same data and splits)."
+    ),
+    fmt: str = typer.Option("terminal", "--format", "-f", help="terminal | markdown | csv | latex | json | html."),
     layout: str = typer.Option("full", "--layout", help="full, or paper (the paper's Table 1 and ablation tables)."),
-    rank_by: str = typer.Option("auc_ovr_macro", "--rank-by",
-                                help="Metric to rank by: auc_ovr_macro, macro_f1, accuracy, balanced_accuracy, "
-                                     "f1_<class>, ece, brier, dice_<structure>."),
-    reference: Optional[str] = typer.Option(None, "--reference",
-                                            help="Model every other is tested against (default: the best fair entry)."),
+    rank_by: str = typer.Option(
+        "auc_ovr_macro",
+        "--rank-by",
+        help="Metric to rank by: auc_ovr_macro, macro_f1, accuracy, balanced_accuracy, "
+        "f1_<class>, ece, brier, dice_<structure>.",
+    ),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", help="Model every other is tested against (default: the best fair entry)."
+    ),
     auc_test: str = typer.Option("delong", "--auc-test", help="Paired test of pooled macro AUC: delong | bootstrap."),
     bayesian: bool = typer.Option(False, "--bayesian", help="Add the Bayesian correlated t-test with a ROPE."),
     rope: float = typer.Option(0.01, "--rope", help="Region of practical equivalence for --bayesian."),
@@ -45,8 +51,16 @@ def leaderboard_cmd(
     from ...leaderboard.formats import render, terminal_renderable
 
     try:
-        board = build_leaderboard(load_runs(run_dirs), rank_by=rank_by, reference=reference, auc_test=auc_test,
-                                  bayesian=bayesian, rope=rope, n_boot=n_boot, seed=seed)
+        board = build_leaderboard(
+            load_runs(run_dirs),
+            rank_by=rank_by,
+            reference=reference,
+            auc_test=auc_test,
+            bayesian=bayesian,
+            rope=rope,
+            n_boot=n_boot,
+            seed=seed,
+        )
         if fmt == "terminal" and output is None:
             console.print(terminal_renderable(board, layout, console.width))
             return
@@ -79,8 +93,15 @@ def report_cmd(
 
     try:
         with console.status("rendering figures"):
-            result = write_report(load_runs(run_dirs), out, rank_by=rank_by, reference=reference, auc_test=auc_test,
-                                  n_boot=n_boot, seed=seed)
+            result = write_report(
+                load_runs(run_dirs),
+                out,
+                rank_by=rank_by,
+                reference=reference,
+                auc_test=auc_test,
+                n_boot=n_boot,
+                seed=seed,
+            )
     except ResectbenchError as exc:
         _fail(exc)
     console.print(f"wrote {result.html} and {len(result.figures)} figures in {result.figure_dir}")

@@ -1,4 +1,5 @@
 """``resectbench run`` (benchmark models under the protocol) and ``resectbench worker`` (join one)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,8 +8,15 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -40,13 +48,15 @@ class RichListener:
         self.progress.console.log(f"[dim]{unit}: already done, skipped[/dim]")
 
     def unit_started(self, unit):
-        self.progress.update(self.trials, total=self.n_trials + 1, completed=0, visible=True,
-                             description=f"{unit} trials")
+        self.progress.update(
+            self.trials, total=self.n_trials + 1, completed=0, visible=True, description=f"{unit} trials"
+        )
 
     def trial_started(self, unit, trial):
         name = "final fit" if trial == "refit" else f"trial {trial}"
-        self.progress.update(self.epochs, total=self.max_epochs, completed=0, visible=True,
-                             description=f"{unit} {name} epochs")
+        self.progress.update(
+            self.epochs, total=self.max_epochs, completed=0, visible=True, description=f"{unit} {name} epochs"
+        )
 
     def epoch(self, unit, trial, epoch, metrics):
         f1 = metrics.get("val_macro_f1")
@@ -68,7 +78,8 @@ class RichListener:
         self.progress.update(self.epochs, visible=False)
         self.progress.console.log(
             f"[green]{unit}[/green]: macro-F1 {metrics['macro_f1']:.3f}  AUC {_fmt(metrics.get('auc_ovr_macro'))}  "
-            f"accuracy {metrics['accuracy']:.3f}")
+            f"accuracy {metrics['accuracy']:.3f}"
+        )
 
     def waiting(self, units):
         self.progress.update(self.trials, visible=False)
@@ -95,9 +106,18 @@ def _fmt(value) -> str:
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                    disable=not enabled, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
 
 
 def print_summary(result) -> None:
@@ -118,8 +138,12 @@ def print_summary(result) -> None:
     for col in ("model", "folds", "macro-F1", "AUC (OvR macro)", "accuracy", "balanced acc."):
         table.add_column(col, justify="left" if col == "model" else "right")
     for _, row in result.summary.iterrows():
-        cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_sd']:.3f}" if row[f"{m}_sd"] == row[f"{m}_sd"]
-                 else _fmt(row[f"{m}_mean"]) for m in ("macro_f1", "auc_ovr_macro", "accuracy", "balanced_accuracy")]
+        cells = [
+            f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_sd']:.3f}"
+            if row[f"{m}_sd"] == row[f"{m}_sd"]
+            else _fmt(row[f"{m}_mean"])
+            for m in ("macro_f1", "auc_ovr_macro", "accuracy", "balanced_accuracy")
+        ]
         table.add_row(str(row["model"]), str(row["folds"]), *cells)
     console.print(table)
     _print_notes(result)
@@ -138,49 +162,85 @@ def _print_notes(result) -> None:
 
 
 def run_cmd(
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Registered model recipe (repeatable); "
-                                              "`resectbench list models` shows them."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Cohort: MSD/nnU-Net folder or manifest CSV. "
-                                        "Default: the embedded synthetic cohort."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML experiment file (models, protocol, "
-                                          "data); the flags below override it."),
-    profile: Optional[str] = typer.Option(None, "--profile", help="Compute profile: cpu (default), cpu-cascade (image models see a 1.5 mm window around a predicted tumour; slower) or paper (GPU)."),
+    model: Optional[List[str]] = typer.Option(
+        None, "--model", "-m", help="Registered model recipe (repeatable); `resectbench list models` shows them."
+    ),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Cohort: MSD/nnU-Net folder or manifest CSV. Default: the embedded synthetic cohort."
+    ),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="TOML experiment file (models, protocol, data); the flags below override it."
+    ),
+    profile: Optional[str] = typer.Option(
+        None,
+        "--profile",
+        help="Compute profile: cpu (default), cpu-cascade (image models see a 1.5 mm window around a predicted tumour; slower) or paper (GPU).",
+    ),
     outer_folds: Optional[int] = typer.Option(None, "--outer-folds", help="Outer stratified folds (default 5)."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Repeats of the outer K-fold (default 1)."),
-    inner: Optional[str] = typer.Option(None, "--inner", help="Inner tuning split: holdout (80/20, the paper; "
-                                        "default) or kfold."),
+    inner: Optional[str] = typer.Option(
+        None, "--inner", help="Inner tuning split: holdout (80/20, the paper; default) or kfold."
+    ),
     inner_folds: Optional[int] = typer.Option(None, "--inner-folds", help="Folds of --inner kfold (default 3)."),
-    trials: Optional[int] = typer.Option(None, "--trials", help="Optuna trials per (model, fold); default: "
-                                         "the profile's."),
+    trials: Optional[int] = typer.Option(
+        None, "--trials", help="Optuna trials per (model, fold); default: the profile's."
+    ),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds of tuning per (model, fold)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Base seed of splits, samplers and fits (default 0)."),
-    selection_metric: Optional[str] = typer.Option(None, "--selection-metric", help="Tuning objective: macro_f1 "
-                                                   "(default), auc_ovr_macro, accuracy, balanced_accuracy, brier, ece."),
-    refit: Optional[bool] = typer.Option(None, "--refit/--no-refit", help="Fit the best configuration again "
-                                         "after tuning, or score the best trial's model (default: the profile's)."),
-    group_by: Optional[str] = typer.Option(None, "--group-by", help="Cohort table column (site, patient) whose "
-                                           "groups never straddle a split."),
+    selection_metric: Optional[str] = typer.Option(
+        None,
+        "--selection-metric",
+        help="Tuning objective: macro_f1 (default), auc_ovr_macro, accuracy, balanced_accuracy, brier, ece.",
+    ),
+    refit: Optional[bool] = typer.Option(
+        None,
+        "--refit/--no-refit",
+        help="Fit the best configuration again after tuning, or score the best trial's model (default: the profile's).",
+    ),
+    group_by: Optional[str] = typer.Option(
+        None, "--group-by", help="Cohort table column (site, patient) whose groups never straddle a split."
+    ),
     device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu, cuda, cuda:1, mps."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where results go (default runs/<models>-"
-                                           "<profile>-s<seed>). Re-running resumes it."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage shared by workers: "
-                                          "postgresql://user@host/db, sqlite:///file.db, or journal:PATH."),
-    name: Optional[str] = typer.Option(None, "--name", help="Benchmark name in the storage (default: the run "
-                                       "dir's folder name); workers join with --benchmark NAME."),
+    run_dir: Optional[Path] = typer.Option(
+        None, "--run-dir", help="Where results go (default runs/<models>-<profile>-s<seed>). Re-running resumes it."
+    ),
+    storage: Optional[str] = typer.Option(
+        None,
+        "--storage",
+        help="Optuna storage shared by workers: postgresql://user@host/db, sqlite:///file.db, or journal:PATH.",
+    ),
+    name: Optional[str] = typer.Option(
+        None,
+        "--name",
+        help="Benchmark name in the storage (default: the run dir's folder name); workers join with --benchmark NAME.",
+    ),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Compose a neural model: image backbone."),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Compose a neural model: fusion strategy."),
-    clinical_encoder: Optional[str] = typer.Option(None, "--clinical-encoder", help="Compose a neural model: "
-                                                   "clinical encoder."),
-    loss_schedule: Optional[str] = typer.Option(None, "--loss-schedule", help="Compose a neural model: loss "
-                                                "schedule."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Exclude invalid cases (recorded in the "
-                                      "manifest, shown on the leaderboard) instead of refusing the cohort."),
+    clinical_encoder: Optional[str] = typer.Option(
+        None, "--clinical-encoder", help="Compose a neural model: clinical encoder."
+    ),
+    loss_schedule: Optional[str] = typer.Option(None, "--loss-schedule", help="Compose a neural model: loss schedule."),
+    skip_invalid: bool = typer.Option(
+        False,
+        "--skip-invalid",
+        help="Exclude invalid cases (recorded in the "
+        "manifest, shown on the leaderboard) instead of refusing the cohort.",
+    ),
     allow_missing_variable: Optional[List[str]] = typer.Option(
-        None, "--allow-missing-variable", metavar="NAME", help="Accept a clinical table without a column for this "
-        "data_dictionary.csv variable (repeatable; recorded in the manifest)."),
-    data_dictionary: Optional[Path] = typer.Option(None, "--data-dictionary", metavar="PATH", help="Data "
-                                                   "dictionary (CSV/TOML/JSON: value maps, units, missing tokens) used "
-                                                   "instead of the dataset's data_dictionary.csv."),
+        None,
+        "--allow-missing-variable",
+        metavar="NAME",
+        help="Accept a clinical table without a column for this "
+        "data_dictionary.csv variable (repeatable; recorded in the manifest).",
+    ),
+    data_dictionary: Optional[Path] = typer.Option(
+        None,
+        "--data-dictionary",
+        metavar="PATH",
+        help="Data "
+        "dictionary (CSV/TOML/JSON: value maps, units, missing tokens) used "
+        "instead of the dataset's data_dictionary.csv.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ):
     """Benchmark models under nested cross-validation with Optuna tuning; resumable.
@@ -201,8 +261,12 @@ def run_cmd(
     cfg = None
     try:
         cfg = ExperimentConfig.from_toml(config) if config else ExperimentConfig()
-        parts = {"backbone": backbone, "fusion": fusion, "clinical_encoder": clinical_encoder,
-                 "loss_schedule": loss_schedule}
+        parts = {
+            "backbone": backbone,
+            "fusion": fusion,
+            "clinical_encoder": clinical_encoder,
+            "loss_schedule": loss_schedule,
+        }
         if model:
             specs = [ModelSpec(name=m) for m in model]
         else:
@@ -210,23 +274,43 @@ def run_cmd(
         if any(parts.values()):
             specs = [compose_spec(s.name, parts, s.params) for s in (specs or [ModelSpec("swinunetr-fusion")])]
         proto = cfg.protocol
-        overrides = {"outer_folds": outer_folds, "repeats": repeats, "inner": inner, "inner_folds": inner_folds,
-                     "trials": trials, "timeout": timeout, "seed": seed, "selection_metric": selection_metric,
-                     "refit": refit, "group_by": group_by}
+        overrides = {
+            "outer_folds": outer_folds,
+            "repeats": repeats,
+            "inner": inner,
+            "inner_folds": inner_folds,
+            "trials": trials,
+            "timeout": timeout,
+            "seed": seed,
+            "selection_metric": selection_metric,
+            "refit": refit,
+            "group_by": group_by,
+        }
         proto = replace(proto, **{k: v for k, v in overrides.items() if v is not None})
-        data_cfg = replace(cfg.data, path=str(data) if data else cfg.data.path,
-                           skip_invalid=skip_invalid or cfg.data.skip_invalid,
-                           allow_missing_variables=[*cfg.data.allow_missing_variables, *(allow_missing_variable or [])],
-                           data_dictionary=str(data_dictionary) if data_dictionary else cfg.data.data_dictionary)
-        top = {"profile": profile, "device": device, "run_dir": str(run_dir) if run_dir else None,
-               "storage": storage, "name": name}
-        cfg = replace(cfg, models=specs, protocol=proto, data=data_cfg,
-                      **{k: v for k, v in top.items() if v is not None})
+        data_cfg = replace(
+            cfg.data,
+            path=str(data) if data else cfg.data.path,
+            skip_invalid=skip_invalid or cfg.data.skip_invalid,
+            allow_missing_variables=[*cfg.data.allow_missing_variables, *(allow_missing_variable or [])],
+            data_dictionary=str(data_dictionary) if data_dictionary else cfg.data.data_dictionary,
+        )
+        top = {
+            "profile": profile,
+            "device": device,
+            "run_dir": str(run_dir) if run_dir else None,
+            "storage": storage,
+            "name": name,
+        }
+        cfg = replace(
+            cfg, models=specs, protocol=proto, data=data_cfg, **{k: v for k, v in top.items() if v is not None}
+        )
         with _progress(progress) as bars:
             result = run_benchmark(cfg, RichListener(bars))
     except KeyboardInterrupt as exc:
-        console.print(f"[yellow]interrupted{_by(exc)}[/yellow]: finished units are saved, the unit in progress "
-                      "is released; run the same command again to resume where it stopped.")
+        console.print(
+            f"[yellow]interrupted{_by(exc)}[/yellow]: finished units are saved, the unit in progress "
+            "is released; run the same command again to resume where it stopped."
+        )
         raise typer.Exit(signals.exit_code(exc))
     except ResectbenchError as exc:
         _error(exc, storage or getattr(cfg, "storage", None))
@@ -236,13 +320,20 @@ def run_cmd(
 
 def worker_cmd(
     run_dir: Optional[Path] = typer.Argument(None, help="Run directory of a started benchmark (shared disk)."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="The benchmark's Optuna storage URL "
-                                          "(needed without a run dir, or when its password is not on disk)."),
+    storage: Optional[str] = typer.Option(
+        None,
+        "--storage",
+        help="The benchmark's Optuna storage URL (needed without a run dir, or when its password is not on disk).",
+    ),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name in --storage."),
-    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Also write finished units here "
-                                               "(workers without the shared run dir)."),
-    wait: bool = typer.Option(False, "--wait/--no-wait", help="Keep waiting for units other workers hold "
-                              "(and take them over if those workers die)."),
+    results_dir: Optional[Path] = typer.Option(
+        None, "--results-dir", help="Also write finished units here (workers without the shared run dir)."
+    ),
+    wait: bool = typer.Option(
+        False,
+        "--wait/--no-wait",
+        help="Keep waiting for units other workers hold (and take them over if those workers die).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ):
     """Join a running benchmark and compute its unfinished (model, fold) units.
@@ -257,8 +348,14 @@ def worker_cmd(
 
     try:
         with _progress(progress) as bars:
-            ran = run_worker(run_dir, storage=storage, benchmark=benchmark, listener=RichListener(bars),
-                             results_dir=results_dir, wait=wait)
+            ran = run_worker(
+                run_dir,
+                storage=storage,
+                benchmark=benchmark,
+                listener=RichListener(bars),
+                results_dir=results_dir,
+                wait=wait,
+            )
     except KeyboardInterrupt as exc:
         console.print(f"[yellow]interrupted{_by(exc)}[/yellow]: the unit in progress is released for other workers.")
         raise typer.Exit(signals.exit_code(exc))

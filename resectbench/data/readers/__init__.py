@@ -1,4 +1,5 @@
 """Readers that turn a dataset on disk into a :class:`resectbench.data.Cohort`."""
+
 from .assemble import CaseProblem, check_case_volumes
 from .load import load_cohort, load_images
 

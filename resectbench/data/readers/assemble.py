@@ -1,5 +1,6 @@
 """Shared by every reader: build a Cohort from a case list, a clinical table and a label map, checking
 everything cheap (ids, labels, clinical types and ranges, files present, headers agree) up front."""
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,15 @@ from ...errors import DataError
 from ..cohort import Cohort
 from ..labels import INDEX, canonical_name
 from ..nifti import read_header
-from ..schema import (GROUP_COLUMNS, LABEL_COLUMNS, PATH_COLUMNS, DataDictionary, SchemaInference, parse_label,
-                      type_clinical_table)
+from ..schema import (
+    GROUP_COLUMNS,
+    LABEL_COLUMNS,
+    PATH_COLUMNS,
+    DataDictionary,
+    SchemaInference,
+    parse_label,
+    type_clinical_table,
+)
 
 #: voxel sizes outside this range (mm) are almost certainly a broken header
 PLAUSIBLE_SPACING_MM = (0.2, 10.0)
@@ -23,7 +31,7 @@ PLAUSIBLE_SPACING_MM = (0.2, 10.0)
 
 @dataclass(frozen=True)
 class CaseProblem:
-    case_id: str | None    # None for problems of the whole dataset
+    case_id: str | None  # None for problems of the whole dataset
     problem: str
 
     def line(self) -> str:
@@ -40,13 +48,15 @@ def parse_label_map(labels: dict, where: str) -> tuple[dict[str, int], dict[str,
     pairs: list[tuple[str, int]] = []
     for key, val in labels.items():
         if isinstance(val, (list, tuple)):
-            raise DataError(f"{where}: label {key!r} is an nnU-Net region (list of values); "
-                            "resectbench needs one voxel value per structure")
+            raise DataError(
+                f"{where}: label {key!r} is an nnU-Net region (list of values); "
+                "resectbench needs one voxel value per structure"
+            )
         if str(key).strip().lstrip("-").isdigit() and not str(val).strip().lstrip("-").isdigit():
-            name, value = str(val), int(key)          # MSD v1: "1": "pancreas"
+            name, value = str(val), int(key)  # MSD v1: "1": "pancreas"
         else:
             try:
-                name, value = str(key), int(val)      # nnU-Net v2: "pancreas": 1
+                name, value = str(key), int(val)  # nnU-Net v2: "pancreas": 1
             except (TypeError, ValueError) as exc:
                 raise DataError(f"{where}: cannot read label entry {key!r}: {val!r}") from exc
         if value < 0 or value > 65535:
@@ -94,9 +104,10 @@ def read_case_table(path: Path, key: str = "case_id") -> pd.DataFrame:
         raise DataError(f"{path.name}: not a readable CSV ({type(exc).__name__}: {exc})") from exc
     names = [h.strip() for h in (rows[0] if rows else [])]
     long = next((i for i, row in enumerate(rows[1:], start=2) if len(row) > len(names)), None)
-    if long is not None:   # pandas would silently shift the columns or drop the extra cells
-        raise DataError(f"{path.name}: row {long} (the header is row 1) has {len(rows[long - 1])} fields, "
-                        f"the header {len(names)}")
+    if long is not None:  # pandas would silently shift the columns or drop the extra cells
+        raise DataError(
+            f"{path.name}: row {long} (the header is row 1) has {len(rows[long - 1])} fields, the header {len(names)}"
+        )
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
     except Exception as exc:  # noqa: BLE001 - pandas raises many types for broken files
@@ -109,7 +120,7 @@ def read_case_table(path: Path, key: str = "case_id") -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     if key not in frame.columns:
         raise DataError(f"{path.name}: no {key!r} column (columns: {', '.join(frame.columns)})")
-    frame = frame.fillna("")      # short rows: missing cells are empty, like blank ones
+    frame = frame.fillna("")  # short rows: missing cells are empty, like blank ones
     frame[key] = frame[key].str.strip()
     return frame
 
@@ -136,8 +147,11 @@ def check_case_files(case_id: str, image: Path, mask: Path | None) -> list[CaseP
         return [CaseProblem(case_id, str(exc).split(": ", 1)[1])]
     lo, hi = PLAUSIBLE_SPACING_MM
     if not all(lo <= z <= hi for z in zooms):
-        problems.append(CaseProblem(case_id, f"implausible voxel spacing {tuple(round(z, 3) for z in zooms)} mm "
-                                             f"(expected {lo}-{hi} mm)"))
+        problems.append(
+            CaseProblem(
+                case_id, f"implausible voxel spacing {tuple(round(z, 3) for z in zooms)} mm (expected {lo}-{hi} mm)"
+            )
+        )
     if mask is not None:
         try:
             mshape, maffine, _ = read_header(mask, case_id, "mask")
@@ -146,8 +160,9 @@ def check_case_files(case_id: str, image: Path, mask: Path | None) -> list[CaseP
         if mshape != shape:
             problems.append(CaseProblem(case_id, f"mask shape {mshape} differs from image shape {shape}"))
         elif not np.allclose(maffine, affine, atol=1e-3, rtol=1e-4):
-            problems.append(CaseProblem(case_id, "mask affine differs from image affine (mask is not on the "
-                                                 "image grid)"))
+            problems.append(
+                CaseProblem(case_id, "mask affine differs from image affine (mask is not on the image grid)")
+            )
     return problems
 
 
@@ -160,11 +175,21 @@ def check_case_volumes(cohort: Cohort, case_id: str) -> list[CaseProblem]:
     return []
 
 
-def assemble(name: str, root: Path, cases: list[tuple[str, Path, Path | None]], table: pd.DataFrame,
-             table_name: str, label_map: dict[str, int], unmapped: dict[str, int], info: dict,
-             ground_truth: pd.DataFrame | None, label_column: str | None = None,
-             check_files: bool = True, dictionary: DataDictionary | None = None,
-             images_only: bool = False) -> tuple[Cohort, list[CaseProblem]]:
+def assemble(
+    name: str,
+    root: Path,
+    cases: list[tuple[str, Path, Path | None]],
+    table: pd.DataFrame,
+    table_name: str,
+    label_map: dict[str, int],
+    unmapped: dict[str, int],
+    info: dict,
+    ground_truth: pd.DataFrame | None,
+    label_column: str | None = None,
+    check_files: bool = True,
+    dictionary: DataDictionary | None = None,
+    images_only: bool = False,
+) -> tuple[Cohort, list[CaseProblem]]:
     """Join the case list with the table and type everything (clinical columns through ``dictionary``).
 
     Returns the cohort of all cases that passed the cheap checks and the problems found; the caller
@@ -173,8 +198,10 @@ def assemble(name: str, root: Path, cases: list[tuple[str, Path, Path | None]], 
     """
     problems: list[CaseProblem] = []
     unsafe = {c: why for c in {*table["case_id"], *(c for c, _, _ in cases)} if (why := unsafe_case_id(c))}
-    problems += [CaseProblem(c, f"{why} (case ids name files, so no path "
-                                                     "separators, '..' or control characters)") for c, why in sorted(unsafe.items())]
+    problems += [
+        CaseProblem(c, f"{why} (case ids name files, so no path separators, '..' or control characters)")
+        for c, why in sorted(unsafe.items())
+    ]
     table = table[~table["case_id"].isin(list(unsafe))]
     cases = [case for case in cases if case[0] not in unsafe]
     ids = table["case_id"].tolist()
@@ -206,8 +233,11 @@ def assemble(name: str, root: Path, cases: list[tuple[str, Path, Path | None]], 
         for c, v in table[label_col].items():
             lab = parse_label(v)
             if lab is None:
-                problems.append(CaseProblem(c, f"label {v!r} is not 0/1/2 or a class name "
-                                               "(resectable, borderline, locally_advanced)"))
+                problems.append(
+                    CaseProblem(
+                        c, f"label {v!r} is not 0/1/2 or a class name (resectable, borderline, locally_advanced)"
+                    )
+                )
             else:
                 labels[c] = lab
         clinical, inference = type_clinical_table(table[clinical_cols], dictionary=dictionary)
@@ -217,20 +247,33 @@ def assemble(name: str, root: Path, cases: list[tuple[str, Path, Path | None]], 
             problems += check_case_files(c, *files[c])
     bad = {p.case_id for p in problems if p.case_id}
     good = [c for c in keep if c not in bad]
-    frame = pd.DataFrame({
-        "image": [str(files[c][0]) for c in good],
-        "mask": [str(files[c][1]) if files[c][1] is not None else None for c in good],
-        "label": [labels[c] for c in good],
-        "group": [(table.loc[c, group_col] or None) if group_col else None for c in good],
-    }, index=pd.Index(good, name="case_id"))
+    frame = pd.DataFrame(
+        {
+            "image": [str(files[c][0]) for c in good],
+            "mask": [str(files[c][1]) if files[c][1] is not None else None for c in good],
+            "label": [labels[c] for c in good],
+            "group": [(table.loc[c, group_col] or None) if group_col else None for c in good],
+        },
+        index=pd.Index(good, name="case_id"),
+    )
     if ground_truth is not None:
         ground_truth = ground_truth.reindex(good)
     info = dict(info)
     info.setdefault("name", name)
-    info["class_counts"] = None if images_only else np.bincount(frame["label"].to_numpy(dtype=int),
-                                                                   minlength=3).tolist()
-    cohort = Cohort(name=name, table=frame, clinical=clinical.loc[good], clinical_schema=inference.schema,
-                    label_map=label_map, ground_truth=ground_truth, info=info, root=root, unmapped_labels=unmapped)
+    info["class_counts"] = (
+        None if images_only else np.bincount(frame["label"].to_numpy(dtype=int), minlength=3).tolist()
+    )
+    cohort = Cohort(
+        name=name,
+        table=frame,
+        clinical=clinical.loc[good],
+        clinical_schema=inference.schema,
+        label_map=label_map,
+        ground_truth=ground_truth,
+        info=info,
+        root=root,
+        unmapped_labels=unmapped,
+    )
     return cohort, problems
 
 

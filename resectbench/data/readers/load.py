@@ -1,20 +1,20 @@
 """``load_cohort``: MSD / nnU-Net folders and plain manifest CSVs."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import pandas as pd
+import tomllib
 
 from ...errors import DataError, InvalidCohortError
 from ..cohort import Cohort
 from ..schema import Coding, DataDictionary
-from .assemble import (CaseProblem, assemble, check_case_volumes, default_label_map, parse_label_map,
-                       read_case_table)
+from .assemble import CaseProblem, assemble, check_case_volumes, default_label_map, parse_label_map, read_case_table
 
 NIFTI_ENDINGS = (".nii.gz", ".nii")
 _CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
@@ -46,8 +46,12 @@ def _scan_images(folder: Path) -> tuple[dict[str, Path], list[CaseProblem]]:
             found[case] = p
     for case, chans in channels.items():
         if chans - {"0000"}:
-            problems.append(CaseProblem(case, f"has extra image channels {sorted(chans - {'0000'})}; "
-                                              "resectbench reads one CT channel (_0000)"))
+            problems.append(
+                CaseProblem(
+                    case,
+                    f"has extra image channels {sorted(chans - {'0000'})}; resectbench reads one CT channel (_0000)",
+                )
+            )
     return found, problems
 
 
@@ -71,15 +75,19 @@ def read_dataset_json(path: Path) -> dict:
     if not isinstance(meta, dict):
         raise DataError(f"{path}: must be a JSON object with a 'labels' block, got a JSON {_json_kind(meta)}")
     if "labels" in meta and not isinstance(meta["labels"], dict):
-        raise DataError(f"{path}: 'labels' must be an object (name -> value or value -> name), got a JSON "
-                        f"{_json_kind(meta['labels'])}")
+        raise DataError(
+            f"{path}: 'labels' must be an object (name -> value or value -> name), got a JSON "
+            f"{_json_kind(meta['labels'])}"
+        )
     if "name" in meta and not isinstance(meta["name"], str):
         raise DataError(f"{path}: 'name' must be a string, got a JSON {_json_kind(meta['name'])}")
     training = meta.get("training")
     if training is not None:
         if not isinstance(training, list):
-            raise DataError(f"{path}: 'training' must be a list of {{\"image\": ..., \"label\": ...}} entries, got a "
-                            f"JSON {_json_kind(training)}")
+            raise DataError(
+                f'{path}: \'training\' must be a list of {{"image": ..., "label": ...}} entries, got a '
+                f"JSON {_json_kind(training)}"
+            )
         for i, entry in enumerate(training):
             if not isinstance(entry, dict) or not isinstance(entry.get("image"), str) or not entry["image"].strip():
                 raise DataError(f"{path}: training entry {i} must be an object with an 'image' path, got {entry!r}")
@@ -89,15 +97,17 @@ def read_dataset_json(path: Path) -> dict:
 
 
 def _json_kind(value) -> str:
-    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number")
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
 def _read_info(meta: dict) -> dict:
     extra = meta.get("resectbench", {}) if isinstance(meta.get("resectbench"), dict) else {}
-    info = {"source": extra.get("source", "dataset"), "profile": extra.get("profile"),
-            "bayes_optimal_accuracy": extra.get("bayes_optimal_accuracy"),
-            "description": meta.get("description", "")}
+    info = {
+        "source": extra.get("source", "dataset"),
+        "profile": extra.get("profile"),
+        "bayes_optimal_accuracy": extra.get("bayes_optimal_accuracy"),
+        "description": meta.get("description", ""),
+    }
     info.update({k: v for k, v in extra.items() if k not in info})
     return info
 
@@ -113,8 +123,10 @@ def _read_ground_truth(path: Path) -> pd.DataFrame | None:
         raise DataError(f"{path.name}: no 'case_id' column")
     gt["case_id"] = gt["case_id"].astype(str)
     if gt["case_id"].duplicated().any():
-        raise DataError(f"{path.name}: case id(s) {', '.join(sorted(set(gt.case_id[gt.case_id.duplicated()])))} "
-                        "appear more than once")
+        raise DataError(
+            f"{path.name}: case id(s) {', '.join(sorted(set(gt.case_id[gt.case_id.duplicated()])))} "
+            "appear more than once"
+        )
     return gt.set_index("case_id")
 
 
@@ -173,8 +185,12 @@ def _coding(var: str, fields: dict, name: str, problems: list[str]) -> Coding:
     if not isinstance(values, (str, dict)):
         problems.append(f"{where}: values must be a map of codes (e.g. '0=female; 1=male'), got {values!r}")
         values = ""
-    return Coding(required=req, values=_parse_values(values, where, problems), unit=unit.strip(),
-                  missing=_parse_tokens(fields.get("missing", ""), where, problems))
+    return Coding(
+        required=req,
+        values=_parse_values(values, where, problems),
+        unit=unit.strip(),
+        missing=_parse_tokens(fields.get("missing", ""), where, problems),
+    )
 
 
 def read_dictionary(path: Path) -> DataDictionary | None:
@@ -213,13 +229,16 @@ def read_dictionary(path: Path) -> DataDictionary | None:
             if var == "missing":
                 entries.append(("*", {"missing": fields}))
             elif not isinstance(fields, dict):
-                problems.append(f"{name}: variable {var!r} must be a table (required, values, unit, missing), "
-                                f"got {fields!r}")
+                problems.append(
+                    f"{name}: variable {var!r} must be a table (required, values, unit, missing), got {fields!r}"
+                )
             else:
                 unknown = set(fields) - {*_DICTIONARY_FIELDS, "description", "kind"}
                 if unknown:
-                    problems.append(f"{name}: variable {var!r}: unknown key(s) {', '.join(sorted(unknown))}; "
-                                    f"valid: {', '.join(_DICTIONARY_FIELDS)}, description")
+                    problems.append(
+                        f"{name}: variable {var!r}: unknown key(s) {', '.join(sorted(unknown))}; "
+                        f"valid: {', '.join(_DICTIONARY_FIELDS)}, description"
+                    )
                 entries.append((var, fields))
     else:
         raise DataError(f"{path}: a data dictionary must be a .csv, .toml or .json file")
@@ -230,8 +249,10 @@ def read_dictionary(path: Path) -> DataDictionary | None:
             continue
         if var == "*":
             if any(str(fields.get(k, "")).strip() for k in ("values", "unit")):
-                problems.append(f"{name}: the '*' row gives missing-value tokens for every variable; "
-                                "its values and unit must be empty")
+                problems.append(
+                    f"{name}: the '*' row gives missing-value tokens for every variable; "
+                    "its values and unit must be empty"
+                )
             dictionary.missing += _parse_tokens(fields.get("missing", ""), f"{name}: row '*'", problems)
         elif var in dictionary.variables:
             problems.append(f"{name}: variable {var!r} is listed twice")
@@ -240,8 +261,9 @@ def read_dictionary(path: Path) -> DataDictionary | None:
     return dictionary
 
 
-def missing_variables(cohort: Cohort, dictionary: DataDictionary | None, allow: tuple[str, ...] = ()
-                      ) -> tuple[dict[str, str], list[CaseProblem]]:
+def missing_variables(
+    cohort: Cohort, dictionary: DataDictionary | None, allow: tuple[str, ...] = ()
+) -> tuple[dict[str, str], list[CaseProblem]]:
     """Variables of the data dictionary with no column in the table: ``(allowed -> why, problems)``.
 
     A whole missing column is not missingness to impute: it changes what every model sees, so it is a
@@ -252,8 +274,10 @@ def missing_variables(cohort: Cohort, dictionary: DataDictionary | None, allow: 
     known = dictionary.variables if dictionary is not None else {}
     unknown = [v for v in allow if v not in known]
     if unknown:
-        raise DataError(f"--allow-missing-variable {', '.join(unknown)}: not in the data dictionary "
-                        f"({name} {'has ' + ', '.join(known) if known else 'is absent'})")
+        raise DataError(
+            f"--allow-missing-variable {', '.join(unknown)}: not in the data dictionary "
+            f"({name} {'has ' + ', '.join(known) if known else 'is absent'})"
+        )
     allowed, problems = {}, []
     for var, coding in known.items():
         if var in cohort.clinical.columns:
@@ -263,9 +287,14 @@ def missing_variables(cohort: Cohort, dictionary: DataDictionary | None, allow: 
         elif not coding.required:
             allowed[var] = f"optional in {name}"
         else:
-            problems.append(CaseProblem(None, f"the clinical table has no column for variable {var!r} of {name}"
-                                              f" (add the column, mark it required=false in {name}, or pass "
-                                              f"--allow-missing-variable {var})"))
+            problems.append(
+                CaseProblem(
+                    None,
+                    f"the clinical table has no column for variable {var!r} of {name}"
+                    f" (add the column, mark it required=false in {name}, or pass "
+                    f"--allow-missing-variable {var})",
+                )
+            )
     return allowed, problems
 
 
@@ -277,12 +306,12 @@ def _load_msd(root: Path, label_column: str | None, dictionary: DataDictionary |
     problems: list[CaseProblem] = []
     cases = []
     if isinstance(meta.get("training"), list) and meta["training"]:
-        for entry in meta["training"]:            # MSD v1: explicit pairs
+        for entry in meta["training"]:  # MSD v1: explicit pairs
             img = (root / entry["image"]).resolve()
             stem = _strip_ending(img.name) or img.name
             m = _CHANNEL.match(stem)
             case = m["case"] if m else stem
-            if not img.exists() and m is None:      # MSD lists 'case.nii.gz' even when files are 'case_0000'
+            if not img.exists() and m is None:  # MSD lists 'case.nii.gz' even when files are 'case_0000'
                 alt = img.with_name(f"{case}_0000.nii.gz")
                 img = alt if alt.exists() else img
             mask = entry.get("label")
@@ -299,17 +328,38 @@ def _load_msd(root: Path, label_column: str | None, dictionary: DataDictionary |
             cases.append((case, img, _find_mask(labels_dir, case) if labels_dir.is_dir() else None))
     if images_only:
         table = pd.DataFrame({"case_id": [c for c, _, _ in cases]})
-        cohort, more = assemble(meta.get("name") or root.name, root, cases, table, "imagesTr", label_map, unmapped,
-                                _read_info(meta), None, images_only=True)
+        cohort, more = assemble(
+            meta.get("name") or root.name,
+            root,
+            cases,
+            table,
+            "imagesTr",
+            label_map,
+            unmapped,
+            _read_info(meta),
+            None,
+            images_only=True,
+        )
         return cohort, problems + more
     table_path = root / "clinical.csv"
     if not table_path.exists():
-        raise DataError(f"{root}: no clinical.csv (a table keyed by case_id with the NCCN label column and "
-                        "the clinical variables)")
+        raise DataError(
+            f"{root}: no clinical.csv (a table keyed by case_id with the NCCN label column and the clinical variables)"
+        )
     table = read_case_table(table_path)
-    cohort, more = assemble(meta.get("name") or root.name, root, cases, table, "clinical.csv", label_map, unmapped,
-                            _read_info(meta), _read_ground_truth(root / "ground_truth.csv"), label_column,
-                            dictionary=dictionary)
+    cohort, more = assemble(
+        meta.get("name") or root.name,
+        root,
+        cases,
+        table,
+        "clinical.csv",
+        label_map,
+        unmapped,
+        _read_info(meta),
+        _read_ground_truth(root / "ground_truth.csv"),
+        label_column,
+        dictionary=dictionary,
+    )
     return cohort, problems + more
 
 
@@ -337,10 +387,31 @@ def _load_manifest(csv_path: Path, label_column: str | None, dictionary: DataDic
     info = _read_info(meta)
     info["source"] = info.get("source") or "manifest"
     if images_only:
-        return assemble(csv_path.stem, base, cases, table[["case_id"]], csv_path.name, label_map, unmapped, info,
-                        None, images_only=True)
-    return assemble(csv_path.stem, base, cases, table, csv_path.name, label_map, unmapped, info,
-                    _read_ground_truth(base / "ground_truth.csv"), label_column, dictionary=dictionary)
+        return assemble(
+            csv_path.stem,
+            base,
+            cases,
+            table[["case_id"]],
+            csv_path.name,
+            label_map,
+            unmapped,
+            info,
+            None,
+            images_only=True,
+        )
+    return assemble(
+        csv_path.stem,
+        base,
+        cases,
+        table,
+        csv_path.name,
+        label_map,
+        unmapped,
+        info,
+        _read_ground_truth(base / "ground_truth.csv"),
+        label_column,
+        dictionary=dictionary,
+    )
 
 
 def _dataset_kind(path: Path) -> str:
@@ -366,8 +437,12 @@ def find_dictionary(path: str | Path, data_dictionary: str | Path | None = None)
     return read_dictionary(folder / DICTIONARY)
 
 
-def read_cohort(path: str | Path, label_column: str | None = None, allow_missing_variables=(),
-                data_dictionary: str | Path | None = None) -> tuple[Cohort, list[CaseProblem]]:
+def read_cohort(
+    path: str | Path,
+    label_column: str | None = None,
+    allow_missing_variables=(),
+    data_dictionary: str | Path | None = None,
+) -> tuple[Cohort, list[CaseProblem]]:
     """The cohort of every case that passed the cheap checks, plus all problems found (nothing raised per case).
 
     ``data_dictionary``: a dictionary file used instead of the dataset's own ``data_dictionary.csv``."""
@@ -409,8 +484,10 @@ def volume_problems(cohort: Cohort, on_progress=None, cache_dir: Path | None = N
     cohort content (fingerprint, label map, unmapped labels), so a resumed run does not read them again."""
     path = None
     if cache_dir is not None:
-        key = hashlib.blake2b(json.dumps([cohort.fingerprint, sorted(cohort.unmapped_labels.items()),
-                                          VOLUME_CHECKS_VERSION]).encode(), digest_size=16).hexdigest()
+        key = hashlib.blake2b(
+            json.dumps([cohort.fingerprint, sorted(cohort.unmapped_labels.items()), VOLUME_CHECKS_VERSION]).encode(),
+            digest_size=16,
+        ).hexdigest()
         path = Path(cache_dir) / f"{key}.json"
         try:
             cached = json.loads(path.read_text())
@@ -433,9 +510,16 @@ def volume_problems(cohort: Cohort, on_progress=None, cache_dir: Path | None = N
     return found
 
 
-def load_cohort(path: str | Path, skip_invalid: bool = False, label_column: str | None = None,
-                check_volumes: bool | None = None, on_progress=None, allow_missing_variables=(),
-                validation_cache: str | Path | None = None, data_dictionary: str | Path | None = None) -> Cohort:
+def load_cohort(
+    path: str | Path,
+    skip_invalid: bool = False,
+    label_column: str | None = None,
+    check_volumes: bool | None = None,
+    on_progress=None,
+    allow_missing_variables=(),
+    validation_cache: str | Path | None = None,
+    data_dictionary: str | Path | None = None,
+) -> Cohort:
     """Load an MSD/nnU-Net folder (``dataset.json``, ``imagesTr/``, ``labelsTr/``, ``clinical.csv``) or a
     manifest CSV (``case_id, image, mask, label, [group], clinical...``).
 

@@ -6,6 +6,7 @@ Links (all documented in docs/data.md): CA 19-9 rises with class; bilirubin is h
 and lowers CA 19-9 at restaging; grade G3 slightly more common in advanced disease; diabetes drives
 glucose and HbA1c; ASA and Charlson rise with age. ~4 % of values are missing (HbA1c most often).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,19 @@ from ..schema import CLINICAL_SCHEMA
 
 #: probability that a value is missing, per variable (mean ~4 %; HbA1c highest as in the paper)
 MISSING_RATE = {name: 0.035 for name in CLINICAL_SCHEMA}
-MISSING_RATE.update({"hba1c": 0.10, "ca19_9_change": 0.05, "ca19_9_post_neoadjuvant": 0.05, "cea": 0.05,
-                     "grade": 0.05, "age": 0.0, "sex": 0.0, "neoadjuvant": 0.0, "bilirubin": 0.03})
+MISSING_RATE.update(
+    {
+        "hba1c": 0.10,
+        "ca19_9_change": 0.05,
+        "ca19_9_post_neoadjuvant": 0.05,
+        "cea": 0.05,
+        "grade": 0.05,
+        "age": 0.0,
+        "sex": 0.0,
+        "neoadjuvant": 0.0,
+        "bilirubin": 0.03,
+    }
+)
 
 # Class signal of the table (R / BR / LA), calibrated so that the clinical variables alone reach about
 # the paper's tabular-only AUC (0.74) and imaging has room to matter: benchmarks/clinical_signal.py
@@ -26,8 +38,13 @@ NEOADJUVANT_RATE = (0.22, 0.65, 0.8)
 CEA_MEDIAN = (3.0, 3.8, 5.0)
 
 
-def draw_clinical(rng: np.random.Generator, labels: np.ndarray, locations: list[str], bmi: np.ndarray | None = None,
-                  missing: bool = True) -> pd.DataFrame:
+def draw_clinical(
+    rng: np.random.Generator,
+    labels: np.ndarray,
+    locations: list[str],
+    bmi: np.ndarray | None = None,
+    missing: bool = True,
+) -> pd.DataFrame:
     """One row per case, columns = :data:`resectbench.data.schema.CLINICAL_SCHEMA` (NaN = missing)."""
     n = len(labels)
     labels = np.asarray(labels)
@@ -49,8 +66,9 @@ def draw_clinical(rng: np.random.Generator, labels: np.ndarray, locations: list[
     neo_p = np.asarray(NEOADJUVANT_RATE)[labels]
     neo = (rng.random(n) < neo_p).astype(float)
     # after neoadjuvant therapy CA 19-9 falls (less in LA); untreated patients drift up to surgery
-    change = np.where(neo == 1, rng.normal([-55.0, -50.0, -35.0], 25.0, (n, 3))[np.arange(n), labels],
-                      rng.normal(8.0, 15.0, n))
+    change = np.where(
+        neo == 1, rng.normal([-55.0, -50.0, -35.0], 25.0, (n, 3))[np.arange(n), labels], rng.normal(8.0, 15.0, n)
+    )
     change = np.clip(change, -99.0, 400.0)
     ca_post = np.clip(ca_base * (1 + change / 100.0), 0.5, None)
     cea = np.clip(np.exp(rng.normal(np.log(CEA_MEDIAN)[labels], 0.8)), 0.3, 900)
@@ -62,13 +80,27 @@ def draw_clinical(rng: np.random.Generator, labels: np.ndarray, locations: list[
     bili = np.clip(bili, 0.1, 35.0)
     grade_p = np.array([[0.15, 0.6, 0.25], [0.1, 0.55, 0.35], [0.08, 0.5, 0.42]])[labels]
     grade = np.array(["G1", "G2", "G3"])[[int(rng.choice(3, p=p)) for p in grade_p]]
-    frame = pd.DataFrame({
-        "age": age, "sex": sex, "bmi": bmi.round(1), "charlson_index": charlson, "asa_score": asa.astype(int),
-        "diabetes": diabetes, "nicotine": nicotine, "alcohol": alcohol, "ca19_9_baseline": ca_base.round(1),
-        "ca19_9_change": change.round(1), "ca19_9_post_neoadjuvant": ca_post.round(1), "cea": cea.round(2),
-        "glucose": glucose.round(0), "hba1c": hba1c.round(1), "bilirubin": bili.round(2), "grade": grade,
-        "neoadjuvant": neo,
-    })
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "sex": sex,
+            "bmi": bmi.round(1),
+            "charlson_index": charlson,
+            "asa_score": asa.astype(int),
+            "diabetes": diabetes,
+            "nicotine": nicotine,
+            "alcohol": alcohol,
+            "ca19_9_baseline": ca_base.round(1),
+            "ca19_9_change": change.round(1),
+            "ca19_9_post_neoadjuvant": ca_post.round(1),
+            "cea": cea.round(2),
+            "glucose": glucose.round(0),
+            "hba1c": hba1c.round(1),
+            "bilirubin": bili.round(2),
+            "grade": grade,
+            "neoadjuvant": neo,
+        }
+    )
     frame["asa_score"] = frame["asa_score"].astype(object)
     if missing:
         for col, rate in MISSING_RATE.items():

@@ -3,6 +3,7 @@
 Radiological convention: the patient's right is on the viewer's left, anterior (axial) or cranial
 (coronal) at the top. Slices pass through the tumor centroid.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +13,19 @@ import numpy as np
 from ..labels import INDEX
 
 #: structures drawn in the overlay and their colours
-OVERLAY = {"tumor": "#ff2d2d", "pancreas": "#ffd23f", "sma": "#ff8c00", "celiac_trunk": "#ff5fa2",
-           "common_hepatic_artery": "#c77dff", "aorta": "#e63946", "smv": "#3a86ff", "portal_vein": "#00b4d8",
-           "splenic_vein": "#48cae4", "ivc": "#4361ee", "splenic_artery": "#f4a261"}
+OVERLAY = {
+    "tumor": "#ff2d2d",
+    "pancreas": "#ffd23f",
+    "sma": "#ff8c00",
+    "celiac_trunk": "#ff5fa2",
+    "common_hepatic_artery": "#c77dff",
+    "aorta": "#e63946",
+    "smv": "#3a86ff",
+    "portal_vein": "#00b4d8",
+    "splenic_vein": "#48cae4",
+    "ivc": "#4361ee",
+    "splenic_artery": "#f4a261",
+}
 
 
 def focus_point(mask: np.ndarray, vessel: str | None = None) -> np.ndarray:
@@ -43,8 +54,10 @@ def plot_case(case, path: str | Path, title: str = "", window=(-160, 240), vesse
 
     img, mask, sp = case.image, case.mask, case.spacing
     cx, cy, cz = focus_point(mask, vessel) if mask is not None else np.asarray(img.shape) // 2
-    views = [("axial", img[::-1, ::-1, cz].T, None if mask is None else mask[::-1, ::-1, cz].T, (sp[0], sp[1])),
-             ("coronal", img[::-1, cy, ::-1].T, None if mask is None else mask[::-1, cy, ::-1].T, (sp[0], sp[2]))]
+    views = [
+        ("axial", img[::-1, ::-1, cz].T, None if mask is None else mask[::-1, ::-1, cz].T, (sp[0], sp[1])),
+        ("coronal", img[::-1, cy, ::-1].T, None if mask is None else mask[::-1, cy, ::-1].T, (sp[0], sp[2])),
+    ]
     fig, axes = plt.subplots(2, 2, figsize=(9, 9))
     for col, (name, im, mk, (sx, sy)) in enumerate(views):
         extent = (0, im.shape[1] * sx, im.shape[0] * sy, 0)
@@ -84,8 +97,9 @@ DOC_FIGURES = (
 CONTACT_VESSELS = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "ivc")
 
 
-def write_doc_figures(out_dir: str | Path, n: int = 30, seed: int = 0, profile: str = "cpu",
-                      workdir: str | Path | None = None) -> list[Path]:
+def write_doc_figures(
+    out_dir: str | Path, n: int = 30, seed: int = 0, profile: str = "cpu", workdir: str | Path | None = None
+) -> list[Path]:
     """Generate a small cohort and draw one case per class (plus a venous LA case) for docs/images."""
     import tempfile
 
@@ -100,16 +114,19 @@ def write_doc_figures(out_dir: str | Path, n: int = 30, seed: int = 0, profile: 
         gt = cohort.ground_truth
         written = []
         for stem, label, mechanisms in DOC_FIGURES:
-            pool = gt[gt["label_true"] == label].sort_values("tumor_voxels", ascending=False)   # largest first
-            pick = next((pool.index[pool["mechanism"] == m][0] for m in mechanisms if (pool["mechanism"] == m).any()),
-                        None)
+            pool = gt[gt["label_true"] == label].sort_values("tumor_voxels", ascending=False)  # largest first
+            pick = next(
+                (pool.index[pool["mechanism"] == m][0] for m in mechanisms if (pool["mechanism"] == m).any()), None
+            )
             if pick is None:
                 continue
             row = gt.loc[pick]
             angles = {v: float(row[f"angle_{v}"]) for v in CONTACT_VESSELS}
             vessel = max(angles, key=angles.get) if max(angles.values()) > 0 else None
             touched = ", ".join(f"{v} {a:.0f} deg" for v, a in angles.items() if a > 0) or "no vessel contact"
-            title = (f"{pick}: {row['tumor_location']} tumor, class {label} ({stem.split('_', 1)[1].replace('_', ' ')})"
-                     f"\ncontact: {touched}; rules: {row['rules'] or 'none'}")
+            title = (
+                f"{pick}: {row['tumor_location']} tumor, class {label} ({stem.split('_', 1)[1].replace('_', ' ')})"
+                f"\ncontact: {touched}; rules: {row['rules'] or 'none'}"
+            )
             written.append(plot_case(cohort.load_case(pick), Path(out_dir) / f"{stem}.png", title=title, vessel=vessel))
         return written

@@ -3,6 +3,7 @@
 Everything random is drawn from ``numpy.random.default_rng([seed, case_index, stream])``, so a
 cohort is identical for a given seed whatever the number of worker processes.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,7 @@ from ..schema import CLINICAL_SCHEMA
 from .anatomy import sample_anatomy
 from .clinical import draw_clinical, sample_bmi
 from .phantom import Grid, PlacementError, render
-from .scenario import (PAPER_CLASS_MIX, RULED, Scenario, bayes_optimal_accuracy, class_counts, draw_scenario,
-                       noisy_label)
+from .scenario import PAPER_CLASS_MIX, RULED, Scenario, bayes_optimal_accuracy, class_counts, draw_scenario, noisy_label
 
 GENERATOR_VERSION = "phantom-4"
 #: file orientations drawn per case (the reader must undo them from the affine); RAS and LPS most often
@@ -37,20 +37,21 @@ ANATOMIES_PER_SCENARIO = 4
 @dataclass(frozen=True)
 class SizePreset:
     """Field of view and voxel size of a phantom. ``scale`` shrinks the 160 mm anatomy to the field of view."""
+
     shape: tuple[int, int, int]
     spacing: tuple[float, float, float]
     min_radius_vox: float = 2.4
-    vary_geometry: bool = True     # per-case spacing and orientation
-    gap_vox: float = 2.0           # fat plane between tumor and untouched vessels (voxels)
-    min_visible_fraction: float = 0.7   # share of each contact angle the voxels must show (0: unchecked)
+    vary_geometry: bool = True  # per-case spacing and orientation
+    gap_vox: float = 2.0  # fat plane between tumor and untouched vessels (voxels)
+    min_visible_fraction: float = 0.7  # share of each contact angle the voxels must show (0: unchecked)
     # a second phantom style (a "site"): per-case voxel ranges, storage, anatomy and scanner
-    inplane_mm: tuple[float, float] | None = None     # per-case in-plane spacing range (else spacing x 0.9-1.1)
-    slice_mm: tuple[float, float] | None = None       # per-case slice thickness range (else SLICE_FACTORS)
+    inplane_mm: tuple[float, float] | None = None  # per-case in-plane spacing range (else spacing x 0.9-1.1)
+    slice_mm: tuple[float, float] | None = None  # per-case slice thickness range (else SLICE_FACTORS)
     orientations: tuple[str, ...] = ORIENTATIONS
-    anatomy_scale: float | None = None                # 160 mm anatomy x this (else the field of view's share)
-    hu_shift: tuple[tuple[str, float], ...] = ()      # contrast timing: HU added per structure
+    anatomy_scale: float | None = None  # 160 mm anatomy x this (else the field of view's share)
+    hu_shift: tuple[tuple[str, float], ...] = ()  # contrast timing: HU added per structure
     noise_sd_hu: tuple[float, float] = (10.0, 18.0)
-    label_names: tuple[str, ...] | None = None        # dataset.json names in the site's own numbering
+    label_names: tuple[str, ...] | None = None  # dataset.json names in the site's own numbering
     class_mix: tuple[int, int, int] = PAPER_CLASS_MIX
     n_cases: int = 159
 
@@ -69,15 +70,37 @@ class SizePreset:
 #: (other proportions), a later portal phase (arteries darker, veins brighter, the tumour less conspicuous),
 #: noisier scans, its own label numbering and names, and 90 cases with another case mix.
 SITES = {
-    "site-b": SizePreset(shape=(125, 125, 50), spacing=(0.8, 0.8, 2.0), min_radius_vox=3.0,
-                         inplane_mm=(0.7, 0.9), slice_mm=(1.0, 3.0), orientations=("RAS", "LPS"),
-                         anatomy_scale=0.68, hu_shift=(("arteries", -30.0), ("veins", 12.0), ("tumor", 10.0)),
-                         noise_sd_hu=(15.0, 25.0),
-                         label_names=("background", "portal_vein", "superior_mesenteric_vein", "splenic_vein",
-                                      "inferior_vena_cava", "aorta", "superior_mesenteric_artery", "celiac_axis",
-                                      "hepatic_artery", "proper_hepatic_artery", "gda", "splenic_artery",
-                                      "pancreas", "pdac", "pancreatic_duct", "common_bile_duct"),
-                         class_mix=(40, 30, 20), n_cases=90),
+    "site-b": SizePreset(
+        shape=(125, 125, 50),
+        spacing=(0.8, 0.8, 2.0),
+        min_radius_vox=3.0,
+        inplane_mm=(0.7, 0.9),
+        slice_mm=(1.0, 3.0),
+        orientations=("RAS", "LPS"),
+        anatomy_scale=0.68,
+        hu_shift=(("arteries", -30.0), ("veins", 12.0), ("tumor", 10.0)),
+        noise_sd_hu=(15.0, 25.0),
+        label_names=(
+            "background",
+            "portal_vein",
+            "superior_mesenteric_vein",
+            "splenic_vein",
+            "inferior_vena_cava",
+            "aorta",
+            "superior_mesenteric_artery",
+            "celiac_axis",
+            "hepatic_artery",
+            "proper_hepatic_artery",
+            "gda",
+            "splenic_artery",
+            "pancreas",
+            "pdac",
+            "pancreatic_duct",
+            "common_bile_duct",
+        ),
+        class_mix=(40, 30, 20),
+        n_cases=90,
+    ),
 }
 
 
@@ -115,8 +138,9 @@ def _reorient(data: np.ndarray, affine: np.ndarray, codes: str):
 
     if codes == "RAS":
         return data, affine
-    ornt = nib.orientations.ornt_transform(nib.orientations.axcodes2ornt("RAS"),
-                                           nib.orientations.axcodes2ornt(tuple(codes)))
+    ornt = nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt("RAS"), nib.orientations.axcodes2ornt(tuple(codes))
+    )
     out = nib.orientations.apply_orientation(data, ornt)
     return np.ascontiguousarray(out), affine @ nib.orientations.inv_ornt_aff(ornt, data.shape)
 
@@ -137,16 +161,29 @@ def render_case(job: dict) -> dict:
     for attempt in range(MAX_ATTEMPTS):
         sc = draw_scenario(np.random.default_rng([seed, index, 0, attempt // ANATOMIES_PER_SCENARIO]), job["target"])
         rng = np.random.default_rng([seed, index, 1, attempt])
-        anat = sample_anatomy(rng, preset.scale, preset.min_radius_vox * float(np.mean(preset.spacing)),
-                              bmi=job["bmi"], dilated_ducts=sc.location == "head",
-                              step=0.3 * float(min(job["spacing"])))
+        anat = sample_anatomy(
+            rng,
+            preset.scale,
+            preset.min_radius_vox * float(np.mean(preset.spacing)),
+            bmi=job["bmi"],
+            dilated_ducts=sc.location == "head",
+            step=0.3 * float(min(job["spacing"])),
+        )
         try:
             # the last tries relax the look check (wrapping an untouched vessel behind its fat plane); touched /
             # untouched vessels and the angle each contact shows are always as the ground truth says
             strict = attempt < MAX_ATTEMPTS - ANATOMIES_PER_SCENARIO
-            labels, image, details = render(anat, sc, grid, rng, gap_vox=preset.gap_vox, reject_encircling=strict,
-                                            min_visible_fraction=preset.min_visible_fraction,
-                                            hu_shift=dict(preset.hu_shift), noise_sd_hu=preset.noise_sd_hu)
+            labels, image, details = render(
+                anat,
+                sc,
+                grid,
+                rng,
+                gap_vox=preset.gap_vox,
+                reject_encircling=strict,
+                min_visible_fraction=preset.min_visible_fraction,
+                hu_shift=dict(preset.hu_shift),
+                noise_sd_hu=preset.noise_sd_hu,
+            )
             break
         except PlacementError as exc:
             failure = exc
@@ -154,7 +191,7 @@ def render_case(job: dict) -> dict:
         raise ResectbenchError(f"case {job['case_id']}: could not place the tumor in {MAX_ATTEMPTS} tries ({failure})")
     details["attempts"] = attempt + 1
     hu = np.clip(np.round(image), -1024, 3071).astype(np.int16)
-    if preset.label_names is not None:   # the site's own numbering: canonical index -> its position in label_names
+    if preset.label_names is not None:  # the site's own numbering: canonical index -> its position in label_names
         numbering = np.zeros(256, dtype=np.uint8)
         for value, name in enumerate(preset.label_names):
             numbering[INDEX[canonical_name(name)]] = value
@@ -176,8 +213,8 @@ def _readme(meta: dict, gt: pd.DataFrame) -> str:
     bayes = meta["bayes_optimal_accuracy"]
     return f"""# Synthetic peri-pancreatic CT phantom cohort
 
-Generated by resectbench ({GENERATOR_VERSION}) with seed {meta['seed']}, profile `{meta['profile']}`,
-{meta['n']} cases, rater noise SD {meta['rater_noise_deg']} degrees.
+Generated by resectbench ({GENERATOR_VERSION}) with seed {meta["seed"]}, profile `{meta["profile"]}`,
+{meta["n"]} cases, rater noise SD {meta["rater_noise_deg"]} degrees.
 
 Layout: nnU-Net v2 / MSD (`dataset.json`, `imagesTr/<case>_0000.nii.gz` CT in HU (int16),
 `labelsTr/<case>.nii.gz` masks with the label values listed in `dataset.json`), `clinical.csv`
@@ -201,10 +238,17 @@ Not real patients: anatomy, intensities and clinical values are procedural (see 
 """
 
 
-def generate_cohort(out_dir: str | Path, n: int | None = 159, seed: int = 0, profile: str = "cpu",
-                    rater_noise_deg: float = 0.0, workers: int | None = None,
-                    on_progress: Callable[[int, int, str], None] | None = None,
-                    class_mix=None, bayes_draws: int = 400) -> Path:
+def generate_cohort(
+    out_dir: str | Path,
+    n: int | None = 159,
+    seed: int = 0,
+    profile: str = "cpu",
+    rater_noise_deg: float = 0.0,
+    workers: int | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    class_mix=None,
+    bayes_draws: int = 400,
+) -> Path:
     """Write ``n`` phantom cases to ``out_dir`` (MSD / nnU-Net layout + clinical.csv + ground_truth.csv +
     data_dictionary.csv + README.md) and return ``out_dir``.
 
@@ -231,11 +275,22 @@ def generate_cohort(out_dir: str | Path, n: int | None = 159, seed: int = 0, pro
     bmis = sample_bmi(np.random.default_rng([seed, 2**31 - 2]), n)
     for i, target in enumerate(targets):
         shape, spacing, orientation = _case_geometry(preset, np.random.default_rng([seed, i, 3]))
-        jobs.append({"case_id": f"phantom_{i:0{width}d}", "index": i, "seed": seed, "preset": preset,
-                     "target": int(target), "shape": shape, "spacing": spacing, "orientation": orientation,
-                     "bmi": float(bmis[i]), "out_dir": str(out)})
+        jobs.append(
+            {
+                "case_id": f"phantom_{i:0{width}d}",
+                "index": i,
+                "seed": seed,
+                "preset": preset,
+                "target": int(target),
+                "shape": shape,
+                "spacing": spacing,
+                "orientation": orientation,
+                "bmi": float(bmis[i]),
+                "out_dir": str(out),
+            }
+        )
     out.mkdir(parents=True, exist_ok=True)
-    if workers is None:   # the CPUs this process may use (containers often allow fewer than cpu_count)
+    if workers is None:  # the CPUs this process may use (containers often allow fewer than cpu_count)
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = max(1, int(workers))
     details: dict[str, dict] = {}
@@ -257,30 +312,66 @@ def generate_cohort(out_dir: str | Path, n: int | None = 159, seed: int = 0, pro
 
     ids = [j["case_id"] for j in jobs]
     bayes = bayes_optimal_accuracy(scenarios, rater_noise_deg, seed=seed, draws=bayes_draws)
-    clinical = draw_clinical(np.random.default_rng([seed, 2**31 - 3]), np.asarray([s.label_true for s in scenarios]),
-                             [s.location for s in scenarios], bmi=bmis)
+    clinical = draw_clinical(
+        np.random.default_rng([seed, 2**31 - 3]),
+        np.asarray([s.label_true for s in scenarios]),
+        [s.location for s in scenarios],
+        bmi=bmis,
+    )
     clinical.insert(0, "label", labels)
     clinical.insert(0, "case_id", ids)
     clinical.to_csv(out / "clinical.csv", index=False)
-    gt = pd.DataFrame([{"case_id": cid, **sc.to_row(), "aortic_involvement": False, "gda_intact": True,
-                        "label": lab, "orientation": j["orientation"],
-                        "spacing_x": j["spacing"][0], "spacing_y": j["spacing"][1], "spacing_z": j["spacing"][2],
-                        "tumor_voxels": details[cid]["tumor_voxels"], "noise_sd_hu": round(details[cid]["noise_sd_hu"], 2),
-                        "tumor_hu": round(details[cid]["tumor_hu"], 1), "attempts": details[cid]["attempts"]}
-                       for cid, sc, lab, j in zip(ids, scenarios, labels, jobs)])
+    gt = pd.DataFrame(
+        [
+            {
+                "case_id": cid,
+                **sc.to_row(),
+                "aortic_involvement": False,
+                "gda_intact": True,
+                "label": lab,
+                "orientation": j["orientation"],
+                "spacing_x": j["spacing"][0],
+                "spacing_y": j["spacing"][1],
+                "spacing_z": j["spacing"][2],
+                "tumor_voxels": details[cid]["tumor_voxels"],
+                "noise_sd_hu": round(details[cid]["noise_sd_hu"], 2),
+                "tumor_hu": round(details[cid]["tumor_hu"], 1),
+                "attempts": details[cid]["attempts"],
+            }
+            for cid, sc, lab, j in zip(ids, scenarios, labels, jobs)
+        ]
+    )
     gt.to_csv(out / "ground_truth.csv", index=False)
-    pd.DataFrame([{"variable": k, **{kk: (";".join(map(str, vv)) if isinstance(vv, list) else vv)
-                                     for kk, vv in v.to_dict().items()}}
-                  for k, v in CLINICAL_SCHEMA.items()]).to_csv(out / "data_dictionary.csv", index=False)
-    meta = {"source": "synthetic", "generator": GENERATOR_VERSION, "profile": profile, "seed": seed, "n": n,
-            "rater_noise_deg": rater_noise_deg, "bayes_optimal_accuracy": bayes,
-            "class_mix": list(class_mix), "angle_columns": [f"angle_{v}" for v in RULED],
-            "tumor_not_touching": "every vessel keeps a fat plane except where ground_truth.csv says it is touched"}
-    dataset = {"name": f"resectbench-phantom-{profile}-s{seed}",
-               "description": "Synthetic peri-pancreatic CT phantoms with exact tumor-vessel contact (resectbench)",
-               "channel_names": {"0": "CT"},
-               "labels": {name: i for i, name in enumerate(preset.label_names or STRUCTURES)},
-               "numTraining": n, "file_ending": ".nii.gz", "resectbench": meta}
+    pd.DataFrame(
+        [
+            {
+                "variable": k,
+                **{kk: (";".join(map(str, vv)) if isinstance(vv, list) else vv) for kk, vv in v.to_dict().items()},
+            }
+            for k, v in CLINICAL_SCHEMA.items()
+        ]
+    ).to_csv(out / "data_dictionary.csv", index=False)
+    meta = {
+        "source": "synthetic",
+        "generator": GENERATOR_VERSION,
+        "profile": profile,
+        "seed": seed,
+        "n": n,
+        "rater_noise_deg": rater_noise_deg,
+        "bayes_optimal_accuracy": bayes,
+        "class_mix": list(class_mix),
+        "angle_columns": [f"angle_{v}" for v in RULED],
+        "tumor_not_touching": "every vessel keeps a fat plane except where ground_truth.csv says it is touched",
+    }
+    dataset = {
+        "name": f"resectbench-phantom-{profile}-s{seed}",
+        "description": "Synthetic peri-pancreatic CT phantoms with exact tumor-vessel contact (resectbench)",
+        "channel_names": {"0": "CT"},
+        "labels": {name: i for i, name in enumerate(preset.label_names or STRUCTURES)},
+        "numTraining": n,
+        "file_ending": ".nii.gz",
+        "resectbench": meta,
+    }
     (out / "dataset.json").write_text(json.dumps(dataset, indent=2))
     (out / "README.md").write_text(_readme(meta, gt))
     return out

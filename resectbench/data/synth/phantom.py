@@ -6,6 +6,7 @@ chosen angle (in the vessel's own frame, over a chosen length) that the tumor fi
 vessel wall. Contact angle = sector angle, whatever the vessel's course or the voxel grid; what a
 measurement recovers from the voxels then differs only by discretisation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,11 +20,27 @@ from .scenario import Scenario
 from .tubes import wrap_angle
 
 #: which tube carries each ruled vessel, and the arc-length part of it
-VESSEL_TUBES = {"sma": "sma", "celiac_trunk": "celiac_trunk", "common_hepatic_artery": "common_hepatic_artery",
-                "smv": "smv_portal", "portal_vein": "smv_portal", "ivc": "ivc"}
+VESSEL_TUBES = {
+    "sma": "sma",
+    "celiac_trunk": "celiac_trunk",
+    "common_hepatic_artery": "common_hepatic_artery",
+    "smv": "smv_portal",
+    "portal_vein": "smv_portal",
+    "ivc": "ivc",
+}
 #: tubes the tumor must keep a fat plane from unless a sector says otherwise
-GUARDED = ("aorta", "ivc", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery",
-           "gastroduodenal_artery", "splenic_artery", "sma", "smv_portal", "splenic_vein")
+GUARDED = (
+    "aorta",
+    "ivc",
+    "celiac_trunk",
+    "common_hepatic_artery",
+    "proper_hepatic_artery",
+    "gastroduodenal_artery",
+    "splenic_artery",
+    "sma",
+    "smv_portal",
+    "splenic_vein",
+)
 #: how far the tumor centre moves from its pancreas site towards the vessels it touches
 SITE_PULL = 0.7
 #: the vessels at both ends of the CHA: a CHA contact "reaches the CA or bifurcation" when it touches
@@ -34,8 +51,15 @@ CHA_ENDS = ("celiac_trunk", "proper_hepatic_artery", "gastroduodenal_artery")
 DENT_DEPTH = 0.65
 #: the indentation keeps its full depth over the middle of the contact segment (sin ramp times this, capped at 1)
 DENT_PLATEAU = 1.6
-ARTERIES = ("aorta", "celiac_trunk", "common_hepatic_artery", "proper_hepatic_artery", "gastroduodenal_artery",
-            "splenic_artery", "sma")
+ARTERIES = (
+    "aorta",
+    "celiac_trunk",
+    "common_hepatic_artery",
+    "proper_hepatic_artery",
+    "gastroduodenal_artery",
+    "splenic_artery",
+    "sma",
+)
 
 
 #: 26-neighbourhood: a tumor voxel sharing a face, an edge or a corner with a vessel voxel touches it
@@ -62,15 +86,16 @@ def _separate_untouched(labels: np.ndarray, sc: Scenario) -> None:
                 tumor &= ~near_vessel
 
 
-def _reject_encircling(near: dict, tumor_flat: np.ndarray, touched_tubes: set, gap: float, vox: float,
-                       max_deg: float = 210.0) -> None:
+def _reject_encircling(
+    near: dict, tumor_flat: np.ndarray, touched_tubes: set, gap: float, vox: float, max_deg: float = 210.0
+) -> None:
     """A tumor that wraps an untouched vessel behind its thin fat plane would read as contact to any
     radiologist: refuse it (the caller redraws) when tumor lies around more than ``max_deg`` of it."""
     # the celiac trunk and the CHA branching from it are one site: a tumor at one may lie around the other
     skip = set(touched_tubes)
     if touched_tubes & {"celiac_trunk", "common_hepatic_artery"}:
         skip |= {"celiac_trunk", "common_hepatic_artery"}
-    for tname in sorted({*VESSEL_TUBES.values(), "aorta"}):   # vessels the rules (or aortic involvement) read
+    for tname in sorted({*VESSEL_TUBES.values(), "aorta"}):  # vessels the rules (or aortic involvement) read
         nv = near.get(tname)
         if tname in skip or nv is None:
             continue
@@ -87,8 +112,9 @@ def _reject_encircling(near: dict, tumor_flat: np.ndarray, touched_tubes: set, g
             raise PlacementError(f"tumor encircles untouched {tname} behind its fat plane")
 
 
-def _check_sector_coverage(labels: np.ndarray, near: dict, sectors: dict, vox: float, min_fraction: float = 0.7,
-                           bin_deg: float = 10.0) -> None:
+def _check_sector_coverage(
+    labels: np.ndarray, near: dict, sectors: dict, vox: float, min_fraction: float = 0.7, bin_deg: float = 10.0
+) -> None:
     """The tumor must show on the vessel wall over most of the chosen angle *in one cross-section*, as a
     measurement reads it (maximum over planes): in the ring just outside the vessel, per slab of 2 voxels
     along the contact segment, the angular bins holding tumor; the best slab must cover at least
@@ -99,8 +125,15 @@ def _check_sector_coverage(labels: np.ndarray, near: dict, sectors: dict, vox: f
     slab_mm = 2.0 * vox
     # flat-index offsets of the 26 neighbours (ring voxels lie well inside the grid's margin or are skipped)
     strides = np.array(labels.strides) // labels.itemsize
-    offsets = np.array([dx * strides[0] + dy * strides[1] + dz * strides[2] for dx in (-1, 0, 1) for dy in (-1, 0, 1)
-                        for dz in (-1, 0, 1) if (dx, dy, dz) != (0, 0, 0)])
+    offsets = np.array(
+        [
+            dx * strides[0] + dy * strides[1] + dz * strides[2]
+            for dx in (-1, 0, 1)
+            for dy in (-1, 0, 1)
+            for dz in (-1, 0, 1)
+            if (dx, dy, dz) != (0, 0, 0)
+        ]
+    )
     for vessel, p in sectors.items():
         nv = near[p["tube"]]
         # tumor voxels up to 1.5 voxels beyond the wall, or inside it where the tumor indents a vein
@@ -125,9 +158,9 @@ def _check_sector_coverage(labels: np.ndarray, near: dict, sectors: dict, vox: f
                 covered = max(covered, float(np.bincount(pairs // n_bins).max()) * bin_deg)
         wanted = np.rad2deg(2 * p["half"])
         needed = min_fraction * wanted - bin_deg
-        if wanted > 180.0:       # the mask must show more than 180 degrees where the truth says so ...
+        if wanted > 180.0:  # the mask must show more than 180 degrees where the truth says so ...
             needed = max(needed, 180.0 + bin_deg)
-        if wanted >= 355.0:      # ... and an encasement where the truth is 360
+        if wanted >= 355.0:  # ... and an encasement where the truth is 360
             needed = max(needed, 320.0)
         if covered < needed:
             raise PlacementError(f"contact with {vessel} shows {covered:.0f} of {wanted:.0f} degrees in its best plane")
@@ -150,6 +183,7 @@ def _check_contacts(labels: np.ndarray, sc: Scenario) -> None:
 @dataclass
 class Grid:
     """A voxel grid centred on the world origin (canonical RAS axes)."""
+
     shape: tuple[int, int, int]
     spacing: tuple[float, float, float]
 
@@ -187,6 +221,7 @@ class Grid:
 @dataclass
 class Near:
     """Per-tube query results for the voxels close to it (``flat``: indices into the raveled grid)."""
+
     flat: np.ndarray
     dist: np.ndarray
     s: np.ndarray
@@ -206,7 +241,7 @@ def _near(tube, grid: Grid, margin: float, chunk_mm: float = 8.0) -> Near | None
     candidate = np.zeros(tuple(s.stop - s.start for s in outer), dtype=bool)
     step = max(int(chunk_mm / max(tube.step, 1e-6)), 1)
     for a in range(0, len(tube.points), step):
-        piece = tube.points[a: a + step + 1]
+        piece = tube.points[a : a + step + 1]
         box = grid.box(piece.min(axis=0) - reach, piece.max(axis=0) + reach)
         if box is not None:
             candidate[tuple(slice(b.start - o, b.stop - o) for b, o in zip(box, start))] = True
@@ -229,7 +264,7 @@ def _scatter(volume: np.ndarray, near: Near, where: np.ndarray, value) -> None:
 def _ellipsoid(grid: Grid, centre, radii, rotation=np.eye(3)):
     """(bounding-box slices, boolean inside mask over that box) of an ellipsoid, or None if out of view."""
     radii = np.asarray(radii, dtype=float)
-    r = np.sqrt((np.asarray(rotation) ** 2) @ (radii ** 2))   # exact half-extents of the rotated ellipsoid
+    r = np.sqrt((np.asarray(rotation) ** 2) @ (radii**2))  # exact half-extents of the rotated ellipsoid
     box = grid.box(np.asarray(centre) - r, np.asarray(centre) + r)
     if box is None:
         return None
@@ -258,8 +293,7 @@ def _texture(rng: np.random.Generator, grid: Grid, n: int = 4) -> np.ndarray:
     ax = grid.axes()
     out = np.zeros(grid.shape, dtype=np.float32)
     for _ in range(n):
-        f = [np.cos(2 * np.pi * a / rng.uniform(25.0, 70.0) + rng.uniform(0, 2 * np.pi)).astype(np.float32)
-             for a in ax]
+        f = [np.cos(2 * np.pi * a / rng.uniform(25.0, 70.0) + rng.uniform(0, 2 * np.pi)).astype(np.float32) for a in ax]
         out += f[0][:, None, None] * f[1][None, :, None] * f[2][None, None, :]
     return out * np.float32(np.sqrt(8.0 / n))
 
@@ -283,9 +317,13 @@ def _tumor_box(mask: np.ndarray, pad: int = 2):
 
 
 #: tubes joined to each other (shared end points): their closeness is anatomy, not a crowding problem
-JOINED = {"celiac_trunk": {"common_hepatic_artery", "splenic_artery", "aorta"},
-          "common_hepatic_artery": {"celiac_trunk", "splenic_artery", "proper_hepatic_artery", "gastroduodenal_artery"},
-          "sma": set(), "smv_portal": {"splenic_vein"}, "ivc": set()}
+JOINED = {
+    "celiac_trunk": {"common_hepatic_artery", "splenic_artery", "aorta"},
+    "common_hepatic_artery": {"celiac_trunk", "splenic_artery", "proper_hepatic_artery", "gastroduodenal_artery"},
+    "sma": set(),
+    "smv_portal": {"splenic_vein"},
+    "ivc": set(),
+}
 
 
 def _clearance(anat: Anatomy, tname: str) -> np.ndarray:
@@ -301,8 +339,17 @@ def _clearance(anat: Anatomy, tname: str) -> np.ndarray:
     return out
 
 
-def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees: float, length: float,
-                   reaches_origin: bool, keep_off: float, clearance_needed: float = 0.0, grid: "Grid | None" = None):
+def _sector_params(
+    anat: Anatomy,
+    vessel: str,
+    tumor_centre: np.ndarray,
+    degrees: float,
+    length: float,
+    reaches_origin: bool,
+    keep_off: float,
+    clearance_needed: float = 0.0,
+    grid: "Grid | None" = None,
+):
     """(tube name, s0, s1, phi0, half-angle) of the contact sector of ``vessel`` (inside ``grid``'s field of
     view with room for the vessel and a few voxels: cross-sections at the border cannot be measured)."""
     tube = anat.tubes[VESSEL_TUBES[vessel]]
@@ -315,7 +362,7 @@ def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees
         if len(in_view) == 0:
             raise PlacementError(f"{vessel} is not in the field of view")
         lo, hi = float(tube.arclength[in_view[0]]), float(tube.arclength[in_view[-1]])
-    if vessel == "smv":          # keep a contact on one vein segment away from the other
+    if vessel == "smv":  # keep a contact on one vein segment away from the other
         hi = min(hi, anat.confluence_s - keep_off)
     elif vessel == "portal_vein":
         lo = max(lo, anat.confluence_s + keep_off)
@@ -350,9 +397,18 @@ def _sector_params(anat: Anatomy, vessel: str, tumor_centre: np.ndarray, degrees
     return tube.name, s0, s1, phi0, np.deg2rad(degrees) / 2.0
 
 
-def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu_jitter: bool = True,
-           gap_vox: float = 2.0, reject_encircling: bool = True, min_visible_fraction: float = 0.7,
-           hu_shift: dict[str, float] | None = None, noise_sd_hu: tuple[float, float] = (10.0, 18.0)):
+def render(
+    anat: Anatomy,
+    sc: Scenario,
+    grid: Grid,
+    rng: np.random.Generator,
+    hu_jitter: bool = True,
+    gap_vox: float = 2.0,
+    reject_encircling: bool = True,
+    min_visible_fraction: float = 0.7,
+    hu_shift: dict[str, float] | None = None,
+    noise_sd_hu: tuple[float, float] = (10.0, 18.0),
+):
     """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``.
 
     ``gap_vox``: the fat plane kept between the tumor and every vessel it does not touch, in voxels
@@ -367,12 +423,12 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     labels = np.zeros(shape, dtype=np.uint8)
     scale = anat.scale
     gap = max(gap_vox * vox, 2.5 * scale)
-    margin = gap + 2.5 * vox         # >= the thickest contact sector (gap + 1.5 voxels, or half a small radius)
+    margin = gap + 2.5 * vox  # >= the thickest contact sector (gap + 1.5 voxels, or half a small radius)
     touched = [v for v, a in sc.contacts.items() if a > 0]
     touched_tubes = {VESSEL_TUBES[v] for v in touched}
     # CHA contact that does not reach the celiac trunk / hepatic bifurcation: the tumor keeps this far
     # from those vessels (a thin fat plane like the other vessels' would read as reaching them)
-    cha_clear = (sc.contacts.get("common_hepatic_artery", 0.0) > 0 and not sc.cha_reaches_ca_or_bifurcation)
+    cha_clear = sc.contacts.get("common_hepatic_artery", 0.0) > 0 and not sc.cha_reaches_ca_or_bifurcation
     reach_gap = gap + 2.0 * vox
 
     # --- body wall, spine, muscles, organs (HU only; not segmentation structures) ---------------
@@ -381,12 +437,12 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     b = anat.body
     ry, rx = 120.0 * b["size"], 165.0 * b["size"]
     cy = b["skin_y"] - ry
-    depth = (1.0 - np.sqrt((X / rx) ** 2 + ((Y - cy) / ry) ** 2)) * ry   # ~ mm below the skin (anterior wall)
-    plane = np.full(X.shape, -100.0, dtype=np.float32)                   # visceral fat
-    plane[depth < b["subcut_mm"] + b["rectus_mm"]] = 45.0               # rectus / oblique muscles
-    plane[depth < b["subcut_mm"]] = -110.0                               # subcutaneous fat
-    plane[depth < 1.5 * scale] = 20.0                                    # skin
-    plane[depth < 0] = -1000.0                                           # air
+    depth = (1.0 - np.sqrt((X / rx) ** 2 + ((Y - cy) / ry) ** 2)) * ry  # ~ mm below the skin (anterior wall)
+    plane = np.full(X.shape, -100.0, dtype=np.float32)  # visceral fat
+    plane[depth < b["subcut_mm"] + b["rectus_mm"]] = 45.0  # rectus / oblique muscles
+    plane[depth < b["subcut_mm"]] = -110.0  # subcutaneous fat
+    plane[depth < 1.5 * scale] = 20.0  # skin
+    plane[depth < 0] = -1000.0  # air
     tissue = np.ascontiguousarray(np.broadcast_to(plane[:, :, None], shape), dtype=np.float32)
     for centre in b["kidney_centres"]:
         _paint(tissue, _ellipsoid(grid, centre, b["kidney_radii"], b["rotation"]), 160.0)
@@ -401,8 +457,12 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
         c = np.array([rng.uniform(-60, 50), rng.uniform(35, 60), rng.uniform(-70, 50)]) * scale
         r = rng.uniform(9, 14) * scale
         _paint(tissue, _ellipsoid(grid, c, (r, r, 1.6 * r)), 45.0, only=lambda v: v > -500)
-        _paint(tissue, _ellipsoid(grid, c, (r - 2.5 * scale, r - 2.5 * scale, 1.6 * r - 2.5 * scale)), 15.0,
-               only=lambda v: v > -500)
+        _paint(
+            tissue,
+            _ellipsoid(grid, c, (r - 2.5 * scale, r - 2.5 * scale, 1.6 * r - 2.5 * scale)),
+            15.0,
+            only=lambda v: v > -500,
+        )
 
     # a touched vessel needs room for its contact sector, the others for the fat plane, organs for nothing
     def reach(name: str) -> float:
@@ -435,7 +495,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     site_idx, (r_lo, r_hi) = TUMOR_SITES[sc.location]
     ptube = anat.tubes["pancreas"]
     site = ptube.control[site_idx] + rng.normal(0, 2.0, 3) * scale
-    if touched:   # grow from the pancreas towards the vessels it involves, so the tumor stays one mass
+    if touched:  # grow from the pancreas towards the vessels it involves, so the tumor stays one mass
         nearest = []
         for vessel in touched:
             tube = anat.tubes[VESSEL_TUBES[vessel]]
@@ -446,7 +506,7 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     tumor = np.zeros(shape, dtype=bool)
     sector_mask = np.zeros(shape, dtype=bool)
     tumor_flat, sector_flat = tumor.reshape(-1), sector_mask.reshape(-1)
-    for _ in range(4):                                   # irregular: union of offset ellipsoids
+    for _ in range(4):  # irregular: union of offset ellipsoids
         off = rng.normal(0, 0.35 * radius, 3)
         radii = radius * rng.uniform(0.55, 0.85, 3)
         q, _r = np.linalg.qr(rng.standard_normal((3, 3)))
@@ -461,11 +521,19 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
             length = anat.tubes["common_hepatic_artery"].length * rng.uniform(0.55, 0.8)
         r_guess = float(anat.tubes[VESSEL_TUBES[vessel]].radius.max())
         keep_off = gap + 2.0 * vox
-        if vessel == "common_hepatic_artery":   # off the ends by the branches' radius and the wider plane
+        if vessel == "common_hepatic_artery":  # off the ends by the branches' radius and the wider plane
             keep_off = reach_gap
         tname, s0, s1, phi0, half = _sector_params(
-            anat, vessel, site, degrees, length, reaches, keep_off=keep_off,
-            clearance_needed=r_guess + 2.0 * gap + 2.0 * vox, grid=grid)
+            anat,
+            vessel,
+            site,
+            degrees,
+            length,
+            reaches,
+            keep_off=keep_off,
+            clearance_needed=r_guess + 2.0 * gap + 2.0 * vox,
+            grid=grid,
+        )
         tube = anat.tubes[tname]
         nv = near[tname]
         s_mid = 0.5 * (s0 + s1)
@@ -523,8 +591,18 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     labels[tumor] = INDEX["tumor"]
 
     # --- vessels over everything; an irregular vein keeps a tumor indentation --------------------
-    for tname in ("aorta", "ivc", "splenic_vein", "splenic_artery", "celiac_trunk", "common_hepatic_artery",
-                  "proper_hepatic_artery", "gastroduodenal_artery", "sma", "smv_portal"):
+    for tname in (
+        "aorta",
+        "ivc",
+        "splenic_vein",
+        "splenic_artery",
+        "celiac_trunk",
+        "common_hepatic_artery",
+        "proper_hepatic_artery",
+        "gastroduodenal_artery",
+        "sma",
+        "smv_portal",
+    ):
         nv = near[tname]
         if nv is None:
             continue
@@ -542,8 +620,9 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
             in_seg = (nv.s >= p["s0"]) & (nv.s <= p["s1"])
             in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"]
             # indentation at full depth over the middle of the segment, tapering to the ends
-            taper = np.minimum(DENT_PLATEAU * np.sin(np.pi * np.clip((nv.s - p["s0"]) / max(p["s1"] - p["s0"], 1e-6),
-                                                                     0, 1)), 1.0)
+            taper = np.minimum(
+                DENT_PLATEAU * np.sin(np.pi * np.clip((nv.s - p["s0"]) / max(p["s1"] - p["s0"], 1e-6), 0, 1)), 1.0
+            )
             dent = inside & in_seg & in_ang & (nv.dist > nv.radius * (1.0 - depth * taper))
             _scatter(labels, nv, dent, INDEX["tumor"])
 
@@ -560,9 +639,14 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     j = (lambda sd: rng.normal(0.0, sd)) if hu_jitter else (lambda sd: 0.0)
     pancreas_hu = 100.0 + j(6)
     hu = {
-        "pancreas": pancreas_hu, "tumor": pancreas_hu - (12.0 if sc.iso_attenuating else 42.0) + j(5),
-        "aorta": 185.0 + j(12), "ivc": 130.0 + j(10), "smv": 175.0 + j(10), "splenic_vein": 170.0 + j(10),
-        "pancreatic_duct": 12.0, "bile_duct": 10.0,
+        "pancreas": pancreas_hu,
+        "tumor": pancreas_hu - (12.0 if sc.iso_attenuating else 42.0) + j(5),
+        "aorta": 185.0 + j(12),
+        "ivc": 130.0 + j(10),
+        "smv": 175.0 + j(10),
+        "splenic_vein": 170.0 + j(10),
+        "pancreatic_duct": 12.0,
+        "bile_duct": 10.0,
     }
     hu["portal_vein"] = hu["smv"] + 5.0
     for a in ARTERIES[1:]:
@@ -583,8 +667,14 @@ def render(anat: Anatomy, sc: Scenario, grid: Grid, rng: np.random.Generator, hu
     noise = rng.standard_normal(shape, dtype=np.float32)
     image += noise * np.float32(noise_sd / _blurred_noise_factor(sigma))
     image = ndimage.gaussian_filter(image, sigma=sigma, mode="nearest").astype(np.float32)
-    details = {"tumor_voxels": int((labels == INDEX["tumor"]).sum()), "noise_sd_hu": float(noise_sd),
-               "tumor_hu": hu["tumor"], "pancreas_hu": pancreas_hu, "gap_mm": gap,
-               "sectors": {k: {kk: (float(vv) if not isinstance(vv, str) else vv) for kk, vv in v.items()}
-                           for k, v in sectors.items()}}
+    details = {
+        "tumor_voxels": int((labels == INDEX["tumor"]).sum()),
+        "noise_sd_hu": float(noise_sd),
+        "tumor_hu": hu["tumor"],
+        "pancreas_hu": pancreas_hu,
+        "gap_mm": gap,
+        "sectors": {
+            k: {kk: (float(vv) if not isinstance(vv, str) else vv) for kk, vv in v.items()} for k, v in sectors.items()
+        },
+    }
     return labels, image, details

@@ -5,6 +5,7 @@ Scenarios are drawn per requested class and accepted only when the shared NCCN r
 asked for and every label is explained by the rules that fired. The rater-noise model and the
 Monte-Carlo Bayes-optimal accuracy live here too.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -17,8 +18,11 @@ RULED = ("sma", "celiac_trunk", "common_hepatic_artery", "smv", "portal_vein", "
 IRREGULAR_MIN_DEG = 80.0
 #: the paper's class mix 85/47/27
 PAPER_CLASS_MIX = (85, 47, 27)
-LOCATION_PRIOR = {0: {"head": 0.55, "body": 0.25, "tail": 0.20}, 1: {"head": 0.72, "body": 0.28},
-                  2: {"head": 0.55, "body": 0.45}}
+LOCATION_PRIOR = {
+    0: {"head": 0.55, "body": 0.25, "tail": 0.20},
+    1: {"head": 0.72, "body": 0.28},
+    2: {"head": 0.55, "body": 0.45},
+}
 #: mechanisms that make a case borderline / locally advanced, per location, with their weights
 MECHANISMS = {
     (1, "head"): {"sma_le180": 0.25, "cha": 0.15, "vein_gt180": 0.3, "vein_irregular": 0.2, "ivc": 0.1},
@@ -31,6 +35,7 @@ MECHANISMS = {
 @dataclass
 class Scenario:
     """The tumor of one case: exact contact angles (degrees) and the rule inputs that go with them."""
+
     location: str
     contacts: dict[str, float]
     vein_contour_irregular: bool = False
@@ -42,16 +47,24 @@ class Scenario:
     rules: list[str] = field(default_factory=list)
 
     def rule_inputs(self) -> dict:
-        return {"vein_contour_irregular": self.vein_contour_irregular, "reconstructable": self.reconstructable,
-                "cha_reaches_ca_or_bifurcation": self.cha_reaches_ca_or_bifurcation}
+        return {
+            "vein_contour_irregular": self.vein_contour_irregular,
+            "reconstructable": self.reconstructable,
+            "cha_reaches_ca_or_bifurcation": self.cha_reaches_ca_or_bifurcation,
+        }
 
     def to_row(self) -> dict:
         row = {f"angle_{v}": float(self.contacts.get(v, 0.0)) for v in RULED}
-        row.update(tumor_location=self.location, vein_contour_irregular=self.vein_contour_irregular,
-                   reconstructable=self.reconstructable,
-                   cha_reaches_ca_or_bifurcation=self.cha_reaches_ca_or_bifurcation,
-                   iso_attenuating=self.iso_attenuating, mechanism=self.mechanism, label_true=self.label_true,
-                   rules=";".join(self.rules))
+        row.update(
+            tumor_location=self.location,
+            vein_contour_irregular=self.vein_contour_irregular,
+            reconstructable=self.reconstructable,
+            cha_reaches_ca_or_bifurcation=self.cha_reaches_ca_or_bifurcation,
+            iso_attenuating=self.iso_attenuating,
+            mechanism=self.mechanism,
+            label_true=self.label_true,
+            rules=";".join(self.rules),
+        )
         return row
 
     def as_dict(self) -> dict:
@@ -65,7 +78,7 @@ def class_counts(n: int, mix=PAPER_CLASS_MIX) -> list[int]:
     counts = np.floor(raw).astype(int)
     for i in np.argsort(-(raw - counts), kind="stable")[: n - counts.sum()]:
         counts[i] += 1
-    if n >= len(mix):   # every class present in any cohort big enough to hold them all
+    if n >= len(mix):  # every class present in any cohort big enough to hold them all
         for i in range(len(counts)):
             if counts[i] == 0:
                 counts[int(np.argmax(counts))] -= 1

@@ -5,6 +5,7 @@ the distance to the centreline, the arc length of the closest centreline point a
 around the centreline in the tube's own orthonormal frame, which is what lets the generator wrap a
 tumor around a vessel by an exact angle whatever the vessel's course.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Tube:
     The centreline is a cubic spline through the control points, resampled every ``step`` mm.
     ``radii`` gives one radius per control point (linear in arc length between them).
     """
+
     name: str
     control: np.ndarray
     radii: np.ndarray

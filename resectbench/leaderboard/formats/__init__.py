@@ -3,6 +3,7 @@
 ``render(board, fmt, layout="full")`` returns text; ``layout="paper"`` gives the paper's Table 1
 and ablation tables with our numbers beside the reported ones (csv/json always hold everything).
 """
+
 from __future__ import annotations
 
 import io
@@ -56,5 +57,13 @@ def render(board: Leaderboard, fmt: str = "markdown", layout: str = "full", widt
     return buf.getvalue()
 
 
-__all__ = ["FORMATS", "LAYOUTS", "render", "tables_for", "terminal_renderable", "board_frame",
-           "render_html_fragment", "Table"]
+__all__ = [
+    "FORMATS",
+    "LAYOUTS",
+    "render",
+    "tables_for",
+    "terminal_renderable",
+    "board_frame",
+    "render_html_fragment",
+    "Table",
+]

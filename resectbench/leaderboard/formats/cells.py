@@ -1,4 +1,5 @@
 """Text of table cells: mean +- SD, intervals, p-values, sizes and times (shared by all formats)."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """HTML tables (a fragment for the report, or a standalone page)."""
+
 from __future__ import annotations
 
 from html import escape
@@ -60,6 +61,8 @@ def render_html_fragment(tables: list[Table], notes: list[str], heading: str = "
 
 
 def render_html(tables: list[Table], notes: list[str], title: str = "") -> str:
-    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title or "leaderboard")}</title>'
-            f'<style>body {{ font-family: system-ui, sans-serif; margin: 2em; }} {CSS}</style></head><body>'
-            f"<h2>{escape(title)}</h2>{render_html_fragment(tables, notes)}</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title or "leaderboard")}</title>'
+        f"<style>body {{ font-family: system-ui, sans-serif; margin: 2em; }} {CSS}</style></head><body>"
+        f"<h2>{escape(title)}</h2>{render_html_fragment(tables, notes)}</body></html>\n"
+    )

@@ -1,4 +1,5 @@
 """Markdown (GitHub pipe tables); best cells in bold."""
+
 from __future__ import annotations
 
 from .tables import Table
@@ -11,8 +12,12 @@ def _cell(text: str, bold: bool) -> str:
 
 def table_markdown(t: Table) -> str:
     align = {"l": ":--", "r": "--:"}
-    lines = [f"### {t.title}", "", "| " + " | ".join(t.headers) + " |",
-             "|" + "|".join(align.get(a, "---") for a in (t.align or ["l"] * len(t.headers))) + "|"]
+    lines = [
+        f"### {t.title}",
+        "",
+        "| " + " | ".join(t.headers) + " |",
+        "|" + "|".join(align.get(a, "---") for a in (t.align or ["l"] * len(t.headers))) + "|",
+    ]
     for row, bold in zip(t.rows, t.bold):
         lines.append("| " + " | ".join(_cell(c, b) for c, b in zip(row, bold)) + " |")
     if t.caption:

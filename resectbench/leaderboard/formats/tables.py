@@ -6,6 +6,7 @@ estimates with bootstrap intervals, the test against the reference, notes), ``de
 reference). "Best" cells (emphasised in every format) are the best fold mean among fair entries:
 rows that are neither chance, oracle-mask nor the ceiling.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,9 @@ class Table:
     headers: list[str]
     rows: list[list[str]]
     bold: list[list[bool]]
-    kinds: list[str] = field(default_factory=list)      # row kind (model/chance/oracle/ceiling) for styling
+    kinds: list[str] = field(default_factory=list)  # row kind (model/chance/oracle/ceiling) for styling
     caption: str = ""
-    align: list[str] = field(default_factory=list)      # "l" or "r" per column
+    align: list[str] = field(default_factory=list)  # "l" or "r" per column
 
 
 def model_name(row: Row) -> str:
@@ -34,7 +35,7 @@ def model_name(row: Row) -> str:
 
 def _best(board: Leaderboard, metric: str) -> float:
     fair = [r.value(metric) for r in board.rows if r.kind == "model" and math.isfinite(r.value(metric))]
-    if len(fair) < 2:            # nothing to compare: no "best"
+    if len(fair) < 2:  # nothing to compare: no "best"
         return math.nan
     return max(fair) if M.higher_is_better(metric) else min(fair)
 
@@ -51,28 +52,51 @@ def main_table(board: Leaderboard, digits: int = 3) -> Table:
     headline = [m for m in (*M.HEADLINE, "balanced_accuracy") if m in board.metrics]
     level = int(round(board.settings.get("level", 0.95) * 100))
     ref = board.reference
-    headers = ["#", "model", *[M.label(m) for m in headline], f"pooled AUC [{level}% CI]",
-               f"pooled macro-F1 [{level}% CI]", "folds", "p vs ref. (t / AUC)", "notes"]
+    headers = [
+        "#",
+        "model",
+        *[M.label(m) for m in headline],
+        f"pooled AUC [{level}% CI]",
+        f"pooled macro-F1 [{level}% CI]",
+        "folds",
+        "p vs ref. (t / AUC)",
+        "notes",
+    ]
     best = {m: _best(board, m) for m in headline}
     rows, bold, kinds = [], [], []
     for r in board.rows:
         comp = board.comparison(r.label)
-        versus = "reference" if r.label == ref else (
-            f"{cells.p_value(comp.p_ttest_holm)} / {cells.p_value(comp.p_auc_holm)}" if comp else "")
+        versus = (
+            "reference"
+            if r.label == ref
+            else (f"{cells.p_value(comp.p_ttest_holm)} / {cells.p_value(comp.p_auc_holm)}" if comp else "")
+        )
         folds = f"{r.n_folds}/{r.n_expected}" if r.kind != "ceiling" else ""
-        rows.append([str(r.rank or ""), model_name(r),
-                     *[cells.mean_sd(r.mean.get(m), r.sd.get(m), digits) for m in headline],
-                     cells.interval(r.pooled.get("auc_ovr_macro"), digits),
-                     cells.interval(r.pooled.get("macro_f1"), digits), folds, versus, _notes(board, r)])
+        rows.append(
+            [
+                str(r.rank or ""),
+                model_name(r),
+                *[cells.mean_sd(r.mean.get(m), r.sd.get(m), digits) for m in headline],
+                cells.interval(r.pooled.get("auc_ovr_macro"), digits),
+                cells.interval(r.pooled.get("macro_f1"), digits),
+                folds,
+                versus,
+                _notes(board, r),
+            ]
+        )
         bold.append([False, False, *[_is_best(board, r, m, best[m]) for m in headline]] + [False] * 5)
         kinds.append(r.kind)
-    caption = (f"Mean ± SD over outer folds; ranked by {M.label(board.rank_by)}. Pooled = all out-of-fold "
-               f"predictions, {level}% CI from {board.settings.get('n_boot')} patient-level stratified bootstrap "
-               f"resamples (seed {board.settings.get('seed')}).")
+    caption = (
+        f"Mean ± SD over outer folds; ranked by {M.label(board.rank_by)}. Pooled = all out-of-fold "
+        f"predictions, {level}% CI from {board.settings.get('n_boot')} patient-level stratified bootstrap "
+        f"resamples (seed {board.settings.get('seed')})."
+    )
     if ref:
         test = "DeLong" if board.settings.get("auc_test") == "delong" else "paired bootstrap"
-        caption += (f" p vs ref.: Holm-adjusted p-values against the reference {ref}, of the Nadeau-Bengio corrected "
-                    f"t-test on fold {M.label(board.rank_by)} / of the {test} test on pooled macro AUC.")
+        caption += (
+            f" p vs ref.: Holm-adjusted p-values against the reference {ref}, of the Nadeau-Bengio corrected "
+            f"t-test on fold {M.label(board.rank_by)} / of the {test} test on pooled macro AUC."
+        )
     return Table("Leaderboard", headers, rows, bold, kinds, caption, ["r", "l"] + ["r"] * (len(headers) - 3) + ["l"])
 
 
@@ -84,15 +108,24 @@ def details_table(board: Leaderboard, digits: int = 3) -> Table:
     for r in board.rows:
         if r.kind == "ceiling":
             continue
-        rows.append([model_name(r), *[cells.mean_sd(r.mean.get(m), r.sd.get(m), digits) for m in metrics],
-                     cells.count(r.n_parameters), cells.number(r.train_seconds, 1), cells.millis(r.infer_seconds_per_case)])
+        rows.append(
+            [
+                model_name(r),
+                *[cells.mean_sd(r.mean.get(m), r.sd.get(m), digits) for m in metrics],
+                cells.count(r.n_parameters),
+                cells.number(r.train_seconds, 1),
+                cells.millis(r.infer_seconds_per_case),
+            ]
+        )
         bold.append([False, *[_is_best(board, r, m, best[m]) for m in metrics], False, False, False])
         kinds.append(r.kind)
-    caption = ("Per-class F1, Dice of the auxiliary segmentation where the model segments (pancreas, tumor, and "
-               "the mean over SMA, celiac trunk, CHA, SMV and portal vein; every structure in the Segmentation "
-               "table), calibration "
-               "(ECE: top-class, 10 bins; Brier: multi-class, lower is better) as mean ± SD over folds; "
-               "parameters, mean training time per outer fold, inference time per case.")
+    caption = (
+        "Per-class F1, Dice of the auxiliary segmentation where the model segments (pancreas, tumor, and "
+        "the mean over SMA, celiac trunk, CHA, SMV and portal vein; every structure in the Segmentation "
+        "table), calibration "
+        "(ECE: top-class, 10 bins; Brier: multi-class, lower is better) as mean ± SD over folds; "
+        "parameters, mean training time per outer fold, inference time per case."
+    )
     return Table("Details", headers, rows, bold, kinds, caption, ["l"] + ["r"] * (len(headers) - 1))
 
 
@@ -110,9 +143,16 @@ def segmentation_table(board: Leaderboard, digits: int = 2) -> Table | None:
         fair = [r.mean[m] for r in models if r.kind == "model" and cells.finite(r.mean.get(m))]
         best = max(fair) if fair else math.nan
         bold.append([False, *[len(models) > 1 and r.kind == "model" and r.mean.get(m) == best for r in models]])
-    return Table("Segmentation Dice", headers, rows, bold, ["model"] * len(rows),
-                 "Dice of the auxiliary segmentation per structure on the outer test folds (predicted masks "
-                 "against the reference masks), mean ± SD over folds.", ["l"] + ["r"] * len(models))
+    return Table(
+        "Segmentation Dice",
+        headers,
+        rows,
+        bold,
+        ["model"] * len(rows),
+        "Dice of the auxiliary segmentation per structure on the outer test folds (predicted masks "
+        "against the reference masks), mean ± SD over folds.",
+        ["l"] + ["r"] * len(models),
+    )
 
 
 def comparisons_table(board: Leaderboard, digits: int = 3) -> Table:
@@ -125,25 +165,51 @@ def comparisons_table(board: Leaderboard, digits: int = 3) -> Table:
         headers += ["P(worse)", f"P(|Δ|<{rope:g})", "P(better)"]
     rows, bold, kinds = [], [], []
     for c in board.comparisons:
-        row = [c.model, str(c.n_folds), cells.signed(c.mean_difference, digits), cells.number(c.t, 2),
-               cells.p_value(c.p_ttest), cells.p_value(c.p_ttest_holm), cells.signed(c.auc_difference, digits),
-               cells.p_value(c.p_auc), cells.p_value(c.p_auc_holm)]
+        row = [
+            c.model,
+            str(c.n_folds),
+            cells.signed(c.mean_difference, digits),
+            cells.number(c.t, 2),
+            cells.p_value(c.p_ttest),
+            cells.p_value(c.p_ttest_holm),
+            cells.signed(c.auc_difference, digits),
+            cells.p_value(c.p_auc),
+            cells.p_value(c.p_auc_holm),
+        ]
         if bayes:
             b = c.bayes
-            row += [cells.number(b.p_left, 3), cells.number(b.p_rope, 3), cells.number(b.p_right, 3)] if b else ["-"] * 3
+            row += (
+                [cells.number(b.p_left, 3), cells.number(b.p_rope, 3), cells.number(b.p_right, 3)] if b else ["-"] * 3
+            )
         rows.append(row)
-        bold.append([False] * 4 + [False, cells.finite(c.p_ttest_holm) and c.p_ttest_holm < 0.05, False, False,
-                                   cells.finite(c.p_auc_holm) and c.p_auc_holm < 0.05] + [False] * (3 if bayes else 0))
+        bold.append(
+            [False] * 4
+            + [
+                False,
+                cells.finite(c.p_ttest_holm) and c.p_ttest_holm < 0.05,
+                False,
+                False,
+                cells.finite(c.p_auc_holm) and c.p_auc_holm < 0.05,
+            ]
+            + [False] * (3 if bayes else 0)
+        )
         kinds.append(board.row(c.model).kind)
-    caption = (f"Each model against the reference {board.reference} (Δ = model − reference). Corrected t-test: "
-               f"Nadeau & Bengio (2003) over paired outer folds, n_test/n_train = "
-               f"{board.settings.get('test_train_ratio', math.nan):.3f}. Pooled AUC: "
-               + ("DeLong test of the one-vs-rest macro AUC (fast DeLong, probabilities averaged over repeats)"
-                  if test == "DeLong" else "paired patient-level stratified bootstrap of the macro AUC")
-               + ". Holm adjustment across the comparisons of each test; bold: adjusted p < 0.05.")
+    caption = (
+        f"Each model against the reference {board.reference} (Δ = model − reference). Corrected t-test: "
+        f"Nadeau & Bengio (2003) over paired outer folds, n_test/n_train = "
+        f"{board.settings.get('test_train_ratio', math.nan):.3f}. Pooled AUC: "
+        + (
+            "DeLong test of the one-vs-rest macro AUC (fast DeLong, probabilities averaged over repeats)"
+            if test == "DeLong"
+            else "paired patient-level stratified bootstrap of the macro AUC"
+        )
+        + ". Holm adjustment across the comparisons of each test; bold: adjusted p < 0.05."
+    )
     if bayes:
-        caption += (" Bayesian correlated t-test (Corani & Benavoli 2015): posterior probability that the model is "
-                    "worse than, practically equivalent to, or better than the reference.")
+        caption += (
+            " Bayesian correlated t-test (Corani & Benavoli 2015): posterior probability that the model is "
+            "worse than, practically equivalent to, or better than the reference."
+        )
     return Table("Comparisons", headers, rows, bold, kinds, caption, ["l"] + ["r"] * (len(headers) - 1))
 
 

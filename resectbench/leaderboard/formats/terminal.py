@@ -6,6 +6,7 @@ out (``--format markdown`` or ``csv`` always has everything). A cell may wrap be
 (``0.471 ±`` / ``0.032``) but a number is never cut or elided: a table wider than the console is
 stacked as several tables of the columns that fit, each repeating the row names.
 """
+
 from __future__ import annotations
 
 from rich.console import Group
@@ -86,8 +87,9 @@ def rich_table(t: Table, width: int = 200):
         table = RichTable(title=title, title_justify="left", header_style="bold", pad_edge=False)
         widths = _fit(cols, low, high, width)
         for j in cols:
-            table.add_column(t.headers[j], justify="right" if align[j] == "r" else "left", width=widths[j],
-                             overflow="fold")
+            table.add_column(
+                t.headers[j], justify="right" if align[j] == "r" else "left", width=widths[j], overflow="fold"
+            )
         for row, bold, kind, mark in zip(t.rows, t.bold, kinds, marks):
             cells = [Text(row[j], style="bold green" if bold[j] and row[j] not in ("", "-") else "") for j in cols]
             if mark and t.headers.index("model") in cols:

@@ -1,4 +1,5 @@
 """Discrimination and calibration figures from pooled out-of-fold predictions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,16 +54,26 @@ def confusion_matrices(runs: RunResults, order: list[str]):
             ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
             for i in range(3):
                 for j in range(3):
-                    ax.text(j, i, f"{cm[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=8,
-                            color="white" if share[i, j] > 0.55 else "#1f2937")
+                    ax.text(
+                        j,
+                        i,
+                        f"{cm[i, j]}\n{share[i, j]:.0%}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if share[i, j] > 0.55 else "#1f2937",
+                    )
             ax.set_xticks(range(3), short)
             ax.set_yticks(range(3), short)
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
             acc = np.trace(cm) / max(cm.sum(), 1)
             ax.set_title(f"{label}\naccuracy {acc:.2f}", fontsize=9)
-        fig.suptitle("Confusion matrices (pooled out-of-fold; R resectable, BR borderline, LA locally advanced)",
-                     x=0.01, ha="left")
+        fig.suptitle(
+            "Confusion matrices (pooled out-of-fold; R resectable, BR borderline, LA locally advanced)",
+            x=0.01,
+            ha="left",
+        )
         fig.tight_layout()
     return fig
 
@@ -87,8 +98,11 @@ def reliability(runs: RunResults, order: list[str], colors: dict[str, str], n_bi
                 if m.sum() >= 3:
                     xs.append(conf[m].mean())
                     ys.append(correct[m].mean())
-            ece = sum((bins == b).mean() * abs(correct[bins == b].mean() - conf[bins == b].mean())
-                      for b in range(n_bins) if (bins == b).any())
+            ece = sum(
+                (bins == b).mean() * abs(correct[bins == b].mean() - conf[bins == b].mean())
+                for b in range(n_bins)
+                if (bins == b).any()
+            )
             ax.plot(xs, ys, marker="o", ms=4, lw=1.4, color=colors[label], label=f"{label} (ECE {ece:.3f})")
             hist.hist(conf, bins=edges, histtype="step", lw=1.4, color=colors[label])
         ax.set_ylabel("observed accuracy")

@@ -1,4 +1,5 @@
 """Shared look of the report figures (matplotlib, Agg backend: no display needed)."""
+
 from __future__ import annotations
 
 import io
@@ -10,15 +11,27 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ...vocabulary import CLASS_NAMES  # noqa: E402
 
-CLASS_TITLES = {"resectable": "resectable", "borderline": "borderline resectable",
-                "locally_advanced": "locally advanced"}
-CLASS_COLORS = {0: "#2a9d8f", 1: "#e9a23b", 2: "#c8553d"}   # resectable / borderline / locally advanced
+CLASS_TITLES = {
+    "resectable": "resectable",
+    "borderline": "borderline resectable",
+    "locally_advanced": "locally advanced",
+}
+CLASS_COLORS = {0: "#2a9d8f", 1: "#e9a23b", 2: "#c8553d"}  # resectable / borderline / locally advanced
 CHANCE_COLOR = "#9aa0a6"
 DPI = 110
 
-RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8, "axes.spines.top": False,
-      "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.25, "figure.dpi": DPI,
-      "savefig.bbox": "tight"}
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "figure.dpi": DPI,
+    "savefig.bbox": "tight",
+}
 
 
 def model_colors(labels: list[str], kinds: dict[str, str]) -> dict[str, str]:

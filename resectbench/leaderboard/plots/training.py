@@ -1,4 +1,5 @@
 """Learning curves and loss-weight schedules from each fold's ``history.csv`` (final fit)."""
+
 from __future__ import annotations
 
 import pandas as pd

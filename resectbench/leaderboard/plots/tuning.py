@@ -6,6 +6,7 @@ each outer fold, then each parameter gets eta^2 (share of value variance between
 when it is categorical or has at most 5 distinct values, else the squared Spearman correlation;
 scores are normalised to sum to 1. With few trials these are rough indications only.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,7 @@ def parameter_importance(frames: list[pd.DataFrame]) -> pd.Series:
         numeric = pd.to_numeric(x[ok], errors="coerce")
         if numeric.notna().all() and numeric.nunique() > 5:
             rho = stats.spearmanr(numeric, trials.loc[ok, "value"]).statistic
-            scores[col[7:]] = float(rho ** 2) if np.isfinite(rho) else 0.0
+            scores[col[7:]] = float(rho**2) if np.isfinite(rho) else 0.0
         else:
             v = trials.loc[ok, "value"]
             between = sum(len(g) * (g.mean() - v.mean()) ** 2 for _, g in v.groupby(x[ok].astype(str)))
@@ -65,8 +66,9 @@ def tuning_figure(runs: RunResults, order: list[str]):
     if not models:
         return None
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(len(models), 2, figsize=(11, 2.8 * len(models)), squeeze=False,
-                                 gridspec_kw={"width_ratios": [1.6, 1]})
+        fig, axes = plt.subplots(
+            len(models), 2, figsize=(11, 2.8 * len(models)), squeeze=False, gridspec_kw={"width_ratios": [1.6, 1]}
+        )
         for (hist_ax, imp_ax), label in zip(axes, models):
             palette = plt.get_cmap("viridis")
             items = sorted(runs.models[label].trials.items())
@@ -77,8 +79,14 @@ def tuning_figure(runs: RunResults, order: list[str]):
                 color = palette(k / max(1, len(items) - 1))
                 hist_ax.scatter(done["number"], done["value"], s=14, color=color, alpha=0.8)
                 best = done.sort_values("number")["value"].cummax()
-                hist_ax.step(done.sort_values("number")["number"], best, where="post", color=color, lw=1.2,
-                             label=key.replace("fold_", "fold "))
+                hist_ax.step(
+                    done.sort_values("number")["number"],
+                    best,
+                    where="post",
+                    color=color,
+                    lw=1.2,
+                    label=key.replace("fold_", "fold "),
+                )
             hist_ax.set_title(f"{label}: optimisation history (inner-validation objective)", fontsize=9)
             hist_ax.set_xlabel("trial")
             hist_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -87,8 +95,15 @@ def tuning_figure(runs: RunResults, order: list[str]):
             imp = parameter_importance([t for _, t in items])
             if imp.empty:
                 n = sum(len(_complete(t)) for _, t in items)
-                imp_ax.text(0.5, 0.5, f"{n} complete trials:\ntoo few for importances", ha="center", va="center",
-                            transform=imp_ax.transAxes, color="#6b7280")
+                imp_ax.text(
+                    0.5,
+                    0.5,
+                    f"{n} complete trials:\ntoo few for importances",
+                    ha="center",
+                    va="center",
+                    transform=imp_ax.transAxes,
+                    color="#6b7280",
+                )
                 imp_ax.set_axis_off()
             else:
                 imp_ax.barh(imp.index[::-1], imp.to_numpy()[::-1], color="#4c72b0")

@@ -8,6 +8,7 @@ posterior against a region of practical equivalence (ROPE) ``[-rope, rope]``. Th
 formula baycomp's ``CorrelatedTTest`` implements; written here because baycomp is not a
 dependency.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from scipy import stats
 
 @dataclass(frozen=True)
 class BayesianComparison:
-    p_left: float    # P(mean difference < -rope): b is practically better
-    p_rope: float    # P(|mean difference| <= rope): practically equivalent
-    p_right: float   # P(mean difference > rope): a is practically better
+    p_left: float  # P(mean difference < -rope): b is practically better
+    p_rope: float  # P(|mean difference| <= rope): practically equivalent
+    p_right: float  # P(mean difference > rope): a is practically better
     mean: float
     scale: float
     df: int

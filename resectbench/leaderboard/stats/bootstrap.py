@@ -7,6 +7,7 @@ multiplicities, so every metric is computed for all resamples at once from weigh
 matrices and weighted rank statistics (no per-resample loop over scikit-learn calls). With all
 weights equal to one the metrics equal scikit-learn's (tested).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ def weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) 
     _, tie_group = np.unique(s, return_inverse=True)
     onehot = np.zeros((len(s), tie_group.max() + 1))
     onehot[np.arange(len(s)), tie_group] = 1.0
-    neg_g = (w * ~pos) @ onehot          # (B, groups) negative weight per tied score group
+    neg_g = (w * ~pos) @ onehot  # (B, groups) negative weight per tied score group
     pos_g = (w * pos) @ onehot
     below = np.cumsum(neg_g, axis=1) - neg_g
     num = np.sum(pos_g * (below + 0.5 * neg_g), axis=1)
@@ -75,7 +76,8 @@ def weighted_metrics(y: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> d
         aucs = np.stack([weighted_auc(proba[:, c], y == c, w) for c in range(k)], axis=1)
         return {
             "auc_ovr_macro": np.nanmean(np.where(np.isfinite(aucs), aucs, np.nan), axis=1)
-            if np.isfinite(aucs).any() else np.full(len(w), np.nan),
+            if np.isfinite(aucs).any()
+            else np.full(len(w), np.nan),
             "macro_f1": f1.mean(axis=1),
             "accuracy": tp.sum(axis=1) / total,
             "balanced_accuracy": np.nanmean(recall, axis=1),
@@ -89,8 +91,9 @@ class Interval:
     high: float
 
 
-def bootstrap_intervals(y, proba, units, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
-                        strata=None) -> dict[str, Interval]:
+def bootstrap_intervals(
+    y, proba, units, n_boot: int = 2000, seed: int = 0, level: float = 0.95, strata=None
+) -> dict[str, Interval]:
     """Point estimate (all rows) and percentile ``level`` interval of each pooled metric."""
     y = np.asarray(y, dtype=int)
     point = {m: float(v[0]) for m, v in weighted_metrics(y, proba, np.ones((1, len(y)))).items()}
@@ -100,21 +103,30 @@ def bootstrap_intervals(y, proba, units, n_boot: int = 2000, seed: int = 0, leve
     out = {}
     for m in METRICS:
         values = boot[m][np.isfinite(boot[m])]
-        low, high = (np.quantile(values, [alpha, 1 - alpha]) if len(values) else (np.nan, np.nan))
+        low, high = np.quantile(values, [alpha, 1 - alpha]) if len(values) else (np.nan, np.nan)
         out[m] = Interval(point[m], float(low), float(high))
     return out
 
 
 @dataclass(frozen=True)
 class PairedBootstrapTest:
-    difference: float    # metric(a) - metric(b) on all rows
-    low: float           # percentile interval of the difference
+    difference: float  # metric(a) - metric(b) on all rows
+    low: float  # percentile interval of the difference
     high: float
-    p_value: float       # two-sided: 2 * min(P*(diff <= 0), P*(diff >= 0)), at most 1
+    p_value: float  # two-sided: 2 * min(P*(diff <= 0), P*(diff >= 0)), at most 1
 
 
-def paired_bootstrap_test(y, proba_a, proba_b, units, metric: str = "auc_ovr_macro", n_boot: int = 2000,
-                          seed: int = 0, level: float = 0.95, strata=None) -> PairedBootstrapTest:
+def paired_bootstrap_test(
+    y,
+    proba_a,
+    proba_b,
+    units,
+    metric: str = "auc_ovr_macro",
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    strata=None,
+) -> PairedBootstrapTest:
     """Paired stratified bootstrap of the difference of a pooled metric between two models
     scored on the same rows (the same resamples are applied to both)."""
     y = np.asarray(y, dtype=int)

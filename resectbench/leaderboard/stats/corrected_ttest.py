@@ -6,6 +6,7 @@ Machine Learning 52:239-281) inflate the variance of the mean difference by the 
 ratio: ``var = (1/J + n_test/n_train) * s^2`` over ``J`` folds (all repeats pooled), with ``J - 1``
 degrees of freedom (Bouckaert & Frank 2004 for the repeated k-fold form).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ from scipy import stats
 
 @dataclass(frozen=True)
 class CorrectedTTest:
-    mean_difference: float   # mean of a - b over the folds
+    mean_difference: float  # mean of a - b over the folds
     t: float
     df: int
-    p_value: float           # two-sided
-    se: float                # corrected standard error of the mean difference
+    p_value: float  # two-sided
+    se: float  # corrected standard error of the mean difference
 
 
 def corrected_resampled_ttest(a, b, test_train_ratio: float) -> CorrectedTTest:
@@ -40,14 +41,16 @@ def corrected_resampled_ttest(a, b, test_train_ratio: float) -> CorrectedTTest:
     d = d[keep]
     j = len(d)
     if j < 2:
-        return CorrectedTTest(float(np.mean(d)) if j else float("nan"), float("nan"), max(j - 1, 0), float("nan"),
-                              float("nan"))
+        return CorrectedTTest(
+            float(np.mean(d)) if j else float("nan"), float("nan"), max(j - 1, 0), float("nan"), float("nan")
+        )
     mean = float(d.mean())
     var = float(d.var(ddof=1))
     se = float(np.sqrt((1.0 / j + test_train_ratio) * var))
     if se == 0.0:
-        return CorrectedTTest(mean, 0.0 if mean == 0 else float(np.sign(mean) * np.inf), j - 1,
-                              1.0 if mean == 0 else 0.0, 0.0)
+        return CorrectedTTest(
+            mean, 0.0 if mean == 0 else float(np.sign(mean) * np.inf), j - 1, 1.0 if mean == 0 else 0.0, 0.0
+        )
     t = mean / se
     p = float(2.0 * stats.t.sf(abs(t), df=j - 1))
     return CorrectedTTest(mean, float(t), j - 1, p, se)

@@ -16,6 +16,7 @@ number of positives or negatives of class c that case ``k`` belongs to), and
 DeLong's paired variance; across classes it is the first-order (Hoeffding) covariance of the
 per-class U-statistics.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,18 +65,19 @@ def delong_covariance(scores: np.ndarray, positive: np.ndarray):
 class DeLongTest:
     auc_a: float
     auc_b: float
-    difference: float    # auc_a - auc_b
+    difference: float  # auc_a - auc_b
     se: float
     z: float
-    p_value: float       # two-sided, normal approximation
+    p_value: float  # two-sided, normal approximation
 
 
 def _test(auc_a: float, auc_b: float, var: float) -> DeLongTest:
     diff = auc_a - auc_b
     se = float(np.sqrt(max(var, 0.0)))
     if se == 0.0:
-        return DeLongTest(auc_a, auc_b, diff, 0.0, 0.0 if diff == 0 else float(np.sign(diff) * np.inf),
-                          1.0 if diff == 0 else 0.0)
+        return DeLongTest(
+            auc_a, auc_b, diff, 0.0, 0.0 if diff == 0 else float(np.sign(diff) * np.inf), 1.0 if diff == 0 else 0.0
+        )
     z = diff / se
     return DeLongTest(auc_a, auc_b, diff, se, float(z), float(2.0 * stats.norm.sf(abs(z))))
 
@@ -109,8 +111,9 @@ def delong_ovr_macro_test(proba_a, proba_b, y_true) -> DeLongTest:
     pa, pb = np.asarray(proba_a, dtype=float), np.asarray(proba_b, dtype=float)
     y = np.asarray(y_true, dtype=int)
     if pa.shape != pb.shape or pa.ndim != 2 or pa.shape[0] != len(y):
-        raise ValueError(f"probabilities must be two (n, k) arrays for the same {len(y)} cases, "
-                         f"got {pa.shape} and {pb.shape}")
+        raise ValueError(
+            f"probabilities must be two (n, k) arrays for the same {len(y)} cases, got {pa.shape} and {pb.shape}"
+        )
     classes = [c for c in range(pa.shape[1]) if 0 < np.sum(y == c) < len(y)]
     if not classes:
         raise ValueError("DeLong needs at least one class with cases on both sides")

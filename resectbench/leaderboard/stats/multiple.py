@@ -1,4 +1,5 @@
 """Holm's step-down correction across the comparisons of one family (statsmodels)."""
+
 from __future__ import annotations
 
 import numpy as np

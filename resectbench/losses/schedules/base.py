@@ -7,6 +7,7 @@ epoch with ``stats["tumor_dice"]``, the mean hard tumor Dice of that epoch's tra
 (``None`` or NaN when no batch had a mask). State (e.g. the current Dice) lives in buffers, so it
 is saved and restored with ``state_dict``.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """No auxiliary segmentation: the classification loss alone."""
+
 from __future__ import annotations
 
 import torch
@@ -7,9 +8,12 @@ from ...registry import component
 from .base import LossSchedule
 
 
-@component("cls-only", tags=("ablation",),
-           description="No auxiliary segmentation (uses_segmentation False): total = classification loss",
-           search_space={})
+@component(
+    "cls-only",
+    tags=("ablation",),
+    description="No auxiliary segmentation (uses_segmentation False): total = classification loss",
+    search_space={},
+)
 class ClsOnlySchedule(LossSchedule):
     """Classification only: ``total = cls_loss``, reported as ``w_seg = 0, w_cls = 1``.
 

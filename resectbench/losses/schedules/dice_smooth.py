@@ -1,4 +1,5 @@
 """A continuous version of the paper's adaptive schedule: w_seg falls smoothly as the tumor Dice rises."""
+
 from __future__ import annotations
 
 import math
@@ -8,10 +9,13 @@ from ...search_space import Float
 from .base import DiceDrivenSchedule
 
 
-@component("dice-smooth", tags=("adaptive",),
-           description="Continuous dice-step: log w_seg falls linearly from log 3.0 at tumor Dice 0 to log 1.0 at "
-                       "tau_full (0.5); w_cls = 1 / w_seg",
-           search_space={"tau_full": Float(0.3, 0.8)})
+@component(
+    "dice-smooth",
+    tags=("adaptive",),
+    description="Continuous dice-step: log w_seg falls linearly from log 3.0 at tumor Dice 0 to log 1.0 at "
+    "tau_full (0.5); w_cls = 1 / w_seg",
+    search_space={"tau_full": Float(0.3, 0.8)},
+)
 class DiceSmoothSchedule(DiceDrivenSchedule):
     """``w_seg(tau) = w_start * (w_end / w_start) ** min(tau / tau_full, 1)``, ``w_cls = 1 / w_seg``.
 

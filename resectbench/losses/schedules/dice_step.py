@@ -1,4 +1,5 @@
 """The paper's adaptive schedule: segmentation weight steps down as the tumor Dice improves."""
+
 from __future__ import annotations
 
 import bisect
@@ -8,10 +9,13 @@ from ...registry import component
 from .base import DiceDrivenSchedule
 
 
-@component("dice-step", tags=("paper", "adaptive"),
-           description="Paper's adaptive weights: tumor Dice tau < 0.1 -> w_seg 3.0, < 0.5 -> 1.5, else 1.0; "
-                       "w_cls = 1 / w_seg; tau = previous epoch's mean training-batch tumor Dice",
-           search_space={})
+@component(
+    "dice-step",
+    tags=("paper", "adaptive"),
+    description="Paper's adaptive weights: tumor Dice tau < 0.1 -> w_seg 3.0, < 0.5 -> 1.5, else 1.0; "
+    "w_cls = 1 / w_seg; tau = previous epoch's mean training-batch tumor Dice",
+    search_space={},
+)
 class DiceStepSchedule(DiceDrivenSchedule):
     """Step schedule of the paper: ``w_seg = 3.0 / 1.5 / 1.0`` for tumor Dice ``tau`` in
     ``[0, 0.1) / [0.1, 0.5) / [0.5, 1]``, and always ``w_cls = 1 / w_seg``.
@@ -36,11 +40,14 @@ class DiceStepSchedule(DiceDrivenSchedule):
         super().__init__()
         thresholds, w_seg_steps = tuple(float(t) for t in thresholds), tuple(float(w) for w in w_seg_steps)
         if len(w_seg_steps) != len(thresholds) + 1:
-            raise ValueError(f"loss schedule 'dice-step': needs one more weight than thresholds, got "
-                             f"{len(thresholds)} thresholds and {len(w_seg_steps)} weights")
+            raise ValueError(
+                f"loss schedule 'dice-step': needs one more weight than thresholds, got "
+                f"{len(thresholds)} thresholds and {len(w_seg_steps)} weights"
+            )
         if list(thresholds) != sorted(set(thresholds)) or not all(0.0 <= t <= 1.0 for t in thresholds):
-            raise ValueError(f"loss schedule 'dice-step': thresholds must be strictly increasing in [0, 1], "
-                             f"got {thresholds}")
+            raise ValueError(
+                f"loss schedule 'dice-step': thresholds must be strictly increasing in [0, 1], got {thresholds}"
+            )
         if not all(w > 0 for w in w_seg_steps):
             raise ValueError(f"loss schedule 'dice-step': weights must be positive, got {w_seg_steps}")
         self.thresholds = thresholds

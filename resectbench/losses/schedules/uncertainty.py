@@ -1,4 +1,5 @@
 """Learned homoscedastic-uncertainty weighting of the two losses (Kendall, Gal & Cipolla, 2018)."""
+
 from __future__ import annotations
 
 import torch
@@ -8,10 +9,13 @@ from ...registry import component
 from .base import LossSchedule
 
 
-@component("uncertainty", tags=("adaptive", "learned"),
-           description="Kendall et al. 2018: learnable log-variances s; total = sum exp(-s_i) L_i + s_i / 2; "
-                       "reports effective weights exp(-s_i)",
-           search_space={})
+@component(
+    "uncertainty",
+    tags=("adaptive", "learned"),
+    description="Kendall et al. 2018: learnable log-variances s; total = sum exp(-s_i) L_i + s_i / 2; "
+    "reports effective weights exp(-s_i)",
+    search_space={},
+)
 class UncertaintySchedule(LossSchedule):
     """Homoscedastic uncertainty weighting (Kendall et al., CVPR 2018).
 
@@ -33,8 +37,10 @@ class UncertaintySchedule(LossSchedule):
         self.log_var_cls = nn.Parameter(torch.tensor(float(init_log_var)))
 
     def current_weights(self) -> dict[str, float]:
-        return {"w_seg": float(torch.exp(-self.log_var_seg.detach())),
-                "w_cls": float(torch.exp(-self.log_var_cls.detach()))}
+        return {
+            "w_seg": float(torch.exp(-self.log_var_seg.detach())),
+            "w_cls": float(torch.exp(-self.log_var_cls.detach())),
+        }
 
     def combine(self, seg_loss: torch.Tensor | None, cls_loss: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         s_cls = self.log_var_cls.to(cls_loss.dtype)
