@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +23,25 @@ from .transforms import AugmentationConfig, ImageConfig, preprocessing
 #: bump when the preprocessing chain changes meaning (invalidates every cache entry)
 PREPROCESS_VERSION = "3"
 
-__all__ = ["ImageConfig", "AugmentationConfig", "VolumeStore", "PREPROCESS_VERSION"]
+__all__ = ["ImageConfig", "AugmentationConfig", "VolumeStore", "PREPROCESS_VERSION", "cache_counts"]
+
+#: hits and misses of every VolumeStore of this process, per cache folder (``<cache_dir>/volumes``)
+_COUNTS: dict[str, dict[str, int]] = {}
+_COUNTS_LOCK = threading.Lock()
+
+
+def _count(folder: Path, what: str) -> None:
+    with _COUNTS_LOCK:
+        _COUNTS.setdefault(str(Path(folder).resolve()), {"hits": 0, "misses": 0})[what] += 1
+
+
+def cache_counts(cache_dir: str | Path) -> dict[str, int]:
+    """{"hits", "misses"} of every :class:`VolumeStore` on ``cache_dir`` in this process so far.
+
+    Whoever owns a cache directory (the protocol owns the run's) reads it before and after a piece of
+    work; the difference is that work's. Stores keep their own per-instance ``stats`` as well."""
+    with _COUNTS_LOCK:
+        return dict(_COUNTS.get(str((Path(cache_dir) / "volumes").resolve()), {"hits": 0, "misses": 0}))
 
 
 class VolumeStore:
@@ -60,6 +79,7 @@ class VolumeStore:
                 with np.load(path) as z:
                     out = {"image": z["image"], "seg": z["seg"], "has_mask": bool(z["has_mask"]), "affine": z["affine"]}
                 self.stats["hits"] += 1
+                _count(self.dir, "hits")
                 return out
             except (OSError, ValueError, KeyError, EOFError):
                 path.unlink(missing_ok=True)  # a broken entry (killed writer): recompute it
@@ -76,6 +96,7 @@ class VolumeStore:
         np.savez(tmp, image=out["image"], seg=out["seg"], has_mask=np.asarray(out["has_mask"]), affine=out["affine"])
         os.replace(tmp, path)
         self.stats["misses"] += 1
+        _count(self.dir, "misses")
         return out
 
     def get(self, cohort, on_progress: Callable[[int, int, str], None] | None = None, case_ids=None) -> dict[str, dict]:

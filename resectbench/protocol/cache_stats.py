@@ -1,48 +1,46 @@
-"""Counts preprocessing-cache hits and misses of the VolumeStores recipes create during a unit.
+"""The run's preprocessing cache, owned by the protocol and passed to recipes.
 
-Recipes build their own :class:`resectbench.data.images.VolumeStore` (its ``stats`` count hits and
-misses per instance) from ``FitContext.cache_dir``, which the protocol shares across the whole run.
-To report a run-wide hit rate without changing the recipe interface, :func:`track_volume_stores`
-records every store constructed while it is active and sums their ``stats`` at the end; nothing
-else about the stores changes.
+The protocol creates one :class:`RunCache` per benchmark (``RUN_DIR/cache``, or a worker's own
+folder) and hands its directory to every fit through ``FitContext.cache_dir``; recipes build their
+:class:`resectbench.data.images.VolumeStore` on it. Hits and misses are counted by the data layer
+per cache directory (:func:`resectbench.data.images.cache_counts`); :meth:`RunCache.counting` reads
+them before and after a unit, so each unit's share lands in its ``timings.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-_lock = threading.Lock()
 
-
-@contextlib.contextmanager
-def track_volume_stores():
-    """Yields a dict that holds {"hits", "misses"} summed over the stores created inside the block."""
-    totals = {"hits": 0, "misses": 0}
+def _counts(directory: Path) -> dict[str, int]:
     try:
-        from ..data.images import VolumeStore
+        from ..data.images import cache_counts
     except ImportError:  # no image pipeline in this build: nothing to count
-        yield totals
-        return
-    stores: list = []
-    with _lock:
-        original = VolumeStore.__init__
+        return {"hits": 0, "misses": 0}
+    return cache_counts(directory)
 
-        def init(self, *args, **kwargs):
-            original(self, *args, **kwargs)
-            stores.append(self)
 
-        VolumeStore.__init__ = init
-    try:
-        yield totals
-    finally:
-        with _lock:
-            VolumeStore.__init__ = original
-        for store in stores:
-            stats = getattr(store, "stats", {}) or {}
-            totals["hits"] += int(stats.get("hits", 0))
-            totals["misses"] += int(stats.get("misses", 0))
+@dataclass(frozen=True)
+class RunCache:
+    """The preprocessing cache directory of one benchmark in this process."""
+
+    directory: Path
+
+    @contextlib.contextmanager
+    def counting(self):
+        """Yields a dict that holds {"hits", "misses"} of this cache during the block (filled at its end)."""
+        totals = {"hits": 0, "misses": 0}
+        before = _counts(self.directory)
+        try:
+            yield totals
+        finally:
+            after = _counts(self.directory)
+            totals.update({k: after[k] - before[k] for k in totals})
+
+    def summary(self, units: list[dict]) -> dict:
+        return summarize(units, self.directory)
 
 
 def summarize(units: list[dict], cache_dir: Path) -> dict:

@@ -51,7 +51,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ..profiles import get_profile
+from ..profiles import Profile, get_profile
 from ..vocabulary import COMPONENT_SLOTS
 from .errors import ProtocolError
 from .metrics import SELECTION_METRICS
@@ -124,10 +124,15 @@ class ExperimentConfig:
     run_dir: str | None = None
     storage: str | None = None  # Optuna RDB URL, journal file path, or None (SQLite in the run dir)
     name: str = ""  # benchmark name; default: the run dir's folder name
+    #: the Profile object of ``profile``, filled by :meth:`resolved` (never written to disk)
+    profile_spec: Profile | None = field(default=None, repr=False, compare=False)
 
     def resolved(self) -> "ExperimentConfig":
-        """Fill profile defaults (trials, refit), the run dir and the name; validate everything."""
-        profile = get_profile(self.profile)
+        """Fill profile defaults (trials, refit), the run dir and the name; validate everything.
+
+        The profile is looked up once, here, and carried as ``profile_spec``."""
+        spec = self.profile_spec
+        profile = spec if spec is not None and spec.name == self.profile else get_profile(self.profile)
         if not self.models:
             raise ProtocolError(
                 "no model given: pass --model NAME (see `resectbench list models`) "
@@ -150,10 +155,11 @@ class ExperimentConfig:
             data = replace(data, path=str(Path(data.path).resolve()))
         if data.data_dictionary and Path(data.data_dictionary).exists():
             data = replace(data, data_dictionary=str(Path(data.data_dictionary).resolve()))
-        return replace(self, protocol=proto, run_dir=run_dir, name=name, data=data)
+        return replace(self, protocol=proto, run_dir=run_dir, name=name, data=data, profile_spec=profile)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = asdict(replace(self, profile_spec=None))
+        d.pop("profile_spec")
         d["models"] = [asdict(m) for m in self.models]
         return d
 
@@ -163,12 +169,10 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ExperimentConfig":
         data = dict(data)
-        unknown = set(data) - {f.name for f in fields(cls)}
+        valid = [f.name for f in fields(cls) if f.name != "profile_spec"]
+        unknown = set(data) - set(valid)
         if unknown:
-            raise ProtocolError(
-                f"unknown experiment key(s) {', '.join(sorted(unknown))}; "
-                f"valid: {', '.join(f.name for f in fields(cls))}"
-            )
+            raise ProtocolError(f"unknown experiment key(s) {', '.join(sorted(unknown))}; valid: {', '.join(valid)}")
         models = [
             ModelSpec(name=m) if isinstance(m, str) else _build(ModelSpec, m, "models") for m in data.pop("models", [])
         ]
@@ -211,6 +215,39 @@ def default_run_name(config: ExperimentConfig) -> str:
     if len(models) > 60:
         models = f"{len(config.models)}-models"
     return f"{models}-{config.profile}-s{config.protocol.seed}"
+
+
+def merge_overrides(
+    base: ExperimentConfig,
+    *,
+    models: list[str] | None = None,
+    parts: dict[str, str | None] | None = None,
+    protocol: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    **top: Any,
+) -> ExperimentConfig:
+    """``base`` (an experiment file, or the defaults) with command-line values on top.
+
+    ``models`` replaces the file's models; ``parts`` (backbone/fusion/clinical_encoder/loss_schedule)
+    composes every model (default ``swinunetr-fusion``); in ``protocol``, ``data`` and ``top`` (profile,
+    device, run_dir, storage, name) a value of None keeps the file's. ``data["allow_missing_variables"]``
+    adds to the file's list and ``data["skip_invalid"]`` can only switch it on.
+    """
+    specs = [ModelSpec(name=m) for m in models] if models else list(base.models)
+    if parts and any(parts.values()):
+        specs = [compose_spec(s.name, parts, s.params) for s in (specs or [ModelSpec("swinunetr-fusion")])]
+    proto = replace(base.protocol, **{k: v for k, v in (protocol or {}).items() if v is not None})
+    data = dict(data or {})
+    allow = [*base.data.allow_missing_variables, *(data.pop("allow_missing_variables", None) or [])]
+    skip = bool(data.pop("skip_invalid", False)) or base.data.skip_invalid
+    data_cfg = replace(
+        base.data,
+        allow_missing_variables=allow,
+        skip_invalid=skip,
+        **{k: (str(v) if isinstance(v, Path) else v) for k, v in data.items() if v is not None},
+    )
+    top = {k: (str(v) if isinstance(v, Path) else v) for k, v in top.items() if v is not None}
+    return replace(base, models=specs, protocol=proto, data=data_cfg, **top)
 
 
 def compose_spec(recipe: str, parts: dict[str, str | None], params: dict | None = None) -> ModelSpec:

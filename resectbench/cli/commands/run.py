@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -255,54 +254,43 @@ def run_cmd(
 
       resectbench run --config experiment.toml --storage postgresql://me@db/resect --run-dir runs/big
     """
-    from ...protocol import ExperimentConfig, ModelSpec, run_benchmark
-    from ...protocol.config import compose_spec
+    from ...protocol import ExperimentConfig, run_benchmark
+    from ...protocol.config import merge_overrides
 
     cfg = None
     try:
-        cfg = ExperimentConfig.from_toml(config) if config else ExperimentConfig()
-        parts = {
-            "backbone": backbone,
-            "fusion": fusion,
-            "clinical_encoder": clinical_encoder,
-            "loss_schedule": loss_schedule,
-        }
-        if model:
-            specs = [ModelSpec(name=m) for m in model]
-        else:
-            specs = list(cfg.models)
-        if any(parts.values()):
-            specs = [compose_spec(s.name, parts, s.params) for s in (specs or [ModelSpec("swinunetr-fusion")])]
-        proto = cfg.protocol
-        overrides = {
-            "outer_folds": outer_folds,
-            "repeats": repeats,
-            "inner": inner,
-            "inner_folds": inner_folds,
-            "trials": trials,
-            "timeout": timeout,
-            "seed": seed,
-            "selection_metric": selection_metric,
-            "refit": refit,
-            "group_by": group_by,
-        }
-        proto = replace(proto, **{k: v for k, v in overrides.items() if v is not None})
-        data_cfg = replace(
-            cfg.data,
-            path=str(data) if data else cfg.data.path,
-            skip_invalid=skip_invalid or cfg.data.skip_invalid,
-            allow_missing_variables=[*cfg.data.allow_missing_variables, *(allow_missing_variable or [])],
-            data_dictionary=str(data_dictionary) if data_dictionary else cfg.data.data_dictionary,
-        )
-        top = {
-            "profile": profile,
-            "device": device,
-            "run_dir": str(run_dir) if run_dir else None,
-            "storage": storage,
-            "name": name,
-        }
-        cfg = replace(
-            cfg, models=specs, protocol=proto, data=data_cfg, **{k: v for k, v in top.items() if v is not None}
+        cfg = merge_overrides(
+            ExperimentConfig.from_toml(config) if config else ExperimentConfig(),
+            models=model,
+            parts={
+                "backbone": backbone,
+                "fusion": fusion,
+                "clinical_encoder": clinical_encoder,
+                "loss_schedule": loss_schedule,
+            },
+            protocol={
+                "outer_folds": outer_folds,
+                "repeats": repeats,
+                "inner": inner,
+                "inner_folds": inner_folds,
+                "trials": trials,
+                "timeout": timeout,
+                "seed": seed,
+                "selection_metric": selection_metric,
+                "refit": refit,
+                "group_by": group_by,
+            },
+            data={
+                "path": data,
+                "skip_invalid": skip_invalid,
+                "allow_missing_variables": allow_missing_variable,
+                "data_dictionary": data_dictionary,
+            },
+            profile=profile,
+            device=device,
+            run_dir=run_dir,
+            storage=storage,
+            name=name,
         )
         with _progress(progress) as bars:
             result = run_benchmark(cfg, RichListener(bars))
