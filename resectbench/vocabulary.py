@@ -80,6 +80,14 @@ class RunFiles:
     HISTORY = "history.csv"
     TIMINGS = "timings.json"
     DONE = "DONE"
+    # the final model of a model (MODELS_DIR/<label>/final/): tuned and fitted on the whole development
+    # cohort; its files are those of a unit (trials, best_params, history, timings, DONE) plus these
+    FINAL_DIR = "final"
+    FINAL_INFO = "final.json"  # recipe, params, seed, profile, training/validation case ids, state kind
+    STATE_DIR = "state"  # weights-only checkpoint(s) + fitted preprocessing as JSON (no pickle)
+    # external cohorts (MODELS_DIR/<label>/external/<cohort>/): predictions + metrics + DONE
+    EXTERNAL_DIR = "external"
+    EXTERNAL_INFO = "external.json"  # per run: cohort name -> path, fingerprint, n_cases, class counts
 
 
 #: glob of unit folders in a model folder

@@ -48,15 +48,21 @@ class ClinicalPreprocessor:
         return out
 
     def fit(self, clinical: pd.DataFrame, schema: dict[str, VariableSpec]) -> "ClinicalPreprocessor":
+        if len(clinical) == 0:
+            raise DataError("cannot fit clinical preprocessing on zero cases")
+        self.columns_ = self._split(list(clinical.columns), schema)
+        return self._fit_columns(clinical)
+
+    def _fit_columns(self, clinical: pd.DataFrame) -> "ClinicalPreprocessor":
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import KNNImputer, SimpleImputer
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-        if len(clinical) == 0:
-            raise DataError("cannot fit clinical preprocessing on zero cases")
-        self.columns_ = self._split(list(clinical.columns), schema)
         df = self._frame(clinical)
+        used = [c for cols in self.columns_.values() for c in cols]
+        #: the training rows it was fitted on (KNN imputation keeps them anyway): its whole fitted state
+        self.fit_rows_ = df[used].copy()
         parts = []
         cont = self.columns_["continuous"]
         if cont:
@@ -101,6 +107,31 @@ class ClinicalPreprocessor:
         if self.pipeline_ is None:
             raise DataError("ClinicalPreprocessor.transform called before fit")
         return np.asarray(self.pipeline_.transform(self._frame(clinical)), dtype=np.float32)
+
+    # -- persistence without pickle: the training rows and column kinds as plain JSON --------------
+    def to_state(self) -> dict:
+        """Plain-JSON state: refitting on it (:meth:`from_state`) gives the same transform (the fit is
+        deterministic: scalers, KNN imputation, mode imputation and one-hot categories)."""
+        if self.pipeline_ is None:
+            raise DataError("ClinicalPreprocessor.to_state called before fit")
+        rows = self.fit_rows_.astype(object).where(self.fit_rows_.notna(), None)
+        return {
+            "n_neighbors": self.n_neighbors,
+            "exclude": list(self.exclude),
+            "columns": {k: list(v) for k, v in self.columns_.items()},
+            "rows": rows.to_dict(orient="split"),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ClinicalPreprocessor":
+        try:
+            out = cls(n_neighbors=int(state["n_neighbors"]), exclude=tuple(state["exclude"]))
+            out.columns_ = {k: list(state["columns"].get(k, [])) for k in ("continuous", "binary", "categorical")}
+            rows = state["rows"]
+            frame = pd.DataFrame(rows["data"], index=rows["index"], columns=rows["columns"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"clinical preprocessing state is malformed ({type(exc).__name__}: {exc})") from None
+        return out._fit_columns(frame)
 
     def fit_transform(self, clinical: pd.DataFrame, schema: dict[str, VariableSpec]) -> np.ndarray:
         return self.fit(clinical, schema).transform(clinical)

@@ -216,6 +216,9 @@ def _open(config: ExperimentConfig, cohort, listener: RunListener):
     config = config.resolved()
     t0 = time.perf_counter()
     entries = _resolve_entries(config)
+    missing = [p for p in config.data.external if not Path(p).exists()]
+    if missing:
+        raise ProtocolError(f"external cohort(s) {', '.join(missing)} do not exist (data.external / --external)")
     cohort = cohort if cohort is not None else load_data(config, listener)
     return config, entries, cohort, time.perf_counter() - t0
 

@@ -22,6 +22,7 @@ TOML layout::
     skip_invalid = false           # exclude (and record) invalid cases instead of refusing the cohort
     allow_missing_variables = []   # data_dictionary.csv variables the clinical table may lack
     data_dictionary = ""           # CSV/TOML/JSON dictionary used instead of the dataset's data_dictionary.csv
+    external = ["data/site_b"]     # external cohorts scored by every final model (implies final_model)
 
     [protocol]
     outer_folds = 5
@@ -36,6 +37,7 @@ TOML layout::
     selection_metric = "macro_f1"
     refit = false                  # default: the profile's
     pruning = true
+    final_model = false            # also tune + fit each model on the whole cohort (models/<label>/final)
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ class ProtocolConfig:
     selection_metric: str = "macro_f1"
     refit: bool | None = None  # None: the profile's
     pruning: bool = True
+    #: tune and fit every model once more on the whole development cohort and store it (models/<label>/final)
+    final_model: bool = False
 
     def validate(self) -> None:
         if self.inner not in INNER_MODES:
@@ -112,6 +116,8 @@ class DataConfig:
     allow_missing_variables: list[str] = field(default_factory=list)
     #: data dictionary (value maps, units, missing tokens) used instead of the dataset's own; None: its own
     data_dictionary: str | None = None
+    #: external cohorts (folders or manifest CSVs) scored by every final model; never fitted on
+    external: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -155,6 +161,14 @@ class ExperimentConfig:
             data = replace(data, path=str(Path(data.path).resolve()))
         if data.data_dictionary and Path(data.data_dictionary).exists():
             data = replace(data, data_dictionary=str(Path(data.data_dictionary).resolve()))
+        if isinstance(data.external, str) or not all(isinstance(v, str) for v in data.external):
+            raise ProtocolError(f"data.external must be a list of paths, got {data.external!r}")
+        external = []
+        for path in data.external:
+            path = str(Path(path).resolve()) if Path(path).exists() else path
+            if path not in external:
+                external.append(path)
+        data = replace(data, external=external)
         return replace(self, protocol=proto, run_dir=run_dir, name=name, data=data, profile_spec=profile)
 
     def to_dict(self) -> dict:
@@ -231,7 +245,7 @@ def merge_overrides(
     ``models`` replaces the file's models; ``parts`` (backbone/fusion/clinical_encoder/loss_schedule)
     composes every model (default ``swinunetr-fusion``); in ``protocol``, ``data`` and ``top`` (profile,
     device, run_dir, storage, name) a value of None keeps the file's. ``data["allow_missing_variables"]``
-    adds to the file's list and ``data["skip_invalid"]`` can only switch it on.
+    and ``data["external"]`` add to the file's lists and ``data["skip_invalid"]`` can only switch it on.
     """
     specs = [ModelSpec(name=m) for m in models] if models else list(base.models)
     if parts and any(parts.values()):
@@ -239,10 +253,12 @@ def merge_overrides(
     proto = replace(base.protocol, **{k: v for k, v in (protocol or {}).items() if v is not None})
     data = dict(data or {})
     allow = [*base.data.allow_missing_variables, *(data.pop("allow_missing_variables", None) or [])]
+    external = [*base.data.external, *(str(p) for p in (data.pop("external", None) or []))]
     skip = bool(data.pop("skip_invalid", False)) or base.data.skip_invalid
     data_cfg = replace(
         base.data,
         allow_missing_variables=allow,
+        external=external,
         skip_invalid=skip,
         **{k: (str(v) if isinstance(v, Path) else v) for k, v in data.items() if v is not None},
     )

@@ -19,6 +19,7 @@ from ..vocabulary import PROB_COLUMNS
 from .assembly import Benchmark, _now, attach, build_splits, load_data, prepare
 from .config import ExperimentConfig
 from .events import Plan, RunListener, Unit
+from .final import finish_models
 from .metrics import classification_metrics
 from .store import RunStore, UnitResult
 from .summary import summary_table
@@ -101,7 +102,7 @@ def execute(
         time.sleep(poll_seconds)
 
 
-def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float) -> RunResult:
+def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float, finished: dict | None = None) -> RunResult:
     """Pool out-of-fold predictions of complete models; update the manifest; build the summary."""
     store = bench.store
     keys = [o.key for o in bench.splits.outer]
@@ -132,6 +133,9 @@ def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float) -> RunResul
                 if ran and wall_seconds > 0
                 else None
             ),
+            # final models fitted or loaded and external cohorts scored in this session, with their seconds
+            "final_models": (finished or {}).get("final", {}),
+            "external": (finished or {}).get("external", {}),
         },
         cache=bench.cache.summary(
             [
@@ -156,7 +160,8 @@ def run_benchmark(
     start = time.perf_counter()
     bench = prepare(config, cohort=cohort, listener=listener)
     ran = execute(bench, listener, wait=wait)
-    return finalize(bench, ran, time.perf_counter() - start)
+    finished = finish_models(bench, listener)  # final models and external cohorts, when asked for
+    return finalize(bench, ran, time.perf_counter() - start, finished)
 
 
 # -- workers ---------------------------------------------------------------------------------------------

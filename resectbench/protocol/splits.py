@@ -213,3 +213,37 @@ def make_splits(
             )
             splits.outer.append(OuterSplit(r, k, tuple(ids[tr]), tuple(ids[te]), inner_parts))
     return splits
+
+
+#: the repeat/fold numbers of the development split (the whole cohort, for the final model)
+DEVELOPMENT = -1
+
+
+def development_split(
+    case_ids: Sequence[str],
+    labels: Sequence[int],
+    *,
+    groups: Sequence | None = None,
+    inner: str = "holdout",
+    inner_folds: int = 5,
+    valid_fraction: float = 0.2,
+    seed: int = 0,
+    data_fingerprint: str = "",
+) -> OuterSplit:
+    """The whole development cohort as one "outer training part" (nothing to test), with the inner tuning
+    split(s) the protocol uses in every outer fold: what the final model is tuned and fitted on."""
+    ids = np.asarray(sorted(str(c) for c in case_ids), dtype=object)
+    order = np.argsort(np.asarray([str(c) for c in case_ids], dtype=object), kind="stable")
+    y = np.asarray(labels, dtype=int)[order]
+    g = None if groups is None else np.asarray([str(v) for v in groups], dtype=object)[order]
+    parts = _inner_splits(
+        ids,
+        y,
+        g,
+        inner,
+        inner_folds,
+        valid_fraction,
+        derive_seed(seed, data_fingerprint, "inner", "final"),
+        "the development cohort",
+    )
+    return OuterSplit(DEVELOPMENT, DEVELOPMENT, tuple(ids), (), parts)

@@ -240,6 +240,21 @@ def run_cmd(
         "dictionary (CSV/TOML/JSON: value maps, units, missing tokens) used "
         "instead of the dataset's data_dictionary.csv.",
     ),
+    external: Optional[List[Path]] = typer.Option(
+        None,
+        "--external",
+        metavar="PATH",
+        help="External cohort (folder or manifest CSV, read like --data; repeatable): every model is also "
+        "tuned and fitted on the whole development cohort (its final model, stored in the run directory) "
+        "and scored on it. Add one to a finished run with `resectbench run --run-dir RUN --external PATH`: "
+        "nothing done is recomputed.",
+    ),
+    final_model: Optional[bool] = typer.Option(
+        None,
+        "--final-model/--no-final-model",
+        help="Tune and fit every model on the whole development cohort and store it (models/<label>/final), "
+        "for `resectbench predict`; implied by --external.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ):
     """Benchmark models under nested cross-validation with Optuna tuning; resumable.
@@ -253,12 +268,16 @@ def run_cmd(
       resectbench run --model swinunetr-fusion --fusion late --loss-schedule fixed
 
       resectbench run --config experiment.toml --storage postgresql://me@db/resect --run-dir runs/big
+
+      resectbench run --run-dir runs/big --external data/site_b   # score final models on another site
     """
     from ...protocol import ExperimentConfig, run_benchmark
     from ...protocol.config import merge_overrides
 
     cfg = None
     try:
+        if config is None and not model and run_dir is not None and (Path(run_dir) / "config.toml").exists():
+            config = Path(run_dir) / "config.toml"  # continue (or extend) that run as it was configured
         cfg = merge_overrides(
             ExperimentConfig.from_toml(config) if config else ExperimentConfig(),
             models=model,
@@ -279,12 +298,14 @@ def run_cmd(
                 "selection_metric": selection_metric,
                 "refit": refit,
                 "group_by": group_by,
+                "final_model": final_model,
             },
             data={
                 "path": data,
                 "skip_invalid": skip_invalid,
                 "allow_missing_variables": allow_missing_variable,
                 "data_dictionary": data_dictionary,
+                "external": external,
             },
             profile=profile,
             device=device,

@@ -1,0 +1,255 @@
+"""Final models and external cohorts.
+
+The **final model** of a benchmark's model is tuned on the whole development cohort with the same
+inner protocol as every outer fold (:func:`.splits.development_split`), fitted once (on all of it, or
+on the inner 80 % with the inner 20 % for early stopping, as in every outer fold) and stored under
+``models/<label>/final/`` (:mod:`resectbench.models.persist`: weights-only checkpoint and fitted
+preprocessing as JSON, or a refit recipe). Its ``DONE`` marker makes it a resumable unit.
+
+An **external cohort** is read through the same readers and checks as the development cohort and
+scored by every final model; predictions and metrics go to ``models/<label>/external/<name>/`` like a
+fold's. Nothing fitted ever sees an external case: final models are fitted on development cases only
+and external cohorts are only ever passed to ``predict_proba`` and ``extra_outputs``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import registry as reg
+from ..models import persist
+from ..vocabulary import CLASS_NAMES, RunFiles as F
+from .assembly import Benchmark, _groups, _now, load_data
+from .errors import ProtocolError
+from .events import RunListener, Unit
+from .metrics import classification_metrics, dice_by_structure
+from .seeding import derive_seed
+from .splits import DEVELOPMENT, development_split
+from .store import csv_text, write_json_atomic, write_text_atomic
+from .unit import check_proba, fit_context, model_info, prediction_frame, trials_frame, tune
+
+_NAME_RE = re.compile(r"[^A-Za-z0-9_.+-]+")
+
+
+@dataclass(frozen=True)
+class FinalUnit(Unit):
+    """The final model's unit: ``models/<label>/final``; its study is ``BENCHMARK::LABEL::final``."""
+
+    @property
+    def key(self) -> str:
+        return F.FINAL_DIR
+
+    def __str__(self) -> str:
+        return f"{self.label} final"
+
+
+def final_unit(label: str) -> FinalUnit:
+    return FinalUnit(label, DEVELOPMENT, DEVELOPMENT)
+
+
+def development(bench: Benchmark):
+    p, cohort = bench.config.protocol, bench.cohort
+    return development_split(
+        cohort.case_ids,
+        cohort.labels,
+        groups=_groups(cohort, p.group_by),
+        inner=p.inner,
+        inner_folds=p.inner_folds,
+        valid_fraction=p.valid_fraction,
+        seed=p.seed,
+        data_fingerprint=cohort.fingerprint,
+    )
+
+
+# -- the final model -----------------------------------------------------------------------------------
+def final_dir(bench: Benchmark, label: str) -> Path:
+    return bench.store.model_dir(label) / F.FINAL_DIR
+
+
+def final_done(bench: Benchmark, label: str) -> bool:
+    return (final_dir(bench, label) / F.DONE).exists()
+
+
+def fit_final(bench: Benchmark, label: str, listener: RunListener):
+    """Tune on the development cohort, fit the final model, store it; returns the fitted model."""
+    if bench.store is None:
+        raise ProtocolError("final models are stored in the run directory; this process has none")
+    unit = final_unit(label)
+    proto = bench.config.protocol
+    folder = final_dir(bench, label)
+    (folder / F.DONE).unlink(missing_ok=True)
+    listener.message(f"{unit}: tuning and fitting on the whole development cohort")
+    with bench.cache.counting() as cache:
+        started, started_at = time.perf_counter(), _now()
+        dev = development(bench)
+        seed = derive_seed(proto.seed, "fit", "final")
+        ctx = fit_context(bench, unit, seed)
+        tuned = tune(bench, unit, dev, ctx, derive_seed(proto.seed, "tpe", label, "final"), listener)
+        tuner, best = tuned.tuner, tuned.best
+        listener.trial_started(unit, "refit")
+        probe = reg.models.create(bench.entries[label].name, **tuned.params)
+        if getattr(probe, "uses_validation", True):  # early stopping: the inner split, as in every outer fold
+            train_ids, valid_ids = dev.inner[0].train, dev.inner[0].valid
+            if tuner.best is not None and tuner.best.trial == best.number:  # that very fit, kept in memory
+                final, reused = tuner.best, True
+            else:
+                final, reused = tuner.fit(tuned.params, train_ids, valid_ids, "refit"), False
+        else:  # learns from all of it
+            train_ids, valid_ids = dev.train, None
+            final, reused = tuner.fit(tuned.params, train_ids, None, "refit"), False
+        listener.trial_finished(unit, "refit", None, "reused" if reused else "complete")
+        model = final.model
+        state = persist.save_model(model, folder / F.STATE_DIR, train_ids=train_ids, valid_ids=valid_ids)
+    info = {
+        "label": label,
+        "recipe": bench.entries[label].name,
+        "params": tuned.params,
+        "seed": seed,
+        "profile": bench.config.profile,
+        "data_fingerprint": bench.cohort.fingerprint,
+        "n_development_cases": len(dev.train),
+        "n_train_cases": len(train_ids),
+        "n_valid_cases": 0 if valid_ids is None else len(valid_ids),
+        "state": state,
+        "best_trial": best.number,
+        "best_inner_value": best.value,
+        "model": model_info(bench, label, model),
+    }
+    timings = {
+        "unit_seconds": time.perf_counter() - started,
+        "tune_seconds": tuned.seconds,
+        "final_fit_seconds": 0.0 if reused else final.fit_seconds,
+        "train_seconds": final.fit_seconds,
+        "reused_trial": best.number if reused else None,
+        "recipe_seconds": tuner.recipe_seconds,
+        "device": bench.device,
+        "started": started_at,
+        "finished": _now(),
+        "cache": dict(cache),
+    }
+    write_json_atomic(folder / F.FINAL_INFO, info)
+    write_json_atomic(folder / F.BEST_PARAMS, tuned.params)
+    write_text_atomic(folder / F.TRIALS, csv_text(trials_frame(tuned.study)))
+    write_text_atomic(folder / F.HISTORY, csv_text(pd.DataFrame(list(getattr(model, "history", []) or []))))
+    write_json_atomic(folder / F.TIMINGS, timings)
+    write_text_atomic(folder / F.DONE, "")
+    return model
+
+
+def load_final(model_dir: str | Path, ctx, *, development=None):
+    """The stored final model of ``RUN_DIR/models/<label>``; ``development()`` gives the development cohort
+    (needed only for models stored as a refit recipe)."""
+    folder = Path(model_dir) / F.FINAL_DIR
+    if not (folder / F.DONE).exists():
+        raise ProtocolError(
+            f"{model_dir} has no finished final model ({folder / F.DONE} missing); run the benchmark with "
+            "--final-model or --external PATH first"
+        )
+    info = json.loads((folder / F.FINAL_INFO).read_text())
+    return persist.load_model(
+        folder / F.STATE_DIR, lambda: reg.models.create(info["recipe"], **info["params"]), ctx, development=development
+    ), info
+
+
+# -- external cohorts --------------------------------------------------------------------------------------
+def external_names(paths: list[str]) -> dict[str, str]:
+    """name -> path; the name is the cohort folder's (or manifest file's) name, made a safe file name."""
+    out: dict[str, str] = {}
+    for path in paths:
+        p = Path(path)
+        name = _NAME_RE.sub("-", p.stem if p.is_file() else p.name).strip("-") or "external"
+        if name in out and out[name] != str(path):
+            raise ProtocolError(f"external cohorts {out[name]} and {path} have the same name {name!r}; rename one")
+        out[name] = str(path)
+    return out
+
+
+def load_external(bench: Benchmark, path: str, listener: RunListener):
+    from dataclasses import replace
+
+    data = replace(bench.config.data, path=path, data_dictionary=None, skip_invalid=bench.config.data.skip_invalid)
+    cohort = load_data(replace(bench.config, data=data), listener)
+    if cohort.fingerprint == bench.cohort.fingerprint:
+        raise ProtocolError(f"external cohort {path} is the development cohort itself (same fingerprint)")
+    return cohort
+
+
+def external_dir(bench: Benchmark, label: str, name: str) -> Path:
+    return bench.store.model_dir(label) / F.EXTERNAL_DIR / name
+
+
+def score_external(bench: Benchmark, label: str, model, name: str, cohort, ctx) -> dict:
+    """Predictions and metrics of the final model on one external cohort, written like a fold's."""
+    folder = external_dir(bench, label, name)
+    (folder / F.DONE).unlink(missing_ok=True)
+    ids = list(cohort.case_ids)
+    t0 = time.perf_counter()
+    proba = np.asarray(model.predict_proba(cohort, ctx), dtype=float)
+    infer_seconds = time.perf_counter() - t0
+    check_proba(proba, len(ids), f"{label} on external cohort {name}")
+    labels = np.asarray(cohort.labels, dtype=int)
+    metrics = classification_metrics(labels, proba)
+    extra = model.extra_outputs(cohort, ctx) or {}
+    if "dice" in extra:
+        metrics.update(dice_by_structure(extra["dice"], ids))
+    metrics.update(
+        n_cases=len(ids),
+        infer_seconds=infer_seconds,
+        infer_seconds_per_case=infer_seconds / max(1, len(ids)),
+        class_counts={c: int((labels == i).sum()) for i, c in enumerate(CLASS_NAMES)},
+    )
+    write_text_atomic(folder / F.PREDICTIONS, csv_text(prediction_frame(ids, labels, proba, cohort=name)))
+    write_json_atomic(folder / F.METRICS, metrics)
+    write_text_atomic(folder / F.DONE, "")
+    return metrics
+
+
+def finish_models(bench: Benchmark, listener: RunListener | None = None) -> dict:
+    """Final models (when asked for, or when there are external cohorts) and every external cohort's
+    predictions not yet in the run directory. Returns what this call computed, with timings."""
+    listener = listener or RunListener()
+    cfg = bench.config
+    externals = external_names(list(cfg.data.external))
+    done: dict = {"final": {}, "external": {}}
+    if bench.store is None or not (cfg.protocol.final_model or externals):
+        return done
+    if externals:
+        _write_external_index(bench, externals)
+    cohorts: dict = {}
+    for spec in cfg.models:
+        label = spec.label
+        todo = [n for n in externals if not (external_dir(bench, label, n) / F.DONE).exists()]
+        if final_done(bench, label) and not todo:
+            continue
+        ctx = fit_context(bench, final_unit(label), derive_seed(cfg.protocol.seed, "fit", "final"))
+        t0 = time.perf_counter()
+        if final_done(bench, label):
+            model, _ = load_final(bench.store.model_dir(label), ctx, development=lambda: bench.cohort)
+            done["final"][label] = {"loaded_seconds": time.perf_counter() - t0}
+        else:
+            model = fit_final(bench, label, listener)
+            done["final"][label] = {"fit_seconds": time.perf_counter() - t0}
+        for name in todo:
+            if name not in cohorts:
+                listener.message(f"loading external cohort {name}")
+                cohorts[name] = load_external(bench, externals[name], listener)
+            listener.message(f"{label}: scoring external cohort {name}")
+            t1 = time.perf_counter()
+            metrics = score_external(bench, label, model, name, cohorts[name], ctx)
+            done["external"][f"{label}/{name}"] = {"seconds": time.perf_counter() - t1, "macro_f1": metrics["macro_f1"]}
+    return done
+
+
+def _write_external_index(bench: Benchmark, externals: dict[str, str]) -> None:
+    path = bench.store.root / F.EXTERNAL_INFO
+    index = json.loads(path.read_text()) if path.exists() else {}
+    for name, source in externals.items():
+        index.setdefault(name, {})["path"] = source
+    write_json_atomic(path, index)

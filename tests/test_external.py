@@ -1,0 +1,129 @@
+"""Final models and external cohorts: stored, resumable, addable to a finished run, never fitted on."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from resectbench import registry as reg
+from resectbench.data.synth import generate_cohort, tiny_cohort
+from resectbench.models.base import FitContext, ResectabilityModel
+from resectbench.protocol import DataConfig, ExperimentConfig, ModelSpec, ProtocolConfig, run_benchmark
+
+#: every fit of the spy recipe: the image files of its training and validation cases
+FITS: list[set[str]] = []
+
+
+class ImageSpy(ResectabilityModel):
+    """Predicts from the clinical age; records the image files of every case it is fitted on."""
+
+    uses_validation = False
+
+    def fit(self, train, valid, ctx: FitContext):
+        seen = set(train.table["image"])
+        if valid is not None:
+            seen |= set(valid.table["image"])
+        FITS.append(seen)
+        x = train.clinical.loc[train.case_ids, "age"].to_numpy(float)
+        y = np.asarray(train.labels)
+        self.means = np.array([x[y == c].mean() if np.any(y == c) else x.mean() for c in range(3)])
+        return self
+
+    def predict_proba(self, cohort, ctx):
+        x = cohort.clinical.loc[cohort.case_ids, "age"].to_numpy(float)
+        logits = -np.abs(x[:, None] - self.means[None, :]) / 10
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture
+def spy():
+    reg.models.get("dummy")  # the built-ins loaded first, so the rollback removes only the spy
+    before = reg.snapshot()
+    reg.models.register("image-spy", tags=("test",))(ImageSpy)
+    FITS.clear()
+    yield
+    reg.revert(reg.changes_since(before))
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ext")
+    dev = tiny_cohort(root, n=18, seed=0)
+    site_b = root / "site_b"
+    generate_cohort(site_b, n=9, seed=3, profile="tiny", workers=1, class_mix=(1, 1, 1))
+    site_c = root / "site_c"
+    generate_cohort(site_c, n=6, seed=4, profile="tiny", workers=1, class_mix=(1, 1, 1))
+    return dev, site_b, site_c
+
+
+def _config(run_dir, external):
+    return ExperimentConfig(
+        models=[ModelSpec("dummy"), ModelSpec("image-spy")],
+        protocol=ProtocolConfig(outer_folds=3, trials=1),
+        data=DataConfig(external=[str(p) for p in external]),
+        run_dir=str(run_dir),
+    )
+
+
+def _files(run_dir):
+    """Every result file of folds, final models and external cohorts (finalize re-pools oof_* each time)."""
+    return {p: p.stat().st_mtime_ns for p in (run_dir / "models").rglob("*") if p.is_file() and "oof_" not in p.name}
+
+
+def test_external_cohort_scored_by_final_models_and_never_fitted_on(spy, cohorts, tmp_path):
+    dev, site_b, site_c = cohorts
+    run_dir = tmp_path / "run"
+    result = run_benchmark(_config(run_dir, [site_b]), cohort=dev)
+    external_images = {str(p) for p in (site_b / "imagesTr").iterdir()}
+    dev_images = set(dev.table["image"])
+    assert FITS and all(seen <= dev_images and not seen & external_images for seen in FITS)
+    # 3 outer folds (the best trial's model scored: cpu profile), then the final model: one tuning trial on
+    # the development cohort's inner split and the fit on all of it (image-spy needs no validation)
+    assert len(FITS) == 3 + 2 and FITS[-1] == dev_images
+
+    for label in ("dummy", "image-spy"):
+        final = run_dir / "models" / label / "final"
+        assert (final / "DONE").exists()
+        info = json.loads((final / "final.json").read_text())
+        assert info["n_development_cases"] == 18 and info["state"]["kind"] == "refit"
+        ext = run_dir / "models" / label / "external" / "site_b"
+        preds = pd.read_csv(ext / "predictions.csv")
+        assert len(preds) == 9 and set(preds["cohort"]) == {"site_b"}
+        assert np.allclose(preds[["prob_resectable", "prob_borderline", "prob_locally_advanced"]].sum(axis=1), 1)
+        metrics = json.loads((ext / "metrics.json").read_text())
+        assert metrics["n_cases"] == 9 and 0 <= metrics["macro_f1"] <= 1
+    assert result.manifest["last_session"]["external"].keys() == {"dummy/site_b", "image-spy/site_b"}
+
+    # the same command again computes nothing and rewrites no result
+    FITS.clear()
+    before = _files(run_dir)
+    again = run_benchmark(_config(run_dir, [site_b]), cohort=dev)
+    assert FITS == [] and _files(run_dir) == before
+    assert again.manifest["last_session"]["external"] == {} and again.ran == []
+
+    # another external cohort added to the finished run: no fold and no tuning again; the stored final
+    # model is loaded (a refit recipe is fitted once more on exactly its development cases)
+    third = run_benchmark(_config(run_dir, [site_b, site_c]), cohort=dev)
+    assert third.ran == [] and FITS == [dev_images]
+    assert set(third.manifest["last_session"]["external"]) == {"dummy/site_c", "image-spy/site_c"}
+    assert len(pd.read_csv(run_dir / "models" / "image-spy" / "external" / "site_c" / "predictions.csv")) == 6
+    unchanged = {p: t for p, t in _files(run_dir).items() if "site_c" not in str(p)}
+    assert unchanged == before
+
+
+def test_final_model_without_external_and_bad_external_named(spy, cohorts, tmp_path):
+    dev, _, _ = cohorts
+    cfg = _config(tmp_path / "run", [])
+    cfg.protocol.final_model = True
+    run_benchmark(cfg, cohort=dev)
+    assert (tmp_path / "run" / "models" / "image-spy" / "final" / "DONE").exists()
+    assert not (tmp_path / "run" / "models" / "image-spy" / "external").exists()
+    from resectbench.errors import ResectbenchError
+
+    with pytest.raises(ResectbenchError, match="nowhere.*do not exist"):  # refused before any work
+        run_benchmark(_config(tmp_path / "other", [tmp_path / "nowhere"]), cohort=dev)
+    assert not (tmp_path / "other").exists()
