@@ -127,3 +127,29 @@ def test_final_model_without_external_and_bad_external_named(spy, cohorts, tmp_p
     with pytest.raises(ResectbenchError, match="nowhere.*do not exist"):  # refused before any work
         run_benchmark(_config(tmp_path / "other", [tmp_path / "nowhere"]), cohort=dev)
     assert not (tmp_path / "other").exists()
+
+
+def test_board_shows_internal_beside_external_in_every_format(spy, cohorts, tmp_path):
+    from resectbench.leaderboard import build_leaderboard, load_run
+    from resectbench.leaderboard.formats import render
+
+    dev, site_b, _ = cohorts
+    run_benchmark(_config(tmp_path / "run", [site_b]), cohort=dev)
+    board = build_leaderboard(load_run(tmp_path / "run"), n_boot=200, reference="image-spy")
+    assert board.external_cohorts == ["site_b"]
+    ext = board.row("image-spy").external["site_b"]
+    preds = pd.read_csv(tmp_path / "run" / "models" / "image-spy" / "external" / "site_b" / "predictions.csv")
+    metrics = json.loads(
+        (tmp_path / "run" / "models" / "image-spy" / "external" / "site_b" / "metrics.json").read_text()
+    )
+    auc = ext["pooled"]["auc_ovr_macro"]
+    assert auc.estimate == pytest.approx(metrics["auc_ovr_macro"]) and auc.low <= auc.estimate <= auc.high
+    assert ext["n_cases"] == len(preds) == 9 and ext["ece"] == pytest.approx(metrics["ece"])
+    [test] = board.external_comparisons
+    assert (test["model"], test["reference"], test["n_cases"]) == ("dummy", "image-spy", 9)
+    markdown, latex = render(board, "markdown"), render(board, "latex")
+    assert "External validation" in markdown and "site_b" in markdown and "site\\_b" in latex
+    assert "External validation" in render(board, "markdown", layout="paper")
+    data = json.loads(render(board, "json"))
+    row = next(r for r in data["rows"] if r["label"] == "image-spy")
+    assert row["external"]["site_b"]["pooled"]["macro_f1"]["estimate"] == pytest.approx(metrics["macro_f1"])

@@ -59,6 +59,9 @@ class Row:
     flags: list[str] = field(default_factory=list)
     rank: int | None = None
     collapsed: bool = False
+    #: external cohort -> {"n_cases", "pooled": {metric: Interval} (point estimate + bootstrap CI),
+    #: "ece", "brier"} of the final model on that cohort
+    external: dict[str, dict] = field(default_factory=dict)
 
     def value(self, metric: str) -> float:
         return self.mean.get(metric, math.nan)
@@ -94,6 +97,13 @@ class Leaderboard:
     data_fingerprint: str | None
     split_fingerprint: str | None
     metrics: list[str]  # metric columns present in at least one row
+    #: per external cohort, each model's final model against the reference's (DeLong on the macro AUC,
+    #: Holm across the comparisons of that cohort)
+    external_comparisons: list[dict] = field(default_factory=list)
+
+    @property
+    def external_cohorts(self) -> list[str]:
+        return sorted({name for r in self.rows for name in r.external})
 
     def row(self, label: str) -> Row:
         for r in self.rows:
@@ -189,6 +199,22 @@ def _model_row(m: ModelResults, run: RunResults, n_boot: int, seed: int, level: 
             seed=seed,
             level=level,
         )
+    for name, ext in m.external.items():
+        p = ext["predictions"]
+        y = p["label"].to_numpy(dtype=int)
+        row.external[name] = {
+            "n_cases": int(len(p)),
+            "pooled": bootstrap_intervals(
+                y,
+                p[PROB_COLUMNS].to_numpy(dtype=float),
+                units=p["case_id"].to_numpy(),
+                n_boot=n_boot,
+                seed=seed,
+                level=level,
+            ),
+            "ece": ext["metrics"].get("ece"),
+            "brier": ext["metrics"].get("brier"),
+        }
     row.collapsed, flags = _collapse_flags(m)
     if row.kind == "chance":
         row.flags.append("chance level")
@@ -349,6 +375,7 @@ def build_leaderboard(
             for c, p in zip(comparisons, adjusted):
                 setattr(c, f"{attr}_holm", float(p))
 
+    external_comparisons = _external_comparisons(runs, reference)
     present = [m for m in (*M.HEADLINE, *M.SECONDARY, *M.CALIBRATION) if any(m in r.mean for r in rows)]
     present += [m for m in M.DICE_SUMMARY if any(m in r.mean for r in rows)]
     present += sorted(
@@ -375,4 +402,43 @@ def build_leaderboard(
         data_fingerprint=runs.data_fingerprint,
         split_fingerprint=runs.split_fingerprint,
         metrics=present,
+        external_comparisons=external_comparisons,
     )
+
+
+def _external_comparisons(runs: RunResults, reference: str | None) -> list[dict]:
+    """On each external cohort: every other model's final model against the reference's, paired by case
+    (DeLong test of the one-vs-rest macro AUC), Holm-adjusted across the comparisons of that cohort."""
+    if reference is None or reference not in runs.models:
+        return []
+    out = []
+    ref = runs.models[reference]
+    for name, theirs in sorted(ref.external.items()):
+        rp = theirs["predictions"].set_index("case_id")
+        found = []
+        for label, m in runs.models.items():
+            if label == reference or name not in m.external:
+                continue
+            mp = m.external[name]["predictions"].set_index("case_id")
+            common = rp.index.intersection(mp.index)
+            if len(common) < 4:
+                continue
+            res = delong_ovr_macro_test(
+                mp.loc[common, PROB_COLUMNS].to_numpy(float),
+                rp.loc[common, PROB_COLUMNS].to_numpy(float),
+                rp.loc[common, "label"].to_numpy(dtype=int),
+            )
+            found.append(
+                {
+                    "cohort": name,
+                    "model": label,
+                    "reference": reference,
+                    "n_cases": int(len(common)),
+                    "auc_difference": float(res.difference),
+                    "p_auc": float(res.p_value),
+                }
+            )
+        for c, p in zip(found, holm([c["p_auc"] for c in found])):
+            c["p_auc_holm"] = float(p)
+        out += found
+    return out

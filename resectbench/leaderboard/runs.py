@@ -34,6 +34,8 @@ class ModelResults:
     trials: dict[str, pd.DataFrame] = field(default_factory=dict)  # unit key -> trials.csv
     best_params: dict[str, dict] = field(default_factory=dict)
     timings: dict[str, dict] = field(default_factory=dict)
+    #: external cohort name -> {"predictions": DataFrame, "metrics": dict} (models/<label>/external/<name>)
+    external: dict[str, dict] = field(default_factory=dict)
 
     @property
     def recipe(self) -> str:
@@ -162,6 +164,16 @@ def _read_model(folder: Path) -> ModelResults | None:
         if (unit / F.TIMINGS).exists():
             timings[unit.name] = _read_json(unit / F.TIMINGS)
     info = _read_json(folder / F.MODEL_INFO) if (folder / F.MODEL_INFO).exists() else {}
+    external = {}
+    for ext in sorted((folder / F.EXTERNAL_DIR).glob("*")):
+        if not (ext / F.DONE).exists():
+            continue
+        p = _read_csv(ext / F.PREDICTIONS, required=True)
+        missing = [c for c in ["case_id", "label", *PROB_COLUMNS] if c not in p.columns]
+        if missing:
+            raise LeaderboardError(f"{ext / F.PREDICTIONS} lacks column(s) {', '.join(missing)}")
+        p["case_id"] = p["case_id"].astype(str)
+        external[ext.name] = {"predictions": p, "metrics": _read_json(ext / F.METRICS)}
     if not rows and not info:
         return None
     folds = pd.DataFrame(rows)
@@ -179,6 +191,7 @@ def _read_model(folder: Path) -> ModelResults | None:
         trials=trials,
         best_params=params,
         timings=timings,
+        external=external,
     )
 
 

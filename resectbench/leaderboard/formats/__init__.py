@@ -15,7 +15,7 @@ from .html import render_html, render_html_fragment
 from .latex import render_latex
 from .markdown import render_markdown
 from .paper_layout import paper_tables
-from .tables import Table, all_tables
+from .tables import Table, all_tables, external_table
 
 FORMATS = ("terminal", "markdown", "csv", "latex", "json", "html")
 LAYOUTS = ("full", "paper")
@@ -24,7 +24,10 @@ LAYOUTS = ("full", "paper")
 def tables_for(board: Leaderboard, layout: str = "full") -> list[Table]:
     if layout not in LAYOUTS:
         raise LeaderboardError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    return paper_tables(board) if layout == "paper" else all_tables(board)
+    if layout == "paper":  # the paper's tables, then its external column (when the run has external cohorts)
+        ext = external_table(board)
+        return paper_tables(board) + ([ext] if ext is not None else [])
+    return all_tables(board)
 
 
 def terminal_renderable(board: Leaderboard, layout: str = "full", width: int = 200):

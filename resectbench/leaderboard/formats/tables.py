@@ -213,6 +213,61 @@ def comparisons_table(board: Leaderboard, digits: int = 3) -> Table:
     return Table("Comparisons", headers, rows, bold, kinds, caption, ["l"] + ["r"] * (len(headers) - 1))
 
 
+def external_table(board: Leaderboard, digits: int = 3) -> Table | None:
+    """Internal (mean ± SD over outer folds) beside external (the final model's point estimate with its
+    bootstrap CI) per model and external cohort, calibration internal -> external, and the DeLong test
+    against the reference's final model on that cohort; None without external cohorts."""
+    cohorts = board.external_cohorts
+    if not cohorts:
+        return None
+    level = int(round(board.settings.get("level", 0.95) * 100))
+    headers = [
+        "model",
+        "external cohort",
+        "n",
+        "AUC internal",
+        f"AUC external [{level}% CI]",
+        "macro-F1 internal",
+        f"macro-F1 external [{level}% CI]",
+        "ECE int. -> ext.",
+        "Brier int. -> ext.",
+        "p AUC vs ref. (Holm)",
+    ]
+    tests = {(c["cohort"], c["model"]): c for c in board.external_comparisons}
+    rows, bold, kinds = [], [], []
+    for name in cohorts:
+        for r in board.rows:
+            ext = r.external.get(name)
+            if ext is None:
+                continue
+            test = tests.get((name, r.label))
+            versus = "reference" if r.label == board.reference else (cells.p_value(test["p_auc_holm"]) if test else "")
+            rows.append(
+                [
+                    model_name(r),
+                    name,
+                    str(ext["n_cases"]),
+                    cells.mean_sd(r.mean.get("auc_ovr_macro"), r.sd.get("auc_ovr_macro"), digits),
+                    cells.interval(ext["pooled"].get("auc_ovr_macro"), digits),
+                    cells.mean_sd(r.mean.get("macro_f1"), r.sd.get("macro_f1"), digits),
+                    cells.interval(ext["pooled"].get("macro_f1"), digits),
+                    f"{cells.number(r.mean.get('ece'), digits)} -> {cells.number(ext.get('ece'), digits)}",
+                    f"{cells.number(r.mean.get('brier'), digits)} -> {cells.number(ext.get('brier'), digits)}",
+                    versus,
+                ]
+            )
+            bold.append([False] * 9 + [bool(test) and cells.finite(test["p_auc_holm"]) and test["p_auc_holm"] < 0.05])
+            kinds.append(r.kind)
+    caption = (
+        "External validation: each model's final model (tuned and fitted on the whole development cohort) "
+        f"scored on another cohort. Internal = mean ± SD over outer folds; external = point estimate with a "
+        f"{level}% stratified bootstrap CI over that cohort's cases ({board.settings.get('n_boot')} resamples). "
+        "ECE and Brier score: internal fold mean -> external (a rise is calibration drift). p: DeLong test of the "
+        f"macro AUC against the reference {board.reference}'s final model on the same cases, Holm-adjusted per cohort."
+    )
+    return Table("External validation", headers, rows, bold, kinds, caption, ["l", "l"] + ["r"] * 8)
+
+
 def all_tables(board: Leaderboard, digits: int = 3) -> list[Table]:
     tables = [main_table(board, digits), details_table(board, digits)]
     seg = segmentation_table(board)
@@ -220,4 +275,7 @@ def all_tables(board: Leaderboard, digits: int = 3) -> list[Table]:
         tables.append(seg)
     if board.comparisons:
         tables.append(comparisons_table(board, digits))
+    ext = external_table(board, digits)
+    if ext is not None:
+        tables.append(ext)
     return tables
