@@ -153,3 +153,70 @@ def test_board_shows_internal_beside_external_in_every_format(spy, cohorts, tmp_
     data = json.loads(render(board, "json"))
     row = next(r for r in data["rows"] if r["label"] == "image-spy")
     assert row["external"]["site_b"]["pooled"]["macro_f1"]["estimate"] == pytest.approx(metrics["macro_f1"])
+
+
+def test_predict_reproduces_the_external_predictions_of_the_final_model(cohorts, tmp_path):
+    from typer.testing import CliRunner
+
+    from resectbench.cli.app import build_app
+
+    dev, site_b, _ = cohorts
+    cfg = ExperimentConfig(
+        models=[ModelSpec("clinical-only", params={"max_epochs": 2})],
+        protocol=ProtocolConfig(outer_folds=3, trials=1),
+        data=DataConfig(external=[str(site_b)]),
+        run_dir=str(tmp_path / "run"),
+    )
+    run_benchmark(cfg, cohort=dev)
+    state = json.loads((tmp_path / "run" / "models" / "clinical-only" / "final" / "state" / "state.json").read_text())
+    assert state["kind"] == "weights"
+    res = CliRunner().invoke(
+        build_app(), ["predict", str(tmp_path / "run" / "clinical-only"), str(site_b), "-o", str(tmp_path / "out")]
+    )
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "out" / "predictions.csv").set_index("case_id")
+    stored = pd.read_csv(tmp_path / "run" / "models" / "clinical-only" / "external" / "site_b" / "predictions.csv")
+    stored = stored.set_index("case_id").loc[got.index]
+    cols = ["prob_resectable", "prob_borderline", "prob_locally_advanced"]
+    np.testing.assert_allclose(got[cols].to_numpy(), stored[cols].to_numpy(), atol=1e-6)
+    findings = json.loads((tmp_path / "out" / "findings.json").read_text())
+    assert set(findings["cases"]) == set(got.index)
+    bad = CliRunner().invoke(
+        build_app(),
+        ["predict", str(tmp_path / "run" / "clinical-only"), str(tmp_path / "none"), "-o", str(tmp_path / "o2")],
+    )
+    assert bad.exit_code == 2 and "none" in bad.output
+
+
+def test_masks_are_resampled_onto_the_input_grid():
+    from resectbench.protocol.predict import resample_to
+
+    mask = np.zeros((4, 4, 4), dtype=np.uint8)
+    mask[1, 2, 3] = 7
+    model_affine = np.diag([2.0, 2.0, 2.0, 1.0])  # 2 mm grid at the origin
+    flipped = np.diag([-1.0, 1.0, 1.0, 1.0])  # 1 mm input grid, x axis reversed (LPS-like storage)
+    flipped[0, 3] = 7.0
+    on_input = resample_to(mask, model_affine, (8, 8, 8), flipped)
+    # model voxel (1, 2, 3) = world (2, 4, 6) mm = input voxel (7 - 2, 4, 6)
+    assert on_input[5, 4, 6] == 7 and on_input.sum() == 7 * (on_input > 0).sum()
+    assert on_input[2, 4, 6] == 0
+
+
+def test_site_option_makes_a_second_site_with_its_own_clinical_coding(tmp_path):
+    from typer.testing import CliRunner
+
+    from resectbench.cli.app import build_app
+    from resectbench.data import load_cohort
+
+    out = tmp_path / "site-b"
+    res = CliRunner().invoke(build_app(), ["data", "synth", str(out), "--site", "site-b", "--n", "3", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    raw = pd.read_csv(out / "clinical.csv")
+    assert set(raw["sex"]) <= {0, 1}  # stored in the site's coding ...
+    dictionary = pd.read_csv(out / "data_dictionary.csv").set_index("variable")
+    assert dictionary.loc["sex", "values"] == "0=female; 1=male"
+    cohort = load_cohort(out)  # ... and read back in resectbench's through its data dictionary
+    assert list(cohort.clinical["sex"]) == ["female" if v == 0 else "male" for v in raw["sex"]]
+    assert json.loads((out / "dataset.json").read_text())["labels"]["pdac"] == 13  # its own label numbering
+    bad = CliRunner().invoke(build_app(), ["data", "synth", str(tmp_path / "x"), "--site", "site-z"])
+    assert bad.exit_code == 1 and "site-z" in bad.output

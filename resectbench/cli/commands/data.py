@@ -55,7 +55,13 @@ def synth_cmd(
         "1 mm), tiny (32^3 at 3 mm, tests), or another phantom "
         "style: site-b (a second centre: ~100 mm view, 0.7-0.9 "
         "mm in-plane, 1-3 mm slices, RAS/LPS, own label "
-        "numbering, later contrast phase, 90 cases).",
+        "numbering, later contrast phase, sex coded 0/1 in its data_dictionary.csv, 90 cases).",
+    ),
+    site: Optional[str] = typer.Option(
+        None,
+        "--site",
+        help="A second centre for external validation: the same as --profile NAME for a phantom style "
+        "(site-b). `--site site-b --n 52` is the study's external set size.",
     ),
     rater_noise: float = typer.Option(
         0.0, "--rater-noise", help="SD (degrees) of rater angle noise before the NCCN rules; 0 = exact labels."
@@ -67,9 +73,17 @@ def synth_cmd(
     Examples: resectbench data synth demo-cohort --n 20
 
     resectbench data synth site-b-cohort --profile site-b
+
+    resectbench data synth site-b-52 --site site-b --n 52   # an external cohort (run ... --external site-b-52)
     """
     from ...data.synth import generate_cohort
+    from ...data.synth.generate import SITES
 
+    if site is not None:
+        if site not in SITES:
+            err_console.print(f"error: unknown site {site!r}; choose one of {', '.join(SITES)}")
+            raise typer.Exit(1)
+        profile = site
     try:
         with _progress("phantoms") as progress:
             path = generate_cohort(

@@ -54,6 +54,9 @@ class SizePreset:
     label_names: tuple[str, ...] | None = None  # dataset.json names in the site's own numbering
     class_mix: tuple[int, int, int] = PAPER_CLASS_MIX
     n_cases: int = 159
+    #: the site's own clinical coding: variable -> ((code, value), ...) written to clinical.csv as codes and
+    #: declared in data_dictionary.csv's ``values`` column (the readers decode it)
+    clinical_codes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def fov_mm(self) -> np.ndarray:
@@ -68,7 +71,8 @@ class SizePreset:
 #: ``site-b`` is a second centre unlike the embedded cohort (not tuned to any pipeline): a ~100 mm view around
 #: the pancreas at 0.7-0.9 mm in-plane and 1-3 mm slices, half stored LPS, the anatomy larger in the view
 #: (other proportions), a later portal phase (arteries darker, veins brighter, the tumour less conspicuous),
-#: noisier scans, its own label numbering and names, and 90 cases with another case mix.
+#: noisier scans, its own label numbering and names, its own clinical coding (sex as 0/1,
+#: declared in its data_dictionary.csv), and 90 cases with another case mix (``--n 52``: the study's external set).
 SITES = {
     "site-b": SizePreset(
         shape=(125, 125, 50),
@@ -100,6 +104,7 @@ SITES = {
         ),
         class_mix=(40, 30, 20),
         n_cases=90,
+        clinical_codes=(("sex", (("0", "female"), ("1", "male"))),),
     ),
 }
 
@@ -320,6 +325,10 @@ def generate_cohort(
     )
     clinical.insert(0, "label", labels)
     clinical.insert(0, "case_id", ids)
+    codes = {var: dict(pairs) for var, pairs in preset.clinical_codes}
+    for var, mapping in codes.items():  # the site's coding: values written as its codes
+        to_code = {value: code for code, value in mapping.items()}
+        clinical[var] = clinical[var].map(lambda v, t=to_code: t.get(v, v))
     clinical.to_csv(out / "clinical.csv", index=False)
     gt = pd.DataFrame(
         [
@@ -347,6 +356,7 @@ def generate_cohort(
             {
                 "variable": k,
                 **{kk: (";".join(map(str, vv)) if isinstance(vv, list) else vv) for kk, vv in v.to_dict().items()},
+                **({"values": "; ".join(f"{c}={val}" for c, val in codes[k].items())} if k in codes else {}),
             }
             for k, v in CLINICAL_SCHEMA.items()
         ]

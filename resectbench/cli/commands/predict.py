@@ -1,0 +1,48 @@
+"""``resectbench predict``: apply a benchmark's stored final model to new cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ...errors import ResectbenchError
+
+console = Console()
+
+
+def predict_cmd(
+    model: Path = typer.Argument(
+        ..., help="RUN_DIR/models/MODEL (or RUN_DIR/MODEL) of a run made with --final-model or --external."
+    ),
+    cases: Path = typer.Argument(
+        ..., help="Cases to predict: a cohort folder (MSD/nnU-Net layout) or a manifest CSV (one row = one case)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    device: str = typer.Option("auto", "--device", help="auto (default), cpu, cuda, cuda:1, mps."),
+):
+    """Class probabilities per case from a run's final model; for segmenting models also the predicted
+    masks as NIfTI on each input's own grid and affine, the contact angles measured on them and the NCCN
+    rule that fired, with its reason.
+
+    Writes OUT/predictions.csv, OUT/findings.json and (segmenting models) OUT/masks/<case>.nii.gz.
+    Cases are read and checked like `resectbench data validate`; a bad case is refused naming it.
+
+    Example:
+
+      resectbench predict runs/my-run/models/swinunetr-fusion data/new_cases -o predictions/
+    """
+    from ...protocol.predict import predict
+
+    try:
+        frame = predict(model, cases, out, device=device)
+    except ResectbenchError as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2)
+    console.print(frame.to_string(index=False))
+    console.print(f"written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict_cmd)

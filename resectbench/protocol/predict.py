@@ -1,0 +1,149 @@
+"""Applying a benchmark's stored final model to new cases (``resectbench predict``).
+
+``predict(RUN_DIR/models/MODEL, COHORT, OUT)`` loads the final model (:func:`.final.load_final`), reads
+the cases through the same readers and checks as ``data validate`` (a bad case is refused with the
+same named error), and writes ``OUT/predictions.csv`` (class probabilities per case). For a model
+with an auxiliary segmentation it also writes each predicted mask as NIfTI on the input image's own
+grid and affine (``OUT/masks/<case>.nii.gz``, canonical label values of ``resectbench.vocabulary``),
+and ``OUT/findings.json``: the contact angle per vessel measured on the predicted mask, the tumour
+location, and the NCCN class the rule table gives with every rule that fired and its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..models.base import FitContext
+from ..vocabulary import CLASS_NAMES, PROB_COLUMNS, RunFiles as F, resolve_device
+from .config import ExperimentConfig
+from .errors import ProtocolError
+from .events import RunListener
+from .final import load_final
+from .store import csv_text, write_json_atomic, write_text_atomic
+
+
+def model_dir_of(path: str | Path) -> Path:
+    """``RUN_DIR/models/MODEL`` or the shorter ``RUN_DIR/MODEL``."""
+    path = Path(path)
+    for candidate in (path, path.parent / F.MODELS_DIR / path.name):
+        if (candidate / F.FINAL_DIR).is_dir():
+            return candidate
+    raise ProtocolError(
+        f"{path}: no final model there (looked for {path / F.FINAL_DIR} and "
+        f"{path.parent / F.MODELS_DIR / path.name / F.FINAL_DIR}); run the benchmark with --final-model first"
+    )
+
+
+def resample_to(mask: np.ndarray, mask_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:
+    """``mask`` (voxel -> world ``mask_affine``) sampled by nearest neighbour on the grid (``shape``,
+    ``affine``); voxels outside the mask's grid are background."""
+    ijk = np.indices(tuple(shape)).reshape(3, -1)
+    world = affine[:3, :3] @ ijk + affine[:3, 3:4]
+    inv = np.linalg.inv(mask_affine)
+    src = np.rint(inv[:3, :3] @ world + inv[:3, 3:4]).astype(np.int64)
+    inside = np.all((src >= 0) & (src < np.asarray(mask.shape)[:, None]), axis=0)
+    out = np.zeros(ijk.shape[1], dtype=np.uint8)
+    out[inside] = mask[src[0, inside], src[1, inside], src[2, inside]]
+    return out.reshape(tuple(shape))
+
+
+def predict(model_path, source, out, *, device: str = "auto", listener: RunListener | None = None) -> pd.DataFrame:
+    """Class probabilities (and masks, contacts, NCCN rule for segmenting models) of every case of ``source``."""
+    from ..data import load_cohort
+    from .assembly import load_data
+
+    listener = listener or RunListener()
+    model_dir = model_dir_of(model_path)
+    run_dir = model_dir.parent.parent
+    config = ExperimentConfig.from_toml(run_dir / F.CONFIG)
+    config.run_dir = str(run_dir)
+    config = config.resolved()
+    info = json.loads((model_dir / F.FINAL_DIR / F.FINAL_INFO).read_text())
+    ctx = FitContext(
+        seed=int(info["seed"]),
+        device=resolve_device(device),
+        profile=config.profile_spec,
+        cache_dir=run_dir / F.CACHE_DIR,
+    )
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    model, info = load_final(model_dir, ctx, development=lambda: load_data(config, listener))
+    timings["load_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cohort = load_cohort(source, check_volumes=True)
+    timings["read_seconds"] = time.perf_counter() - t0
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    proba = np.asarray(model.predict_proba(cohort, ctx), dtype=float)
+    timings["predict_seconds"] = time.perf_counter() - t0
+    ids = list(cohort.case_ids)
+    frame = pd.DataFrame({"case_id": ids})
+    for j, col in enumerate(PROB_COLUMNS):
+        frame[col] = proba[:, j]
+    frame["pred"] = proba.argmax(axis=1)
+    frame["pred_class"] = [CLASS_NAMES[i] for i in frame["pred"]]
+    if "label" in cohort.table.columns:
+        frame["label"] = np.asarray(cohort.labels, dtype=int)
+    write_text_atomic(out / "predictions.csv", csv_text(frame))
+    t0 = time.perf_counter()
+    findings = _masks_and_findings(model, cohort, ctx, out)
+    timings["masks_seconds"] = time.perf_counter() - t0
+    write_json_atomic(
+        out / "findings.json",
+        {
+            "model": info["label"],
+            "recipe": info["recipe"],
+            "run_dir": str(run_dir),
+            "cases": findings,
+            "timings": timings,
+        },
+    )
+    return frame
+
+
+def _masks_and_findings(model, cohort, ctx, out: Path) -> dict:
+    """Masks on each input's grid + contact angles and the NCCN rule; {} for models that do not segment."""
+    import nibabel as nib
+
+    from ..data.nifti import write_volume
+    from ..geometry import classify, measure_case
+    from ..geometry.findings import case_findings
+
+    predict_masks = getattr(model, "predict_masks", None)
+    masks = predict_masks(cohort, ctx) if predict_masks is not None else {}
+    if not masks:
+        return {cid: {"segmentation": "this model does not segment"} for cid in cohort.case_ids}
+    if getattr(model, "localiser", None) is not None:
+        return {cid: {"segmentation": "cascade windows: masks not written yet"} for cid in cohort.case_ids}
+    # the grid the model predicted on: the preprocessed volume's (RAS, target spacing, ROI)
+    grids = model._store(ctx, model._resolved_cfg).get(cohort)
+    result = {}
+    for cid, (mask, spacing) in masks.items():
+        mask = np.asarray(mask, dtype=np.uint8)
+        source = nib.load(str(cohort.table.loc[cid, "image"]))
+        on_input = resample_to(mask, grids[cid]["affine"], source.shape[:3], source.affine)
+        write_volume(out / "masks" / f"{cid}.nii.gz", on_input, source.affine)
+        table = measure_case(mask, spacing, case_id=cid)
+        contacts = {v: float(d) for v, d in zip(table["vessel"], table["contact_deg"]) if np.isfinite(d)}
+        found = case_findings(mask, spacing)
+        entry = {"contact_deg": contacts, **found}
+        if found["tumor_location"] is None:
+            entry["nccn"] = {"class": None, "reason": "no tumour in the predicted mask"}
+        else:
+            decision = classify(contacts, found["tumor_location"])
+            entry["nccn"] = {
+                "class": decision.class_name,
+                "rules": [
+                    {"rule": f.rule, "vessel": f.vessel, "contact_deg": f.contact_deg, "reason": f.reason}
+                    for f in decision.firings
+                ],
+                "reason": decision.firings[0].reason if decision.firings else "no rule fired: resectable",
+            }
+        result[cid] = entry
+    return result
