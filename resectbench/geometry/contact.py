@@ -7,8 +7,10 @@ score (1 - solidity of the contacted cross-sections: 0 for a convex contour, lar
 pulled into a teardrop or indented by the tumor).
 
 Work is confined to a crop around the tumor (``margin_mm``) and only vessels that touch the tumor
-are skeletonised and sampled, so a whole case costs well under a second. A vessel touches when a
-voxel of it is 26-adjacent to a tumor voxel; several tumor components are measured together.
+are skeletonised and sampled, so a whole case costs well under a second. A vessel is measured when a
+voxel of it is 26-adjacent to a tumor voxel (``min_distance_mm`` 0); its contact angle needs the
+tumor within ``tol_factor`` voxel steps beyond the wall, which labels meeting only at a voxel edge or
+corner across fat do not give (contact 0 at distance 0). Several tumor components are measured together.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ class MeasureConfig:
     """How contact is measured; the defaults are what benchmarks/geometry.py validates."""
     margin_mm: float = 20.0        # crop around the tumor; vessels are skeletonised inside it only
     n_angles: int = 180            # rays per cross-section (2 degree steps)
-    tol_factor: float = 0.6        # tumor must lie within this many voxel steps beyond the wall
+    tol_factor: float = 0.55       # tumor must lie within this many voxel steps beyond the wall (< 0.59:
+                                   # voxels that share only an edge across fat are no contact)
     window_mm: float = 6.0         # centerline span used for tangents
     smooth: int = 3                # running median over this many consecutive planes before the max
     bridge: bool = True            # continue vessels whose label the tumor interrupts (engulfing masks)
@@ -106,8 +109,12 @@ def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, others_cr
     comps, _ = ndimage.label(vessel_crop, structure=np.ones((3, 3, 3)))
     touching = np.unique(comps[tumor_ring & (comps > 0)])
     sub = np.isin(comps, touching)
-    lo = np.maximum(np.argwhere(sub).min(axis=0) - 2, 0)
-    hi = np.minimum(np.argwhere(sub).max(axis=0) + 3, sub.shape)
+    # two or more pieces may be bridged through the tumor: the tube is wider than the stumps (and a
+    # bending course bulges beyond them), so leave it room - a tube cut flat at the box edge reads as
+    # a lumen the tumor covers
+    pad = 2 if len(touching) < 2 else np.maximum(np.ceil(5.0 / spacing).astype(int), 2)
+    lo = np.maximum(np.argwhere(sub).min(axis=0) - pad, 0)
+    hi = np.minimum(np.argwhere(sub).max(axis=0) + pad + 1, sub.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
     sub = sub[box]
     origin = lo * spacing

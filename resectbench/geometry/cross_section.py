@@ -130,14 +130,19 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
     u, v = _frames(tangents)
     dirs = cos[None, :, None] * u[:, None, :] + sin[None, :, None] * v[:, None, :]      # (M, A, 3)
 
-    # pass 1: walls around the skeleton point, then move the centre to the cross-section's centroid
-    wall, ok = _walls(vessel, spacing, centers_mm, dirs, max_radius_mm)
+    # pass 1 (every other ray): walls around the skeleton point, then move the centre to the
+    # cross-section's centroid
+    wall, ok = _walls(vessel, spacing, centers_mm, dirs[:, ::2], max_radius_mm)
     centers = centers_mm.copy()
     for i in np.flatnonzero(ok.mean(axis=1) >= min_valid_share):
-        _, _, area, cx, cy = _polygon(wall[i], ok[i], cos, sin)
+        _, _, area, cx, cy = _polygon(wall[i], ok[i], cos[::2], sin[::2])
         if area > 0:
             centers[i] = centers_mm[i] + cx * u[i] + cy * v[i]
-    # pass 2: walls around the centroid, and the tumor just beyond each wall point
+    # pass 2: walls around the centroid (no farther out than pass 1 found them, plus the centre's
+    # move and two voxels), and the tumor just beyond each wall point
+    if ok.any():
+        moved = np.linalg.norm(centers - centers_mm, axis=1).max()
+        max_radius_mm = min(max_radius_mm, float(wall[ok].max()) + moved + 2.0 * float(spacing.max()))
     wall, ok = _walls(vessel, spacing, centers, dirs, max_radius_mm)
     ray_voxel = 1.0 / np.linalg.norm(dirs / spacing, axis=2)                             # mm per voxel step
     offsets = np.array([1 / 3, 2 / 3, 1.0]) * tol_factor
@@ -158,15 +163,26 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
         x, y, area, _, _ = _polygon(wall[i], ok[i], cos, sin)
         if area <= 0:
             continue
-        contour = wall[i]
+        contour, hit = wall[i], touched[i] & ok[i]
         if overlapping and contours.get(i) is not None:
-            contour = contours[i]
-            hit = touched[i] & ok[i]
+            contour, ref = contours[i]
+            # rays at the ends of the covered arc: the label's wall ends short of the contour and tumor
+            # lies between them (partial voxels kept it from the probes just beyond the label's wall)
+            short = np.flatnonzero(ok[i] & ~hit & np.isfinite(ref) & (ref - wall[i] > 0.25 * ray_voxel[i]))
+            if len(short):
+                reach = ref[short] - wall[i][short] + tol_factor * ray_voxel[i][short]
+                radii = wall[i][short, None] + np.linspace(0.0, 1.0, 5)[None, :] * reach[:, None]
+                probe = centers[i] + radii[..., None] * dirs[i, short, None, :]
+                covered = short[(_sample(tumor, probe / spacing) >= 0.5).any(axis=1)]
+                hit = hit.copy()
+                hit[covered] = True
+                contour = contour.copy()
+                contour[covered] = np.maximum(wall[i][covered], ref[covered])
             out.filled[i] = float((contour[hit] > wall[i][hit]).sum() / hit.sum())
         cx_, cy_ = contour[ok[i]] * cos[ok[i]], contour[ok[i]] * sin[ok[i]]
         seg = np.hypot(np.roll(cx_, -1) - cx_, np.roll(cy_, -1) - cy_)
         weight = (seg + np.roll(seg, 1)) / 2.0                                            # arc per ray
-        out.contact_deg[i] = 360.0 * float((weight * touched[i][ok[i]]).sum() / weight.sum())
+        out.contact_deg[i] = 360.0 * float((weight * hit[ok[i]]).sum() / weight.sum())
         out.radius_mm[i] = float(np.median(wall[i][ok[i]]))
         out.area_mm2[i] = area
         try:
@@ -178,15 +194,26 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
 
 
 def _reconstruct(wall, ok, touched, ray_voxel, cos, sin, free_radius: float, min_free_share: float):
-    """Wall per ray with the contacted rays moved out to the vessel's free contour, or None when they
-    do not end short of it by more than half a voxel step in the median (partition masks: the tumor
-    starts at the wall)."""
+    """Wall per ray with the contacted rays moved out to the vessel's free contour, and that contour per
+    ray; None when the contacted rays do not end short of it by more than half a voxel step in the
+    median (partition masks: the tumor starts at the wall). The free contour is fitted to the free rays
+    that are more than half a voxel (of arc) from a contacted one."""
     free = ok & ~touched
     hit = touched & ok
+    # free rays within half a voxel (of arc at the wall) of a contacted one are left out of the fit:
+    # next to the arc that the tumor covers, the label's wall is still pulled in (partial voxels)
+    n = len(wall)
+    if hit.any() and free.any():
+        arc_per_ray = float(np.median(wall[ok])) * 2 * np.pi / n
+        k = min(int(np.ceil(0.5 * np.median(ray_voxel[ok]) / max(arc_per_ray, 1e-6))), n // 4)
+        wrapped = np.concatenate([hit[n - k:], hit, hit[:k]]).astype(float)
+        clean = free & ~(np.convolve(wrapped, np.ones(2 * k + 1), mode="valid") > 0)
+    else:
+        clean = free
     ref = None
-    if free.mean() >= min_free_share:
-        fit = _circle_fit(wall[free] * cos[free], wall[free] * sin[free])
-        if fit is not None and 0.5 * np.median(wall[free]) <= fit[2] <= 2.0 * np.median(wall[free]):
+    if clean.mean() >= min_free_share:
+        fit = _circle_fit(wall[clean] * cos[clean], wall[clean] * sin[clean])
+        if fit is not None and 0.5 * np.median(wall[clean]) <= fit[2] <= 2.0 * np.median(wall[clean]):
             ref = _ray_circle(cos, sin, *fit)
     if ref is None and np.isfinite(free_radius):
         ref = np.full_like(wall, free_radius)
@@ -194,4 +221,4 @@ def _reconstruct(wall, ok, touched, ray_voxel, cos, sin, free_radius: float, min
         return None
     if np.nanmedian(ref[hit] - wall[hit]) <= 0.5 * np.median(ray_voxel[hit]):
         return None
-    return np.where(hit & np.isfinite(ref), np.maximum(wall, ref), wall)
+    return np.where(hit & np.isfinite(ref), np.maximum(wall, ref), wall), ref

@@ -5,9 +5,17 @@ on one side of the tumor and starts again on the other. Measured as it is, the e
 vessel and hence no contact. ``bridge_gaps`` pairs free centerline ends of different vessel
 components that face each other across tumor, joins each pair by a cubic Hermite curve with the end
 tangents (the vessel's course continued), gives it the radius interpolated between the two stumps
-(each measured as cross-section area / length over a few mm behind the end) and voxelises that tube
-back into the vessel (taken out of the tumor). Contact is then measured on the reconstructed
-cross-sections like on any other vessel.
+(each measured as cross-section area / length over a few mm behind the end), fits that course to the
+painted lumen's free wall (``_refine_course``: where the tumor does not surround the vessel, tumor-or-
+vessel ends against fat at the vessel's radius from its axis) and voxelises the tube back into the
+vessel (taken out of the tumor), one voxel step into each stump. Contact is then measured on the
+reconstructed cross-sections like on any other vessel.
+
+The stumps alone fix the course to about a voxel and a few degrees: on 2.5 mm slices a 7.5 mm vessel
+bending through a 16 mm tumor was bridged 2.4 mm and 20 degrees off its axis, leaving painted lumen as
+tumor inside the tube (207 degrees measured for 90). Fitted to the free wall the course is within
+0.8 mm (one in-plane voxel) of the axis, and the copy of a case stored with flipped axes gives the
+same course (thinning, which places the stumps' ends, is not flip-symmetric).
 
 The tube is one voxel wider than the stumps' radius so that it covers every painted-over lumen
 voxel even with sub-voxel errors of the course and radius (a lumen voxel left as tumor inside it
@@ -18,9 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .centerline import Centerline
+from .cross_section import _frames, _walls
 
 #: stumps must point at each other within this angle (degrees) to be joined
 MAX_TURN_DEG = 45.0
@@ -159,11 +169,15 @@ def bridge_gaps(line: Centerline, vessel: np.ndarray, tumor: np.ndarray, others:
                 continue
             candidates.append((gap, a, b))
     used: set[int] = set()
+    occupied = (tumor | vessel).astype(np.uint8)
+    tangents = line.tangents.copy()
     new_pts, new_tan, new_w, new_r, branches = [], [], [], [], list(line.branches)
     tube_pts, tube_r = [], []
     n = len(pts)
     total = 0.0
     step = float(spacing.min())
+    seg = [np.linalg.norm(np.diff(pts[path], axis=0), axis=1) for path in line.branches if len(path) > 1]
+    spaced = max(step, float(np.median(np.concatenate(seg)))) if seg else step
     for gap, a, b in sorted(candidates):
         if a in used or b in used:
             continue
@@ -181,15 +195,28 @@ def bridge_gaps(line: Centerline, vessel: np.ndarray, tumor: np.ndarray, others:
                  + (3 * s**2 - 2 * s) * gap * tb)
         deriv /= np.linalg.norm(deriv, axis=1, keepdims=True)
         radius = ra + (rb - ra) * s[:, 0]
-        tube_pts.append(curve)
-        tube_r.append(radius)
+        curve, deriv = _refine_course(curve, deriv, radius, occupied, spacing)
+        # the stumps' last radius or so: thinning bends the skeleton towards the cut face, and planes
+        # across those tangents cut the tube obliquely; they take the course's direction at the end
+        for path, r_end, t_end in ((ends[a], ra, deriv[0]), (ends[b], rb, deriv[-1])):
+            along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts[path], axis=0), axis=1))])
+            tangents[path[along <= r_end + float(np.abs(t_end * spacing).max())]] = t_end
+        # the tube reaches one voxel step (along the axis) into each stump: an end placed a little into
+        # the gap would otherwise leave a ring of painted lumen at the cut face (contact all round there)
+        caps = []
+        for p0, t0, r0 in ((curve[0], -deriv[0], radius[0]), (curve[-1], deriv[-1], radius[-1])):
+            reach = float(np.abs(t0 * spacing).max()) + 0.5
+            caps.append((p0 + np.outer(np.arange(0.25 * step, reach, 0.25 * step), t0), r0))
+        tube_pts += [curve] + [c for c, _ in caps]
+        tube_r += [radius] + [np.full(len(c), r0) for c, r0 in caps]
         arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
         total += float(arc[-1])
-        # centerline points every voxel step, ends excluded (the stumps' own points)
-        k = np.searchsorted(arc, np.arange(step, arc[-1] - step / 2, step))
+        # centerline points as far apart as the stumps' own (ends excluded): the contact is a running
+        # median over consecutive planes, which should span the same length on the bridge as elsewhere
+        k = np.searchsorted(arc, np.arange(spaced, arc[-1] - spaced / 2, spaced))
         new_pts.append(curve[k])
         new_tan.append(deriv[k])
-        new_w.append(np.full(len(k), step))
+        new_w.append(np.full(len(k), spaced))
         new_r.append(radius[k])
         branches.append(np.concatenate([[ea], np.arange(n, n + len(k)), [eb]]))
         n += len(k)
@@ -200,12 +227,109 @@ def bridge_gaps(line: Centerline, vessel: np.ndarray, tumor: np.ndarray, others:
     lo = np.maximum(np.floor((curve.min(axis=0) - radius.max() * (1 + REL_MARGIN) - margin) / spacing).astype(int), 0)
     hi = np.minimum(np.ceil((curve.max(axis=0) + radius.max() * (1 + REL_MARGIN) + margin) / spacing).astype(int) + 1, vessel.shape)
     grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), axis=-1)
-    dist, nearest = cKDTree(curve).query(grid.reshape(-1, 3) * spacing)
+    reach = float(radius.max()) * (1 + REL_MARGIN) + margin
+    dist, nearest = cKDTree(curve).query(grid.reshape(-1, 3) * spacing, distance_upper_bound=reach + 1e-6)
+    inside = np.isfinite(dist)
+    inside[inside] = dist[inside] <= radius[nearest[inside]] * (1 + REL_MARGIN) + margin
     tube = np.zeros(vessel.shape, dtype=bool)
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    tube[box] = (dist <= radius[nearest] * (1 + REL_MARGIN) + margin).reshape(grid.shape[:-1])
+    tube[box] = inside.reshape(grid.shape[:-1])
     tube &= ~others
-    line = Centerline(np.concatenate([pts, *new_pts]), np.concatenate([line.tangents, *new_tan]), branches,
+    line = Centerline(np.concatenate([pts, *new_pts]), np.concatenate([tangents, *new_tan]), branches,
                       np.concatenate([line.weights_mm, *new_w]))
     r_all = np.concatenate([np.full(len(pts), np.nan), *new_r])
     return Bridged(line, vessel | tube, tumor & ~tube, r_all, total)
+
+
+def _fit_fixed_circles(x: np.ndarray, y: np.ndarray, valid: np.ndarray, radius: np.ndarray, taus: np.ndarray):
+    """Centres (M, 2) of circles of the given radii (M,) through the points (M, A) that lie near them,
+    and the points kept (M, A): a robust fit whose tolerance band shrinks through ``taus`` (M, T) -
+    points farther from the circle than the band (the tumor's outer boundary beyond a contacted arc)
+    are left out. Each step moves the centre to the mean of (point - radius * its unit direction)."""
+    c = np.zeros((len(x), 2))
+    keep = valid.copy()
+    for j in range(taus.shape[1]):
+        for _ in range(4):
+            dx, dy = x - c[:, :1], y - c[:, 1:]
+            d = np.maximum(np.hypot(dx, dy), 1e-9)
+            keep = valid & (np.abs(d - radius[:, None]) <= taus[:, j:j + 1])
+            n = np.maximum(keep.sum(axis=1), 1)
+            c = np.column_stack([((x - radius[:, None] * dx / d) * keep).sum(axis=1) / n,
+                                 ((y - radius[:, None] * dy / d) * keep).sum(axis=1) / n])
+    return c, keep
+
+
+def _longest_run(keep: np.ndarray) -> np.ndarray:
+    """Per row of ``keep`` (M, A), the longest circular run of True after closing gaps of one."""
+    closed = keep | (np.roll(keep, 1, axis=1) & np.roll(keep, -1, axis=1))
+    out = np.zeros(len(keep), dtype=int)
+    for i, row in enumerate(closed):
+        if row.all():
+            out[i] = len(row)
+            continue
+        if not row.any():
+            continue
+        start = int(np.argmin(row))           # a False: unroll the circle there
+        seq = np.concatenate([np.roll(row, -start), [False]]).astype(int)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], seq])))
+        out[i] = int((edges[1::2] - edges[0::2]).max())
+    return out
+
+
+def _refine_course(curve: np.ndarray, deriv: np.ndarray, radius: np.ndarray, occupied: np.ndarray,
+                   spacing: np.ndarray, n_rays: int = 48, every_mm: float = 1.5, min_arc: float = 0.25):
+    """Move the bridged course onto the lumen that the tumor label paints over.
+
+    The stumps fix the course only to a voxel or so, and a degree or two of their direction is
+    millimetres across a long gap (a strongly curved vessel on 2.5 mm slices was 2.4 mm off). Where
+    the tumor does not surround the vessel, the painted lumen still shows its free wall: the tumor
+    (or the stump) ends against fat there, at the vessel's radius from its true axis. In planes across
+    the course, rays find where tumor-or-vessel ends; a circle of the stumps' radius is fitted to the
+    exits that lie near it (robustly - exits through a contacted arc end at the tumor's far side), and
+    the course is moved to the fitted centres (smoothed along it; planes with less than ``min_arc`` of
+    the turn as free wall, or whose circle would reach beyond where tumor-or-vessel ends, take their
+    neighbours' offsets). Two passes, the second across the refined tangents (skipped when the first
+    moved the course by less than a quarter voxel). Returns the refined curve and its unit tangents."""
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(curve, axis=0), axis=1))])
+    if arc[-1] <= 0:
+        return curve, deriv
+    theta = np.arange(n_rays) * (2 * np.pi / n_rays)
+    cos, sin = np.cos(theta), np.sin(theta)
+    sample_at = np.linspace(0.0, arc[-1], max(int(np.ceil(arc[-1] / every_mm)), 1) + 1)
+    k = np.clip(np.searchsorted(arc, sample_at), 0, len(curve) - 1)
+    vox = float(spacing.max())
+    sigma = max(2.0, float(spacing.max())) / every_mm          # smoothing of the offsets, in samples
+    for _ in range(2):   # the second pass across the refined tangents
+        centres, tangents, r = curve[k], deriv[k], radius[k]
+        u, v = _frames(tangents)
+        dirs = cos[None, :, None] * u[:, None, :] + sin[None, :, None] * v[:, None, :]
+        wall, ok = _walls(occupied, spacing, centres, dirs, 2.0 * float(r.max()) + 2.0 * vox)
+        x, y = wall * cos, wall * sin
+        taus = np.column_stack([np.maximum(0.5 * r, 2.0), np.maximum(0.25 * r, 1.0), np.maximum(0.1 * r, 0.5)])
+        c, keep = _fit_fixed_circles(x, y, ok, r, taus)
+        # the painted lumen fills the fitted circle: no ray may leave tumor-or-vessel well inside it
+        # (a circle locked onto the radial edges of a contacted arc sticks out through the free wall)
+        b = cos * c[:, :1] + sin * c[:, 1:]
+        to_circle = b + np.sqrt(np.maximum(b * b - (c[:, :1] ** 2 + c[:, 1:] ** 2 - r[:, None] ** 2), 0.0))
+        early = ok & (wall < to_circle - np.maximum(0.15 * r[:, None], vox))
+        # and the free wall is one arc: the rays kept must run on (gaps of one ray closed) over min_arc
+        # of the turn - a circle inside a heavily encased lumen can also touch the two edges of its notch
+        accept = ((_longest_run(keep) >= min_arc * n_rays) & (np.hypot(c[:, 0], c[:, 1]) <= 0.6 * r + vox)
+                  & (early.sum(axis=1) <= 0.05 * n_rays))
+        offset = np.where(accept[:, None], c[:, :1] * u + c[:, 1:] * v, np.nan)
+        good = np.isfinite(offset[:, 0])
+        if not good.any():
+            break
+        # planes without a free wall take the offsets of their neighbours (interpolated along the course)
+        for ax in range(3):
+            offset[:, ax] = np.interp(sample_at, sample_at[good], offset[good, ax])
+        offset = ndimage.gaussian_filter1d(offset, sigma=sigma, axis=0, mode="nearest")
+        full = np.column_stack([np.interp(arc, sample_at, offset[:, ax]) for ax in range(3)])
+        curve = curve + full
+        if np.linalg.norm(offset, axis=1).max() < 0.25 * float(spacing.min()):
+            break   # already on the lumen: no second pass
+        # tangents of the refined course (smoothed over one sample spacing: offsets are interpolated linearly)
+        per_sample = arc[-1] / (len(arc) - 1)
+        d = np.gradient(ndimage.gaussian_filter1d(curve, sigma=every_mm / per_sample, axis=0, mode="nearest"), axis=0)
+        deriv = d / np.linalg.norm(d, axis=1, keepdims=True)
+    return curve, deriv
