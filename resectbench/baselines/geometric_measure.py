@@ -26,7 +26,7 @@ from ..vocabulary import MEASURED_RULE_VESSELS, STRUCTURE_INDEX as INDEX, VEINS
 # this module is imported whenever the models registry loads.
 
 #: bump when measurement code changes what it returns (invalidates cached measurements)
-MEASURE_VERSION = "geometry-4"
+MEASURE_VERSION = "geometry-5"
 #: vessels whose measurements become features (the measured rule vessels, then aorta and splenic vein)
 FEATURE_VESSELS = MEASURED_RULE_VESSELS + ("aorta", "splenic_vein")
 MASK_SOURCES = ("oracle", "predicted")
