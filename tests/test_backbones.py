@@ -241,21 +241,31 @@ def test_timm_loads_a_local_state_dict_and_skips_a_mismatched_stem(tmp_path):
     assert len(report.loaded) > 0.9 * len(source.encoder.state_dict())
 
 
-def test_contact_features_grow_with_tumour_vessel_contact_and_reach_the_swin_embedding():
+def test_contact_features_measure_how_far_the_predicted_tumour_wraps_a_vessel_and_join_the_swin_embedding():
     from resectbench.data.labels import INDEX
-    from resectbench.models.backbones.base import CONTACT_VESSELS, contact_features
+    from resectbench.models.backbones.base import CONTACT_VESSELS, N_CONTACT_FEATURES, contact_features
 
-    def logits(offset: int) -> torch.Tensor:
-        label = torch.zeros(1, 12, 12, 12, dtype=torch.long)
-        label[0, 2:5, 2:5, 2:5] = INDEX["tumor"]
-        label[0, 2 + offset : 5 + offset, 5:8, 2:5] = INDEX["sma"]  # offset 0: next to the tumour
+    def logits(tumour_sides: str, gap: int = 0) -> torch.Tensor:
+        """A 3x3 SMA running along the last (axial) axis; tumour on the named sides, ``gap`` voxels of fat away."""
+        label = torch.zeros(1, 16, 16, 12, dtype=torch.long)
+        lo, hi = 6 - gap - 2, 9 + gap  # tumour slabs just outside the vessel (+ gap)
+        if "x" in tumour_sides:
+            label[0, lo : lo + 2, 4:11, 2:10] = INDEX["tumor"]
+        if "X" in tumour_sides:
+            label[0, hi : hi + 2, 4:11, 2:10] = INDEX["tumor"]
+        if "y" in tumour_sides:
+            label[0, 4:11, lo : lo + 2, 2:10] = INDEX["tumor"]
+        if "Y" in tumour_sides:
+            label[0, 4:11, hi : hi + 2, 2:10] = INDEX["tumor"]
+        label[0, 6:9, 6:9, :] = INDEX["sma"]
         return torch.nn.functional.one_hot(label, 16).permute(0, 4, 1, 2, 3).float() * 20
 
-    touching, apart = contact_features(logits(0)), contact_features(logits(6))
-    sma = 1 + CONTACT_VESSELS.index("sma")
-    assert touching.shape == (1, 1 + 2 * len(CONTACT_VESSELS))
-    assert touching[0, sma] > apart[0, sma] + 1.0  # contact volume
-    assert touching[0, sma + len(CONTACT_VESSELS)] > 0.2 > apart[0, sma + len(CONTACT_VESSELS)]  # share
+    share = 1 + 3 * CONTACT_VESSELS.index("sma")  # the SMA's contact share of its most-encased slice
+    one_side, all_round, apart = (contact_features(logits(s, g))[0] for s, g in (("x", 0), ("xXyY", 0), ("xXyY", 1)))
+    assert one_side.shape == (N_CONTACT_FEATURES,)
+    assert apart[share] == 0 and apart[share + 1] == 0  # a 1-voxel fat plane: no contact
+    assert 0.3 < one_side[share] < 0.5 < all_round[share] == 1.0  # 3 of 8 boundary voxels vs all 8
+    assert one_side[share + 1] < all_round[share + 1]  # more touching voxels
     net = backbones.create(
         "swin-unetr",
         roi=(32, 32, 32),
@@ -265,7 +275,9 @@ def test_contact_features_grow_with_tumour_vessel_contact_and_reach_the_swin_emb
         embed_dim=8,
         contact_pooling=True,
     )
-    assert net.project.in_features == 16 * 12 + touching.shape[1]
+    assert net.embed_dim == 8 + N_CONTACT_FEATURES
     out = net(torch.randn(2, 1, 32, 32, 32))
-    out.embedding.sum().backward()  # the classifier's gradient reaches the segmentation head through it
-    assert net.out.conv.conv.weight.grad is not None and net.out.conv.conv.weight.grad.abs().sum() > 0
+    assert out.embedding.shape == (2, 8 + N_CONTACT_FEATURES)
+    assert torch.equal(out.embedding[:, 8:], contact_features(out.seg_logits))
+    # the projection is layer-normalised: the same scale as the contact part
+    assert out.embedding[:, :8].std(dim=1).min() > 0.5

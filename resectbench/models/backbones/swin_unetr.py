@@ -9,7 +9,7 @@ from torch import nn
 
 from ...registry import component
 from ...search_space import Categorical
-from .base import (CONTACT_VESSELS, BackboneOutput, VolumeBackbone, check_input, contact_features, load_pretrained,
+from .base import (N_CONTACT_FEATURES, BackboneOutput, VolumeBackbone, check_input, contact_features, load_pretrained,
                    norm_argument, require_divisible)
 
 # SwinUNETR's decoder blocks (kept only when segmenting); the Swin encoder is always ``swinViT``.
@@ -30,10 +30,11 @@ class SwinUNETRBackbone(VolumeBackbone):
       projected to ``embed_dim`` (256 by default, as in the paper). Pooling the transformer
       output rather than the decoder keeps the embedding independent of the decoder, so with
       ``n_seg_classes=0`` the decoder is not built at all (it holds most of the weights: 3.4 M
-      of 4.1 M at ``feature_size=12``). ``contact_pooling=True`` also feeds the projection the soft
-      tumour-vessel contact read off the segmentation (:func:`~resectbench.models.backbones.base.
-      contact_features`): a pooled bottleneck alone did not learn the classes from a 1.5 mm window
-      in a CPU budget (benchmarks/cascade.py, docs/models.md).
+      of 4.1 M at ``feature_size=12``). ``contact_pooling=True`` appends to it the tumour-vessel
+      contact read off the predicted segmentation (:func:`~resectbench.models.backbones.base.
+      contact_features`, 19 numbers): the pooled bottleneck alone collapses to the class prior in a
+      CPU budget (its spread across cases falls 100-fold in the first epoch; benchmarks/cascade.py,
+      docs/models.md).
     - **Segmentation**: logits from Swin-UNETR's own UNet-style decoder at full ROI resolution.
     - **Normalisation** in the decoder: ``instance`` (MONAI's default; the paper does not say),
       ``batch`` or ``group``. With ``instance`` the bottleneck block normalises roi/32 voxels,
@@ -84,8 +85,12 @@ class SwinUNETRBackbone(VolumeBackbone):
                 self.add_module(name, getattr(net, name))
         self.normalize = net.normalize
         self.contact_pooling = bool(contact_pooling) and self.segments
-        extra = 1 + 2 * len(CONTACT_VESSELS) if self.contact_pooling else 0
-        self.project = nn.Linear(16 * feature_size + extra, self.embed_dim)
+        self.project = nn.Linear(16 * feature_size, self.embed_dim)
+        if self.contact_pooling:
+            # the contact features join the embedding after the projection, which is layer-normalised
+            # first so that both parts reach the classification head on the same scale
+            self.project_norm = nn.LayerNorm(self.embed_dim)
+            self.embed_dim += N_CONTACT_FEATURES
         self.pretrained_report = None
         if pretrained:
             self.pretrained_report = self.load_pretrained(pretrained)
@@ -115,6 +120,8 @@ class SwinUNETRBackbone(VolumeBackbone):
         dec0 = self.decoder2(dec1, enc1)
         out = self.decoder1(dec0, enc0)
         seg_logits = self.out(out)
+        embedding = self.project(pooled)
         if self.contact_pooling:
-            pooled = torch.cat([pooled, contact_features(seg_logits).to(pooled.dtype)], dim=1)
-        return BackboneOutput(embedding=self.project(pooled), seg_logits=seg_logits)
+            embedding = torch.cat([self.project_norm(embedding), contact_features(seg_logits).to(embedding.dtype)],
+                                  dim=1)
+        return BackboneOutput(embedding=embedding, seg_logits=seg_logits)
