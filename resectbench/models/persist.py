@@ -12,8 +12,9 @@ Two kinds of state, chosen by what the recipe holds:
   of the cases it was fitted on; loading fits it again on those cases of the development cohort
   (deterministic for a given seed), which therefore has to be readable.
 
-``NeuralRecipe`` has no save/load of its own yet; :func:`_restore_network` rebuilds one through its
-``build`` method and the attributes its ``fit`` sets (kept in one place here).
+A recipe is stored as ``weights`` when it offers ``state()`` and ``load_state(description, tensors, ctx)``
+(``NeuralRecipe`` does): ``state()`` returns a JSON-able description and named state dicts, this module
+writes them (``net`` -> ``weights.pt``, ``localiser`` -> ``localiser.pt``) and reads them back.
 """
 
 from __future__ import annotations
@@ -35,8 +36,14 @@ class ModelStateError(ResectbenchError):
     """A saved model that cannot be read back (names the folder and the problem)."""
 
 
+#: tensors a recipe's ``state()`` may return -> the file each is written to
+TENSOR_FILES = {"net": WEIGHTS, "localiser": LOCALISER}
+#: keys of state.json that persist itself writes (a recipe's description may use none of them)
+RESERVED = ("version", "kind", "tensors", "train_ids", "valid_ids")
+
+
 def is_network_recipe(model) -> bool:
-    return getattr(model, "net", None) is not None and hasattr(model, "build") and hasattr(model, "preprocessor")
+    return callable(getattr(model, "state", None)) and callable(getattr(model, "load_state", None))
 
 
 def save_model(model, folder: str | Path, *, train_ids, valid_ids) -> dict:
@@ -49,20 +56,19 @@ def save_model(model, folder: str | Path, *, train_ids, valid_ids) -> dict:
         "valid_ids": None if valid_ids is None else [str(c) for c in valid_ids],
     }
     if is_network_recipe(model):
-        from .engine.checkpoint import save_weights, snapshot
+        from .engine.checkpoint import save_weights
 
-        save_weights(snapshot(model.net), folder / WEIGHTS)
-        localiser = getattr(model, "localiser", None)
-        if localiser is not None:
-            save_weights(snapshot(localiser.net), folder / LOCALISER)
-        state.update(
-            kind="weights",
-            in_features=int(model.preprocessor.n_features),
-            segment=bool(model.net.segments),
-            localiser=localiser is not None,
-            train_config=model.config.to_dict(),
-            clinical=model.preprocessor.to_state(),
-        )
+        description, tensors = model.state()
+        unknown = set(tensors) - set(TENSOR_FILES)
+        if unknown or "net" not in tensors:
+            raise ModelStateError(f"{type(model).__name__}.state() returned tensors {sorted(tensors)}; "
+                                  f"expected 'net' and optionally {sorted(set(TENSOR_FILES) - {'net'})}")
+        clash = set(description) & set(RESERVED)
+        if clash:
+            raise ModelStateError(f"{type(model).__name__}.state() uses reserved key(s) {sorted(clash)}")
+        for name, weights in tensors.items():
+            save_weights(weights, folder / TENSOR_FILES[name])
+        state.update(kind="weights", tensors=sorted(tensors), **description)
     else:
         state["kind"] = "refit"
     (folder / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n")
@@ -110,30 +116,20 @@ def load_model(
 
 
 def _restore_network(model, folder: Path, state: dict, ctx: FitContext):
-    """A NeuralRecipe as its ``fit`` leaves it: preprocessor, network, training config, resolved settings."""
-    from ..data.clinical import ClinicalPreprocessor
-    from ..vocabulary import resolve_device
+    """The recipe as its ``fit`` left it, through its ``load_state``: tensors read weights-only."""
     from .engine.checkpoint import load_weights
-    from .engine.trainer import TrainConfig
 
-    resolved = model._resolved(ctx)
-    model.preprocessor = ClinicalPreprocessor.from_state(state["clinical"])
-    net = model.build(int(state["in_features"]), resolved, segment=bool(state["segment"]))
+    names = state.get("tensors") or ["net"] + (["localiser"] if state.get("localiser") else [])
+    tensors = {}
+    for name in names:
+        path = folder / TENSOR_FILES[name]
+        try:
+            tensors[name] = load_weights(path)
+        except Exception as exc:  # noqa: BLE001 - torch raises several types for a bad file
+            raise ModelStateError(f"{path}: cannot load the weights ({type(exc).__name__}: {exc})") from None
+    description = {k: v for k, v in state.items() if k not in RESERVED}
     try:
-        net.load_state_dict(load_weights(folder / WEIGHTS))
-    except Exception as exc:  # noqa: BLE001 - torch raises several types for a bad file
-        raise ModelStateError(f"{folder / WEIGHTS}: cannot load the weights ({type(exc).__name__}: {exc})") from None
-    model.net = net.eval()
-    config = dict(state["train_config"])
-    if config.get("patch_size") is not None:
-        config["patch_size"] = tuple(config["patch_size"])
-    config["device"] = resolve_device(ctx.device)
-    model.config = TrainConfig(**config)
-    model._resolved_cfg = resolved
-    if state.get("localiser"):
-        from .cascade import Localiser, SmallUNet
-
-        localiser = Localiser(SmallUNet(), resolved["cascade"], ctx.cache_dir, config["device"])
-        localiser.net.load_state_dict(load_weights(folder / LOCALISER))
-        model.localiser, model._centres = localiser, {}
-    return model
+        return model.load_state(description, tensors, ctx)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise ModelStateError(f"{folder}: the saved state does not fit {type(model).__name__} "
+                              f"({type(exc).__name__}: {exc})") from None

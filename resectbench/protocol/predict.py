@@ -119,20 +119,34 @@ def _masks_and_findings(model, cohort, ctx, out: Path) -> dict:
     masks = predict_masks(cohort, ctx) if predict_masks is not None else {}
     if not masks:
         return {cid: {"segmentation": "this model does not segment"} for cid in cohort.case_ids}
-    if getattr(model, "localiser", None) is not None:
-        return {cid: {"segmentation": "cascade windows: masks not written yet"} for cid in cohort.case_ids}
-    # the grid the model predicted on: the preprocessed volume's (RAS, target spacing, ROI)
-    grids = model._store(ctx, model._resolved_cfg).get(cohort)
+    mask_grid = getattr(model, "mask_grid", None)
+    # where each mask lies in the world: the preprocessed volume's grid (RAS, target spacing, ROI), or the
+    # cascade's window around the localiser's centre
+    grids = mask_grid(cohort, ctx) if mask_grid is not None else {}
     result = {}
     for cid, (mask, spacing) in masks.items():
         mask = np.asarray(mask, dtype=np.uint8)
-        source = nib.load(str(cohort.table.loc[cid, "image"]))
-        on_input = resample_to(mask, grids[cid]["affine"], source.shape[:3], source.affine)
-        write_volume(out / "masks" / f"{cid}.nii.gz", on_input, source.affine)
+        if cid in grids:
+            source = nib.load(str(cohort.table.loc[cid, "image"]))
+            on_input = resample_to(mask, grids[cid], source.shape[:3], source.affine)
+            path = out / "masks" / f"{cid}.nii.gz"
+            write_volume(path, on_input, source.affine)
+            entry = {"mask": str(path.relative_to(out))}
+            if getattr(model, "localiser", None) is not None:
+                entry["segmentation"] = (
+                    f"cascade: a {'x'.join(map(str, mask.shape))} window around the "
+                    "localiser's tumour centre, placed in the input grid; background outside it"
+                )
+        else:
+            entry = {
+                "mask": None,
+                "segmentation": f"{type(model).__name__} does not say where its masks lie "
+                "(no mask_grid): no mask written; contacts measured on its own grid",
+            }
         table = measure_case(mask, spacing, case_id=cid)
         contacts = {v: float(d) for v, d in zip(table["vessel"], table["contact_deg"]) if np.isfinite(d)}
         found = case_findings(mask, spacing)
-        entry = {"contact_deg": contacts, **found}
+        entry.update(contact_deg=contacts, **found)
         if found["tumor_location"] is None:
             entry["nccn"] = {"class": None, "reason": "no tumour in the predicted mask"}
         else:

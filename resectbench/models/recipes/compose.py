@@ -381,6 +381,66 @@ class NeuralRecipe(ResectabilityModel):
                 out["contact_deg"][cid] = dict(zip(table["vessel"], table["contact_deg"].astype(float)))
         return out
 
+    def mask_grid(self, cohort, ctx: FitContext) -> dict[str, np.ndarray]:
+        """Where :meth:`predict_masks` puts each case's mask in the world: case -> 4x4 voxel-to-world affine
+        (RAS mm) of the grid the model predicted on, the preprocessed volume's, or with a cascade the window
+        cut around the localiser's centre. Empty for a model that does not segment."""
+        if not (self.net is not None and self.net.segments):
+            return {}
+        vols = self._store(ctx, self._resolved_cfg).get(cohort)
+        centres = self._predicted_centres(cohort)
+        if centres is not None:
+            vols = cut_windows(vols, centres, np.asarray(self._resolved_cfg["roi"]))
+        return {cid: np.asarray(vols[cid]["affine"], dtype=np.float64) for cid in cohort.case_ids}
+
+    # -- the fitted state, saved and loaded without pickle (models/persist.py) ---------------------
+    def state(self) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
+        """The fitted state as (description, tensors). The description is plain JSON data: the clinical
+        input width, whether the network segments, whether a cascade localiser is part of it, the training
+        configuration (device left out) and the fitted clinical preprocessing; the tensors are CPU copies of
+        the network's state dict (``"net"``) and the localiser's (``"localiser"``, with a cascade only)."""
+        from ..engine.checkpoint import snapshot
+
+        self._check_fitted()
+        config = self.config.to_dict()
+        config.pop("device", None)
+        description = {"in_features": int(self.preprocessor.n_features), "segment": bool(self.net.segments),
+                       "localiser": self.localiser is not None, "train_config": config,
+                       "clinical": self.preprocessor.to_state()}
+        tensors = {"net": snapshot(self.net)}
+        if self.localiser is not None:
+            tensors["localiser"] = snapshot(self.localiser.net)
+        return description, tensors
+
+    def load_state(self, description: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]],
+                   ctx: FitContext) -> "NeuralRecipe":
+        """This recipe (created with the parameters it was fitted with) as :meth:`fit` under ``ctx`` left it,
+        from what :meth:`state` returned; needs no training data. Weights that do not fit the network raise
+        ``RuntimeError`` (``load_state_dict``); a description without a localiser's tensors ``KeyError``."""
+        from ...data.clinical import ClinicalPreprocessor
+
+        resolved = self._resolved(ctx)
+        if bool(description.get("localiser")) != (resolved["cascade"] is not None):
+            has = "has a cascade localiser" if description.get("localiser") else "has no cascade localiser"
+            raise ValueError(f"the saved state {has}, profile {ctx.profile.name!r} "
+                             f"{'uses one' if resolved['cascade'] is not None else 'none'}")
+        self.preprocessor = ClinicalPreprocessor.from_state(description["clinical"])
+        net = self.build(int(description["in_features"]), resolved, segment=bool(description["segment"]))
+        net.load_state_dict(tensors["net"])
+        config = dict(description["train_config"])
+        if config.get("patch_size") is not None:
+            config["patch_size"] = tuple(config["patch_size"])
+        config["device"] = resolve_device(ctx.device)
+        self.net, self.config, self._resolved_cfg = net.eval(), TrainConfig(**config), resolved
+        self.localiser, self._centres = None, {}
+        if description.get("localiser"):
+            from ..cascade import Localiser, SmallUNet
+
+            localiser = Localiser(SmallUNet(), resolved["cascade"], ctx.cache_dir, config["device"])
+            localiser.net.load_state_dict(tensors["localiser"])
+            self.localiser = localiser
+        return self
+
     def n_parameters(self) -> int:
         return self.net.n_parameters() if self.net is not None else 0
 
