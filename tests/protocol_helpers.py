@@ -1,4 +1,5 @@
-"""An in-memory cohort for protocol tests (no image files) and a listener that records events.
+"""An in-memory cohort for protocol tests (no image files), a listener that records events, and the
+experiment config / reproducible-results helpers the protocol tests share (import, don't collect).
 
 It has exactly the attributes the protocol and the clinical/dummy recipes use (case_ids, labels,
 table, clinical, clinical_schema, fingerprint, info, ground_truth, subset), so protocol tests run
@@ -8,11 +9,43 @@ in milliseconds. The clinical variables carry signal: ``marker`` grows with the 
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from resectbench.protocol import RunListener
+from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, RunListener
+
+TESTS = Path(__file__).resolve().parent
+
+
+def config(run_dir, *models, **protocol) -> ExperimentConfig:
+    proto = {"outer_folds": 3, "trials": 2, **protocol}
+    return ExperimentConfig(
+        models=[m if isinstance(m, ModelSpec) else ModelSpec(m) for m in models],
+        protocol=ProtocolConfig(**proto),
+        run_dir=str(run_dir),
+    )
+
+
+def results(run_dir: Path) -> dict:
+    """Everything that must be reproducible (no timings)."""
+    out = {}
+    for unit in sorted(run_dir.glob("models/*/fold_*")):
+        metrics = json.loads((unit / "metrics.json").read_text())
+        metrics = {k: v for k, v in metrics.items() if not k.endswith("seconds") and not k.endswith("per_case")}
+        trials = pd.read_csv(unit / "trials.csv")
+        trials = trials[trials.state != "FAIL"]  # a trial killed with its process stays in the log as FAIL
+        out[str(unit.relative_to(run_dir))] = {
+            "predictions": pd.read_csv(unit / "predictions.csv").to_dict("list"),
+            "metrics": metrics,
+            "best_params": json.loads((unit / "best_params.json").read_text()),
+            "trials": trials[[c for c in trials.columns if c.startswith("params_") or c in ("value", "state")]].to_dict(
+                "list"
+            ),
+        }
+    return out
 
 
 class TableCohort:

@@ -208,3 +208,16 @@ def test_pending_exceptions_still_exist():
     """A fixed exception must leave PENDING (and docs/ARCHITECTURE.md), so the rules only get stricter."""
     present = set(arrows(exclude_pending=False))
     assert PENDING <= present, f"remove from PENDING: {sorted(PENDING - present)}"
+
+
+def test_no_test_file_imports_another_test_file():
+    """Shared test code lives in conftest.py fixtures or helper modules (not collected), never in a test file."""
+    tests = Path(__file__).resolve().parent
+    offenders = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [f"{path.name} -> {n}" for n in names if n.split(".")[-1].startswith("test_")]
+    assert offenders == []

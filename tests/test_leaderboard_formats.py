@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 import pytest
-from test_leaderboard import STANDARD, fabricate_run
+from leaderboard_helpers import STANDARD, fabricate_run
 from typer.testing import CliRunner
 
 from resectbench.cli.app import build_app

@@ -7,8 +7,7 @@ import json
 import optuna
 import pandas as pd
 import pytest
-from protocol_helpers import Recorder, table_cohort
-from test_protocol_run import config, results, toy_plugins  # noqa: F401 - fixture
+from protocol_helpers import Recorder, config, results, table_cohort
 
 from resectbench.protocol import run_benchmark
 

@@ -10,8 +10,7 @@ import sys
 import time
 
 import pytest
-from protocol_helpers import table_cohort
-from test_protocol_run import TESTS, results, toy_plugins  # noqa: F401 - fixture
+from protocol_helpers import TESTS, results, table_cohort
 
 from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, run_benchmark
 

@@ -4,61 +4,16 @@ from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from protocol_helpers import Recorder, table_cohort
+from protocol_helpers import Recorder, config, table_cohort
 
-from resectbench import plugins
-from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, ProtocolError, run_benchmark
+from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolError, run_benchmark
 from resectbench.protocol.splits import make_splits
 from resectbench.protocol.store import PREDICTION_COLUMNS
-
-TESTS = Path(__file__).resolve().parent
-
-
-@pytest.fixture
-def toy_plugins(monkeypatch):
-    """The test recipes, registered as a third-party plugin through RESECTBENCH_PLUGINS."""
-    monkeypatch.setenv("RESECTBENCH_PLUGINS", "protocol_plugin_recipes")
-    monkeypatch.syspath_prepend(str(TESTS))
-    plugins.reset()
-    import protocol_plugin_recipes
-
-    protocol_plugin_recipes.LOG.clear()
-    yield protocol_plugin_recipes
-    plugins.reset()
-
-
-def config(run_dir, *models, **protocol) -> ExperimentConfig:
-    proto = {"outer_folds": 3, "trials": 2, **protocol}
-    return ExperimentConfig(
-        models=[m if isinstance(m, ModelSpec) else ModelSpec(m) for m in models],
-        protocol=ProtocolConfig(**proto),
-        run_dir=str(run_dir),
-    )
-
-
-def results(run_dir: Path) -> dict:
-    """Everything that must be reproducible (no timings)."""
-    out = {}
-    for unit in sorted(run_dir.glob("models/*/fold_*")):
-        metrics = json.loads((unit / "metrics.json").read_text())
-        metrics = {k: v for k, v in metrics.items() if not k.endswith("seconds") and not k.endswith("per_case")}
-        trials = pd.read_csv(unit / "trials.csv")
-        trials = trials[trials.state != "FAIL"]  # a trial killed with its process stays in the log as FAIL
-        out[str(unit.relative_to(run_dir))] = {
-            "predictions": pd.read_csv(unit / "predictions.csv").to_dict("list"),
-            "metrics": metrics,
-            "best_params": json.loads((unit / "best_params.json").read_text()),
-            "trials": trials[[c for c in trials.columns if c.startswith("params_") or c in ("value", "state")]].to_dict(
-                "list"
-            ),
-        }
-    return out
 
 
 def test_run_writes_the_results_format(tmp_path, toy_plugins):

@@ -9,8 +9,8 @@ import tempfile
 import numpy as np
 import pandas as pd
 import pytest
+from leaderboard_helpers import STANDARD, fabricate_run
 from PIL import Image
-from test_leaderboard import STANDARD, fabricate_run
 from typer.testing import CliRunner
 
 from resectbench.cli.app import build_app

@@ -6,7 +6,6 @@ import json
 import textwrap
 
 import pytest
-from test_protocol_run import toy_plugins  # noqa: F401 - fixture: the plugin recipes of tests/
 from typer.testing import CliRunner
 
 from resectbench.cli.app import build_app

@@ -18,8 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from protocol_helpers import table_cohort
-from test_protocol_run import TESTS, results, toy_plugins  # noqa: F401 - fixture
+from protocol_helpers import TESTS, results, table_cohort
 
 from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, execute, prepare, run_benchmark
 from resectbench.protocol.runner import finalize
