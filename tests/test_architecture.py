@@ -49,6 +49,8 @@ ALLOWED: dict[str, set[str]] = {
         "baselines",
     },
     "leaderboard": {"_version", "errors", "vocabulary", "geometry"},
+    # conformance checks for component authors (resectbench.testing)
+    "testing": {"errors", "vocabulary", "registry", "search_space", "models"},
     "cli": {
         "_version",
         "errors",
