@@ -6,7 +6,9 @@ same named error), and writes ``OUT/predictions.csv`` (class probabilities per c
 with an auxiliary segmentation it also writes each predicted mask as NIfTI on the input image's own
 grid and affine (``OUT/masks/<case>.nii.gz``, canonical label values of ``resectbench.vocabulary``),
 and ``OUT/findings.json``: the contact angle per vessel measured on the predicted mask, the tumour
-location, and the NCCN class the rule table gives with every rule that fired and its reason.
+location, and the NCCN class the rule table gives with every rule that fired and its reason. Where each
+mask lies is the model's ``mask_grid`` (the preprocessed volume's grid, or a cascade's window around the
+localiser's centre, placed back at its location with background outside it).
 """
 
 from __future__ import annotations
