@@ -397,41 +397,50 @@ def _sector_params(
     return tube.name, s0, s1, phi0, np.deg2rad(degrees) / 2.0
 
 
-def render(
-    anat: Anatomy,
-    sc: Scenario,
-    grid: Grid,
-    rng: np.random.Generator,
-    hu_jitter: bool = True,
-    gap_vox: float = 2.0,
-    reject_encircling: bool = True,
-    min_visible_fraction: float = 0.7,
-    hu_shift: dict[str, float] | None = None,
-    noise_sd_hu: tuple[float, float] = (10.0, 18.0),
-):
-    """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``.
+@dataclass(frozen=True)
+class _Clearances:
+    """The distances one case keeps (mm), fixed before anything is painted."""
 
-    ``gap_vox``: the fat plane kept between the tumor and every vessel it does not touch, in voxels
-    (2 is wider than a 26-connected one-voxel dilation, so measured contact stays 0 there).
-    ``reject_encircling``: refuse tumors that wrap an untouched vessel behind that fat plane.
-    ``min_visible_fraction``: refuse contacts whose voxels show less of the chosen angle (0: no check).
-    ``hu_shift``: HU added per structure name, or to every artery (``"arteries"``) / vein (``"veins"``): another
-    contrast timing. ``noise_sd_hu``: range of the image noise SD (another scanner).
-    Raises :class:`PlacementError` when the voxels cannot show the scenario (the caller redraws)."""
-    shape = grid.shape
-    vox = float(max(grid.spacing))
-    labels = np.zeros(shape, dtype=np.uint8)
-    scale = anat.scale
-    gap = max(gap_vox * vox, 2.5 * scale)
-    margin = gap + 2.5 * vox  # >= the thickest contact sector (gap + 1.5 voxels, or half a small radius)
-    touched = [v for v, a in sc.contacts.items() if a > 0]
-    touched_tubes = {VESSEL_TUBES[v] for v in touched}
-    # CHA contact that does not reach the celiac trunk / hepatic bifurcation: the tumor keeps this far
-    # from those vessels (a thin fat plane like the other vessels' would read as reaching them)
-    cha_clear = sc.contacts.get("common_hepatic_artery", 0.0) > 0 and not sc.cha_reaches_ca_or_bifurcation
-    reach_gap = gap + 2.0 * vox
+    vox: float  # largest voxel edge
+    scale: float  # anatomy scale
+    gap: float  # fat plane between the tumor and every vessel it does not touch
+    margin: float  # >= the thickest contact sector (gap + 1.5 voxels, or half a small radius)
+    reach_gap: float  # the wider plane a CHA contact keeps from the CHA's ends when it must not reach them
+    touched: tuple[str, ...]  # vessels with contact > 0
+    touched_tubes: frozenset[str]
+    cha_clear: bool  # CHA contact that does not reach the celiac trunk / hepatic bifurcation
 
-    # --- body wall, spine, muscles, organs (HU only; not segmentation structures) ---------------
+    @classmethod
+    def of(cls, anat: Anatomy, sc: Scenario, grid: Grid, gap_vox: float) -> "_Clearances":
+        vox = float(max(grid.spacing))
+        gap = max(gap_vox * vox, 2.5 * anat.scale)
+        touched = tuple(v for v, a in sc.contacts.items() if a > 0)
+        return cls(
+            vox=vox,
+            scale=anat.scale,
+            gap=gap,
+            margin=gap + 2.5 * vox,
+            # the tumor keeps this far from the CHA's ends (a thin fat plane like the other vessels' would read
+            # as reaching them)
+            reach_gap=gap + 2.0 * vox,
+            touched=touched,
+            touched_tubes=frozenset(VESSEL_TUBES[v] for v in touched),
+            cha_clear=sc.contacts.get("common_hepatic_artery", 0.0) > 0 and not sc.cha_reaches_ca_or_bifurcation,
+        )
+
+    def reach(self, name: str) -> float:
+        """How far around tube ``name`` voxels are queried: a touched vessel needs room for its contact
+        sector, the others for the fat plane, organs for nothing."""
+        if name in self.touched_tubes:
+            return self.margin
+        if self.cha_clear and name in CHA_ENDS:
+            return self.reach_gap + self.vox
+        return self.gap + 2.0 * self.vox if name in GUARDED else self.vox
+
+
+def _body(anat: Anatomy, grid: Grid, rng: np.random.Generator) -> np.ndarray:
+    """HU of the body wall, spine, muscles, organs and bowel loops (not segmentation structures)."""
+    shape, scale = grid.shape, anat.scale
     ax = grid.axes()
     X, Y = np.meshgrid(ax[0], ax[1], indexing="ij")
     b = anat.body
@@ -463,22 +472,17 @@ def render(
             15.0,
             only=lambda v: v > -500,
         )
+    return tissue
 
-    # a touched vessel needs room for its contact sector, the others for the fat plane, organs for nothing
-    def reach(name: str) -> float:
-        if name in touched_tubes:
-            return margin
-        if cha_clear and name in CHA_ENDS:
-            return reach_gap + vox
-        return gap + 2.0 * vox if name in GUARDED else vox
 
-    near = {name: _near(tube, grid, reach(name)) for name, tube in anat.tubes.items()}
+def _paint_duodenum(tissue: np.ndarray, near: dict[str, Near | None], scale: float) -> None:
     duo = near["duodenum"]
     if duo is not None:
         _scatter(tissue, duo, duo.dist < duo.radius, 55.0)
         _scatter(tissue, duo, duo.dist < duo.radius - 2.5 * scale, 12.0)
 
-    # --- pancreas and ducts ------------------------------------------------------------------
+
+def _paint_pancreas_and_ducts(labels: np.ndarray, near: dict[str, Near | None]) -> None:
     pan = near["pancreas"]
     if pan is not None:
         _scatter(labels, pan, pan.dist < pan.radius, INDEX["pancreas"])
@@ -491,20 +495,37 @@ def render(
                 idx = idx[flat_labels[idx] == INDEX["pancreas"]]
             flat_labels[idx] = INDEX[duct]
 
-    # --- tumor: irregular blob at its site plus lobes reaching the contacted vessels ------------
+
+def _tumor_site(anat: Anatomy, sc: Scenario, c: _Clearances, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """(centre, radius) of the tumor's main blob: at its pancreas site, pulled towards the vessels it
+    involves so the tumor stays one mass."""
     site_idx, (r_lo, r_hi) = TUMOR_SITES[sc.location]
     ptube = anat.tubes["pancreas"]
-    site = ptube.control[site_idx] + rng.normal(0, 2.0, 3) * scale
-    if touched:  # grow from the pancreas towards the vessels it involves, so the tumor stays one mass
+    site = ptube.control[site_idx] + rng.normal(0, 2.0, 3) * c.scale
+    if c.touched:
         nearest = []
-        for vessel in touched:
+        for vessel in c.touched:
             tube = anat.tubes[VESSEL_TUBES[vessel]]
             nearest.append(tube.points[np.argmin(np.linalg.norm(tube.points - site, axis=1))])
         site = site + SITE_PULL * (np.mean(nearest, axis=0) - site)
     big = any(a > 180 for a in sc.contacts.values()) or not sc.reconstructable
-    radius = max(rng.uniform(r_lo, r_hi) * scale * (1.15 if big else 1.0), 2.5 * vox)
-    tumor = np.zeros(shape, dtype=bool)
-    sector_mask = np.zeros(shape, dtype=bool)
+    radius = max(rng.uniform(r_lo, r_hi) * c.scale * (1.15 if big else 1.0), 2.5 * c.vox)
+    return site, radius
+
+
+def _grow_tumor(
+    anat: Anatomy,
+    sc: Scenario,
+    grid: Grid,
+    near: dict[str, Near | None],
+    c: _Clearances,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, dict[str, dict]]:
+    """(tumor, sector mask, sectors): an irregular blob at its site plus lobes reaching the contacted vessels,
+    and for each contacted vessel the annular sector of its angle that the tumor fills up to the wall."""
+    site, radius = _tumor_site(anat, sc, c, rng)
+    tumor = np.zeros(grid.shape, dtype=bool)
+    sector_mask = np.zeros(grid.shape, dtype=bool)
     tumor_flat, sector_flat = tumor.reshape(-1), sector_mask.reshape(-1)
     for _ in range(4):  # irregular: union of offset ellipsoids
         off = rng.normal(0, 0.35 * radius, 3)
@@ -513,16 +534,16 @@ def render(
         _union(tumor, _ellipsoid(grid, site + off, radii, q))
     _union(tumor, _ellipsoid(grid, site, (0.6 * radius,) * 3))
     sectors = {}
-    for vessel in touched:
+    for vessel in c.touched:
         degrees = sc.contacts[vessel]
-        length = (rng.uniform(12.0, 22.0) if sc.reconstructable else rng.uniform(26.0, 34.0)) * scale
+        length = (rng.uniform(12.0, 22.0) if sc.reconstructable else rng.uniform(26.0, 34.0)) * c.scale
         reaches = vessel == "common_hepatic_artery" and sc.cha_reaches_ca_or_bifurcation
         if reaches:
             length = anat.tubes["common_hepatic_artery"].length * rng.uniform(0.55, 0.8)
         r_guess = float(anat.tubes[VESSEL_TUBES[vessel]].radius.max())
-        keep_off = gap + 2.0 * vox
+        keep_off = c.gap + 2.0 * c.vox
         if vessel == "common_hepatic_artery":  # off the ends by the branches' radius and the wider plane
-            keep_off = reach_gap
+            keep_off = c.reach_gap
         tname, s0, s1, phi0, half = _sector_params(
             anat,
             vessel,
@@ -531,14 +552,14 @@ def render(
             length,
             reaches,
             keep_off=keep_off,
-            clearance_needed=r_guess + 2.0 * gap + 2.0 * vox,
+            clearance_needed=r_guess + 2.0 * c.gap + 2.0 * c.vox,
             grid=grid,
         )
         tube = anat.tubes[tname]
         nv = near[tname]
         s_mid = 0.5 * (s0 + s1)
         r_v = float(tube.radius[tube.index_at(s_mid)])
-        thick = min(max(0.5 * r_v, gap + 1.5 * vox), margin - 0.5 * vox)
+        thick = min(max(0.5 * r_v, c.gap + 1.5 * c.vox), c.margin - 0.5 * c.vox)
         sectors[vessel] = dict(tube=tname, s0=s0, s1=s1, phi0=phi0, half=half, thick=thick, r_v=r_v)
         # lobe from the blob towards the contact: a chain of balls ending just outside the sector
         target = tube.point_at(s_mid, phi0, r_v + thick * 0.6)
@@ -556,14 +577,25 @@ def render(
         tumor_flat[idx] = True
         for s in np.linspace(s0, s1, 5):
             _union(tumor, _ellipsoid(grid, tube.point_at(s, phi0, r_v + thick + 0.5 * lobe_r), (lobe_r,) * 3))
-    # fat plane around every vessel except inside the contact sectors
+    return tumor, sector_mask, sectors
+
+
+def _carve_fat_planes(
+    tumor: np.ndarray,
+    sector_mask: np.ndarray,
+    sectors: dict[str, dict],
+    near: dict[str, Near | None],
+    c: _Clearances,
+) -> None:
+    """Carve the fat plane around every vessel out of the tumor, except inside the contact sectors."""
+    tumor_flat, sector_flat = tumor.reshape(-1), sector_mask.reshape(-1)
     for tname in GUARDED:
         nv = near[tname]
         if nv is None:
             continue
         # contact sectors of other vessels keep a thinner plane here (crowded anatomy would eat them)
         in_sector = sector_flat[nv.flat]
-        carve = np.where(in_sector, nv.dist < nv.radius + max(0.5 * gap, 1.01 * vox), nv.dist < nv.radius + gap)
+        carve = np.where(in_sector, nv.dist < nv.radius + max(0.5 * c.gap, 1.01 * c.vox), nv.dist < nv.radius + c.gap)
         for _vessel, p in sectors.items():
             if p["tube"] != tname:
                 continue
@@ -571,38 +603,46 @@ def render(
             in_ang = np.abs(wrap_angle(nv.angle - p["phi0"])) <= p["half"] + 1e-9
             carve &= ~(in_seg & in_ang & (nv.dist >= nv.radius))
         tumor_flat[nv.flat[carve]] = False
-    if cha_clear:
+    if c.cha_clear:
         for tname in CHA_ENDS:
             nv = near[tname]
             if nv is not None:
-                tumor_flat[nv.flat[nv.dist < nv.radius + reach_gap]] = False
-    if reject_encircling:
-        _reject_encircling(near, tumor_flat, touched_tubes, gap, vox)
+                tumor_flat[nv.flat[nv.dist < nv.radius + c.reach_gap]] = False
+
+
+def _drop_crumbs(tumor: np.ndarray, sector_mask: np.ndarray) -> None:
+    """Drop the pieces carving cut off the tumor, but never a piece that carries a contact sector."""
     tbox = _tumor_box(tumor, pad=2)
     if tbox is None:
         raise PlacementError("tumor vanished (outside the field of view or carved away)")
-    # drop crumbs that carving cut off, but never a piece that carries a contact sector
     sub = tumor[tbox]
     lab, n = ndimage.label(sub)
     if n > 1:
         sizes = ndimage.sum(sub, lab, index=np.arange(1, n + 1))
         keep = ({1 + int(np.argmax(sizes))} | set(np.unique(lab[sector_mask[tbox] & sub]).tolist())) - {0}
         tumor[tbox] = np.isin(lab, sorted(keep))
-    labels[tumor] = INDEX["tumor"]
 
-    # --- vessels over everything; an irregular vein keeps a tumor indentation --------------------
-    for tname in (
-        "aorta",
-        "ivc",
-        "splenic_vein",
-        "splenic_artery",
-        "celiac_trunk",
-        "common_hepatic_artery",
-        "proper_hepatic_artery",
-        "gastroduodenal_artery",
-        "sma",
-        "smv_portal",
-    ):
+
+#: tubes painted as vessels, in painting order (later ones win where they overlap)
+VESSEL_PAINT_ORDER = (
+    "aorta",
+    "ivc",
+    "splenic_vein",
+    "splenic_artery",
+    "celiac_trunk",
+    "common_hepatic_artery",
+    "proper_hepatic_artery",
+    "gastroduodenal_artery",
+    "sma",
+    "smv_portal",
+)
+
+
+def _paint_vessels(
+    labels: np.ndarray, near: dict[str, Near | None], sectors: dict[str, dict], anat: Anatomy, sc: Scenario
+) -> None:
+    """Vessels over everything; an irregular vein keeps a tumor indentation."""
+    for tname in VESSEL_PAINT_ORDER:
         nv = near[tname]
         if nv is None:
             continue
@@ -626,6 +666,16 @@ def render(
             dent = inside & in_seg & in_ang & (nv.dist > nv.radius * (1.0 - depth * taper))
             _scatter(labels, nv, dent, INDEX["tumor"])
 
+
+def _check_voxels(
+    labels: np.ndarray,
+    sc: Scenario,
+    near: dict[str, Near | None],
+    sectors: dict[str, dict],
+    vox: float,
+    min_visible_fraction: float,
+) -> None:
+    """Raise :class:`PlacementError` unless the voxels show the scenario's contacts (and only those)."""
     # all contact checks happen near the tumor (vessels farther away cannot be adjacent to it)
     tbox = _tumor_box(labels == INDEX["tumor"], pad=2)
     if tbox is None:
@@ -635,7 +685,12 @@ def render(
     if min_visible_fraction > 0:
         _check_sector_coverage(labels, near, sectors, vox, min_fraction=min_visible_fraction)
 
-    # --- intensities ----------------------------------------------------------------------------
+
+def _structure_hu(
+    sc: Scenario, rng: np.random.Generator, hu_jitter: bool, hu_shift: dict[str, float] | None
+) -> tuple[dict[str, float], float]:
+    """(mean HU of every labelled structure, the pancreas HU before any shift): portal-venous phase,
+    jittered per case, shifted per site."""
     j = (lambda sd: rng.normal(0.0, sd)) if hu_jitter else (lambda sd: 0.0)
     pancreas_hu = 100.0 + j(6)
     hu = {
@@ -655,6 +710,18 @@ def render(
     for key, shift in (hu_shift or {}).items():
         for name in groups.get(key, (key,)):
             hu[name] += shift
+    return hu, pancreas_hu
+
+
+def _ct_image(
+    labels: np.ndarray,
+    tissue: np.ndarray,
+    hu: dict[str, float],
+    grid: Grid,
+    rng: np.random.Generator,
+    noise_sd_hu: tuple[float, float],
+) -> tuple[np.ndarray, float]:
+    """(image float32 HU, noise SD): structure HU over the tissue, soft-tissue texture, correlated noise."""
     lut = np.zeros(256, dtype=np.float32)
     for name, value in hu.items():
         lut[INDEX[name]] = value
@@ -664,15 +731,64 @@ def render(
     # noise is added before the blur, so it comes out spatially correlated like CT noise
     sigma = [0.8 / s for s in grid.spacing]
     noise_sd = rng.uniform(*noise_sd_hu)
-    noise = rng.standard_normal(shape, dtype=np.float32)
+    noise = rng.standard_normal(grid.shape, dtype=np.float32)
     image += noise * np.float32(noise_sd / _blurred_noise_factor(sigma))
     image = ndimage.gaussian_filter(image, sigma=sigma, mode="nearest").astype(np.float32)
+    return image, noise_sd
+
+
+def render(
+    anat: Anatomy,
+    sc: Scenario,
+    grid: Grid,
+    rng: np.random.Generator,
+    hu_jitter: bool = True,
+    gap_vox: float = 2.0,
+    reject_encircling: bool = True,
+    min_visible_fraction: float = 0.7,
+    hu_shift: dict[str, float] | None = None,
+    noise_sd_hu: tuple[float, float] = (10.0, 18.0),
+):
+    """(labels uint8 canonical indices, image float32 HU, details dict) for one case on ``grid``.
+
+    ``gap_vox``: the fat plane kept between the tumor and every vessel it does not touch, in voxels
+    (2 is wider than a 26-connected one-voxel dilation, so measured contact stays 0 there).
+    ``reject_encircling``: refuse tumors that wrap an untouched vessel behind that fat plane.
+    ``min_visible_fraction``: refuse contacts whose voxels show less of the chosen angle (0: no check).
+    ``hu_shift``: HU added per structure name, or to every artery (``"arteries"``) / vein (``"veins"``): another
+    contrast timing. ``noise_sd_hu``: range of the image noise SD (another scanner).
+    Raises :class:`PlacementError` when the voxels cannot show the scenario (the caller redraws).
+
+    The steps (each a helper, in this order, which is also the order ``rng`` is drawn from): body tissue,
+    the voxels near every tube, duodenum, pancreas and ducts, the tumor with its contact sectors, fat
+    planes carved out of it, crumbs dropped, vessels painted over everything, the voxels checked
+    against the scenario, intensities.
+    """
+    c = _Clearances.of(anat, sc, grid, gap_vox)
+    labels = np.zeros(grid.shape, dtype=np.uint8)
+    tissue = _body(anat, grid, rng)
+    near = {name: _near(tube, grid, c.reach(name)) for name, tube in anat.tubes.items()}
+    _paint_duodenum(tissue, near, c.scale)
+    _paint_pancreas_and_ducts(labels, near)
+
+    tumor, sector_mask, sectors = _grow_tumor(anat, sc, grid, near, c, rng)
+    _carve_fat_planes(tumor, sector_mask, sectors, near, c)
+    if reject_encircling:
+        _reject_encircling(near, tumor.reshape(-1), set(c.touched_tubes), c.gap, c.vox)
+    _drop_crumbs(tumor, sector_mask)
+    labels[tumor] = INDEX["tumor"]
+
+    _paint_vessels(labels, near, sectors, anat, sc)
+    _check_voxels(labels, sc, near, sectors, c.vox, min_visible_fraction)
+
+    hu, pancreas_hu = _structure_hu(sc, rng, hu_jitter, hu_shift)
+    image, noise_sd = _ct_image(labels, tissue, hu, grid, rng, noise_sd_hu)
     details = {
         "tumor_voxels": int((labels == INDEX["tumor"]).sum()),
         "noise_sd_hu": float(noise_sd),
         "tumor_hu": hu["tumor"],
         "pancreas_hu": pancreas_hu,
-        "gap_mm": gap,
+        "gap_mm": c.gap,
         "sectors": {
             k: {kk: (float(vv) if not isinstance(vv, str) else vv) for kk, vv in v.items()} for k, v in sectors.items()
         },
