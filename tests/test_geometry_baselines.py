@@ -5,6 +5,7 @@ import sys
 import types
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from resectbench import registry as reg
@@ -168,3 +169,28 @@ def test_geometric_features_take_the_rule_class_only_when_asked(cohort, ctx):
     ruled.fit(cohort, None, ctx)
     assert "rule_class" in ruled.feature_names and len(ruled.feature_names) == len(plain.feature_names) + 1
     assert ruled.predict_proba(cohort, ctx).shape == (len(cohort), 3)
+
+
+def test_the_in_memory_measurement_cache_is_bounded(monkeypatch):
+    """Least recently used measurements leave memory once the bound is reached (no cache dir: measured again)."""
+    from resectbench.baselines.measure.cache import _LRU
+
+    assert isinstance(gm.GeometryCache._memory, _LRU) and gm.GeometryCache._memory.maxsize == gm.MEMORY_ENTRIES
+    monkeypatch.setattr(gm.GeometryCache, "_memory", _LRU(2))
+    cache, measured = gm.GeometryCache(None), []
+
+    def geometry(name):
+        def compute():
+            measured.append(name)
+            return gm.CaseGeometry(pd.DataFrame({"vessel": ["sma"], "contact_deg": [float(len(measured))]}), {})
+        return compute
+
+    first = cache.get_or_measure("a", geometry("a"))
+    cache.get_or_measure("b", geometry("b"))
+    assert cache.get_or_measure("a", geometry("a")).vessels.equals(first.vessels)  # a hit: a is now the newest
+    cache.get_or_measure("c", geometry("c"))  # evicts b, the least recently used
+    assert len(gm.GeometryCache._memory) == 2
+    cache.get_or_measure("a", geometry("a"))
+    cache.get_or_measure("b", geometry("b"))
+    assert measured == ["a", "b", "c", "b"]
+    assert (cache.hits, cache.misses) == (2, 4)
