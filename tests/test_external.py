@@ -220,3 +220,63 @@ def test_site_option_makes_a_second_site_with_its_own_clinical_coding(tmp_path):
     assert json.loads((out / "dataset.json").read_text())["labels"]["pdac"] == 13  # its own label numbering
     bad = CliRunner().invoke(build_app(), ["data", "synth", str(tmp_path / "x"), "--site", "site-z"])
     assert bad.exit_code == 1 and "site-z" in bad.output
+
+
+def test_every_pair_of_models_is_tested_on_each_external_cohort_and_the_report_shows_calibration_drift(
+    spy, cohorts, tmp_path
+):
+    from resectbench.leaderboard import build_leaderboard, load_run
+    from resectbench.leaderboard.formats import render
+    from resectbench.leaderboard.plots.performance import reliability_external
+    from resectbench.leaderboard.plots.style import model_colors
+    from resectbench.leaderboard.report import write_report
+    from resectbench.leaderboard.stats import delong_ovr_macro_test
+
+    dev, site_b, _ = cohorts
+    cfg = _config(tmp_path / "run", [site_b])
+    cfg.models.append(ModelSpec("clinical-sklearn"))
+    run_benchmark(cfg, cohort=dev)
+    runs = load_run(tmp_path / "run")
+    board = build_leaderboard(runs, n_boot=200, reference="image-spy")
+    ranked = [r.label for r in board.rows if r.label in runs.models]
+    pairs = board.external_pairs
+    assert [(c["model_a"], c["model_b"]) for c in pairs] == [
+        (a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]
+    ]  # all three pairs, better-ranked model first
+    cols = ["prob_resectable", "prob_borderline", "prob_locally_advanced"]
+    for c in pairs:
+        pa = runs.models[c["model_a"]].external["site_b"]["predictions"].set_index("case_id")
+        pb = runs.models[c["model_b"]].external["site_b"]["predictions"].set_index("case_id").loc[pa.index]
+        res = delong_ovr_macro_test(pa[cols].to_numpy(), pb[cols].to_numpy(), pa["label"].to_numpy(int))
+        assert c["n_cases"] == 9 and c["cohort"] == "site_b"
+        assert c["auc_difference"] == pytest.approx(res.difference) and c["p_auc"] == pytest.approx(res.p_value)
+        f1 = [
+            json.loads((tmp_path / "run" / "models" / m / "external" / "site_b" / "metrics.json").read_text())[
+                "macro_f1"
+            ]
+            for m in (c["model_a"], c["model_b"])
+        ]
+        assert c["macro_f1_difference"] == pytest.approx(f1[0] - f1[1])
+        assert c["p_auc"] <= c["p_auc_holm"] <= 1
+    assert min(c["p_auc_holm"] for c in pairs) == pytest.approx(min(1.0, 3 * min(c["p_auc"] for c in pairs)))
+    assert "External cohorts: paired comparisons" in render(board, "markdown")
+    assert json.loads(render(board, "json"))["external_pairs"][0]["model_a"] == ranked[0]
+
+    # the reliability diagram: one panel per model, internal beside external, ECE as stored
+    fig = reliability_external(runs, ranked, model_colors(ranked, {}))
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ranked
+    for ax, label in zip(panels, ranked):
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        ece = json.loads((tmp_path / "run" / "models" / label / "external" / "site_b" / "metrics.json").read_text())
+        assert legend[0].startswith("internal (ECE ") and legend[1] == f"site_b (ECE {ece['ece']:.3f}, n=9)"
+    result = write_report(runs, tmp_path / "report.html", reference="image-spy", n_boot=200, board=board)
+    html = (tmp_path / "report.html").read_text()
+    assert "calibration_external" in result.figures and result.figures["calibration_external"].exists()
+    assert 'id="external"' in html and "Calibration internal vs external" in html and "paired comparisons" in html
+    for m in runs.models.values():  # a run without external cohorts: no such figure or section
+        m.external = {}
+    assert reliability_external(runs, ranked, model_colors(ranked, {})) is None
+    plain = write_report(runs, tmp_path / "plain.html", reference="image-spy", n_boot=50)
+    assert "calibration_external" not in plain.figures and "calibration_external" not in plain.skipped
+    assert 'id="external"' not in plain.html.read_text() and "calibration" in plain.figures

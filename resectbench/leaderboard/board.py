@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..vocabulary import CLASS_NAMES, PROB_COLUMNS
+from ..vocabulary import CLASS_NAMES, PROB_COLUMNS, macro_f1
 from . import metrics as M
 from .errors import LeaderboardError
 from .runs import ModelResults, RunResults
@@ -100,6 +100,10 @@ class Leaderboard:
     #: per external cohort, each model's final model against the reference's (DeLong on the macro AUC,
     #: Holm across the comparisons of that cohort)
     external_comparisons: list[dict] = field(default_factory=list)
+    #: per external cohort, every pair of models' final models on their common cases ({"cohort", "model_a",
+    #: "model_b" (a ranked above b), "n_cases", "auc_difference" and "macro_f1_difference" (a - b), "p_auc"
+    #: (DeLong), "p_auc_holm" (Holm across the pairs of that cohort)})
+    external_pairs: list[dict] = field(default_factory=list)
 
     @property
     def external_cohorts(self) -> list[str]:
@@ -376,6 +380,7 @@ def build_leaderboard(
                 setattr(c, f"{attr}_holm", float(p))
 
     external_comparisons = _external_comparisons(runs, reference)
+    external_pairs = _external_pairs(runs, [r.label for r in ranked if r.label in runs.models])
     present = [m for m in (*M.HEADLINE, *M.SECONDARY, *M.CALIBRATION) if any(m in r.mean for r in rows)]
     present += [m for m in M.DICE_SUMMARY if any(m in r.mean for r in rows)]
     present += sorted(
@@ -403,6 +408,7 @@ def build_leaderboard(
         split_fingerprint=runs.split_fingerprint,
         metrics=present,
         external_comparisons=external_comparisons,
+        external_pairs=external_pairs,
     )
 
 
@@ -438,6 +444,42 @@ def _external_comparisons(runs: RunResults, reference: str | None) -> list[dict]
                     "p_auc": float(res.p_value),
                 }
             )
+        for c, p in zip(found, holm([c["p_auc"] for c in found])):
+            c["p_auc_holm"] = float(p)
+        out += found
+    return out
+
+
+def _external_pairs(runs: RunResults, order: list[str]) -> list[dict]:
+    """On each external cohort: every pair of models (in ``order``, the board's ranking), paired by case: the
+    DeLong test of the one-vs-rest macro AUC and the macro-F1 difference, Holm-adjusted across the pairs of
+    that cohort. Cheap (no resampling): DeLong is closed-form."""
+    out = []
+    cohorts = sorted({name for label in order for name in runs.models[label].external})
+    for name in cohorts:
+        scored = [label for label in order if name in runs.models[label].external]
+        preds = {label: runs.models[label].external[name]["predictions"].set_index("case_id") for label in scored}
+        found = []
+        for i, a in enumerate(scored):
+            for b in scored[i + 1 :]:
+                common = preds[a].index.intersection(preds[b].index)
+                if len(common) < 4:
+                    continue
+                pa = preds[a].loc[common, PROB_COLUMNS].to_numpy(float)
+                pb = preds[b].loc[common, PROB_COLUMNS].to_numpy(float)
+                y = preds[a].loc[common, "label"].to_numpy(dtype=int)
+                res = delong_ovr_macro_test(pa, pb, y)
+                found.append(
+                    {
+                        "cohort": name,
+                        "model_a": a,
+                        "model_b": b,
+                        "n_cases": int(len(common)),
+                        "auc_difference": float(res.difference),
+                        "macro_f1_difference": float(macro_f1(y, pa.argmax(axis=1)) - macro_f1(y, pb.argmax(axis=1))),
+                        "p_auc": float(res.p_value),
+                    }
+                )
         for c, p in zip(found, holm([c["p_auc"] for c in found])):
             c["p_auc_holm"] = float(p)
         out += found

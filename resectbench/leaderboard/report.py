@@ -23,7 +23,14 @@ from .board import Leaderboard, build_leaderboard
 from .formats import cells
 from .formats.html import CSS, table_html
 from .formats.paper_layout import paper_tables
-from .formats.tables import comparisons_table, details_table, main_table, segmentation_table
+from .formats.tables import (
+    comparisons_table,
+    details_table,
+    external_pairs_table,
+    external_table,
+    main_table,
+    segmentation_table,
+)
 from .paper import paper_labels
 from .runs import RunResults
 
@@ -170,6 +177,9 @@ CAPTIONS = {
     "confusion": "Pooled out-of-fold confusion matrices: counts and row percentages (share of each true class).",
     "calibration": "Reliability of the predicted class's probability: points on the diagonal mean that a "
     "predicted 70 % is right 70 % of the time. Below: how many cases fall in each confidence bin.",
+    "calibration_external": "Each model's calibration on the development cohort (pooled out-of-fold "
+    "predictions, solid) beside its final model's on each external cohort (dashed): a curve that moves off the "
+    "diagonal, or an ECE that rises, is calibration drift at the other site.",
     "contact": "True maximum arterial vs venous contact of every case (the synthetic cohort's ground truth), "
     "coloured by NCCN class; ringed cases are misclassified by the highlighted model. Points are "
     "jittered by a few degrees so that cases with identical angles stay visible.",
@@ -180,11 +190,15 @@ CAPTIONS = {
     "parameters, squared Spearman ρ otherwise, normalised), not Optuna's fANOVA.",
 }
 
+#: figures drawn only for runs with external cohorts (no "Not shown" section without them)
+EXTERNAL_ONLY = ("calibration_external",)
+
 TITLES = {
     "folds": "Per-fold spread",
     "roc": "ROC curves per class",
     "confusion": "Confusion matrices",
     "calibration": "Calibration",
+    "calibration_external": "Calibration internal vs external",
     "contact": "Tumor-vessel contact (Figure 2 style)",
     "training": "Learning curves and loss weights",
     "tuning": "Hyper-parameter tuning",
@@ -194,7 +208,7 @@ TITLES = {
 def render_figures(runs: RunResults, board: Leaderboard, highlight: str | None = None):
     """name -> (png bytes) for every figure the run's files support; and name -> reason for the rest."""
     from .plots.contact import contact_scatter
-    from .plots.performance import confusion_matrices, fold_spread, reliability, roc_curves
+    from .plots.performance import confusion_matrices, fold_spread, reliability, reliability_external, roc_curves
     from .plots.style import model_colors, to_png
     from .plots.training import training_curves
     from .plots.tuning import tuning_figure
@@ -206,6 +220,9 @@ def render_figures(runs: RunResults, board: Leaderboard, highlight: str | None =
     figs["roc"] = to_png(roc_curves(runs, order, colors))
     figs["confusion"] = to_png(confusion_matrices(runs, order))
     figs["calibration"] = to_png(reliability(runs, order, colors))
+    fig = reliability_external(runs, order, colors)
+    if fig is not None:  # runs without external cohorts have no such section (not a gap: nothing to compare)
+        figs["calibration_external"] = to_png(fig)
     highlight = highlight or board.reference or (order[0] if order else None)
     fig = contact_scatter(runs, highlight)
     if fig is None:
@@ -251,13 +268,15 @@ def write_report(
         path.write_bytes(png)
         written[name] = path
 
+    titles = {k: v for k, v in TITLES.items() if k in figs or k not in EXTERNAL_ONLY}
     nav = "".join(
         f'<a href="#{k}">{escape(v)}</a>'
         for k, v in [
             ("leaderboard", "Leaderboard"),
             ("comparisons", "Comparisons"),
             ("details", "Details"),
-            *[(k, TITLES[k]) for k in TITLES],
+            *([("external", "External validation")] if board.external_cohorts else []),
+            *[(k, v) for k, v in titles.items()],
             ("manifest", "Manifest"),
         ]
     )
@@ -281,6 +300,10 @@ def write_report(
         f'<section id="details"><h2>Per-class F1, segmentation, calibration and cost</h2>'
         f"{table_html(details_table(board))}</section>"
     )
+    external = [t for t in (external_table(board), external_pairs_table(board)) if t is not None]
+    if external:
+        tables = "".join(f"<h3>{escape(t.title)}</h3>{table_html(t)}" for t in external)
+        body.append(f'<section id="external"><h2>External validation</h2>{tables}</section>')
     seg = segmentation_table(board)
     if seg is not None:
         body.append(f'<section id="segmentation"><h2>Segmentation</h2>{table_html(seg)}</section>')
@@ -289,7 +312,7 @@ def write_report(
             f"<h3>{escape(t.title)}</h3>{table_html(t)}" for t in paper_tables(board) if t.title != "Other models"
         )
         body.append(f'<section id="paper"><h2>Beside the paper (Ochs et al., MIDL 2026)</h2>{tables}</section>')
-    for name, title in TITLES.items():
+    for name, title in titles.items():
         if name in figs:
             caption = CAPTIONS[name]
             if name == "contact":

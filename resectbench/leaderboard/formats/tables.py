@@ -268,6 +268,43 @@ def external_table(board: Leaderboard, digits: int = 3) -> Table | None:
     return Table("External validation", headers, rows, bold, kinds, caption, ["l", "l"] + ["r"] * 8)
 
 
+def external_pairs_table(board: Leaderboard, digits: int = 3) -> Table | None:
+    """Every pair of models' final models on each external cohort (DeLong, Holm per cohort); None without
+    external cohorts or with fewer than two models scored on one."""
+    if not board.external_pairs:
+        return None
+    headers = ["external cohort", "model A", "model B", "n", "AUC A - B", "macro-F1 A - B", "p AUC", "p AUC (Holm)"]
+    rows, bold = [], []
+    for c in board.external_pairs:
+        rows.append(
+            [
+                c["cohort"],
+                c["model_a"],
+                c["model_b"],
+                str(c["n_cases"]),
+                cells.signed(c["auc_difference"], digits),
+                cells.signed(c["macro_f1_difference"], digits),
+                cells.p_value(c["p_auc"]),
+                cells.p_value(c["p_auc_holm"]),
+            ]
+        )
+        bold.append([False] * 7 + [cells.finite(c["p_auc_holm"]) and c["p_auc_holm"] < 0.05])
+    caption = (
+        "External cohorts, every pair of final models on the same cases: difference A - B of the one-vs-rest "
+        "macro AUC (DeLong test) and of macro-F1 (point estimate); A is the better-ranked model internally. "
+        "Holm adjustment across the pairs of each cohort; bold: adjusted p < 0.05."
+    )
+    return Table(
+        "External cohorts: paired comparisons",
+        headers,
+        rows,
+        bold,
+        ["model"] * len(rows),
+        caption,
+        ["l", "l", "l"] + ["r"] * 5,
+    )
+
+
 def all_tables(board: Leaderboard, digits: int = 3) -> list[Table]:
     tables = [main_table(board, digits), details_table(board, digits)]
     seg = segmentation_table(board)
@@ -275,7 +312,7 @@ def all_tables(board: Leaderboard, digits: int = 3) -> list[Table]:
         tables.append(seg)
     if board.comparisons:
         tables.append(comparisons_table(board, digits))
-    ext = external_table(board, digits)
-    if ext is not None:
-        tables.append(ext)
+    for extra in (external_table(board, digits), external_pairs_table(board, digits)):
+        if extra is not None:
+            tables.append(extra)
     return tables

@@ -78,6 +78,26 @@ def confusion_matrices(runs: RunResults, order: list[str]):
     return fig
 
 
+def _reliability_points(p: np.ndarray, y: np.ndarray, n_bins: int, min_cases: int = 3):
+    """(bin mean confidence, bin accuracy) of bins with ``min_cases`` or more, and the ECE over every bin,
+    for the top-class probability of ``p`` (n, 3) against labels ``y``."""
+    conf = p.max(axis=1)
+    correct = p.argmax(axis=1) == y
+    bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
+    xs, ys = [], []
+    for b in range(n_bins):
+        m = bins == b
+        if m.sum() >= min_cases:
+            xs.append(conf[m].mean())
+            ys.append(correct[m].mean())
+    ece = sum(
+        (bins == b).mean() * abs(correct[bins == b].mean() - conf[bins == b].mean())
+        for b in range(n_bins)
+        if (bins == b).any()
+    )
+    return xs, ys, float(ece), conf
+
+
 def reliability(runs: RunResults, order: list[str], colors: dict[str, str], n_bins: int = 10):
     """Top-class reliability diagram (accuracy vs confidence per bin) and confidence histogram."""
     edges = np.linspace(0, 1, n_bins + 1)
@@ -89,20 +109,7 @@ def reliability(runs: RunResults, order: list[str], colors: dict[str, str], n_bi
             p = oof[PROB_COLUMNS].to_numpy(float)
             if not len(p):
                 continue
-            conf = p.max(axis=1)
-            correct = p.argmax(axis=1) == oof["label"].to_numpy(int)
-            bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
-            xs, ys = [], []
-            for b in range(n_bins):
-                m = bins == b
-                if m.sum() >= 3:
-                    xs.append(conf[m].mean())
-                    ys.append(correct[m].mean())
-            ece = sum(
-                (bins == b).mean() * abs(correct[bins == b].mean() - conf[bins == b].mean())
-                for b in range(n_bins)
-                if (bins == b).any()
-            )
+            xs, ys, ece, conf = _reliability_points(p, oof["label"].to_numpy(int), n_bins)
             ax.plot(xs, ys, marker="o", ms=4, lw=1.4, color=colors[label], label=f"{label} (ECE {ece:.3f})")
             hist.hist(conf, bins=edges, histtype="step", lw=1.4, color=colors[label])
         ax.set_ylabel("observed accuracy")
@@ -112,6 +119,61 @@ def reliability(runs: RunResults, order: list[str], colors: dict[str, str], n_bi
         ax.set_title("Reliability of the top-class probability (bins with ≥ 3 cases)")
         hist.set_xlabel("predicted probability of the predicted class")
         hist.set_ylabel("cases")
+        fig.tight_layout()
+    return fig
+
+
+#: line styles of the external cohorts in :func:`reliability_external` (the internal curve is solid)
+EXTERNAL_STYLES = (("--", "s"), (":", "^"), ("-.", "D"))
+
+
+def reliability_external(runs: RunResults, order: list[str], colors: dict[str, str], n_bins: int = 10):
+    """Calibration internal vs external: one panel per model with an external cohort, its pooled out-of-fold
+    reliability curve (solid) beside its final model's on each external cohort (dashed), ECE in the legend.
+    None when no model has an external cohort."""
+    labels = [label for label in order if runs.models[label].external]
+    if not labels:
+        return None
+    cohorts = sorted({name for label in labels for name in runs.models[label].external})
+    ncols = min(3, len(labels))
+    nrows = -(-len(labels) // ncols)
+    with plt.rc_context(RC):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 4.0 * nrows), squeeze=False)
+        for ax in axes.ravel()[len(labels) :]:
+            ax.set_visible(False)
+        for ax, label in zip(axes.ravel(), labels):
+            m = runs.models[label]
+            ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color=CHANCE_COLOR)
+            oof = m.oof()
+            if len(oof):
+                xs, ys, ece, _ = _reliability_points(
+                    oof[PROB_COLUMNS].to_numpy(float), oof["label"].to_numpy(int), n_bins
+                )
+                ax.plot(xs, ys, marker="o", ms=4, lw=1.6, color=colors[label], label=f"internal (ECE {ece:.3f})")
+            for i, name in enumerate(cohorts):
+                if name not in m.external:
+                    continue
+                p = m.external[name]["predictions"]
+                ls, marker = EXTERNAL_STYLES[i % len(EXTERNAL_STYLES)]
+                xs, ys, ece, _ = _reliability_points(p[PROB_COLUMNS].to_numpy(float), p["label"].to_numpy(int), n_bins)
+                ax.plot(
+                    xs,
+                    ys,
+                    ls=ls,
+                    marker=marker,
+                    ms=4,
+                    lw=1.4,
+                    color=colors[label],
+                    alpha=0.75,
+                    label=f"{name} (ECE {ece:.3f}, n={len(p)})",
+                )
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.set_title(label)
+            ax.set_xlabel("predicted probability of the predicted class")
+            ax.set_ylabel("observed accuracy")
+            ax.legend(loc="upper left", frameon=False, fontsize="small")
+        fig.suptitle("Calibration internal (out-of-fold) vs external (final model), bins with ≥ 3 cases")
         fig.tight_layout()
     return fig
 
