@@ -195,3 +195,24 @@ def inside_of(source, grid, size: int = 16) -> np.ndarray:
     inv = np.linalg.inv(grid)
     win = np.rint(inv[:3, :3] @ world + inv[:3, 3:4])
     return np.all((win >= 0) & (win < size), axis=0).reshape(source.shape[:3])
+
+
+def test_resampling_is_nearest_neighbour_through_both_affines():
+    from resectbench.protocol.predict import resample_to
+
+    rng = np.random.default_rng(0)
+    mask = rng.integers(0, 16, (12, 10, 8)).astype(np.uint8)
+    model = np.diag([3.0, 3.0, 3.0, 1.0])
+    model[:3, 3] = (-18.0, -15.0, -12.0)
+    source = np.diag([-1.1, -1.1, 2.5, 1.0])  # LPS-like in-plane, thick slices, oblique-free
+    source[:3, 3] = (20.05, 16.05, -11.05)  # no voxel centre exactly between two (ties round either way)
+    shape = (40, 34, 11)
+    ijk = np.indices(shape).reshape(3, -1)
+    src = np.linalg.inv(model) @ source @ np.vstack([ijk, np.ones(ijk.shape[1])])
+    src = np.rint(src[:3]).astype(int)
+    inside = np.all((src >= 0) & (src < np.array(mask.shape)[:, None]), axis=0)
+    expected = np.zeros(ijk.shape[1], dtype=np.uint8)
+    expected[inside] = mask[tuple(src[:, inside])]
+    got = resample_to(mask, model, shape, source)
+    assert got.shape == shape and got.dtype == np.uint8 and 0 < inside.mean() < 1
+    np.testing.assert_array_equal(got, expected.reshape(shape))

@@ -44,14 +44,20 @@ def model_dir_of(path: str | Path) -> Path:
 def resample_to(mask: np.ndarray, mask_affine: np.ndarray, shape, affine: np.ndarray) -> np.ndarray:
     """``mask`` (voxel -> world ``mask_affine``) sampled by nearest neighbour on the grid (``shape``,
     ``affine``); voxels outside the mask's grid are background."""
-    ijk = np.indices(tuple(shape)).reshape(3, -1)
-    world = affine[:3, :3] @ ijk + affine[:3, 3:4]
-    inv = np.linalg.inv(mask_affine)
-    src = np.rint(inv[:3, :3] @ world + inv[:3, 3:4]).astype(np.int64)
-    inside = np.all((src >= 0) & (src < np.asarray(mask.shape)[:, None]), axis=0)
-    out = np.zeros(ijk.shape[1], dtype=np.uint8)
-    out[inside] = mask[src[0, inside], src[1, inside], src[2, inside]]
-    return out.reshape(tuple(shape))
+    from scipy.ndimage import affine_transform
+
+    # input-grid voxel -> world -> mask voxel, rounded to the nearest (order 0); "grid-constant" rounds
+    # points up to half a voxel outside the mask onto its edge voxels, like rounding the coordinates does
+    m = np.linalg.inv(mask_affine) @ affine
+    return affine_transform(
+        np.asarray(mask, dtype=np.uint8),
+        m[:3, :3],
+        offset=m[:3, 3],
+        output_shape=tuple(shape),
+        order=0,
+        mode="grid-constant",
+        cval=0,
+    )
 
 
 def predict(model_path, source, out, *, device: str = "auto", listener: RunListener | None = None) -> pd.DataFrame:
