@@ -241,7 +241,7 @@ def test_timm_loads_a_local_state_dict_and_skips_a_mismatched_stem(tmp_path):
     assert len(report.loaded) > 0.9 * len(source.encoder.state_dict())
 
 
-def test_contact_features_measure_how_far_the_predicted_tumour_wraps_a_vessel_and_join_the_swin_embedding():
+def test_contact_features_measure_how_far_the_predicted_tumour_wraps_a_vessel_and_can_be_the_swin_embedding():
     from resectbench.data.labels import INDEX
     from resectbench.models.backbones.base import CONTACT_VESSELS, N_CONTACT_FEATURES, contact_features
 
@@ -267,17 +267,12 @@ def test_contact_features_measure_how_far_the_predicted_tumour_wraps_a_vessel_an
     assert 0.3 < one_side[share] < 0.5 < all_round[share] == 1.0  # 3 of 8 boundary voxels vs all 8
     assert one_side[share + 1] < all_round[share + 1]  # more touching voxels
     net = backbones.create(
-        "swin-unetr",
-        roi=(32, 32, 32),
-        feature_size=12,
-        window_size=4,
-        norm_name="batch",
-        embed_dim=8,
-        contact_pooling=True,
+        "swin-unetr", roi=(32, 32, 32), feature_size=12, window_size=4, norm_name="batch", embedding="contact"
     )
-    assert net.embed_dim == 8 + N_CONTACT_FEATURES
+    assert net.embed_dim == N_CONTACT_FEATURES and not hasattr(net, "project")
     out = net(torch.randn(2, 1, 32, 32, 32))
-    assert out.embedding.shape == (2, 8 + N_CONTACT_FEATURES)
-    assert torch.equal(out.embedding[:, 8:], contact_features(out.seg_logits))
-    # the projection is layer-normalised: the same scale as the contact part
-    assert out.embedding[:, :8].std(dim=1).min() > 0.5
+    assert torch.equal(out.embedding, contact_features(out.seg_logits))
+    with pytest.raises(ValueError, match="needs n_seg_classes > 0"):
+        backbones.create("swin-unetr", roi=(32, 32, 32), feature_size=12, n_seg_classes=0, embedding="contact")
+    with pytest.raises(ValueError, match="embedding must be one of"):
+        backbones.create("swin-unetr", roi=(32, 32, 32), feature_size=12, norm_name="batch", embedding="both")

@@ -185,8 +185,8 @@ def contact_features(seg_logits: torch.Tensor, min_boundary: int = 4) -> torch.T
     vessel's boundary voxels that lie within one voxel of predicted tumour - a proxy of the NCCN
     contact angle / 360 - then log-counts of touching voxels and of vessel voxels in view; first the
     tumour's log-size. Scaled to about [0, 1]. Mask-free (the network's own prediction) and not
-    differentiated: a pooled bottleneck alone collapses to the class prior before it finds this
-    evidence (benchmarks/cascade.py, docs/models.md), while these features carry it as soon as the
+    differentiated: a pooled bottleneck collapses to the class prior before it finds this evidence
+    (benchmarks/cascade.py, docs/models.md), while these features carry it as soon as the
     segmentation does (on ground-truth windows a logistic regression on them reaches macro-F1 0.86).
     """
     from ...vocabulary import STRUCTURE_INDEX

@@ -12,6 +12,8 @@ from ...search_space import Categorical
 from .base import (N_CONTACT_FEATURES, BackboneOutput, VolumeBackbone, check_input, contact_features, load_pretrained,
                    norm_argument, require_divisible)
 
+#: ``pooled``: the paper's pooled bottleneck; ``contact``: tumour-vessel contact read off the segmentation
+EMBEDDINGS = ("pooled", "contact")
 # SwinUNETR's decoder blocks (kept only when segmenting); the Swin encoder is always ``swinViT``.
 _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "encoder10",
             "decoder5", "decoder4", "decoder3", "decoder2", "decoder1", "out")
@@ -30,11 +32,12 @@ class SwinUNETRBackbone(VolumeBackbone):
       projected to ``embed_dim`` (256 by default, as in the paper). Pooling the transformer
       output rather than the decoder keeps the embedding independent of the decoder, so with
       ``n_seg_classes=0`` the decoder is not built at all (it holds most of the weights: 3.4 M
-      of 4.1 M at ``feature_size=12``). ``contact_pooling=True`` appends to it the tumour-vessel
-      contact read off the predicted segmentation (:func:`~resectbench.models.backbones.base.
-      contact_features`, 19 numbers): the pooled bottleneck alone collapses to the class prior in a
-      CPU budget (its spread across cases falls 100-fold in the first epoch; benchmarks/cascade.py,
-      docs/models.md).
+      of 4.1 M at ``feature_size=12``). ``embedding="contact"`` replaces it with the
+      tumour-vessel contact read off the predicted segmentation (:func:`~resectbench.models.
+      backbones.base.contact_features`, 19 numbers; needs the decoder): at the cpu-cascade profile the
+      pooled bottleneck collapses across cases (its spread falls from 0.5 to 0.002 in the first
+      epoch) and a head on it, even with the contact features appended, stays at the class prior,
+      while a head on the contact features alone learns (docs/models.md, benchmarks/cascade.py).
     - **Segmentation**: logits from Swin-UNETR's own UNet-style decoder at full ROI resolution.
     - **Normalisation** in the decoder: ``instance`` (MONAI's default; the paper does not say),
       ``batch`` or ``group``. With ``instance`` the bottleneck block normalises roi/32 voxels,
@@ -64,7 +67,7 @@ class SwinUNETRBackbone(VolumeBackbone):
     def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 16,
                  embed_dim: int = 256, feature_size: int = 48, norm_name: str = "instance",
                  use_checkpoint: bool = False, drop_path_rate: float = 0.0, use_v2: bool = False,
-                 window_size: int = 7, pretrained: str | None = None, contact_pooling: bool = False):
+                 window_size: int = 7, pretrained: str | None = None, embedding: str = "pooled"):
         super().__init__(in_channels, roi, embed_dim, n_seg_classes)
         from monai.networks.nets import SwinUNETR  # heavy import kept out of registry loading
 
@@ -84,13 +87,16 @@ class SwinUNETRBackbone(VolumeBackbone):
             for name in _DECODER:
                 self.add_module(name, getattr(net, name))
         self.normalize = net.normalize
-        self.contact_pooling = bool(contact_pooling) and self.segments
-        self.project = nn.Linear(16 * feature_size, self.embed_dim)
-        if self.contact_pooling:
-            # the contact features join the embedding after the projection, which is layer-normalised
-            # first so that both parts reach the classification head on the same scale
-            self.project_norm = nn.LayerNorm(self.embed_dim)
-            self.embed_dim += N_CONTACT_FEATURES
+        if embedding not in EMBEDDINGS:
+            raise ValueError(f"swin-unetr: embedding must be one of {EMBEDDINGS}, got {embedding!r}")
+        if embedding == "contact" and not self.segments:
+            raise ValueError("swin-unetr: embedding='contact' reads the predicted segmentation; it needs "
+                             "n_seg_classes > 0 (a segmenting loss schedule)")
+        self.embedding = embedding
+        if embedding == "contact":
+            self.embed_dim = N_CONTACT_FEATURES
+        else:
+            self.project = nn.Linear(16 * feature_size, self.embed_dim)
         self.pretrained_report = None
         if pretrained:
             self.pretrained_report = self.load_pretrained(pretrained)
@@ -105,9 +111,8 @@ class SwinUNETRBackbone(VolumeBackbone):
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         check_input(x, self.in_channels, self.roi, "swin-unetr")
         hidden = self.swinViT(x, self.normalize)
-        pooled = hidden[4].mean(dim=(2, 3, 4))
         if not self.segments:
-            return BackboneOutput(embedding=self.project(pooled), seg_logits=None)
+            return BackboneOutput(embedding=self.project(hidden[4].mean(dim=(2, 3, 4))), seg_logits=None)
         # Swin-UNETR's decoder, as in monai.networks.nets.SwinUNETR.forward
         enc0 = self.encoder1(x)
         enc1 = self.encoder2(hidden[0])
@@ -120,8 +125,8 @@ class SwinUNETRBackbone(VolumeBackbone):
         dec0 = self.decoder2(dec1, enc1)
         out = self.decoder1(dec0, enc0)
         seg_logits = self.out(out)
-        embedding = self.project(pooled)
-        if self.contact_pooling:
-            embedding = torch.cat([self.project_norm(embedding), contact_features(seg_logits).to(embedding.dtype)],
-                                  dim=1)
+        if self.embedding == "contact":
+            embedding = contact_features(seg_logits)
+        else:
+            embedding = self.project(hidden[4].mean(dim=(2, 3, 4)))
         return BackboneOutput(embedding=embedding, seg_logits=seg_logits)
