@@ -16,6 +16,7 @@ cohort for 1 epoch, so it cannot rot).
     .venv/bin/python benchmarks/backbones.py [--quick] [--only cnn3d,tat] [--steps 3]
     .venv/bin/python benchmarks/backbones.py --segmenter --no-timing --seg-epochs 6,20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -104,9 +105,15 @@ def measure(job: dict) -> dict:
             times.append(time.perf_counter() - t0)
         timings[label] = statistics.median(times) / batch
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {**job, "params_M": params / 1e6, "train_s_per_volume": timings["train"],
-            "infer_s_per_volume": timings["infer"], "peak_rss_mb": peak, "peak_over_model_mb": peak - rss_built,
-            "segments": bool(net.segments)}
+    return {
+        **job,
+        "params_M": params / 1e6,
+        "train_s_per_volume": timings["train"],
+        "infer_s_per_volume": timings["infer"],
+        "peak_rss_mb": peak,
+        "peak_over_model_mb": peak - rss_built,
+        "segments": bool(net.segments),
+    }
 
 
 def run_job(job: dict) -> dict:
@@ -141,8 +148,9 @@ def segmenter_quality(quick: bool, epochs_list: list[int], backbone: str = "cnn3
         from resectbench.data import default_cohort
 
         cohort = default_cohort(profile="cpu", seed=0)
-    train_ids, test_ids = train_test_split(cohort.case_ids, test_size=0.2 if not quick else 3,
-                                           stratify=None if quick else cohort.labels, random_state=0)
+    train_ids, test_ids = train_test_split(
+        cohort.case_ids, test_size=0.2 if not quick else 3, stratify=None if quick else cohort.labels, random_state=0
+    )
     train, test = cohort.subset(train_ids), cohort.subset(test_ids)
     ctx = FitContext(seed=0, profile=get_profile("cpu"), cache_dir=Path(tmp.name) / "cache")
     rows = []
@@ -151,11 +159,20 @@ def segmenter_quality(quick: bool, epochs_list: list[int], backbone: str = "cnn3
         seg = train_segmenter(train, ctx, backbone=backbone, epochs=epochs, cache=False)
         seconds = time.perf_counter() - t0
         dice = pd.DataFrame(seg.dice(test)).T  # cases x structures (NaN where a structure is absent)
-        row = {"backbone": backbone, "epochs": epochs, "n_train": len(train), "n_test": len(test),
-               "train_seconds": seconds, "final_train_tumor_dice": seg.history[-1]["tumor_dice"],
-               "test_dice": {k: float(v) for k, v in dice.mean().items() if np.isfinite(v)}}
-        print(f"segmenter {backbone} {epochs} epochs: {seconds:.0f} s; held-out Dice "
-              + ", ".join(f"{k} {v:.2f}" for k, v in row["test_dice"].items()), flush=True)
+        row = {
+            "backbone": backbone,
+            "epochs": epochs,
+            "n_train": len(train),
+            "n_test": len(test),
+            "train_seconds": seconds,
+            "final_train_tumor_dice": seg.history[-1]["tumor_dice"],
+            "test_dice": {k: float(v) for k, v in dice.mean().items() if np.isfinite(v)},
+        }
+        print(
+            f"segmenter {backbone} {epochs} epochs: {seconds:.0f} s; held-out Dice "
+            + ", ".join(f"{k} {v:.2f}" for k, v in row["test_dice"].items()),
+            flush=True,
+        )
         rows.append(row)
     tmp.cleanup()
     return rows
@@ -183,28 +200,63 @@ def main(argv=None) -> int:
     for name in names:
         base = {"name": name, "feature_size": profile.feature_size, "warmup": 1, "steps": args.steps}
         if args.quick:
-            jobs.append({**base, "variant": "fp32-2thr", "roi": list(roi), "batch": 1, "threads": 2,
-                         "channels_last": False, "bf16": False, "warmup": 0, "steps": 1})
+            jobs.append(
+                {
+                    **base,
+                    "variant": "fp32-2thr",
+                    "roi": list(roi),
+                    "batch": 1,
+                    "threads": 2,
+                    "channels_last": False,
+                    "bf16": False,
+                    "warmup": 0,
+                    "steps": 1,
+                }
+            )
             continue
         for variant in [v for v in args.variants.split(",") if v]:
             threads, channels_last, bf16 = VARIANTS[variant]
-            jobs.append({**base, "variant": variant, "roi": list(roi), "batch": batch, "threads": threads,
-                         "channels_last": channels_last, "bf16": bf16})
+            jobs.append(
+                {
+                    **base,
+                    "variant": variant,
+                    "roi": list(roi),
+                    "batch": batch,
+                    "threads": threads,
+                    "channels_last": channels_last,
+                    "bf16": bf16,
+                }
+            )
         if not args.no_64:
-            jobs.append({**base, "variant": "fp32-2thr", "roi": [64, 64, 64], "batch": 2, "threads": 2,
-                         "channels_last": False, "bf16": False, "steps": max(1, args.steps - 1)})
+            jobs.append(
+                {
+                    **base,
+                    "variant": "fp32-2thr",
+                    "roi": [64, 64, 64],
+                    "batch": 2,
+                    "threads": 2,
+                    "channels_last": False,
+                    "bf16": False,
+                    "steps": max(1, args.steps - 1),
+                }
+            )
 
     rows = []
     for i, job in enumerate(jobs, 1):
         row = run_job(job)
         rows.append(row)
         if "error" in row:
-            print(f"[{i}/{len(jobs)}] {job['name']:<11} {job['variant']:<19} roi {job['roi'][0]}^3: {row['error']}",
-                  flush=True)
+            print(
+                f"[{i}/{len(jobs)}] {job['name']:<11} {job['variant']:<19} roi {job['roi'][0]}^3: {row['error']}",
+                flush=True,
+            )
         else:
-            print(f"[{i}/{len(jobs)}] {job['name']:<11} {job['variant']:<19} roi {job['roi'][0]}^3 b{job['batch']}: "
-                  f"{row['params_M']:.2f} M params, train {row['train_s_per_volume']:.3f} s/vol, "
-                  f"infer {row['infer_s_per_volume']:.3f} s/vol, peak {row['peak_rss_mb']:.0f} MB", flush=True)
+            print(
+                f"[{i}/{len(jobs)}] {job['name']:<11} {job['variant']:<19} roi {job['roi'][0]}^3 b{job['batch']}: "
+                f"{row['params_M']:.2f} M params, train {row['train_s_per_volume']:.3f} s/vol, "
+                f"infer {row['infer_s_per_volume']:.3f} s/vol, peak {row['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
 
     best = {}
     for name in names:
@@ -212,21 +264,36 @@ def main(argv=None) -> int:
         if ok:
             fastest = min(ok, key=lambda r: r["train_s_per_volume"])
             base = next((r for r in ok if r["variant"] == "fp32-2thr"), fastest)
-            best[name] = {"fastest_train_variant": fastest["variant"],
-                          "speedup_vs_fp32_2thr": base["train_s_per_volume"] / fastest["train_s_per_volume"]}
+            best[name] = {
+                "fastest_train_variant": fastest["variant"],
+                "speedup_vs_fp32_2thr": base["train_s_per_volume"] / fastest["train_s_per_volume"],
+            }
     print("\nFastest training variant per backbone at the cpu profile ROI:")
     for name, b in best.items():
         print(f"  {name:<11} {b['fastest_train_variant']:<19} x{b['speedup_vs_fp32_2thr']:.2f} vs fp32-2thr")
 
     import torch
 
-    segmenter = (segmenter_quality(args.quick, [int(e) for e in args.seg_epochs.split(",")])
-                 if args.segmenter or args.quick else None)
-    result = {"profile": profile.name, "roi": list(roi), "batch": batch, "rows": rows, "best": best,
-              "segmenter": segmenter,
-              "machine": {"cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-                          "platform": platform.platform(), "torch": torch.__version__,
-                          "processor": platform.processor()}}
+    segmenter = (
+        segmenter_quality(args.quick, [int(e) for e in args.seg_epochs.split(",")])
+        if args.segmenter or args.quick
+        else None
+    )
+    result = {
+        "profile": profile.name,
+        "roi": list(roi),
+        "batch": batch,
+        "rows": rows,
+        "best": best,
+        "segmenter": segmenter,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "processor": platform.processor(),
+        },
+    }
     name = "backbones-segmenter" if args.no_timing else "backbones"
     name += f"-{args.tag}" if args.tag else ""
     out = Path(__file__).resolve().parent / "results" / (f"{name}.quick.json" if args.quick else f"{name}.json")

@@ -10,6 +10,7 @@ the seeds. A proxy used to calibrate the generator towards the paper's tabular-o
 
 Writes ``results/clinical_signal.json`` (``--quick``: 2 seeds, ``clinical_signal.quick.json``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,11 +43,14 @@ def proxy_auc(seed: int) -> float:
     x[categorical] = x[categorical].astype(str)
     for col in ("ca19_9_baseline", "ca19_9_post_neoadjuvant", "cea", "bilirubin"):
         x[col] = np.log(x[col].astype(float))
-    columns = make_column_transformer((make_pipeline(SimpleImputer(), StandardScaler()), numeric),
-                                      (OneHotEncoder(handle_unknown="ignore"), categorical))
+    columns = make_column_transformer(
+        (make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+        (OneHotEncoder(handle_unknown="ignore"), categorical),
+    )
     model = make_pipeline(columns, LogisticRegression(max_iter=2000, C=0.3))
-    proba = cross_val_predict(model, x, labels, cv=StratifiedKFold(5, shuffle=True, random_state=0),
-                              method="predict_proba")
+    proba = cross_val_predict(
+        model, x, labels, cv=StratifiedKFold(5, shuffle=True, random_state=0), method="predict_proba"
+    )
     return float(roc_auc_score(labels, proba, multi_class="ovr"))
 
 
@@ -60,10 +64,16 @@ def main() -> None:
     print(f"tabular-only proxy AUC {np.mean(aucs):.3f} +- {np.std(aucs):.3f} over {seeds} cohorts")
     from resectbench.data.synth import GENERATOR_VERSION
 
-    out = {"generator": GENERATOR_VERSION, "seeds": seeds, "auc_mean": float(np.mean(aucs)),
-           "auc_sd": float(np.std(aucs)), "aucs": aucs}
+    out = {
+        "generator": GENERATOR_VERSION,
+        "seeds": seeds,
+        "auc_mean": float(np.mean(aucs)),
+        "auc_sd": float(np.std(aucs)),
+        "aucs": aucs,
+    }
     (RESULTS / ("clinical_signal.quick.json" if args.quick else "clinical_signal.json")).write_text(
-        json.dumps(out, indent=1))
+        json.dumps(out, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -59,15 +59,32 @@ def predict_segmenting(work: Path, quick: bool) -> dict:
     params = "params = { max_epochs = 1 }\n" if quick else ""  # else the profile's 8 epochs
     config.write_text(f'[[models]]\nname = "swinunetr-fusion"\n{params}')
     t0 = time.perf_counter()
-    sh(["run", "-c", str(config), "--data", str(dev), "--outer-folds", "2", "--trials", "1", "--final-model",
-        "--run-dir", str(run), "--no-progress"])
+    sh(
+        [
+            "run",
+            "-c",
+            str(config),
+            "--data",
+            str(dev),
+            "--outer-folds",
+            "2",
+            "--trials",
+            "1",
+            "--final-model",
+            "--run-dir",
+            str(run),
+            "--no-progress",
+        ]
+    )
     run_seconds = time.perf_counter() - t0
     wall = sh(["predict", str(run / "swinunetr-fusion"), str(one), "-o", str(pred)])
     findings = json.loads((pred / "findings.json").read_text())
     [(cid, case)] = findings["cases"].items()
     image = nib.load(str(next((one / "imagesTr").glob("*.nii.gz"))))
     mask = nib.load(str(pred / case["mask"]))
-    assert mask.shape == image.shape[:3] and (abs(mask.affine - image.affine) < 1e-5).all(), "mask not on the input grid"
+    assert mask.shape == image.shape[:3] and (abs(mask.affine - image.affine) < 1e-5).all(), (
+        "mask not on the input grid"
+    )
     state = json.loads((run / "models" / "swinunetr-fusion" / "final" / "state" / "state.json").read_text())
     return {
         "model": "swinunetr-fusion (cpu profile: 32^3 at 3 mm, feature size 12)",
@@ -137,9 +154,13 @@ def main() -> None:
     }
     out["predict_wall_seconds"] = sh(["predict", str(run / "clinical-only"), str(one), "-o", str(work / "pred")])
     out["predict_parts"] = json.loads((work / "pred" / "findings.json").read_text())["timings"]
-    board = subprocess.run(CLI + ["leaderboard", str(run), "-f", "markdown", "--bootstrap", "500"], check=True,
-                           capture_output=True, text=True).stdout
-    out["board_external_table"] = board[board.find("External validation"):]
+    board = subprocess.run(
+        CLI + ["leaderboard", str(run), "-f", "markdown", "--bootstrap", "500"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    out["board_external_table"] = board[board.find("External validation") :]
     out["predict_segmenting"] = predict_segmenting(work, args.quick)
     out["work_dir"] = str(work)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ cohort's ground-truth class.
 
     .venv/bin/python benchmarks/geometry.py [--quick] [--cohort]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,34 +58,62 @@ def accuracy(quick: bool, seed: int = 0) -> pd.DataFrame:
                         start = float(rng.uniform(0, 360))
                         # angle 0: a fat plane of one voxel (the largest voxel side) up to 5 mm
                         gap = float(rng.uniform(max(spacing), 5.0)) if angle == 0 else 0.0
-                        p = tube_phantom(angle, orientation=orientation, spacing=spacing, radius_mm=radius,
-                                         start_deg=start, gap_mm=gap, size_mm=max(48.0, 6 * radius + 20),
-                                         convention=convention)
+                        p = tube_phantom(
+                            angle,
+                            orientation=orientation,
+                            spacing=spacing,
+                            radius_mm=radius,
+                            start_deg=start,
+                            gap_mm=gap,
+                            size_mm=max(48.0, 6 * radius + 20),
+                            convention=convention,
+                        )
                         c0 = time.process_time()
                         r = measure_case(p.mask, p.spacing, p.label_map).iloc[0]
                         cpu = time.process_time() - c0
                         lps = measure_case(to_lps(p.mask), p.spacing, p.label_map).iloc[0]
-                        rows.append({"convention": convention, "orientation": orientation, "spacing": spacing_name,
-                                     "radius_mm": radius, "true_deg": float(angle), "start_deg": start,
-                                     "measured_deg": r.contact_deg, "error": r.contact_deg - angle,
-                                     "abs_error": abs(r.contact_deg - angle),
-                                     "decision_ok": decision(r.contact_deg) == decision(angle),
-                                     "lps_measured_deg": lps.contact_deg, "lps_abs_error": abs(lps.contact_deg - angle),
-                                     "lps_diff_deg": abs(lps.contact_deg - r.contact_deg),
-                                     "lps_decision_same": decision(lps.contact_deg) == decision(r.contact_deg),
-                                     "assumed": r.convention, "cpu_ms": 1000 * cpu,
-                                     "true_length_mm": p.true_length_mm, "measured_length_mm": r.contact_length_mm})
+                        rows.append(
+                            {
+                                "convention": convention,
+                                "orientation": orientation,
+                                "spacing": spacing_name,
+                                "radius_mm": radius,
+                                "true_deg": float(angle),
+                                "start_deg": start,
+                                "measured_deg": r.contact_deg,
+                                "error": r.contact_deg - angle,
+                                "abs_error": abs(r.contact_deg - angle),
+                                "decision_ok": decision(r.contact_deg) == decision(angle),
+                                "lps_measured_deg": lps.contact_deg,
+                                "lps_abs_error": abs(lps.contact_deg - angle),
+                                "lps_diff_deg": abs(lps.contact_deg - r.contact_deg),
+                                "lps_decision_same": decision(lps.contact_deg) == decision(r.contact_deg),
+                                "assumed": r.convention,
+                                "cpu_ms": 1000 * cpu,
+                                "true_length_mm": p.true_length_mm,
+                                "measured_length_mm": r.contact_length_mm,
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
 def _summary(acc: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return (acc.groupby(keys)
-               .agg(n=("abs_error", "size"), mae_deg=("abs_error", "mean"), bias_deg=("error", "mean"),
-                    max_err_deg=("abs_error", "max"), decision_acc=("decision_ok", "mean"),
-                    lps_mae_deg=("lps_abs_error", "mean"), lps_max_diff_deg=("lps_diff_deg", "max"),
-                    lps_median_diff_deg=("lps_diff_deg", "median"), lps_decision_same=("lps_decision_same", "mean"),
-                    cpu_ms=("cpu_ms", "mean"))
-               .reset_index())
+    return (
+        acc.groupby(keys)
+        .agg(
+            n=("abs_error", "size"),
+            mae_deg=("abs_error", "mean"),
+            bias_deg=("error", "mean"),
+            max_err_deg=("abs_error", "max"),
+            decision_acc=("decision_ok", "mean"),
+            lps_mae_deg=("lps_abs_error", "mean"),
+            lps_max_diff_deg=("lps_diff_deg", "max"),
+            lps_median_diff_deg=("lps_diff_deg", "median"),
+            lps_decision_same=("lps_decision_same", "mean"),
+            cpu_ms=("cpu_ms", "mean"),
+        )
+        .reset_index()
+    )
 
 
 def speed(quick: bool) -> list[dict]:
@@ -98,9 +127,16 @@ def speed(quick: bool) -> list[dict]:
             df = measure_case(mask, sp)
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
-        out.append({"case": name, "shape": list(mask.shape), "n_vessels": int(len(df)),
-                    "n_touching": int((df.contact_deg > 0).sum()), "cpu_s_median": float(np.median(cpu)),
-                    "wall_s_median": float(np.median(wall))})
+        out.append(
+            {
+                "case": name,
+                "shape": list(mask.shape),
+                "n_vessels": int(len(df)),
+                "n_touching": int((df.contact_deg > 0).sum()),
+                "cpu_s_median": float(np.median(cpu)),
+                "wall_s_median": float(np.median(wall)),
+            }
+        )
     return out
 
 
@@ -114,17 +150,31 @@ def vessel_speed(quick: bool, repeats: int = 5) -> list[dict]:
         for orientation in ORIENTATIONS[:1] if quick else ORIENTATIONS:
             for radius in (4.0,) if quick else RADII:
                 for angle in (90.0, 200.0):
-                    p = tube_phantom(angle, orientation=orientation, spacing=SPACINGS["0.8x0.8x2.5"], radius_mm=radius,
-                                     start_deg=40.0 + angle, size_mm=max(48.0, 6 * radius + 20), convention=convention)
+                    p = tube_phantom(
+                        angle,
+                        orientation=orientation,
+                        spacing=SPACINGS["0.8x0.8x2.5"],
+                        radius_mm=radius,
+                        start_deg=40.0 + angle,
+                        size_mm=max(48.0, 6 * radius + 20),
+                        convention=convention,
+                    )
                     runs = []
                     for _ in range(1 if quick else repeats):
                         c0 = time.process_time()
                         measure_case(p.mask, p.spacing, p.label_map)
                         runs.append(time.process_time() - c0)
                     best.append(1000 * min(runs))
-        out.append({"convention": convention, "spacing": "0.8x0.8x2.5", "n_phantoms": len(best),
-                    "cpu_ms_min_of_repeats_mean": float(np.mean(best)), "cpu_ms_max": float(np.max(best)),
-                    "repeats": 1 if quick else repeats})
+        out.append(
+            {
+                "convention": convention,
+                "spacing": "0.8x0.8x2.5",
+                "n_phantoms": len(best),
+                "cpu_ms_min_of_repeats_mean": float(np.mean(best)),
+                "cpu_ms_max": float(np.max(best)),
+                "repeats": 1 if quick else repeats,
+            }
+        )
     return out
 
 
@@ -166,16 +216,21 @@ def main(argv=None) -> int:
     per = _summary(acc, ["convention", "orientation", "spacing"])
     per_convention = _summary(acc, ["convention", "spacing"])
     per_radius = _summary(acc, ["convention", "spacing", "radius_mm"])
-    per_angle = acc.groupby(["convention", "true_deg"]).agg(mae_deg=("abs_error", "mean"),
-                                                           decision_acc=("decision_ok", "mean"))
+    per_angle = acc.groupby(["convention", "true_deg"]).agg(
+        mae_deg=("abs_error", "mean"), decision_acc=("decision_ok", "mean")
+    )
     fat = acc[acc.true_deg == 0]
-    overall = {"n": int(len(acc)), "mae_deg": float(acc.abs_error.mean()),
-               "decision_acc": float(acc.decision_ok.mean()), "max_err_deg": float(acc.abs_error.max()),
-               "false_contact_across_fat_plane": int((fat.measured_deg > 0).sum()),
-               "lps_within_1deg": float((acc.lps_diff_deg <= 1.0).mean()),
-               "lps_mae_deg": float(acc.lps_abs_error.mean()),
-               "lps_decision_same": float(acc.lps_decision_same.mean()),
-               "length_mae_mm": float((acc.measured_length_mm - acc.true_length_mm).abs().mean())}
+    overall = {
+        "n": int(len(acc)),
+        "mae_deg": float(acc.abs_error.mean()),
+        "decision_acc": float(acc.decision_ok.mean()),
+        "max_err_deg": float(acc.abs_error.max()),
+        "false_contact_across_fat_plane": int((fat.measured_deg > 0).sum()),
+        "lps_within_1deg": float((acc.lps_diff_deg <= 1.0).mean()),
+        "lps_mae_deg": float(acc.lps_abs_error.mean()),
+        "lps_decision_same": float(acc.lps_decision_same.mean()),
+        "length_mae_mm": float((acc.measured_length_mm - acc.true_length_mm).abs().mean()),
+    }
     pd.set_option("display.width", 200)
     print("Contact-angle accuracy per mask convention and spacing (phantoms with exact angles)")
     print(per_convention.round(3).to_string(index=False))
@@ -183,11 +238,13 @@ def main(argv=None) -> int:
     print(per.round(3).to_string(index=False))
     print("\nPer vessel radius (signed error = bias)")
     print(per_radius.round(3).to_string(index=False))
-    print(f"\nOverall: n={overall['n']}  MAE={overall['mae_deg']:.2f} deg  worst={overall['max_err_deg']:.1f} deg  "
-          f"0/<=180/>180 decision right={100 * overall['decision_acc']:.1f} %  "
-          f"false contact across a fat plane: {overall['false_contact_across_fat_plane']}  "
-          f"LPS copy within 1 deg: {100 * overall['lps_within_1deg']:.1f} %, same decision "
-          f"{100 * overall['lps_decision_same']:.1f} %")
+    print(
+        f"\nOverall: n={overall['n']}  MAE={overall['mae_deg']:.2f} deg  worst={overall['max_err_deg']:.1f} deg  "
+        f"0/<=180/>180 decision right={100 * overall['decision_acc']:.1f} %  "
+        f"false contact across a fat plane: {overall['false_contact_across_fat_plane']}  "
+        f"LPS copy within 1 deg: {100 * overall['lps_within_1deg']:.1f} %, same decision "
+        f"{100 * overall['lps_decision_same']:.1f} %"
+    )
     sp = speed(args.quick)
     print("\nSpeed of measure_case (all vessels of one case, one thread)")
     print(pd.DataFrame(sp).to_string(index=False))
@@ -195,30 +252,42 @@ def main(argv=None) -> int:
     print("\nCPU ms per vessel at 0.8x0.8x2.5 (min of repeats per phantom, mean over phantoms)")
     print(pd.DataFrame(vs).round(1).to_string(index=False))
     wrong = acc[~acc.decision_ok].sort_values(["convention", "spacing", "true_deg"])
-    result = {"overall": overall, "per_convention_spacing": per_convention.to_dict(orient="records"),
-              "per_convention_orientation_spacing": per.to_dict(orient="records"),
-              "per_convention_radius": per_radius.to_dict(orient="records"),
-              "per_angle": per_angle.reset_index().to_dict(orient="records"),
-              "worst": acc.sort_values("abs_error", ascending=False).head(10).to_dict(orient="records"),
-              "wrong_decisions": wrong.to_dict(orient="records"),
-              "speed": sp, "speed_per_vessel": vs,
-              "load_avg_at_end": list(os.getloadavg())}
+    result = {
+        "overall": overall,
+        "per_convention_spacing": per_convention.to_dict(orient="records"),
+        "per_convention_orientation_spacing": per.to_dict(orient="records"),
+        "per_convention_radius": per_radius.to_dict(orient="records"),
+        "per_angle": per_angle.reset_index().to_dict(orient="records"),
+        "worst": acc.sort_values("abs_error", ascending=False).head(10).to_dict(orient="records"),
+        "wrong_decisions": wrong.to_dict(orient="records"),
+        "speed": sp,
+        "speed_per_vessel": vs,
+        "load_avg_at_end": list(os.getloadavg()),
+    }
     if args.cohort:
         agreement = cohort_agreement(args.quick)
-        print(f"\nSynthetic cohort ({agreement['n']} cases, rater noise off): geometric rules on oracle masks "
-              f"agree with label_true in {100 * agreement['agreement']:.1f} % (default thresholds), "
-              f"{100 * agreement['agreement_fitted_cv']:.1f} % (thresholds fitted by 5-fold CV); target 95 %")
+        print(
+            f"\nSynthetic cohort ({agreement['n']} cases, rater noise off): geometric rules on oracle masks "
+            f"agree with label_true in {100 * agreement['agreement']:.1f} % (default thresholds), "
+            f"{100 * agreement['agreement_fitted_cv']:.1f} % (thresholds fitted by 5-fold CV); target 95 %"
+        )
         print("Measured vs true contact angle per vessel on the cohort's masks:")
         print(pd.DataFrame(agreement["angle_errors"]).T.round(2).to_string())
         print("Disagreements (thresholds fitted by CV):")
         for d in agreement["disagreements_fitted_cv"]:
-            print(f"  {d['case_id']}: truth {d['truth']} rules {d['rules']} ({', '.join(d['fired']) or 'none'}); "
-                  f"true {d['true_angles']} measured {d['measured_angles']}; touching voxels {d['touching_voxels']}; "
-                  f"flags true {d['true_flags']} measured {d['measured_flags']}")
+            print(
+                f"  {d['case_id']}: truth {d['truth']} rules {d['rules']} ({', '.join(d['fired']) or 'none'}); "
+                f"true {d['true_angles']} measured {d['measured_angles']}; touching voxels {d['touching_voxels']}; "
+                f"flags true {d['true_flags']} measured {d['measured_flags']}"
+            )
         result["cohort"] = agreement
-    result["machine"] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0],
-                         "platform": platform.platform(), "numpy": np.__version__,
-                         "omp_threads": os.environ.get("OMP_NUM_THREADS")}
+    result["machine"] = {
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "omp_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
     out = Path(__file__).resolve().parent / "results" / ("geometry.quick.json" if args.quick else "geometry.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=float))

@@ -12,6 +12,7 @@ bf16 autocast; the table shows which help. Optionally ``--fit`` times one real `
 
     .venv/bin/python benchmarks/models.py [--quick] [--profile cpu] [--recipes a,b] [--variants swinunetr-fusion] [--fit swinunetr-fusion]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,15 +88,26 @@ def _child(spec: dict) -> dict:
             fn()
             times.append(time.perf_counter() - t)
         timings[name] = min(times) / batch
-    return {"n_parameters": net.n_parameters(), "segments": segment, "roi": list(roi), "batch_size": batch,
-            "train_s_per_volume": timings["train"], "infer_s_per_volume": timings["infer"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "n_parameters": net.n_parameters(),
+        "segments": segment,
+        "roi": list(roi),
+        "batch_size": batch,
+        "train_s_per_volume": timings["train"],
+        "infer_s_per_volume": timings["infer"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def _run_child(spec: dict, timeout: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"]), "MKL_NUM_THREADS": str(spec["threads"])}
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1][:300]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -124,12 +136,21 @@ def _fit_one_fold(recipe_name: str, profile: str, seed: int = 0) -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        def on_epoch(epoch, row):
-            print(f"  epoch {epoch}: " + ", ".join(f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float)),
-                  file=sys.stderr, flush=True)
 
-        ctx = FitContext(seed=seed, profile=get_profile(profile), cache_dir=Path(tmp) / "cache", work_dir=Path(tmp),
-                         on_epoch=on_epoch)
+        def on_epoch(epoch, row):
+            print(
+                f"  epoch {epoch}: " + ", ".join(f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float)),
+                file=sys.stderr,
+                flush=True,
+            )
+
+        ctx = FitContext(
+            seed=seed,
+            profile=get_profile(profile),
+            cache_dir=Path(tmp) / "cache",
+            work_dir=Path(tmp),
+            on_epoch=on_epoch,
+        )
         model = registry.models.create(recipe_name)
         t0, c0 = time.perf_counter(), time.process_time()
         model.fit(cohort.subset(list(inner_train)), cohort.subset(list(inner_valid)), ctx)
@@ -137,13 +158,24 @@ def _fit_one_fold(recipe_name: str, profile: str, seed: int = 0) -> dict:
         test_cohort = cohort.subset(list(test))
         proba = model.predict_proba(test_cohort, ctx)
         t2 = time.perf_counter()
-    return {"recipe": recipe_name, "profile": profile, "n_train": len(inner_train), "n_valid": len(inner_valid),
-            "n_test": len(test), "cohort_seconds": prepared, "fit_seconds": t1 - t0, "predict_seconds": t2 - t1,
-            "fit_cpu_seconds": c1 - c0, "threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
-            "epochs": len(model.history), "best_epoch": model.fit_result.best_epoch,
-            "test_macro_f1": macro_f1(test_cohort.labels, proba.argmax(1)),
-            "test_accuracy": float((proba.argmax(1) == test_cohort.labels).mean()),
-            "history": model.history}
+    return {
+        "recipe": recipe_name,
+        "profile": profile,
+        "n_train": len(inner_train),
+        "n_valid": len(inner_valid),
+        "n_test": len(test),
+        "cohort_seconds": prepared,
+        "fit_seconds": t1 - t0,
+        "predict_seconds": t2 - t1,
+        "fit_cpu_seconds": c1 - c0,
+        "threads": torch.get_num_threads(),
+        "load_avg": os.getloadavg(),
+        "epochs": len(model.history),
+        "best_epoch": model.fit_result.best_epoch,
+        "test_macro_f1": macro_f1(test_cohort.labels, proba.argmax(1)),
+        "test_accuracy": float((proba.argmax(1) == test_cohort.labels).mean()),
+        "history": model.history,
+    }
 
 
 def main() -> None:
@@ -151,8 +183,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one configuration per recipe, one timed step")
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--recipes", default="", help="comma-separated recipe names (default: every neural recipe)")
-    ap.add_argument("--variants", default="", help="comma-separated recipes for which to also try 1 thread, "
-                                                   "channels_last_3d and bf16 (e.g. swinunetr-fusion)")
+    ap.add_argument(
+        "--variants",
+        default="",
+        help="comma-separated recipes for which to also try 1 thread, "
+        "channels_last_3d and bf16 (e.g. swinunetr-fusion)",
+    )
     ap.add_argument("--fit", default="", help="also time one real outer-fold fit of this recipe")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -165,41 +201,61 @@ def main() -> None:
     from resectbench import registry
 
     names = [n for n in args.recipes.split(",") if n] or [
-        n for n in registry.models.list() if "neural" in registry.models.get(n).tags]
+        n for n in registry.models.list() if "neural" in registry.models.get(n).tags
+    ]
     threads = 1 if args.quick else min(2, os.cpu_count() or 1)
     baseline = [{"label": f"fp32, {threads} thread(s)", "threads": threads, "channels_last": False, "bf16": False}]
     variants = baseline + [
-                     {"label": "fp32, 1 thread", "threads": 1, "channels_last": False, "bf16": False},
-                     {"label": f"channels_last_3d, {threads} threads", "threads": threads, "channels_last": True,
-                      "bf16": False},
-                     {"label": f"bf16 autocast, {threads} threads", "threads": threads, "channels_last": False,
-                      "bf16": True}]
+        {"label": "fp32, 1 thread", "threads": 1, "channels_last": False, "bf16": False},
+        {"label": f"channels_last_3d, {threads} threads", "threads": threads, "channels_last": True, "bf16": False},
+        {"label": f"bf16 autocast, {threads} threads", "threads": threads, "channels_last": False, "bf16": True},
+    ]
     with_variants = set(args.variants.split(",")) if args.variants and not args.quick else set()
     rows = []
     for name in names:
-        for v in (variants if name in with_variants else baseline):
+        for v in variants if name in with_variants else baseline:
             spec = {"recipe": name, "profile": args.profile, "repeats": 1 if args.quick else 3, **v}
             result = _run_child(spec, timeout=300 if args.quick else 900)
-            rows.append({"recipe": name, "variant": v["label"], **{k: v[k] for k in ("threads", "channels_last", "bf16")},
-                         **result})
+            rows.append(
+                {
+                    "recipe": name,
+                    "variant": v["label"],
+                    **{k: v[k] for k in ("threads", "channels_last", "bf16")},
+                    **result,
+                }
+            )
             r = rows[-1]
             if "error" in r or "skipped" in r:
                 print(f"{name:22s} {v['label']:28s} {r.get('error') or r.get('skipped')}", flush=True)
             else:
-                print(f"{name:22s} {v['label']:28s} params {r['n_parameters'] / 1e6:6.2f}M  "
-                      f"train {r['train_s_per_volume']:6.3f} s/vol  infer {r['infer_s_per_volume']:6.3f} s/vol  "
-                      f"peak {r['peak_rss_mb']:7.0f} MB", flush=True)
-    out = {"profile": args.profile, "quick": args.quick,
-           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                       "torch": torch.__version__, "load_avg": os.getloadavg()},
-           "note": "seconds per volume = best of the timed steps / batch size; random inputs of the profile's shapes",
-           "rows": rows}
+                print(
+                    f"{name:22s} {v['label']:28s} params {r['n_parameters'] / 1e6:6.2f}M  "
+                    f"train {r['train_s_per_volume']:6.3f} s/vol  infer {r['infer_s_per_volume']:6.3f} s/vol  "
+                    f"peak {r['peak_rss_mb']:7.0f} MB",
+                    flush=True,
+                )
+    out = {
+        "profile": args.profile,
+        "quick": args.quick,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "load_avg": os.getloadavg(),
+        },
+        "note": "seconds per volume = best of the timed steps / batch size; random inputs of the profile's shapes",
+        "rows": rows,
+    }
     if args.fit:
         fit = _fit_one_fold(args.fit, args.profile)
         out["fit"] = fit
-        print(f"fit {fit['recipe']}: {fit['fit_seconds']:.0f} s fit ({fit['epochs']} epochs, best {fit['best_epoch']}), "
-              f"{fit['predict_seconds']:.1f} s predict, test macro-F1 {fit['test_macro_f1']:.3f}, "
-              f"accuracy {fit['test_accuracy']:.3f}", flush=True)
+        print(
+            f"fit {fit['recipe']}: {fit['fit_seconds']:.0f} s fit ({fit['epochs']} epochs, best {fit['best_epoch']}), "
+            f"{fit['predict_seconds']:.1f} s predict, test macro-F1 {fit['test_macro_f1']:.3f}, "
+            f"accuracy {fit['test_accuracy']:.3f}",
+            flush=True,
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / ("models.quick.json" if args.quick else "models.json")
     path.write_text(json.dumps(out, indent=2, default=float))

@@ -5,6 +5,7 @@ cache) vs cached (read back), and peak resident memory, at the profile's ROI.
 
 Prints a table and writes benchmarks/results/preprocess.json (preprocess.quick.json with --quick).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,18 +61,41 @@ def main() -> None:
             again = VolumeStore(store.dir.parent, cfg)
             again.get(cohort)
             warm = time.perf_counter() - t
-            rows.append({"config": name, "roi": list(cfg.roi), "target_spacing": list(cfg.target_spacing),
-                         "cases": n, "cold_cases_per_s": n / cold, "cached_cases_per_s": n / warm,
-                         "cold_s": cold, "cached_s": warm, "cache_hits": again.stats["hits"],
-                         "peak_rss_mb": _peak_mb(), "peak_rss_before_mb": before})
+            rows.append(
+                {
+                    "config": name,
+                    "roi": list(cfg.roi),
+                    "target_spacing": list(cfg.target_spacing),
+                    "cases": n,
+                    "cold_cases_per_s": n / cold,
+                    "cached_cases_per_s": n / warm,
+                    "cold_s": cold,
+                    "cached_s": warm,
+                    "cache_hits": again.stats["hits"],
+                    "peak_rss_mb": _peak_mb(),
+                    "peak_rss_before_mb": before,
+                }
+            )
     print(f"{'config':12} {'cases':>5} {'cold c/s':>9} {'cached c/s':>11} {'speed-up':>9} {'peak MB':>8}")
     for r in rows:
-        print(f"{r['config']:12} {r['cases']:5d} {r['cold_cases_per_s']:9.1f} {r['cached_cases_per_s']:11.1f} "
-              f"{r['cached_cases_per_s'] / r['cold_cases_per_s']:9.1f} {r['peak_rss_mb']:8.0f}")
+        print(
+            f"{r['config']:12} {r['cases']:5d} {r['cold_cases_per_s']:9.1f} {r['cached_cases_per_s']:11.1f} "
+            f"{r['cached_cases_per_s'] / r['cold_cases_per_s']:9.1f} {r['peak_rss_mb']:8.0f}"
+        )
     out = ROOT / "benchmarks" / "results" / ("preprocess.quick.json" if args.quick else "preprocess.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "data_profile": data_profile, "cpu_count": os.cpu_count(),
-                               "machine": platform.platform(), "load_avg": os.getloadavg()}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "data_profile": data_profile,
+                "cpu_count": os.cpu_count(),
+                "machine": platform.platform(),
+                "load_avg": os.getloadavg(),
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {out}")
 
 

@@ -17,6 +17,7 @@
 
 Prints a table and writes benchmarks/results/protocol.json (protocol.quick.json with --quick).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,13 @@ RESULTS = ROOT / "benchmarks" / "results"
 def machine() -> dict:
     import importlib.metadata as md
 
-    out = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-           "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-           "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    out = {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
     for name in ("resectbench", "torch", "optuna", "scikit-learn"):
         try:
             out[name] = md.version(name)
@@ -55,8 +60,11 @@ def overhead(cohort, run_dir: Path, folds: int, trials: int) -> dict:
     from resectbench.protocol.runner import build_splits, execute, finalize, prepare
 
     registry.models.list()  # load the registry first: plugin import time is start-up, not protocol
-    cfg = ExperimentConfig(models=[ModelSpec("dummy"), ModelSpec("clinical-sklearn")],
-                           protocol=ProtocolConfig(outer_folds=folds, trials=trials), run_dir=str(run_dir))
+    cfg = ExperimentConfig(
+        models=[ModelSpec("dummy"), ModelSpec("clinical-sklearn")],
+        protocol=ProtocolConfig(outer_folds=folds, trials=trials),
+        run_dir=str(run_dir),
+    )
     t0 = time.perf_counter()
     splits_seconds = _timed(lambda: build_splits(cfg.resolved(), cohort))
     t1 = time.perf_counter()
@@ -71,14 +79,24 @@ def overhead(cohort, run_dir: Path, folds: int, trials: int) -> dict:
     units = sum(t["unit_seconds"] for t in timings)
     wall = t4 - t1
     return {
-        "cases": len(cohort.case_ids), "outer_folds": folds, "trials_per_unit": trials, "units": len(timings),
-        "wall_seconds": wall, "recipe_seconds": recipe,
-        "overhead_seconds": wall - recipe, "overhead_share": (wall - recipe) / wall,
-        "parts": {"splits_seconds": splits_seconds, "prepare_seconds": t2 - t1,
-                  "tuning_bookkeeping_seconds": units - recipe,
-                  "claims_and_writing_seconds": (t3 - t2) - units, "finalize_seconds": t4 - t3},
+        "cases": len(cohort.case_ids),
+        "outer_folds": folds,
+        "trials_per_unit": trials,
+        "units": len(timings),
+        "wall_seconds": wall,
+        "recipe_seconds": recipe,
+        "overhead_seconds": wall - recipe,
+        "overhead_share": (wall - recipe) / wall,
+        "parts": {
+            "splits_seconds": splits_seconds,
+            "prepare_seconds": t2 - t1,
+            "tuning_bookkeeping_seconds": units - recipe,
+            "claims_and_writing_seconds": (t3 - t2) - units,
+            "finalize_seconds": t4 - t3,
+        },
         "overhead_per_trial_seconds": (units - recipe) / max(1, sum(_n_trials(run_dir))),
-        "summary": result.summary.to_dict("records"), "_setup_seconds": t1 - t0,
+        "summary": result.summary.to_dict("records"),
+        "_setup_seconds": t1 - t0,
     }
 
 
@@ -106,8 +124,24 @@ def main_job(run_dir: Path) -> dict:
     if done.returncode != 0:
         raise SystemExit(f"main job failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     # the chance row, on the same splits (resume adds a model to the run directory)
-    subprocess.run([str(exe), "run", "--model", "swinunetr-fusion", "--model", "dummy", "--run-dir", str(run_dir),
-                    "--no-progress"], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    subprocess.run(
+        [
+            str(exe),
+            "run",
+            "--model",
+            "swinunetr-fusion",
+            "--model",
+            "dummy",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
     manifest = json.loads((run_dir / "manifest.json").read_text())
     folds = {}
     for label in ("swinunetr-fusion", "dummy"):
@@ -115,11 +149,18 @@ def main_job(run_dir: Path) -> dict:
         folds[label] = {m: [r.get(m) for r in rows] for m in ("macro_f1", "auc_ovr_macro", "accuracy")}
     timings = [json.loads(p.read_text()) for p in (run_dir / "models" / "swinunetr-fusion").glob("fold_*/timings.json")]
     recipe = sum(t["recipe_seconds"] for t in timings)
-    return {"command": "resectbench run --model swinunetr-fusion", "wall_seconds": wall,
-            "wall_minutes": wall / 60, "folds": folds, "cache": manifest.get("cache"),
-            "units_seconds": sum(t["unit_seconds"] for t in timings), "recipe_seconds": recipe,
-            "protocol_overhead_share_of_units": 1 - recipe / max(1e-9, sum(t["unit_seconds"] for t in timings)),
-            "run_dir": str(run_dir), "stdout_tail": done.stdout[-1500:]}
+    return {
+        "command": "resectbench run --model swinunetr-fusion",
+        "wall_seconds": wall,
+        "wall_minutes": wall / 60,
+        "folds": folds,
+        "cache": manifest.get("cache"),
+        "units_seconds": sum(t["unit_seconds"] for t in timings),
+        "recipe_seconds": recipe,
+        "protocol_overhead_share_of_units": 1 - recipe / max(1e-9, sum(t["unit_seconds"] for t in timings)),
+        "run_dir": str(run_dir),
+        "stdout_tail": done.stdout[-1500:],
+    }
 
 
 def _mean_sd(values) -> str:
@@ -133,8 +174,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny cohort, few trials, no main job")
     parser.add_argument("--skip-main-job", action="store_true", help="only the overhead measurement")
-    parser.add_argument("--only-main-job", action="store_true", help="only the main job (keeps an earlier overhead "
-                        "measurement in the JSON)")
+    parser.add_argument(
+        "--only-main-job",
+        action="store_true",
+        help="only the main job (keeps an earlier overhead measurement in the JSON)",
+    )
     parser.add_argument("--main-run-dir", default=None, help="run dir of the main job (default: a temp dir)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -176,8 +220,10 @@ def main() -> None:
 
 
 def _print_overhead(o: dict) -> None:
-    print(f"protocol overhead, dummy + clinical-sklearn on {o['cases']} cases, {o['outer_folds']} folds x "
-          f"{o['trials_per_unit']} trials ({o['units']} units)")
+    print(
+        f"protocol overhead, dummy + clinical-sklearn on {o['cases']} cases, {o['outer_folds']} folds x "
+        f"{o['trials_per_unit']} trials ({o['units']} units)"
+    )
     print(f"  {'wall':<28}{o['wall_seconds']:8.2f} s")
     print(f"  {'inside recipes':<28}{o['recipe_seconds']:8.2f} s")
     print(f"  {'protocol overhead':<28}{o['overhead_seconds']:8.2f} s  ({100 * o['overhead_share']:.1f} %)")
@@ -190,9 +236,10 @@ def _print_main_job(m: dict) -> None:
     cache = m.get("cache") or {}
     print(f"\nmain job: {m['command']}: {m['wall_minutes']:.1f} min wall")
     for label, folds_ in m["folds"].items():
-        print(f"  {label:<18} macro-F1 {_mean_sd(folds_['macro_f1'])}  AUC {_mean_sd(folds_['auc_ovr_macro'])}  "
-              f"accuracy {_mean_sd(folds_['accuracy'])}  per fold F1 "
-              + ", ".join(f"{x:.3f}" for x in folds_["macro_f1"]))
+        print(
+            f"  {label:<18} macro-F1 {_mean_sd(folds_['macro_f1'])}  AUC {_mean_sd(folds_['auc_ovr_macro'])}  "
+            f"accuracy {_mean_sd(folds_['accuracy'])}  per fold F1 " + ", ".join(f"{x:.3f}" for x in folds_["macro_f1"])
+        )
     print(f"  cache hit rate {cache.get('hit_rate')}  (hits {cache.get('hits')}, misses {cache.get('misses')})")
     print(f"  protocol overhead of the units {100 * m['protocol_overhead_share_of_units']:.2f} %")
 

@@ -1,4 +1,5 @@
 """Geometric baselines on a tiny phantom cohort: oracle and predicted mask sources, caching, tags."""
+
 from __future__ import annotations
 
 import sys
@@ -65,18 +66,21 @@ def test_measurements_are_cached_by_content(cohort, ctx, monkeypatch):
         raise AssertionError("re-measured a cached case")
 
     monkeypatch.setattr("resectbench.geometry.contact.measure_case", boom)
-    reg.models.create("geometric-features-oracle").fit(cohort, None, ctx)   # served from disk
+    reg.models.create("geometric-features-oracle").fit(cohort, None, ctx)  # served from disk
     assert sorted((ctx.cache_dir / "geometry").glob("*.json")) == files
 
 
 @pytest.mark.parametrize("classifier", ["logistic", "random-forest", "gradient-boosting"])
 def test_features_oracle_classifiers(cohort, ctx, classifier):
-    model = reg.models.create("geometric-features-oracle", classifier=classifier, n_estimators=20).fit(cohort, None, ctx)
+    model = reg.models.create("geometric-features-oracle", classifier=classifier, n_estimators=20).fit(
+        cohort, None, ctx
+    )
     proba = model.predict_proba(cohort, ctx)
     assert proba.shape == (len(cohort), 3) and np.allclose(proba.sum(axis=1), 1.0)
     assert model.n_parameters() > 0
-    geo_only = reg.models.create("geometric-features-oracle", classifier=classifier, use_clinical=False,
-                                 n_estimators=20).fit(cohort, None, ctx)
+    geo_only = reg.models.create(
+        "geometric-features-oracle", classifier=classifier, use_clinical=False, n_estimators=20
+    ).fit(cohort, None, ctx)
     assert len(model.feature_names) > len(geo_only.feature_names) > 30
 
 
@@ -89,7 +93,7 @@ def test_predicted_source_never_reads_test_masks(cohort, ctx, monkeypatch):
             out = {}
             for cid in c.case_ids:
                 vol = c.load_case(cid, with_mask=False)
-                mask = np.zeros(vol.image.shape, np.uint8)   # predicts no tumor anywhere
+                mask = np.zeros(vol.image.shape, np.uint8)  # predicts no tumor anywhere
                 out[cid] = (mask, tuple(vol.spacing))
             return out
 
@@ -129,8 +133,9 @@ def test_rules_on_exact_phantoms_agree_with_the_truth(cohort, tmp_path):
     assert result["agreement"] == 1.0 and result["disagreements"] == []
     assert all(e["mae_deg"] < 10 for e in result["angle_errors"].values())
     # a wrong threshold makes rules disagree, and every disagreement is explained
-    strict = gm.cohort_rule_agreement(cohort, cache_dir=tmp_path, folds=2,
-                                      thresholds=gm.RuleThresholds(min_contact_deg=100.0))
+    strict = gm.cohort_rule_agreement(
+        cohort, cache_dir=tmp_path, folds=2, thresholds=gm.RuleThresholds(min_contact_deg=100.0)
+    )
     assert strict["agreement"] < 1.0
     for d in strict["disagreements"]:
         assert {"truth", "rules", "fired", "true_angles", "measured_angles", "measured_flags"} <= set(d)
@@ -155,7 +160,9 @@ def test_the_rules_parameter_selects_a_rule_set(cohort, ctx, tmp_path):
     # the Appleby switch (tuned, or fixed) still overrides the set's option
     la = reg.models.create("geometric-rules-oracle", modified_appleby="LA")
     assert la.rules.options.modified_appleby == "LA" and la.rules.version != load_rules("nccn-2019").version
-    assert reg.models.create("geometric-rules-oracle", rules="nccn-2019-appleby-la").rules.options.modified_appleby == "LA"
+    assert (
+        reg.models.create("geometric-rules-oracle", rules="nccn-2019-appleby-la").rules.options.modified_appleby == "LA"
+    )
     own = tmp_path / "own.toml"
     own.write_text('extends = "nccn-2019"\n[options]\nmin_contact_deg = 400\n')
     with pytest.raises(RulesError, match="own.toml.*min_contact_deg"):
@@ -183,6 +190,7 @@ def test_the_in_memory_measurement_cache_is_bounded(monkeypatch):
         def compute():
             measured.append(name)
             return gm.CaseGeometry(pd.DataFrame({"vessel": ["sma"], "contact_deg": [float(len(measured))]}), {})
+
         return compute
 
     first = cache.get_or_measure("a", geometry("a"))

@@ -1,4 +1,5 @@
 """`resectbench geometry measure` on a mask file and on a cohort, and its errors."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from resectbench.cli.app import build_app
-from resectbench.data.labels import INDEX
 from resectbench.baselines.geometric_phantoms import write_phantom_cohort
+from resectbench.cli.app import build_app
 from resectbench.data import load_cohort
+from resectbench.data.labels import INDEX
 from resectbench.geometry.phantoms import TUMOR_LABEL, VESSEL_LABEL, tube_phantom
 
 
@@ -47,8 +48,9 @@ def test_measure_single_mask_with_custom_labels(app, tmp_path):
     p = tube_phantom(120.0, size_mm=32)
     nib.save(nib.Nifti1Image(p.mask, np.eye(4)), str(tmp_path / "m.nii.gz"))
     out = tmp_path / "c.csv"
-    result = CliRunner().invoke(app, ["geometry", "measure", str(tmp_path / "m.nii.gz"), "--labels",
-                                      "tumor=2,SMA=1", "-o", str(out)])
+    result = CliRunner().invoke(
+        app, ["geometry", "measure", str(tmp_path / "m.nii.gz"), "--labels", "tumor=2,SMA=1", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert pd.read_csv(out).set_index("vessel").loc["sma", "contact_deg"] == pytest.approx(120.0, abs=15.0)
 
@@ -82,7 +84,9 @@ def test_measure_cohort_and_a_broken_case(app, tmp_path):
     mask_file = broken / "masks" / f"{victim}.nii.gz"
     img = nib.load(str(mask_file))
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:-2], img.affine), str(mask_file))
-    result = CliRunner().invoke(app, ["geometry", "measure", str(broken / "manifest.csv"), "-o", str(tmp_path / "x.csv")])
+    result = CliRunner().invoke(
+        app, ["geometry", "measure", str(broken / "manifest.csv"), "-o", str(tmp_path / "x.csv")]
+    )
     assert result.exit_code == 2 and victim in result.output
 
 
@@ -97,8 +101,10 @@ def _msd_with_a_broken_clinical_table(root, angles=(200.0, 330.0)):
     for k, angle in enumerate(angles):
         mask_path = _write_case(root / "labelsTr" / f"case_{k}.nii.gz", angle=angle)
         mask = nib.load(str(mask_path))
-        nib.save(nib.Nifti1Image(np.zeros(mask.shape, np.float32), mask.affine),
-                 str(root / "imagesTr" / f"case_{k}_0000.nii.gz"))
+        nib.save(
+            nib.Nifti1Image(np.zeros(mask.shape, np.float32), mask.affine),
+            str(root / "imagesTr" / f"case_{k}_0000.nii.gz"),
+        )
     (root / "dataset.json").write_text(json.dumps({"labels": {n: v for n, v in INDEX.items()}}))
     (root / "clinical.csv").write_text("case_id,label,sex,age\ncase_0,maybe,0,-99\n")
     return root
@@ -106,11 +112,10 @@ def _msd_with_a_broken_clinical_table(root, angles=(200.0, 330.0)):
 
 def test_measure_a_cohort_reads_only_images_and_masks_and_classifies_with_rules(app, tmp_path):
     root = _msd_with_a_broken_clinical_table(tmp_path / "cohort")
-    assert CliRunner().invoke(app, ["data", "validate", str(root)]).exit_code == 1   # the table is broken ...
+    assert CliRunner().invoke(app, ["data", "validate", str(root)]).exit_code == 1  # the table is broken ...
     out = tmp_path / "c.csv"
-    result = CliRunner().invoke(app, ["geometry", "measure", str(root), "-o", str(out), "--rules",
-                                      "nccn-2019-vein270"])
-    assert result.exit_code == 0, result.output                                     # ... geometry does not care
+    result = CliRunner().invoke(app, ["geometry", "measure", str(root), "-o", str(out), "--rules", "nccn-2019-vein270"])
+    assert result.exit_code == 0, result.output  # ... geometry does not care
     table = pd.read_csv(out)
     assert sorted(table.case_id.unique()) == ["case_0", "case_1"]
     smv = table[table.vessel == "smv"].set_index("case_id")
@@ -128,11 +133,14 @@ def test_measure_a_cohort_reads_only_images_and_masks_and_classifies_with_rules(
 
 def test_classify_a_hand_written_contacts_table_with_a_users_rule_file(app, tmp_path):
     contacts = tmp_path / "contacts.csv"
-    contacts.write_text("case_id,vessel,contact_deg,tumor_location\np1,sma,100,head\np1,smv,0,head\n"
-                        "p2,smv,200,body\np3,sma,0,tail\n")
+    contacts.write_text(
+        "case_id,vessel,contact_deg,tumor_location\np1,sma,100,head\np1,smv,0,head\np2,smv,200,body\np3,sma,0,tail\n"
+    )
     rules = tmp_path / "ours.toml"
-    rules.write_text('extends = "nccn-2019"\n[[rules]]\nid = "sma-gt90-la"\nvessels = "sma"\nlocations = "any"\n'
-                     'contact = ">90"\noutcome = "LA"\nreason = "SMA {deg:.0f} deg > 90 (our centre)"\n')
+    rules.write_text(
+        'extends = "nccn-2019"\n[[rules]]\nid = "sma-gt90-la"\nvessels = "sma"\nlocations = "any"\n'
+        'contact = ">90"\noutcome = "LA"\nreason = "SMA {deg:.0f} deg > 90 (our centre)"\n'
+    )
     out = tmp_path / "classes.csv"
     result = CliRunner().invoke(app, ["geometry", "classify", str(contacts), "--rules", str(rules), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -141,20 +149,27 @@ def test_classify_a_hand_written_contacts_table_with_a_users_rule_file(app, tmp_
     assert "our centre" in got.loc["p1", "reasons"] and got.loc["p1", "rule_set"].startswith("ours/")
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--rules", "nccn-1999"], "unknown rule set 'nccn-1999'"),
-    (["--rules", "{bad}"], "unknown vessel 'spleen'"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--rules", "nccn-1999"], "unknown rule set 'nccn-1999'"),
+        (["--rules", "{bad}"], "unknown vessel 'spleen'"),
+    ],
+)
 def test_bad_rules_exit_2_naming_the_problem(app, tmp_path, args, fragment):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[[rules]]\nid = "x"\nvessels = "spleen"\nlocations = "any"\ncontact = "any"\noutcome = "BR"\n'
-                   'reason = "r"\n')
+    bad.write_text(
+        '[[rules]]\nid = "x"\nvessels = "spleen"\nlocations = "any"\ncontact = "any"\noutcome = "BR"\nreason = "r"\n'
+    )
     contacts = tmp_path / "contacts.csv"
     contacts.write_text("case_id,vessel,contact_deg\np1,sma,100\n")
     args = [a.replace("{bad}", str(bad)) for a in args]
-    for cmd in (["geometry", "classify", str(contacts)], ["geometry", "measure", str(_write_case(tmp_path / "m.nii.gz"))]):
+    for cmd in (
+        ["geometry", "classify", str(contacts)],
+        ["geometry", "measure", str(_write_case(tmp_path / "m.nii.gz"))],
+    ):
         result = CliRunner().invoke(app, [*cmd, *args, "-o", str(tmp_path / "o.csv")])
-        out = "".join(result.output.split())           # the console wraps long paths
+        out = "".join(result.output.split())  # the console wraps long paths
         assert result.exit_code == 2 and "".join(fragment.split()) in out, result.output
         assert "Traceback" not in result.output and not (tmp_path / "o.csv").exists()
         if str(bad) in args:
@@ -177,4 +192,5 @@ def test_rules_lists_and_shows_rule_sets(app):
     assert shown.exit_code == 0 and "vein-gt270-la" in shown.output and "sma-gt180-la" in shown.output
     toml = CliRunner().invoke(app, ["geometry", "rules", "dpcg-2012", "--toml"])
     import tomllib
+
     assert tomllib.loads(toml.output)["name"] == "dpcg-2012"

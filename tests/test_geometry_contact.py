@@ -1,4 +1,5 @@
 """Contact measurement on tube phantoms whose angle is exact by construction."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_tangent_contact_is_small():
     mask[mask == TUMOR_LABEL] = 0
     grid = np.indices(mask.shape).transpose(1, 2, 3, 0).astype(float)
     c = (np.array(mask.shape) - 1) / 2.0
-    ball_centre = c + np.array([4.0 + 6.0, 0.0, 0.0])          # vessel radius 4, ball radius 6: touching
+    ball_centre = c + np.array([4.0 + 6.0, 0.0, 0.0])  # vessel radius 4, ball radius 6: touching
     ball = np.linalg.norm(grid - ball_centre, axis=-1) <= 6.0
     mask[ball & (mask == 0)] = TUMOR_LABEL
     r = measure_case(mask, ISO, p.label_map).iloc[0]
@@ -108,8 +109,18 @@ def test_default_label_map_is_canonical_and_columns_are_tidy():
     mask[p.mask == VESSEL_LABEL] = INDEX["sma"]
     mask[p.mask == TUMOR_LABEL] = INDEX["tumor"]
     df = measure_case(mask, ISO)
-    assert list(df.columns) == ["vessel", "present", "contact_deg", "contact_length_mm", "min_distance_mm",
-                                "vein_deformity", "radius_mm", "n_planes", "convention", "reconstructed_mm"]
+    assert list(df.columns) == [
+        "vessel",
+        "present",
+        "contact_deg",
+        "contact_length_mm",
+        "min_distance_mm",
+        "vein_deformity",
+        "radius_mm",
+        "n_planes",
+        "convention",
+        "reconstructed_mm",
+    ]
     row = df.set_index("vessel").loc["sma"]
     assert row.contact_deg == pytest.approx(200.0, abs=15.0)
     assert row.radius_mm == pytest.approx(4.0, abs=1.0)

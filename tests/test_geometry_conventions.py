@@ -4,6 +4,7 @@ Before the fix an engulfing tumor (painted over the vessel's lumen) gave 0 degre
 encasement, an overlapping one lost ~20 degrees, and 2.5 mm slices thinned short wide stumps across
 the vessel.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,12 +22,26 @@ def measure(mask, p):
 
 
 @pytest.mark.parametrize("convention", ["disjoint", "overlapping", "engulfing"])
-@pytest.mark.parametrize("spacing,orientation,angle,radius", [
-    (ISO, "straight", 270.0, 5.5), (ISO, "oblique30", 150.0, 4.0), (ANISO, "straight", 345.0, 7.5),
-    (ANISO, "oblique60", 200.0, 5.5), (ANISO, "curved", 100.0, 4.0)])
+@pytest.mark.parametrize(
+    "spacing,orientation,angle,radius",
+    [
+        (ISO, "straight", 270.0, 5.5),
+        (ISO, "oblique30", 150.0, 4.0),
+        (ANISO, "straight", 345.0, 7.5),
+        (ANISO, "oblique60", 200.0, 5.5),
+        (ANISO, "curved", 100.0, 4.0),
+    ],
+)
 def test_angle_on_every_convention(convention, spacing, orientation, angle, radius):
-    p = tube_phantom(angle, orientation=orientation, spacing=spacing, radius_mm=radius, start_deg=40,
-                     size_mm=max(48.0, 6 * radius + 20), convention=convention)
+    p = tube_phantom(
+        angle,
+        orientation=orientation,
+        spacing=spacing,
+        radius_mm=radius,
+        start_deg=40,
+        size_mm=max(48.0, 6 * radius + 20),
+        convention=convention,
+    )
     r = measure(p.mask, p)
     assert r.contact_deg == pytest.approx(angle, abs=15.0)
     assert (r.contact_deg > 180) == (angle > 180)
@@ -37,10 +52,11 @@ def test_angle_on_every_convention(convention, spacing, orientation, angle, radi
 def test_engulfed_vessel_is_interrupted_and_bridged():
     p = tube_phantom(270.0, spacing=ISO, radius_mm=5.5, size_mm=53, convention="engulfing")
     from scipy import ndimage
-    assert ndimage.label(p.mask == VESSEL_LABEL)[1] == 2          # the label really is interrupted
+
+    assert ndimage.label(p.mask == VESSEL_LABEL)[1] == 2  # the label really is interrupted
     r = measure(p.mask, p)
     assert r.convention == "engulfing"
-    assert 10.0 <= r.reconstructed_mm <= 22.0                    # the 16 mm encased stretch
+    assert 10.0 <= r.reconstructed_mm <= 22.0  # the 16 mm encased stretch
     assert r.contact_length_mm >= 12.0
     assert r.radius_mm == pytest.approx(5.5, abs=1.0)
 
@@ -63,23 +79,32 @@ def test_separate_vessels_beside_a_tumor_are_not_joined():
     # two stumps that do not face each other across tumor (tumor off to the side of the gap)
     p = tube_phantom(90.0, spacing=ISO, radius_mm=4.0, size_mm=48, start_deg=0)
     mask = p.mask.copy()
-    mask[:, :, 20:28][mask[:, :, 20:28] == VESSEL_LABEL] = 0      # a gap of fat, not tumor
+    mask[:, :, 20:28][mask[:, :, 20:28] == VESSEL_LABEL] = 0  # a gap of fat, not tumor
     r = measure(mask, p)
     assert r.reconstructed_mm == 0.0
 
 
-@pytest.mark.parametrize("convention,spacing,orientation,tol", [
-    ("disjoint", ISO, "oblique30", 2.5), ("disjoint", ANISO, "straight", 1.0), ("disjoint", ANISO, "oblique60", 1.0),
-    ("engulfing", ISO, "oblique30", 2.0), ("engulfing", ANISO, "straight", 1.0), ("engulfing", ANISO, "oblique60", 7.0),
-    ("engulfing", ANISO, "curved", 2.5)])
+@pytest.mark.parametrize(
+    "convention,spacing,orientation,tol",
+    [
+        ("disjoint", ISO, "oblique30", 2.5),
+        ("disjoint", ANISO, "straight", 1.0),
+        ("disjoint", ANISO, "oblique60", 1.0),
+        ("engulfing", ISO, "oblique30", 2.0),
+        ("engulfing", ANISO, "straight", 1.0),
+        ("engulfing", ANISO, "oblique60", 7.0),
+        ("engulfing", ANISO, "curved", 2.5),
+    ],
+)
 def test_lps_and_ras_arrays_agree(convention, spacing, orientation, tol):
     # the raw arrays flipped (files are reoriented to RAS on reading, test below: exact). Thinning is
     # not flip-symmetric; the bridged course is fitted to the painted lumen's free wall, so both copies
     # get the same course. Measured apart (degrees): 1.5, 0.0, 0.0 disjoint; 1.1 (14 before the course
     # was fitted: this case was a strict xfail), 0.0, 5.5 (plane-to-plane noise of a vessel 60 degrees
     # off the slice axis on 2.5 mm slices, in any convention), 1.4 engulfing
-    p = tube_phantom(190.0, orientation=orientation, spacing=spacing, radius_mm=5.5, start_deg=75, size_mm=53,
-                     convention=convention)
+    p = tube_phantom(
+        190.0, orientation=orientation, spacing=spacing, radius_mm=5.5, start_deg=75, size_mm=53, convention=convention
+    )
     ras, lps = measure(p.mask, p), measure(to_lps(p.mask), p)
     assert abs(ras.contact_deg - lps.contact_deg) <= tol
     assert (ras.contact_deg > 180) == (lps.contact_deg > 180)
@@ -104,7 +129,7 @@ def test_bridge_follows_a_curved_vessel_on_thick_slices(lps):
 
     kw = dict(orientation="curved", spacing=ANISO, radius_mm=7.5, start_deg=315.96, size_mm=65.0)
     p = tube_phantom(90.0, convention="engulfing", **kw)
-    lumen = tube_phantom(90.0, convention="disjoint", **kw).mask == VESSEL_LABEL   # the whole lumen
+    lumen = tube_phantom(90.0, convention="disjoint", **kw).mask == VESSEL_LABEL  # the whole lumen
     mask = to_lps(p.mask) if lps else p.mask
     lumen = to_lps(lumen) if lps else lumen
     r = measure(mask, p)
@@ -115,16 +140,23 @@ def test_bridge_follows_a_curved_vessel_on_thick_slices(lps):
     vessel, tumor = mask == VESSEL_LABEL, mask == TUMOR_LABEL
     comps, n = ndimage.label(vessel, structure=np.ones((3, 3, 3)))
     assert n == 2
-    b = bridge_gaps(centerline(vessel, spacing), vessel, tumor, np.zeros_like(vessel), spacing, comps,
-                    ndimage.distance_transform_edt(vessel, sampling=spacing))
+    b = bridge_gaps(
+        centerline(vessel, spacing),
+        vessel,
+        tumor,
+        np.zeros_like(vessel),
+        spacing,
+        comps,
+        ndimage.distance_transform_edt(vessel, sampling=spacing),
+    )
     assert b is not None
-    assert not (b.tumor & lumen).any()                 # no painted-over lumen voxel stays tumor
+    assert not (b.tumor & lumen).any()  # no painted-over lumen voxel stays tumor
     on_bridge = np.isfinite(b.radius_mm)
     pts = b.line.points_mm[on_bridge]
-    if lps:   # back to the RAS frame of the phantom's axis
+    if lps:  # back to the RAS frame of the phantom's axis
         pts = pts.copy()
         pts[:, :2] = (np.array(mask.shape[:2]) - 1) * spacing[:2] - pts[:, :2]
-    assert _curved_axis_distance(p, pts).max() <= 0.8   # one in-plane voxel (2.4 mm before)
+    assert _curved_axis_distance(p, pts).max() <= 0.8  # one in-plane voxel (2.4 mm before)
 
 
 def test_edge_adjacent_voxels_across_fat_are_no_contact():
@@ -132,11 +164,10 @@ def test_edge_adjacent_voxels_across_fat_are_no_contact():
     # faces) in 28 places; probing 0.6 voxel beyond the wall read 2 degrees of contact there
     from scipy import ndimage
 
-    p = tube_phantom(0.0, orientation="curved", spacing=ISO, radius_mm=5.5, start_deg=345.69, gap_mm=1.14,
-                     size_mm=53.0)
+    p = tube_phantom(0.0, orientation="curved", spacing=ISO, radius_mm=5.5, start_deg=345.69, gap_mm=1.14, size_mm=53.0)
     tumor, vessel = p.mask == TUMOR_LABEL, p.mask == VESSEL_LABEL
-    assert not (ndimage.binary_dilation(tumor) & vessel).any()                             # no shared face
-    assert (ndimage.binary_dilation(tumor, structure=np.ones((3, 3, 3))) & vessel).any()   # shared edges
+    assert not (ndimage.binary_dilation(tumor) & vessel).any()  # no shared face
+    assert (ndimage.binary_dilation(tumor, structure=np.ones((3, 3, 3))) & vessel).any()  # shared edges
     r = measure(p.mask, p)
     assert r.contact_deg == 0.0 and r.contact_length_mm == 0.0
 
@@ -166,8 +197,15 @@ def test_small_overlapped_vessel_keeps_its_covered_arc():
     # partial voxels), so the cover went unseen ("disjoint") and the arc shrank to 177 degrees (class
     # <= 180). Those rays are now left out of the fit, and rays at the ends of the covered arc whose
     # label wall ends short of the contour with tumor in between count as contacted
-    p = tube_phantom(200.0, orientation="oblique30", spacing=ANISO, radius_mm=3.5, start_deg=77.95, size_mm=48.0,
-                     convention="overlapping")
+    p = tube_phantom(
+        200.0,
+        orientation="oblique30",
+        spacing=ANISO,
+        radius_mm=3.5,
+        start_deg=77.95,
+        size_mm=48.0,
+        convention="overlapping",
+    )
     r = measure(p.mask, p)
     assert r.convention == "overlapping"
     assert r.contact_deg == pytest.approx(200.0, abs=10.0) and r.contact_deg > 180.0

@@ -1,4 +1,5 @@
 """Case-level findings: tumor location from the SMA/SMV axis, CHA reach, tumor volume."""
+
 import numpy as np
 import pytest
 
@@ -22,8 +23,8 @@ def _abdomen(tumor_x):
 
 
 def test_location_from_the_sma_smv_axis():
-    assert tumor_location(_abdomen(33), (1, 1, 1)) == "head"   # right of the SMV
-    assert tumor_location(_abdomen(6), (1, 1, 1)) == "body"    # left of the SMA
+    assert tumor_location(_abdomen(33), (1, 1, 1)) == "head"  # right of the SMV
+    assert tumor_location(_abdomen(6), (1, 1, 1)) == "body"  # left of the SMA
     assert tumor_location(np.zeros((5, 5, 5), np.uint8), (1, 1, 1)) is None
 
 
@@ -43,12 +44,12 @@ def test_cha_reach_measures_distance_to_celiac_or_bifurcation():
     m[8:40, 9:12, 9:12] = INDEX["common_hepatic_artery"]
     m[40:48, 9:12, 9:12] = INDEX["gastroduodenal_artery"]
     near = m.copy()
-    near[9:13, 12:15, 9:12] = INDEX["tumor"]           # touches the CHA right at its origin
+    near[9:13, 12:15, 9:12] = INDEX["tumor"]  # touches the CHA right at its origin
     far = m.copy()
-    far[22:26, 12:15, 9:12] = INDEX["tumor"]           # mid-CHA: 14 voxels from either end
+    far[22:26, 12:15, 9:12] = INDEX["tumor"]  # mid-CHA: 14 voxels from either end
     assert cha_reach_mm(near, (1, 1, 1)) <= 2.0
     assert cha_reach_mm(far, (2, 1, 1)) == pytest.approx(2 * 14, abs=2.5)
-    assert np.isnan(cha_reach_mm(m, (1, 1, 1)))      # no tumor contact
+    assert np.isnan(cha_reach_mm(m, (1, 1, 1)))  # no tumor contact
 
 
 def test_case_findings_volume():

@@ -1,4 +1,5 @@
 """The Figure-2-style contact scatter."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,8 +16,9 @@ def test_summary_from_dict_and_tidy_frame_agree():
     assert s.loc["a", "arterial_deg"] == 200 and s.loc["a", "venous_deg"] == 30
     assert s.loc["b", "arterial_deg"] == 40 and s.loc["b", "venous_deg"] == 250
     assert s.loc["c", "arterial_deg"] == 0 and s.loc["c", "label"] == 0
-    tidy = pd.DataFrame([{"case_id": c, "vessel": v, "contact_deg": d} for c, vs in contacts.items()
-                         for v, d in vs.items()])
+    tidy = pd.DataFrame(
+        [{"case_id": c, "vessel": v, "contact_deg": d} for c, vs in contacts.items() for v, d in vs.items()]
+    )
     t = contact_summary(tidy)
     assert t.loc["b", "venous_deg"] == 250
 

@@ -1,4 +1,5 @@
 """The predicted mask source end to end with the real segmenter (one epoch: wiring, not quality)."""
+
 import numpy as np
 
 from resectbench import registry as reg

@@ -6,6 +6,7 @@ short spurs (voxelised surfaces grow spurs that point radially and would give pl
 vessel instead of across it) and split into ordered branches between end points and junctions.
 Tangents come from central differences over a window of a few millimetres along each branch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ _OFFSETS = [(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1
 
 @dataclass
 class Centerline:
-    points_mm: np.ndarray        # (N, 3) skeleton points in mm (relative to the mask's origin)
-    tangents: np.ndarray         # (N, 3) unit tangents
-    branches: list[np.ndarray]   # ordered index paths into points_mm
-    weights_mm: np.ndarray       # (N,) length of centerline each point stands for
+    points_mm: np.ndarray  # (N, 3) skeleton points in mm (relative to the mask's origin)
+    tangents: np.ndarray  # (N, 3) unit tangents
+    branches: list[np.ndarray]  # ordered index paths into points_mm
+    weights_mm: np.ndarray  # (N,) length of centerline each point stands for
 
     def __len__(self) -> int:
         return len(self.points_mm)
@@ -62,7 +63,7 @@ def _tree_branches(tree: sparse.csr_matrix) -> list[np.ndarray]:
         if degree[start] == 0:
             branches.append(np.array([start]))
             continue
-        for nb in indices[indptr[start]:indptr[start + 1]]:
+        for nb in indices[indptr[start] : indptr[start + 1]]:
             if (start, nb) in visited_edge:
                 continue
             path, prev, cur = [start], start, nb
@@ -72,7 +73,7 @@ def _tree_branches(tree: sparse.csr_matrix) -> list[np.ndarray]:
                 path.append(cur)
                 if degree[cur] != 2:
                     break
-                a, b = indices[indptr[cur]:indptr[cur + 1]]
+                a, b = indices[indptr[cur] : indptr[cur + 1]]
                 prev, cur = cur, (b if a == prev else a)
             branches.append(np.array(path))
     # pure cycles cannot occur in a spanning tree; degree-2 nodes all lie on some path above
@@ -183,8 +184,9 @@ def robust_skeleton(component: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return best if best is not None else np.zeros_like(component)
 
 
-def centerline(vessel: np.ndarray, spacing, *, window_mm: float = 6.0, min_spur_mm: float = 4.0,
-               extend_ends: bool = True) -> Centerline:
+def centerline(
+    vessel: np.ndarray, spacing, *, window_mm: float = 6.0, min_spur_mm: float = 4.0, extend_ends: bool = True
+) -> Centerline:
     """Centerline of a binary vessel mask (any number of components) with real ``spacing``.
 
     With ``extend_ends`` the free ends are continued along their tangent up to the vessel's end.
@@ -256,7 +258,7 @@ def _decimate(line: Centerline, keep_every: int) -> Centerline:
         keep[path[-1]] = True
     new_index = np.cumsum(keep) - 1
     weights = np.zeros(int(keep.sum()))
-    assigned = np.zeros(len(line), dtype=bool)   # a junction lies on several branches: count it once
+    assigned = np.zeros(len(line), dtype=bool)  # a junction lies on several branches: count it once
     for path in line.branches:
         kept = np.flatnonzero(keep[path])
         owner = kept[np.clip(np.searchsorted(kept, np.arange(len(path)), side="right") - 1, 0, len(kept) - 1)]

@@ -12,6 +12,7 @@ voxel of it is 26-adjacent to a tumor voxel (``min_distance_mm`` 0); its contact
 tumor within ``tol_factor`` voxel steps beyond the wall, which labels meeting only at a voxel edge or
 corner across fat do not give (contact 0 at distance 0). Several tumor components are measured together.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,18 @@ from .reconstruct import bridge_gaps
 NON_VESSELS = frozenset({"background", "tumor", "pancreas", "pancreatic_duct", "bile_duct"})
 #: Veins whose contour deformity the NCCN rules use.
 DEFORMITY_VESSELS = frozenset({"smv", "portal_vein"})
-COLUMNS = ("vessel", "present", "contact_deg", "contact_length_mm", "min_distance_mm", "vein_deformity",
-           "radius_mm", "n_planes", "convention", "reconstructed_mm")
+COLUMNS = (
+    "vessel",
+    "present",
+    "contact_deg",
+    "contact_length_mm",
+    "min_distance_mm",
+    "vein_deformity",
+    "radius_mm",
+    "n_planes",
+    "convention",
+    "reconstructed_mm",
+)
 #: how the labels met where the tumor touches (column ``convention``; "" without contact)
 CONVENTIONS = ("disjoint", "overlapping", "engulfing")
 
@@ -40,13 +51,14 @@ CONVENTIONS = ("disjoint", "overlapping", "engulfing")
 @dataclass(frozen=True)
 class MeasureConfig:
     """How contact is measured; the defaults are what benchmarks/geometry.py validates."""
-    margin_mm: float = 20.0        # crop around the tumor; vessels are skeletonised inside it only
-    n_angles: int = 180            # rays per cross-section (2 degree steps)
-    tol_factor: float = 0.55       # tumor must lie within this many voxel steps beyond the wall (< 0.59:
-                                   # voxels that share only an edge across fat are no contact)
-    window_mm: float = 6.0         # centerline span used for tangents
-    smooth: int = 3                # running median over this many consecutive planes before the max
-    bridge: bool = True            # continue vessels whose label the tumor interrupts (engulfing masks)
+
+    margin_mm: float = 20.0  # crop around the tumor; vessels are skeletonised inside it only
+    n_angles: int = 180  # rays per cross-section (2 degree steps)
+    tol_factor: float = 0.55  # tumor must lie within this many voxel steps beyond the wall (< 0.59:
+    # voxels that share only an edge across fat are no contact)
+    window_mm: float = 6.0  # centerline span used for tangents
+    smooth: int = 3  # running median over this many consecutive planes before the max
+    bridge: bool = True  # continue vessels whose label the tumor interrupts (engulfing masks)
 
 
 def _validate(mask, spacing, label_map, case_id):
@@ -69,8 +81,7 @@ def _validate(mask, spacing, label_map, case_id):
     present = set(np.flatnonzero(counts).tolist())
     unknown = sorted(present - set(int(v) for v in label_map.values()) - {0})
     if unknown:
-        raise DataError(f"mask holds labels {unknown} that the label map {label_map} does not name",
-                        case_id=case_id)
+        raise DataError(f"mask holds labels {unknown} that the label map {label_map} does not name", case_id=case_id)
     return mask, spacing, label_map, counts
 
 
@@ -94,16 +105,32 @@ def _smoothed_max(values: np.ndarray, branches: list[np.ndarray], width: int) ->
 
 
 def _row(vessel: str, present: bool, **values) -> dict:
-    row = {"vessel": vessel, "present": present, "contact_deg": 0.0, "contact_length_mm": 0.0,
-           "min_distance_mm": np.nan, "vein_deformity": 0.0 if vessel in DEFORMITY_VESSELS else np.nan,
-           "radius_mm": np.nan, "n_planes": 0, "convention": "", "reconstructed_mm": 0.0}
+    row = {
+        "vessel": vessel,
+        "present": present,
+        "contact_deg": 0.0,
+        "contact_length_mm": 0.0,
+        "min_distance_mm": np.nan,
+        "vein_deformity": 0.0 if vessel in DEFORMITY_VESSELS else np.nan,
+        "radius_mm": np.nan,
+        "n_planes": 0,
+        "convention": "",
+        "reconstructed_mm": 0.0,
+    }
     row.update(values)
     return row
 
 
-def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, others_crop: np.ndarray,
-                      tumor_ring: np.ndarray, tumor_surface_mm: cKDTree, spacing: np.ndarray, config: MeasureConfig,
-                      deformity: bool) -> dict:
+def _measure_touching(
+    vessel_crop: np.ndarray,
+    tumor_crop: np.ndarray,
+    others_crop: np.ndarray,
+    tumor_ring: np.ndarray,
+    tumor_surface_mm: cKDTree,
+    spacing: np.ndarray,
+    config: MeasureConfig,
+    deformity: bool,
+) -> dict:
     """Contact of one vessel that touches the tumor (arrays of the crop around the tumor; ``others_crop``:
     voxels of other structures, which a reconstructed lumen never takes)."""
     comps, _ = ndimage.label(vessel_crop, structure=np.ones((3, 3, 3)))
@@ -126,8 +153,9 @@ def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, others_cr
     on_bridge = np.zeros(len(line), dtype=bool)
     bridged = None
     if config.bridge:
-        bridged = bridge_gaps(line, sub, tumor_crop[box], others_crop[box], spacing, np.where(sub, comps[box], 0),
-                              depth)
+        bridged = bridge_gaps(
+            line, sub, tumor_crop[box], others_crop[box], spacing, np.where(sub, comps[box], 0), depth
+        )
     if bridged is not None:
         line = bridged.line
         on_bridge = np.isfinite(bridged.radius_mm)
@@ -143,20 +171,29 @@ def _measure_touching(vessel_crop: np.ndarray, tumor_crop: np.ndarray, others_cr
         return {}
     # veins: every plane of the crop, so the contacted calibre can be compared with the vein's own
     sampled = np.ones_like(near) if deformity else near
-    planes = measure_planes(vessel_crop, tumor_crop, spacing, pts[sampled], line.tangents[sampled],
-                            max_radius_mm=2.0 * float(local_r[sampled].max()) + 3.0 * spacing.max(),
-                            n_angles=config.n_angles, tol_factor=config.tol_factor)
+    planes = measure_planes(
+        vessel_crop,
+        tumor_crop,
+        spacing,
+        pts[sampled],
+        line.tangents[sampled],
+        max_radius_mm=2.0 * float(local_r[sampled].max()) + 3.0 * spacing.max(),
+        n_angles=config.n_angles,
+        tol_factor=config.tol_factor,
+    )
     where = np.flatnonzero(sampled)
     deg = np.full(len(line), np.nan)
     deg[where] = planes.contact_deg
     contacted = np.nan_to_num(deg) > 0
     filled = np.full(len(line), np.nan)
     filled[where] = planes.filled
-    out = {"contact_deg": _smoothed_max(deg, line.branches, config.smooth),
-           "contact_length_mm": float(line.weights_mm[contacted].sum()),
-           "radius_mm": float(np.nanmedian(planes.radius_mm[~on_bridge[sampled]])) if planes.valid.any() else np.nan,
-           "n_planes": int(planes.valid[near[sampled]].sum()),
-           "reconstructed_mm": bridged.length_mm if bridged is not None else 0.0}
+    out = {
+        "contact_deg": _smoothed_max(deg, line.branches, config.smooth),
+        "contact_length_mm": float(line.weights_mm[contacted].sum()),
+        "radius_mm": float(np.nanmedian(planes.radius_mm[~on_bridge[sampled]])) if planes.valid.any() else np.nan,
+        "n_planes": int(planes.valid[near[sampled]].sum()),
+        "reconstructed_mm": bridged.length_mm if bridged is not None else 0.0,
+    }
     if out["contact_deg"] == 0.0 and contacted.any():
         # the tumor touches in fewer consecutive planes than the median window: keep the smallest touch
         out["contact_deg"] = float(np.nanmin(deg[contacted]))
@@ -187,8 +224,14 @@ def _deformity(line, where: np.ndarray, planes, contacted: np.ndarray, smooth: i
     return float(max(concavity, narrowing, 0.0))
 
 
-def measure_case(mask, spacing, label_map: dict[str, int] | None = None, *, case_id: str | None = None,
-                 config: MeasureConfig = MeasureConfig()) -> pd.DataFrame:
+def measure_case(
+    mask,
+    spacing,
+    label_map: dict[str, int] | None = None,
+    *,
+    case_id: str | None = None,
+    config: MeasureConfig = MeasureConfig(),
+) -> pd.DataFrame:
     """One row per vessel of ``label_map`` (default: the canonical structures) with its contact.
 
     ``mask`` is an integer label volume (X, Y, Z) and ``spacing`` its voxel size in mm. Names in
@@ -243,9 +286,18 @@ def measure_case(mask, spacing, label_map: dict[str, int] | None = None, *, case
         values = {"min_distance_mm": gap}
         if gap == 0.0 and (ring & vessel_crop).any():
             others = labelled & ~tumor_crop & ~vessel_crop
-            values.update(_measure_touching(vessel_crop, tumor_crop, others, ring,
-                                            surface_tree_crop(surface_mm, lo, spacing), spacing, config,
-                                            vessel in DEFORMITY_VESSELS))
+            values.update(
+                _measure_touching(
+                    vessel_crop,
+                    tumor_crop,
+                    others,
+                    ring,
+                    surface_tree_crop(surface_mm, lo, spacing),
+                    spacing,
+                    config,
+                    vessel in DEFORMITY_VESSELS,
+                )
+            )
         rows.append(_row(vessel, True, **values))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

@@ -10,6 +10,7 @@ between them is a gap and no contact. The plane's contact is the contacted share
 perimeter times 360 (perimeter-weighted, so an off-centre centre point or an oval vein is not
 biased). Planes are re-centred once on the cross-section's centroid before the final measurement.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,12 +22,12 @@ from scipy.spatial import ConvexHull, QhullError
 
 @dataclass
 class PlaneMeasurements:
-    contact_deg: np.ndarray   # (M,) contacted share of the perimeter x 360; NaN where the plane is invalid
-    radius_mm: np.ndarray     # (M,) median wall distance from the (re-centred) centre
-    solidity: np.ndarray      # (M,) cross-section area / convex hull area (1 = convex contour)
-    valid: np.ndarray         # (M,) bool
+    contact_deg: np.ndarray  # (M,) contacted share of the perimeter x 360; NaN where the plane is invalid
+    radius_mm: np.ndarray  # (M,) median wall distance from the (re-centred) centre
+    solidity: np.ndarray  # (M,) cross-section area / convex hull area (1 = convex contour)
+    valid: np.ndarray  # (M,) bool
     area_mm2: np.ndarray = None  # (M,) cross-section area
-    filled: np.ndarray = None    # (M,) share of contacted rays whose wall was reconstructed (tumor over the wall)
+    filled: np.ndarray = None  # (M,) share of contacted rays whose wall was reconstructed (tumor over the wall)
 
 
 def _frames(tangents: np.ndarray):
@@ -41,12 +42,19 @@ def _frames(tangents: np.ndarray):
 def _sample(volume: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """Trilinear samples of ``volume`` at voxel coordinates ``coords`` (..., 3); 0 outside."""
     flat = coords.reshape(-1, 3).T
-    return ndimage.map_coordinates(volume, flat, order=1, mode="constant", cval=0.0,
-                                   output=np.float32).reshape(coords.shape[:-1])
+    return ndimage.map_coordinates(volume, flat, order=1, mode="constant", cval=0.0, output=np.float32).reshape(
+        coords.shape[:-1]
+    )
 
 
-def _walls(vessel: np.ndarray, spacing: np.ndarray, centers: np.ndarray, dirs: np.ndarray, max_radius_mm: float,
-           refine: int = 5):
+def _walls(
+    vessel: np.ndarray,
+    spacing: np.ndarray,
+    centers: np.ndarray,
+    dirs: np.ndarray,
+    max_radius_mm: float,
+    refine: int = 5,
+):
     """Wall distance per ray (M, A) in mm and ray validity (wall found inside the array).
 
     Coarse to fine: samples every 0.75 of the smallest voxel (a first exit below 0.5 cannot hide
@@ -61,7 +69,7 @@ def _walls(vessel: np.ndarray, spacing: np.ndarray, centers: np.ndarray, dirs: n
     d_vox = (dirs / spacing)[:, :, None, :]
     vals = _sample(vessel, c_vox + radii[None, None, :, None] * d_vox)
     outside = vals < 0.5
-    k = np.argmax(outside, axis=2)                        # first sample outside the vessel
+    k = np.argmax(outside, axis=2)  # first sample outside the vessel
     found = outside.any(axis=2) & (k > 0)
     kk = np.clip(k, 1, len(radii) - 1)
     lo, hi = radii[kk - 1], radii[kk]
@@ -105,9 +113,19 @@ def _polygon(wall: np.ndarray, ok: np.ndarray, cos: np.ndarray, sin: np.ndarray)
     return x, y, abs(area), cx, cy
 
 
-def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: np.ndarray, tangents: np.ndarray,
-                   *, max_radius_mm: float, n_angles: int = 180, tol_factor: float = 0.6,
-                   min_valid_share: float = 0.9, min_free_share: float = 0.25) -> PlaneMeasurements:
+def measure_planes(
+    vessel: np.ndarray,
+    tumor: np.ndarray,
+    spacing,
+    centers_mm: np.ndarray,
+    tangents: np.ndarray,
+    *,
+    max_radius_mm: float,
+    n_angles: int = 180,
+    tol_factor: float = 0.6,
+    min_valid_share: float = 0.9,
+    min_free_share: float = 0.25,
+) -> PlaneMeasurements:
     """Contact of ``tumor`` with ``vessel`` (uint8/bool arrays of one grid) in planes orthogonal to
     ``tangents`` at ``centers_mm`` (mm relative to the array origin).
 
@@ -119,8 +137,14 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
     """
     spacing = np.asarray(spacing, dtype=float)
     m = len(centers_mm)
-    out = PlaneMeasurements(np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan), np.zeros(m, dtype=bool),
-                            np.full(m, np.nan), np.zeros(m))
+    out = PlaneMeasurements(
+        np.full(m, np.nan),
+        np.full(m, np.nan),
+        np.full(m, np.nan),
+        np.zeros(m, dtype=bool),
+        np.full(m, np.nan),
+        np.zeros(m),
+    )
     if m == 0:
         return out
     vessel = vessel.astype(np.uint8, copy=False)
@@ -128,7 +152,7 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
     theta = np.arange(n_angles) * (2 * np.pi / n_angles)
     cos, sin = np.cos(theta), np.sin(theta)
     u, v = _frames(tangents)
-    dirs = cos[None, :, None] * u[:, None, :] + sin[None, :, None] * v[:, None, :]      # (M, A, 3)
+    dirs = cos[None, :, None] * u[:, None, :] + sin[None, :, None] * v[:, None, :]  # (M, A, 3)
 
     # pass 1 (every other ray): walls around the skeleton point, then move the centre to the
     # cross-section's centroid
@@ -144,7 +168,7 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
         moved = np.linalg.norm(centers - centers_mm, axis=1).max()
         max_radius_mm = min(max_radius_mm, float(wall[ok].max()) + moved + 2.0 * float(spacing.max()))
     wall, ok = _walls(vessel, spacing, centers, dirs, max_radius_mm)
-    ray_voxel = 1.0 / np.linalg.norm(dirs / spacing, axis=2)                             # mm per voxel step
+    ray_voxel = 1.0 / np.linalg.norm(dirs / spacing, axis=2)  # mm per voxel step
     offsets = np.array([1 / 3, 2 / 3, 1.0]) * tol_factor
     probe_r = wall[..., None] + offsets[None, None, :] * ray_voxel[..., None]
     pts = centers[:, None, None, :] + probe_r[..., None] * dirs[:, :, None, :]
@@ -156,8 +180,7 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
     contours = {}
     for i in planes:
         if (touched[i] & ok[i]).any():
-            contours[i] = _reconstruct(wall[i], ok[i], touched[i], ray_voxel[i], cos, sin, free_radius,
-                                       min_free_share)
+            contours[i] = _reconstruct(wall[i], ok[i], touched[i], ray_voxel[i], cos, sin, free_radius, min_free_share)
     overlapping = bool(contours) and np.mean([c is not None for c in contours.values()]) >= 0.5
     for i in planes:
         x, y, area, _, _ = _polygon(wall[i], ok[i], cos, sin)
@@ -181,7 +204,7 @@ def measure_planes(vessel: np.ndarray, tumor: np.ndarray, spacing, centers_mm: n
             out.filled[i] = float((contour[hit] > wall[i][hit]).sum() / hit.sum())
         cx_, cy_ = contour[ok[i]] * cos[ok[i]], contour[ok[i]] * sin[ok[i]]
         seg = np.hypot(np.roll(cx_, -1) - cx_, np.roll(cy_, -1) - cy_)
-        weight = (seg + np.roll(seg, 1)) / 2.0                                            # arc per ray
+        weight = (seg + np.roll(seg, 1)) / 2.0  # arc per ray
         out.contact_deg[i] = 360.0 * float((weight * hit[ok[i]]).sum() / weight.sum())
         out.radius_mm[i] = float(np.median(wall[i][ok[i]]))
         out.area_mm2[i] = area
@@ -206,7 +229,7 @@ def _reconstruct(wall, ok, touched, ray_voxel, cos, sin, free_radius: float, min
     if hit.any() and free.any():
         arc_per_ray = float(np.median(wall[ok])) * 2 * np.pi / n
         k = min(int(np.ceil(0.5 * np.median(ray_voxel[ok]) / max(arc_per_ray, 1e-6))), n // 4)
-        wrapped = np.concatenate([hit[n - k:], hit, hit[:k]]).astype(float)
+        wrapped = np.concatenate([hit[n - k :], hit, hit[:k]]).astype(float)
         clean = free & ~(np.convolve(wrapped, np.ones(2 * k + 1), mode="valid") > 0)
     else:
         clean = free

@@ -21,6 +21,7 @@ The tube is one voxel wider than the stumps' radius so that it covers every pain
 voxel even with sub-voxel errors of the course and radius (a lumen voxel left as tumor inside it
 would read as contact all round); a circle of any radius about the right centre gives the same angle.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,10 +46,10 @@ REL_MARGIN = 0.15
 @dataclass
 class Bridged:
     line: Centerline
-    vessel: np.ndarray     # vessel mask with the reconstructed lumen
-    tumor: np.ndarray      # tumor mask without it
+    vessel: np.ndarray  # vessel mask with the reconstructed lumen
+    tumor: np.ndarray  # tumor mask without it
     radius_mm: np.ndarray  # (N,) radius of the bridge points (NaN for the vessel's own points)
-    length_mm: float       # total bridged centerline length
+    length_mm: float  # total bridged centerline length
 
 
 def _free_ends(line: Centerline) -> list[np.ndarray]:
@@ -65,8 +66,15 @@ def _free_ends(line: Centerline) -> list[np.ndarray]:
     return [e for e in ends if e is not None]
 
 
-def _stump_axis(path: np.ndarray, pts: np.ndarray, vessel: np.ndarray, vox_mm: np.ndarray, spacing: np.ndarray,
-                radius: float, length_mm: float = 8.0):
+def _stump_axis(
+    path: np.ndarray,
+    pts: np.ndarray,
+    vessel: np.ndarray,
+    vox_mm: np.ndarray,
+    spacing: np.ndarray,
+    radius: float,
+    length_mm: float = 8.0,
+):
     """End point and outward direction of a stump.
 
     A line fitted to its centerline between one radius and one radius + ``length_mm`` behind the end
@@ -78,9 +86,9 @@ def _stump_axis(path: np.ndarray, pts: np.ndarray, vessel: np.ndarray, vox_mm: n
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
     skip = min(max(radius, 2.0 * float(spacing.max())), 0.5 * arc[-1])
     sel = (arc >= skip) & (arc <= skip + length_mm)
-    if sel.sum() < 3:   # thick slices: few points; take the next three behind
+    if sel.sum() < 3:  # thick slices: few points; take the next three behind
         sel = np.zeros_like(sel)
-        sel[np.searchsorted(arc, skip):][:3] = True
+        sel[np.searchsorted(arc, skip) :][:3] = True
     if sel.sum() < 3:
         sel = arc >= 0
     q = p[sel]
@@ -96,7 +104,7 @@ def _stump_axis(path: np.ndarray, pts: np.ndarray, vessel: np.ndarray, vox_mm: n
     along = rel @ t
     perp = np.linalg.norm(rel - np.outer(along, t), axis=1)
     near_axis = perp <= 1.5 * radius + spacing.max()
-    ds = float(np.abs(t * spacing).max())        # voxel step along the axis: slabs hold >= 2 slices
+    ds = float(np.abs(t * spacing).max())  # voxel step along the axis: slabs hold >= 2 slices
     behind, width = 0.5 * ds + 0.5, 2.0 * ds + 1.0
     slabs = [near_axis & (along < -behind - off) & (along >= -behind - off - width) for off in (0.0, width)]
     if min(sl.sum() for sl in slabs) < 3:
@@ -117,14 +125,15 @@ def _lookup(mask: np.ndarray, pts_mm: np.ndarray, spacing: np.ndarray) -> np.nda
     return out
 
 
-def _stump_radius(vox_mm: np.ndarray, p: np.ndarray, t: np.ndarray, r0: float, spacing: np.ndarray,
-                  length_mm: float = 6.0) -> float:
+def _stump_radius(
+    vox_mm: np.ndarray, p: np.ndarray, t: np.ndarray, r0: float, spacing: np.ndarray, length_mm: float = 6.0
+) -> float:
     """Radius of the stump behind end ``p`` (outward tangent ``t``): voxel volume / slab length as a disc.
 
     The slab is a whole number of voxel steps along the axis (a 6 mm slab of a vessel running along
     2.5 mm slices would hold 2 or 3 slices depending on where it starts: +-20 % of the area)."""
     ds = float(np.abs(t * spacing).max())
-    behind = 1.0 + 0.5 * ds   # the last voxels are cut obliquely
+    behind = 1.0 + 0.5 * ds  # the last voxels are cut obliquely
     length_mm = ds * np.ceil(length_mm / ds)
     rel = vox_mm - p
     along = rel @ t
@@ -136,8 +145,15 @@ def _stump_radius(vox_mm: np.ndarray, p: np.ndarray, t: np.ndarray, r0: float, s
     return float(np.sqrt(area / np.pi))
 
 
-def bridge_gaps(line: Centerline, vessel: np.ndarray, tumor: np.ndarray, others: np.ndarray, spacing: np.ndarray,
-                components: np.ndarray, depth: np.ndarray) -> Bridged | None:
+def bridge_gaps(
+    line: Centerline,
+    vessel: np.ndarray,
+    tumor: np.ndarray,
+    others: np.ndarray,
+    spacing: np.ndarray,
+    components: np.ndarray,
+    depth: np.ndarray,
+) -> Bridged | None:
     """Join the vessel's stumps across the tumor (arrays of one box; ``components`` labels the vessel's
     connected components, ``depth`` is its distance transform in mm). None when nothing is bridged."""
     ends = _free_ends(line)
@@ -147,8 +163,12 @@ def bridge_gaps(line: Centerline, vessel: np.ndarray, tumor: np.ndarray, others:
     comp_of = components[tuple(np.round(pts / spacing).astype(int).T)]
     vox_mm = np.argwhere(vessel) * spacing
     r_max = float(depth.max())
-    axes = [_stump_axis(path, pts, vessel, vox_mm, spacing, float(depth[tuple(np.round(pts[path] / spacing).astype(int).T)].max()))
-            for path in ends]
+    axes = [
+        _stump_axis(
+            path, pts, vessel, vox_mm, spacing, float(depth[tuple(np.round(pts[path] / spacing).astype(int).T)].max())
+        )
+        for path in ends
+    ]
     cos_max = np.cos(np.deg2rad(MAX_TURN_DEG))
     candidates = []
     for a in range(len(ends)):
@@ -191,8 +211,12 @@ def bridge_gaps(line: Centerline, vessel: np.ndarray, tumor: np.ndarray, others:
         s = np.linspace(0.0, 1.0, max(int(np.ceil(gap / (0.25 * step))), 4) + 1)[:, None]
         h00, h10, h01, h11 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s, -2 * s**3 + 3 * s**2, s**3 - s**2
         curve = h00 * pa + h10 * gap * ta + h01 * pb + h11 * gap * tb
-        deriv = ((6 * s**2 - 6 * s) * pa + (3 * s**2 - 4 * s + 1) * gap * ta + (-6 * s**2 + 6 * s) * pb
-                 + (3 * s**2 - 2 * s) * gap * tb)
+        deriv = (
+            (6 * s**2 - 6 * s) * pa
+            + (3 * s**2 - 4 * s + 1) * gap * ta
+            + (-6 * s**2 + 6 * s) * pb
+            + (3 * s**2 - 2 * s) * gap * tb
+        )
         deriv /= np.linalg.norm(deriv, axis=1, keepdims=True)
         radius = ra + (rb - ra) * s[:, 0]
         curve, deriv = _refine_course(curve, deriv, radius, occupied, spacing)
@@ -225,7 +249,9 @@ def bridge_gaps(line: Centerline, vessel: np.ndarray, tumor: np.ndarray, others:
     curve, radius = np.concatenate(tube_pts), np.concatenate(tube_r)
     margin = step
     lo = np.maximum(np.floor((curve.min(axis=0) - radius.max() * (1 + REL_MARGIN) - margin) / spacing).astype(int), 0)
-    hi = np.minimum(np.ceil((curve.max(axis=0) + radius.max() * (1 + REL_MARGIN) + margin) / spacing).astype(int) + 1, vessel.shape)
+    hi = np.minimum(
+        np.ceil((curve.max(axis=0) + radius.max() * (1 + REL_MARGIN) + margin) / spacing).astype(int) + 1, vessel.shape
+    )
     grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), axis=-1)
     reach = float(radius.max()) * (1 + REL_MARGIN) + margin
     dist, nearest = cKDTree(curve).query(grid.reshape(-1, 3) * spacing, distance_upper_bound=reach + 1e-6)
@@ -235,8 +261,12 @@ def bridge_gaps(line: Centerline, vessel: np.ndarray, tumor: np.ndarray, others:
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
     tube[box] = inside.reshape(grid.shape[:-1])
     tube &= ~others
-    line = Centerline(np.concatenate([pts, *new_pts]), np.concatenate([tangents, *new_tan]), branches,
-                      np.concatenate([line.weights_mm, *new_w]))
+    line = Centerline(
+        np.concatenate([pts, *new_pts]),
+        np.concatenate([tangents, *new_tan]),
+        branches,
+        np.concatenate([line.weights_mm, *new_w]),
+    )
     r_all = np.concatenate([np.full(len(pts), np.nan), *new_r])
     return Bridged(line, vessel | tube, tumor & ~tube, r_all, total)
 
@@ -252,10 +282,14 @@ def _fit_fixed_circles(x: np.ndarray, y: np.ndarray, valid: np.ndarray, radius: 
         for _ in range(4):
             dx, dy = x - c[:, :1], y - c[:, 1:]
             d = np.maximum(np.hypot(dx, dy), 1e-9)
-            keep = valid & (np.abs(d - radius[:, None]) <= taus[:, j:j + 1])
+            keep = valid & (np.abs(d - radius[:, None]) <= taus[:, j : j + 1])
             n = np.maximum(keep.sum(axis=1), 1)
-            c = np.column_stack([((x - radius[:, None] * dx / d) * keep).sum(axis=1) / n,
-                                 ((y - radius[:, None] * dy / d) * keep).sum(axis=1) / n])
+            c = np.column_stack(
+                [
+                    ((x - radius[:, None] * dx / d) * keep).sum(axis=1) / n,
+                    ((y - radius[:, None] * dy / d) * keep).sum(axis=1) / n,
+                ]
+            )
     return c, keep
 
 
@@ -269,15 +303,23 @@ def _longest_run(keep: np.ndarray) -> np.ndarray:
             continue
         if not row.any():
             continue
-        start = int(np.argmin(row))           # a False: unroll the circle there
+        start = int(np.argmin(row))  # a False: unroll the circle there
         seq = np.concatenate([np.roll(row, -start), [False]]).astype(int)
         edges = np.flatnonzero(np.diff(np.concatenate([[0], seq])))
         out[i] = int((edges[1::2] - edges[0::2]).max())
     return out
 
 
-def _refine_course(curve: np.ndarray, deriv: np.ndarray, radius: np.ndarray, occupied: np.ndarray,
-                   spacing: np.ndarray, n_rays: int = 48, every_mm: float = 1.5, min_arc: float = 0.25):
+def _refine_course(
+    curve: np.ndarray,
+    deriv: np.ndarray,
+    radius: np.ndarray,
+    occupied: np.ndarray,
+    spacing: np.ndarray,
+    n_rays: int = 48,
+    every_mm: float = 1.5,
+    min_arc: float = 0.25,
+):
     """Move the bridged course onto the lumen that the tumor label paints over.
 
     The stumps fix the course only to a voxel or so, and a degree or two of their direction is
@@ -298,8 +340,8 @@ def _refine_course(curve: np.ndarray, deriv: np.ndarray, radius: np.ndarray, occ
     sample_at = np.linspace(0.0, arc[-1], max(int(np.ceil(arc[-1] / every_mm)), 1) + 1)
     k = np.clip(np.searchsorted(arc, sample_at), 0, len(curve) - 1)
     vox = float(spacing.max())
-    sigma = max(2.0, float(spacing.max())) / every_mm          # smoothing of the offsets, in samples
-    for _ in range(2):   # the second pass across the refined tangents
+    sigma = max(2.0, float(spacing.max())) / every_mm  # smoothing of the offsets, in samples
+    for _ in range(2):  # the second pass across the refined tangents
         centres, tangents, r = curve[k], deriv[k], radius[k]
         u, v = _frames(tangents)
         dirs = cos[None, :, None] * u[:, None, :] + sin[None, :, None] * v[:, None, :]
@@ -314,8 +356,11 @@ def _refine_course(curve: np.ndarray, deriv: np.ndarray, radius: np.ndarray, occ
         early = ok & (wall < to_circle - np.maximum(0.15 * r[:, None], vox))
         # and the free wall is one arc: the rays kept must run on (gaps of one ray closed) over min_arc
         # of the turn - a circle inside a heavily encased lumen can also touch the two edges of its notch
-        accept = ((_longest_run(keep) >= min_arc * n_rays) & (np.hypot(c[:, 0], c[:, 1]) <= 0.6 * r + vox)
-                  & (early.sum(axis=1) <= 0.05 * n_rays))
+        accept = (
+            (_longest_run(keep) >= min_arc * n_rays)
+            & (np.hypot(c[:, 0], c[:, 1]) <= 0.6 * r + vox)
+            & (early.sum(axis=1) <= 0.05 * n_rays)
+        )
         offset = np.where(accept[:, None], c[:, :1] * u + c[:, 1:] * v, np.nan)
         good = np.isfinite(offset[:, 0])
         if not good.any():
@@ -327,7 +372,7 @@ def _refine_course(curve: np.ndarray, deriv: np.ndarray, radius: np.ndarray, occ
         full = np.column_stack([np.interp(arc, sample_at, offset[:, ax]) for ax in range(3)])
         curve = curve + full
         if np.linalg.norm(offset, axis=1).max() < 0.25 * float(spacing.min()):
-            break   # already on the lumen: no second pass
+            break  # already on the lumen: no second pass
         # tangents of the refined course (smoothed over one sample spacing: offsets are interpolated linearly)
         per_sample = arc[-1] / (len(arc) - 1)
         d = np.gradient(ndimage.gaussian_filter1d(curve, sigma=every_mm / per_sample, axis=0, mode="nearest"), axis=0)

@@ -7,6 +7,7 @@ fold, and asks for class probabilities on held-out cases. Inference is mask-free
 used in ``fit`` only (``Cohort`` rows of the training part), never in ``predict_proba``, unless
 the recipe declares ``mask_source = "oracle"`` (an upper bound, labelled so in every table).
 """
+
 from __future__ import annotations
 
 import abc
@@ -23,11 +24,12 @@ from ..vocabulary import CLASS_NAMES, N_CLASSES  # noqa: F401 (re-exported: reci
 @dataclass
 class FitContext:
     """Everything a recipe needs from its caller besides data and hyper-parameters."""
+
     seed: int = 0
-    device: str = "cpu"              # resolved device string ("cpu", "cuda", "cuda:1", "mps")
+    device: str = "cpu"  # resolved device string ("cpu", "cuda", "cuda:1", "mps")
     profile: Profile = field(default_factory=lambda: PROFILES["cpu"])
-    cache_dir: Path | None = None    # where preprocessed volumes may be cached (shared across folds)
-    work_dir: Path | None = None     # where this fit may write checkpoints (weights only)
+    cache_dir: Path | None = None  # where preprocessed volumes may be cached (shared across folds)
+    work_dir: Path | None = None  # where this fit may write checkpoints (weights only)
     # Called after each epoch with (epoch, metrics) where metrics holds at least "val_macro_f1"
     # when a validation set was given. It may raise optuna.TrialPruned to stop the fit.
     on_epoch: Callable[[int, dict], None] | None = None

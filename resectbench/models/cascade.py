@@ -13,6 +13,7 @@ Guarding the choice (the coarse prediction can hold several tumour-like blobs): 
 component within reach of the predicted pancreas wins (the largest of all when none is); without a
 predicted tumour, the pancreas centroid; without either, the scan centre.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,7 +57,7 @@ def tumour_centre_vox(mask: np.ndarray) -> tuple[np.ndarray | None, str]:
         if pancreas.any():
             reach = ndimage.binary_dilation(pancreas, iterations=PANCREAS_REACH_VOX)
             touches = np.asarray(ndimage.maximum(reach, labels, index)) > 0
-            if touches.any():   # a PDAC grows from the pancreas: blobs away from it are false positives
+            if touches.any():  # a PDAC grows from the pancreas: blobs away from it are false positives
                 sizes = np.where(touches, sizes, 0.0)
         best = int(index[np.argmax(sizes)])
         return np.asarray(ndimage.center_of_mass(labels == best)), "tumour"
@@ -77,8 +78,15 @@ class SmallUNet(nn.Module):
         super().__init__()
         from monai.networks.nets import UNet
 
-        self.net = UNet(spatial_dims=3, in_channels=1, out_channels=n_classes, channels=(8, 16, 32, 64),
-                        strides=(2, 2, 2), num_res_units=1, norm="batch")
+        self.net = UNet(
+            spatial_dims=3,
+            in_channels=1,
+            out_channels=n_classes,
+            channels=(8, 16, 32, 64),
+            strides=(2, 2, 2),
+            num_res_units=1,
+            norm="batch",
+        )
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         return BackboneOutput(embedding=x.new_zeros((x.shape[0], 0)), seg_logits=self.net(x))
@@ -89,25 +97,34 @@ class Localiser:
 
     def __init__(self, net: SmallUNet, cascade: Cascade, cache_dir: str | Path | None, device: str = "cpu"):
         self.net, self.cascade, self.device = net.eval(), cascade, device
-        self.history: list[dict] = []   # per-epoch training metrics (empty when loaded from the cache)
+        self.history: list[dict] = []  # per-epoch training metrics (empty when loaded from the cache)
         self._tmp = None if cache_dir is not None else tempfile.TemporaryDirectory(prefix="resectbench-volumes-")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else Path(self._tmp.name)
 
     def store(self):
         from ..data.images import ImageConfig, VolumeStore
 
-        return VolumeStore(self.cache_dir, ImageConfig(target_spacing=tuple(self.cascade.localiser_spacing_mm),
-                                                       roi=tuple(self.cascade.localiser_roi)))
+        return VolumeStore(
+            self.cache_dir,
+            ImageConfig(target_spacing=tuple(self.cascade.localiser_spacing_mm), roi=tuple(self.cascade.localiser_roi)),
+        )
 
     @torch.no_grad()
     def predict_arrays(self, images) -> np.ndarray:
         self.net.to(self.device).eval()
-        out = [self.net(torch.as_tensor(np.asarray(im, dtype=np.float32))[None].to(self.device)).seg_logits
-               .argmax(dim=1)[0].to(torch.uint8).cpu().numpy() for im in images]
+        out = [
+            self.net(torch.as_tensor(np.asarray(im, dtype=np.float32))[None].to(self.device))
+            .seg_logits.argmax(dim=1)[0]
+            .to(torch.uint8)
+            .cpu()
+            .numpy()
+            for im in images
+        ]
         return np.stack(out) if out else np.zeros((0, *self.cascade.localiser_roi), dtype=np.uint8)
 
-    def centres(self, cohort, on_progress: Callable[[int, int, str], None] | None = None
-                ) -> dict[str, tuple[np.ndarray, str]]:
+    def centres(
+        self, cohort, on_progress: Callable[[int, int, str], None] | None = None
+    ) -> dict[str, tuple[np.ndarray, str]]:
         """``case_id -> (centre in world mm (RAS), source)``; masks of ``cohort`` are never read."""
         vols = self.store().get(cohort, on_progress=on_progress)
         ids = list(cohort.case_ids)
@@ -141,16 +158,26 @@ def cut_windows(vols: dict, centres: dict, size) -> dict:
         vox = world_to_voxel(v["affine"], centre)
         affine = np.array(v["affine"], dtype=np.float64)
         affine[:3, 3] += affine[:3, :3] @ window_start(vox, size)
-        out[cid] = {"image": crop_around(v["image"], vox, size, pad_value=float(v["image"].min())),
-                    "seg": crop_around(v["seg"], vox, size, pad_value=0), "has_mask": v["has_mask"],
-                    "affine": affine}
+        out[cid] = {
+            "image": crop_around(v["image"], vox, size, pad_value=float(v["image"].min())),
+            "seg": crop_around(v["seg"], vox, size, pad_value=0),
+            "has_mask": v["has_mask"],
+            "affine": affine,
+        }
     return out
 
 
 def _cache_key(cohort, cascade: Cascade, seed: int, device: str, extra: dict | None = None) -> str:
-    payload = {"version": CACHE_VERSION, "cascade": asdict(cascade), "seed": seed, "cases": sorted(cohort.case_ids),
-               "fingerprint": getattr(cohort, "fingerprint", None), "torch": torch.__version__,
-               "device": torch.device(device).type, **(extra or {})}
+    payload = {
+        "version": CACHE_VERSION,
+        "cascade": asdict(cascade),
+        "seed": seed,
+        "cases": sorted(cohort.case_ids),
+        "fingerprint": getattr(cohort, "fingerprint", None),
+        "torch": torch.__version__,
+        "device": torch.device(device).type,
+        **(extra or {}),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -165,15 +192,33 @@ def training_centres(vols: dict, localiser: Localiser, cohort) -> dict[str, np.n
     return centres
 
 
-def _fit_small_unet(net: SmallUNet, ids, images, segs, has_mask, roi, spacing, epochs: int, transform,
-                    ctx: FitContext, device: str, path: Path | None) -> list[dict]:
+def _fit_small_unet(
+    net: SmallUNet,
+    ids,
+    images,
+    segs,
+    has_mask,
+    roi,
+    spacing,
+    epochs: int,
+    transform,
+    ctx: FitContext,
+    device: str,
+    path: Path | None,
+) -> list[dict]:
     """Train ``net`` in place (lr 3e-3, batch 2) and keep its weights at ``path``; the per-epoch history."""
     from .segmenter import SegmenterConfig, fit_segmentation
 
-    arrays = CaseArrays(case_ids=list(ids), clinical=np.zeros((len(ids), 0), dtype=np.float32), images=images,
-                        segs=segs, has_mask=np.asarray(has_mask, dtype=bool))
-    config = SegmenterConfig(roi=tuple(roi), spacing=tuple(spacing), epochs=epochs, batch_size=2, lr=3e-3,
-                             seed=ctx.seed)
+    arrays = CaseArrays(
+        case_ids=list(ids),
+        clinical=np.zeros((len(ids), 0), dtype=np.float32),
+        images=images,
+        segs=segs,
+        has_mask=np.asarray(has_mask, dtype=bool),
+    )
+    config = SegmenterConfig(
+        roi=tuple(roi), spacing=tuple(spacing), epochs=epochs, batch_size=2, lr=3e-3, seed=ctx.seed
+    )
     history = fit_segmentation(net, arrays, config, device=device, transform=transform, on_progress=ctx.on_progress)
     net.eval()
     if path is not None:
@@ -186,8 +231,9 @@ def _no_flip_augmentation(roi, seed: int):
     where tails are and swap side-specific vessels (SMA / SMV)."""
     from ..data.transforms import AugmentationConfig, ImageConfig, train_augmentation
 
-    return train_augmentation(ImageConfig(roi=tuple(roi), augmentation=AugmentationConfig(flip_prob=0.0,
-                                                                                          rot90_prob=0.0)), seed)
+    return train_augmentation(
+        ImageConfig(roi=tuple(roi), augmentation=AugmentationConfig(flip_prob=0.0, rot90_prob=0.0)), seed
+    )
 
 
 def train_localiser(train_cohort, ctx: FitContext, cascade: Cascade) -> Localiser:
@@ -210,9 +256,19 @@ def train_localiser(train_cohort, ctx: FitContext, cascade: Cascade) -> Localise
     # pancreas and tumour keep their indices (1, 2); every other structure is background here
     segs = [np.where(np.isin(vols[c]["seg"], (PANCREAS, TUMOR)), vols[c]["seg"], 0).astype(np.uint8) for c in ids]
     localiser.history = _fit_small_unet(
-        localiser.net, ids, [vols[c]["image"] for c in ids], segs, [vols[c]["has_mask"] for c in ids],
-        cascade.localiser_roi, cascade.localiser_spacing_mm, cascade.localiser_epochs,
-        _no_flip_augmentation(cascade.localiser_roi, ctx.seed), ctx, device, path)
+        localiser.net,
+        ids,
+        [vols[c]["image"] for c in ids],
+        segs,
+        [vols[c]["has_mask"] for c in ids],
+        cascade.localiser_roi,
+        cascade.localiser_spacing_mm,
+        cascade.localiser_epochs,
+        _no_flip_augmentation(cascade.localiser_roi, ctx.seed),
+        ctx,
+        device,
+        path,
+    )
     return localiser
 
 
@@ -227,8 +283,12 @@ class WindowSegmenter:
     def store(self):
         from ..data.images import ImageConfig, VolumeStore
 
-        return VolumeStore(self.localiser.cache_dir, ImageConfig(
-            target_spacing=tuple(self.profile.target_spacing_mm), roi=tuple(self.profile.cascade.context_roi)))
+        return VolumeStore(
+            self.localiser.cache_dir,
+            ImageConfig(
+                target_spacing=tuple(self.profile.target_spacing_mm), roi=tuple(self.profile.cascade.context_roi)
+            ),
+        )
 
     def _windows(self, cohort, on_progress=None) -> dict:
         """Each case's window around the localiser's centre (image, and the reference seg when it has one)."""
@@ -238,11 +298,18 @@ class WindowSegmenter:
     @torch.no_grad()
     def _segment(self, windows: dict) -> dict[str, np.ndarray]:
         self.net.to(self.device).eval()
-        return {cid: self.net(torch.as_tensor(w["image"])[None].to(self.device)).seg_logits.argmax(dim=1)[0]
-                .to(torch.uint8).cpu().numpy() for cid, w in windows.items()}
+        return {
+            cid: self.net(torch.as_tensor(w["image"])[None].to(self.device))
+            .seg_logits.argmax(dim=1)[0]
+            .to(torch.uint8)
+            .cpu()
+            .numpy()
+            for cid, w in windows.items()
+        }
 
-    def predict_masks(self, cohort, on_progress: Callable[[int, int, str], None] | None = None
-                      ) -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
+    def predict_masks(
+        self, cohort, on_progress: Callable[[int, int, str], None] | None = None
+    ) -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
         """``case_id -> (mask in the window around the localiser's centre, spacing mm)``; no mask is read."""
         spacing = tuple(float(s) for s in self.profile.target_spacing_mm)
         masks = self._segment(self._windows(cohort, on_progress))
@@ -275,8 +342,13 @@ def train_window_segmenter(train_cohort, ctx: FitContext, epochs: int = WINDOW_S
     seg = WindowSegmenter(SmallUNet(len(STRUCTURES)), localiser, profile, device)
     path = None
     if ctx.cache_dir is not None:
-        key = _cache_key(train_cohort, cascade, ctx.seed, device, extra={
-            "window": [list(profile.roi), list(profile.target_spacing_mm)], "epochs": epochs})
+        key = _cache_key(
+            train_cohort,
+            cascade,
+            ctx.seed,
+            device,
+            extra={"window": [list(profile.roi), list(profile.target_spacing_mm)], "epochs": epochs},
+        )
         path = Path(ctx.cache_dir) / "window-segmenters" / f"{key}.pt"
         if path.exists():
             seg.net.load_state_dict(load_weights(path))
@@ -287,10 +359,25 @@ def train_window_segmenter(train_cohort, ctx: FitContext, epochs: int = WINDOW_S
     size = np.asarray(profile.roi) + 2 * cascade.jitter_vox
     windows = cut_windows(masked, training_centres(masked, localiser, train_cohort), size)
     # the window around the true tumour, shifted as far as the localiser typically errs
-    transform = Compose([RandSpatialCropd(keys=["image", "seg"], roi_size=tuple(profile.roi), random_size=False),
-                         _no_flip_augmentation(size, ctx.seed)])
+    transform = Compose(
+        [
+            RandSpatialCropd(keys=["image", "seg"], roi_size=tuple(profile.roi), random_size=False),
+            _no_flip_augmentation(size, ctx.seed),
+        ]
+    )
     transform.set_random_state(seed=ctx.seed)
-    seg.history = _fit_small_unet(seg.net, ids, [windows[c]["image"] for c in ids], [windows[c]["seg"] for c in ids],
-                                  [True] * len(ids), profile.roi, profile.target_spacing_mm, epochs, transform, ctx,
-                                  device, path)
+    seg.history = _fit_small_unet(
+        seg.net,
+        ids,
+        [windows[c]["image"] for c in ids],
+        [windows[c]["seg"] for c in ids],
+        [True] * len(ids),
+        profile.roi,
+        profile.target_spacing_mm,
+        epochs,
+        transform,
+        ctx,
+        device,
+        path,
+    )
     return seg

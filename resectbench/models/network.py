@@ -4,6 +4,7 @@
 branch is optional (``backbone=None`` gives a clinical-only network) and so is the clinical one
 (an encoder whose ``out_dim`` is 0, such as ``none``). The fusion owns the classification head.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from torch import nn
 
 @dataclass
 class NetOutput:
-    logits: torch.Tensor                 # (B, n_classes) class logits
-    seg_logits: torch.Tensor | None      # (B, n_seg, *roi) or None when nothing segments
-    image_embedding: torch.Tensor        # (B, image_dim); (B, 0) without an image branch
-    clinical_embedding: torch.Tensor     # (B, clinical_dim); (B, 0) without a clinical branch
+    logits: torch.Tensor  # (B, n_classes) class logits
+    seg_logits: torch.Tensor | None  # (B, n_seg, *roi) or None when nothing segments
+    image_embedding: torch.Tensor  # (B, image_dim); (B, 0) without an image branch
+    clinical_embedding: torch.Tensor  # (B, clinical_dim); (B, 0) without a clinical branch
 
 
 class MultitaskNet(nn.Module):
@@ -62,8 +63,9 @@ class MultitaskNet(nn.Module):
         else:
             clinical_emb = clinical.new_zeros((batch, 0))
         logits = self.fusion(image_emb, clinical_emb)
-        return NetOutput(logits=logits, seg_logits=seg_logits, image_embedding=image_emb,
-                         clinical_embedding=clinical_emb)
+        return NetOutput(
+            logits=logits, seg_logits=seg_logits, image_embedding=image_emb, clinical_embedding=clinical_emb
+        )
 
     def n_parameters(self, trainable_only: bool = True) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

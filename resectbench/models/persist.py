@@ -61,8 +61,10 @@ def save_model(model, folder: str | Path, *, train_ids, valid_ids) -> dict:
         description, tensors = model.state()
         unknown = set(tensors) - set(TENSOR_FILES)
         if unknown or "net" not in tensors:
-            raise ModelStateError(f"{type(model).__name__}.state() returned tensors {sorted(tensors)}; "
-                                  f"expected 'net' and optionally {sorted(set(TENSOR_FILES) - {'net'})}")
+            raise ModelStateError(
+                f"{type(model).__name__}.state() returned tensors {sorted(tensors)}; "
+                f"expected 'net' and optionally {sorted(set(TENSOR_FILES) - {'net'})}"
+            )
         clash = set(description) & set(RESERVED)
         if clash:
             raise ModelStateError(f"{type(model).__name__}.state() uses reserved key(s) {sorted(clash)}")
@@ -131,5 +133,6 @@ def _restore_network(model, folder: Path, state: dict, ctx: FitContext):
     try:
         return model.load_state(description, tensors, ctx)
     except (RuntimeError, KeyError, ValueError) as exc:
-        raise ModelStateError(f"{folder}: the saved state does not fit {type(model).__name__} "
-                              f"({type(exc).__name__}: {exc})") from None
+        raise ModelStateError(
+            f"{folder}: the saved state does not fit {type(model).__name__} ({type(exc).__name__}: {exc})"
+        ) from None

@@ -20,6 +20,7 @@ A trained segmenter is cached under ``<cache_dir>/segmenters/`` keyed by the tra
 data fingerprint, the configuration and the seed: every recipe of a fold that asks for the same
 segmenter trains it once (training is deterministic on CPU, so the cache changes no result).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,19 +45,20 @@ from .engine.metrics import per_structure_dice, structure_dice
 from .engine.precision import autocast, resolve_amp, resolve_device
 from .engine.seeding import deterministic, seed_everything
 
-N_SEG_CLASSES = len(STRUCTURES)   # the canonical structures, background included
+N_SEG_CLASSES = len(STRUCTURES)  # the canonical structures, background included
 TUMOR = INDEX["tumor"]
-CACHE_VERSION = 1      # bump when training changes in a way that changes the weights
+CACHE_VERSION = 1  # bump when training changes in a way that changes the weights
 
 
 @dataclass
 class SegmenterConfig:
     """Everything that determines a trained segmenter (and so its cache key)."""
+
     backbone: str = "cnn3d"
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     roi: tuple[int, int, int] = (32, 32, 32)
     spacing: tuple[float, float, float] = (3.0, 3.0, 3.0)
-    hu_clip: tuple[float, float] | None = None     # None: ImageConfig's default
+    hu_clip: tuple[float, float] | None = None  # None: ImageConfig's default
     epochs: int = 20
     batch_size: int = 2
     lr: float = 3e-3
@@ -64,7 +66,7 @@ class SegmenterConfig:
     seg_ce: float = 0.4
     seg_dice: float = 0.4
     seg_focal: float = 0.2
-    augment: bool = True                           # small affine, noise, intensity shift; no flips (image_config)
+    augment: bool = True  # small affine, noise, intensity shift; no flips (image_config)
     amp: str = "auto"
     grad_clip: float | None = 1.0
     seed: int = 0
@@ -87,8 +89,11 @@ class SegmenterConfig:
 
         # No flips or 90-degree turns: they swap left/right-specific labels (SMA vs SMV, aorta vs
         # IVC), which a segmenter of named vessels must tell apart by position.
-        kwargs = {"target_spacing": tuple(self.spacing), "roi": tuple(self.roi),
-                  "augmentation": AugmentationConfig(flip_prob=0.0, rot90_prob=0.0)}
+        kwargs = {
+            "target_spacing": tuple(self.spacing),
+            "roi": tuple(self.roi),
+            "augmentation": AugmentationConfig(flip_prob=0.0, rot90_prob=0.0),
+        }
         if self.hu_clip:
             kwargs["hu_clip"] = tuple(self.hu_clip)
         return ImageConfig(**kwargs)
@@ -102,16 +107,24 @@ def build_network(config: SegmenterConfig) -> nn.Module:
         kwargs["norm_name"] = "group"  # instance norm cannot train Swin-UNETR's bottleneck below 64^3
     net = registry.backbones.create(config.backbone, **{**kwargs, **config.backbone_kwargs})
     if not getattr(net, "segments", False):
-        raise ValueError(f"segmenter backbone {config.backbone!r} has no segmentation head; "
-                         f"choose one tagged 'segments' (e.g. cnn3d, swin-unetr, vit3d)")
+        raise ValueError(
+            f"segmenter backbone {config.backbone!r} has no segmentation head; "
+            f"choose one tagged 'segments' (e.g. cnn3d, swin-unetr, vit3d)"
+        )
     return net
 
 
 class Segmenter:
     """A trained segmentation network and the preprocessing it was trained with."""
 
-    def __init__(self, net: nn.Module, config: SegmenterConfig, history: list[dict] | None = None,
-                 cache_dir: str | Path | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        net: nn.Module,
+        config: SegmenterConfig,
+        history: list[dict] | None = None,
+        cache_dir: str | Path | None = None,
+        device: str = "cpu",
+    ):
         self.net = net.eval()
         self.config = config
         self.history = history or []
@@ -128,14 +141,17 @@ class Segmenter:
         batch_size = batch_size or self.config.batch_size
         out = []
         for start in range(0, len(images), batch_size):
-            x = torch.as_tensor(np.stack([np.asarray(im, dtype=np.float32) for im in images[start:start + batch_size]]))
+            x = torch.as_tensor(
+                np.stack([np.asarray(im, dtype=np.float32) for im in images[start : start + batch_size]])
+            )
             with autocast(amp_dtype, self.device):
                 logits = self.net(x.to(self.device)).seg_logits
             out.append(logits.argmax(dim=1).to(torch.uint8).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.config.roi), dtype=np.uint8)
 
-    def predict_masks(self, cohort, on_progress: Callable[[int, int, str], None] | None = None
-                      ) -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
+    def predict_masks(
+        self, cohort, on_progress: Callable[[int, int, str], None] | None = None
+    ) -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
         """``case_id -> (mask, spacing_mm)`` from the CT alone (masks of ``cohort`` are never read).
 
         ``mask`` is uint8 canonical indices in the preprocessed ROI space (see the module docs);
@@ -188,10 +204,17 @@ class Segmenter:
 
 
 # -- training ---------------------------------------------------------------------------------------
-def fit_segmentation(net: nn.Module, arrays: CaseArrays, config: SegmenterConfig, *, device: str = "cpu",
-                     transform: Callable | None = None, loss: nn.Module | None = None,
-                     on_epoch: Callable[[int, dict], None] | None = None,
-                     on_progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
+def fit_segmentation(
+    net: nn.Module,
+    arrays: CaseArrays,
+    config: SegmenterConfig,
+    *,
+    device: str = "cpu",
+    transform: Callable | None = None,
+    loss: nn.Module | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> list[dict]:
     """Train ``net`` in place on the cases of ``arrays`` that have a mask; returns per-epoch metrics.
 
     AdamW + cosine annealing over all steps, gradient clipping, bf16 autocast on CUDA. A
@@ -202,10 +225,13 @@ def fit_segmentation(net: nn.Module, arrays: CaseArrays, config: SegmenterConfig
     keep = np.flatnonzero(np.asarray(arrays.has_mask, dtype=bool))
     if len(keep) == 0:
         raise DataError("cannot train a segmenter: no training case has a segmentation mask")
-    train = CaseArrays(case_ids=[arrays.case_ids[i] for i in keep],
-                       clinical=np.zeros((len(keep), 0), dtype=np.float32),
-                       images=[arrays.images[i] for i in keep], segs=[arrays.segs[i] for i in keep],
-                       has_mask=np.ones(len(keep), dtype=bool))
+    train = CaseArrays(
+        case_ids=[arrays.case_ids[i] for i in keep],
+        clinical=np.zeros((len(keep), 0), dtype=np.float32),
+        images=[arrays.images[i] for i in keep],
+        segs=[arrays.segs[i] for i in keep],
+        has_mask=np.ones(len(keep), dtype=bool),
+    )
     loss = loss or SegmentationLoss(ce=config.seg_ce, dice=config.seg_dice, focal=config.seg_focal)
     amp_dtype = resolve_amp(config.amp, device)
     history = []
@@ -213,8 +239,9 @@ def fit_segmentation(net: nn.Module, arrays: CaseArrays, config: SegmenterConfig
         generator = seed_everything(config.seed)
         net.to(device).train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        loader = make_loader(train, batch_size=config.batch_size, shuffle=True, transform=transform,
-                             generator=generator)
+        loader = make_loader(
+            train, batch_size=config.batch_size, shuffle=True, transform=transform, generator=generator
+        )
         total = len(loader) * config.epochs
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total))
         done = 0
@@ -224,14 +251,18 @@ def fit_segmentation(net: nn.Module, arrays: CaseArrays, config: SegmenterConfig
             for batch in loader:
                 image, seg = batch["image"].to(device), batch["seg"].to(device)
                 if not torch.isfinite(image).all():
-                    bad = [c for c, ok in zip(batch["case_id"], torch.isfinite(image.flatten(1)).all(1).tolist()) if not ok]
+                    bad = [
+                        c for c, ok in zip(batch["case_id"], torch.isfinite(image.flatten(1)).all(1).tolist()) if not ok
+                    ]
                     raise TrainingError(f"segmenter epoch {epoch}: non-finite image input for case(s) {', '.join(bad)}")
                 with autocast(amp_dtype, device):
                     logits = net(image).seg_logits
                 value = loss(logits.float(), seg)
                 if not torch.isfinite(value):
-                    raise TrainingError(f"segmenter epoch {epoch}: non-finite loss ({float(value):g}) on case(s) "
-                                        f"{', '.join(batch['case_id'])}; lower the learning rate or check the data")
+                    raise TrainingError(
+                        f"segmenter epoch {epoch}: non-finite loss ({float(value):g}) on case(s) "
+                        f"{', '.join(batch['case_id'])}; lower the learning rate or check the data"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 if config.grad_clip:
@@ -244,9 +275,12 @@ def fit_segmentation(net: nn.Module, arrays: CaseArrays, config: SegmenterConfig
                 if on_progress is not None:
                     on_progress(done, total, f"segmenter epoch {epoch}/{config.epochs}")
             tumor = [d for d in dices if not math.isnan(d)]
-            row = {"epoch": epoch, "seg_loss": float(np.mean(losses)),
-                   "tumor_dice": float(np.mean(tumor)) if tumor else float("nan"),
-                   "lr": float(optimizer.param_groups[0]["lr"])}
+            row = {
+                "epoch": epoch,
+                "seg_loss": float(np.mean(losses)),
+                "tumor_dice": float(np.mean(tumor)) if tumor else float("nan"),
+                "lr": float(optimizer.param_groups[0]["lr"]),
+            }
             history.append(row)
             if on_epoch is not None:
                 on_epoch(epoch, dict(row))
@@ -254,8 +288,9 @@ def fit_segmentation(net: nn.Module, arrays: CaseArrays, config: SegmenterConfig
     return history
 
 
-def segmenter_config(ctx: FitContext, backbone: str = "cnn3d", epochs: int | None = None, roi=None,
-                     **options) -> SegmenterConfig:
+def segmenter_config(
+    ctx: FitContext, backbone: str = "cnn3d", epochs: int | None = None, roi=None, **options
+) -> SegmenterConfig:
     """A :class:`SegmenterConfig` with the profile's ROI and spacing unless given.
 
     Our choices, measured on the cpu cohort (benchmarks/backbones.py --segmenter): epochs default
@@ -264,12 +299,19 @@ def segmenter_config(ctx: FitContext, backbone: str = "cnn3d", epochs: int | Non
     aorta and IVC was segmented after 10 epochs.
     """
     p = ctx.profile
-    config = SegmenterConfig(backbone=backbone, roi=tuple(roi or p.roi), spacing=tuple(p.target_spacing_mm),
-                             epochs=int(epochs or max(20, p.max_epochs)), seed=ctx.seed)
+    config = SegmenterConfig(
+        backbone=backbone,
+        roi=tuple(roi or p.roi),
+        spacing=tuple(p.target_spacing_mm),
+        epochs=int(epochs or max(20, p.max_epochs)),
+        seed=ctx.seed,
+    )
     valid = set(SegmenterConfig.__dataclass_fields__)
     unknown = sorted(set(options) - valid)
     if unknown:
-        raise TypeError(f"train_segmenter got unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        raise TypeError(
+            f"train_segmenter got unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+        )
     for key, value in options.items():
         setattr(config, key, value)
     if isinstance(config.roi, int):
@@ -279,16 +321,29 @@ def segmenter_config(ctx: FitContext, backbone: str = "cnn3d", epochs: int | Non
 
 def _cache_key(cohort, config: SegmenterConfig, device: str) -> str:
     augmentation = asdict(config.image_config().augmentation) if config.augment else None
-    payload = {"version": CACHE_VERSION, "config": config.to_dict(), "augmentation": augmentation,
-               "cases": sorted(cohort.case_ids),
-               "fingerprint": getattr(cohort, "fingerprint", None), "torch": torch.__version__,
-               "device": torch.device(device).type}  # GPU and CPU kernels give (slightly) different weights
+    payload = {
+        "version": CACHE_VERSION,
+        "config": config.to_dict(),
+        "augmentation": augmentation,
+        "cases": sorted(cohort.case_ids),
+        "fingerprint": getattr(cohort, "fingerprint", None),
+        "torch": torch.__version__,
+        "device": torch.device(device).type,
+    }  # GPU and CPU kernels give (slightly) different weights
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def train_segmenter(train_cohort, ctx: FitContext, backbone: str = "cnn3d", epochs: int | None = None,
-                    roi=None, *, cache: bool = True, on_epoch: Callable[[int, dict], None] | None = None,
-                    **options) -> Segmenter:
+def train_segmenter(
+    train_cohort,
+    ctx: FitContext,
+    backbone: str = "cnn3d",
+    epochs: int | None = None,
+    roi=None,
+    *,
+    cache: bool = True,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    **options,
+) -> Segmenter:
     """Train a segmenter on ``train_cohort`` (its cases with masks) and return it.
 
     ``options`` set any :class:`SegmenterConfig` field (``lr``, ``batch_size``, ``backbone_kwargs``,
@@ -310,16 +365,27 @@ def train_segmenter(train_cohort, ctx: FitContext, backbone: str = "cnn3d", epoc
     segmenter = Segmenter(build_network(config), config, cache_dir=cache_dir, device=device)
     vols = segmenter._store().get(train_cohort, on_progress=ctx.on_progress)
     ids = list(train_cohort.case_ids)
-    arrays = CaseArrays(case_ids=ids, clinical=np.zeros((len(ids), 0), dtype=np.float32),
-                        images=[vols[c]["image"] for c in ids], segs=[vols[c]["seg"] for c in ids],
-                        has_mask=np.array([bool(vols[c]["has_mask"]) for c in ids]))
+    arrays = CaseArrays(
+        case_ids=ids,
+        clinical=np.zeros((len(ids), 0), dtype=np.float32),
+        images=[vols[c]["image"] for c in ids],
+        segs=[vols[c]["seg"] for c in ids],
+        has_mask=np.array([bool(vols[c]["has_mask"]) for c in ids]),
+    )
     transform = None
     if config.augment:
         from ..data.transforms import train_augmentation
 
         transform = train_augmentation(config.image_config(), config.seed)
-    segmenter.history = fit_segmentation(segmenter.net, arrays, config, device=device, transform=transform,
-                                         on_epoch=on_epoch, on_progress=ctx.on_progress)
+    segmenter.history = fit_segmentation(
+        segmenter.net,
+        arrays,
+        config,
+        device=device,
+        transform=transform,
+        on_epoch=on_epoch,
+        on_progress=ctx.on_progress,
+    )
     if cached is not None:
         segmenter.save(cached)
     return segmenter

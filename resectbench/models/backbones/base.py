@@ -4,6 +4,7 @@ A backbone is an ``nn.Module`` built by a factory taking at least ``in_channels`
 ``n_seg_classes`` (0 = no segmentation head) and ``embed_dim``. It exposes ``embed_dim`` and
 ``segments`` and maps a batch ``(B, in_channels, *roi)`` to a :class:`BackboneOutput`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ from ...errors import ResectbenchError
 
 @dataclass
 class BackboneOutput:
-    embedding: torch.Tensor                  # (B, embed_dim)
-    seg_logits: torch.Tensor | None = None   # (B, n_seg_classes, *roi) or None when the backbone does not segment
+    embedding: torch.Tensor  # (B, embed_dim)
+    seg_logits: torch.Tensor | None = None  # (B, n_seg_classes, *roi) or None when the backbone does not segment
 
 
 class VolumeBackbone(nn.Module):
@@ -49,15 +50,17 @@ def require_divisible(roi: tuple[int, int, int], divisor: int, backbone: str, wh
     bad = [r for r in roi if r % divisor]
     if bad:
         fixed = tuple(max(divisor, round(r / divisor) * divisor) for r in roi)
-        raise ValueError(f"{backbone}: every roi edge must be divisible by {divisor} ({why}); got roi={roi}. "
-                         f"Try roi={fixed}.")
+        raise ValueError(
+            f"{backbone}: every roi edge must be divisible by {divisor} ({why}); got roi={roi}. Try roi={fixed}."
+        )
 
 
 def check_input(x: torch.Tensor, in_channels: int, roi: tuple[int, int, int], backbone: str) -> None:
     """Shapes are checked once at the boundary so a wrong ROI fails with a message, not deep in a conv."""
     if x.ndim != 5 or x.shape[1] != in_channels or tuple(x.shape[2:]) != roi:
-        raise ValueError(f"{backbone} expects input of shape (B, {in_channels}, {roi[0]}, {roi[1]}, {roi[2]}), "
-                         f"got {tuple(x.shape)}")
+        raise ValueError(
+            f"{backbone} expects input of shape (B, {in_channels}, {roi[0]}, {roi[1]}, {roi[2]}), got {tuple(x.shape)}"
+        )
 
 
 NORMS = ("instance", "batch", "group")
@@ -88,15 +91,18 @@ class PretrainedLoadError(ResectbenchError):
 @dataclass
 class LoadReport:
     """What a non-strict load did; kept on the backbone as ``pretrained_report``."""
+
     path: str
     loaded: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)          # backbone parameters left at their initialisation
-    unexpected: list[str] = field(default_factory=list)       # checkpoint entries with no counterpart
-    shape_mismatch: list[str] = field(default_factory=list)   # same name, different shape: skipped
+    missing: list[str] = field(default_factory=list)  # backbone parameters left at their initialisation
+    unexpected: list[str] = field(default_factory=list)  # checkpoint entries with no counterpart
+    shape_mismatch: list[str] = field(default_factory=list)  # same name, different shape: skipped
 
     def summary(self) -> str:
-        return (f"{self.path}: loaded {len(self.loaded)} tensors, {len(self.missing)} left initialised, "
-                f"{len(self.unexpected)} unused, {len(self.shape_mismatch)} skipped for shape mismatch")
+        return (
+            f"{self.path}: loaded {len(self.loaded)} tensors, {len(self.missing)} left initialised, "
+            f"{len(self.unexpected)} unused, {len(self.shape_mismatch)} skipped for shape mismatch"
+        )
 
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net", "network", "weights")
@@ -117,7 +123,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise PretrainedLoadError(
             f"pretrained checkpoint {str(path)!r} could not be read as a weights-only torch file "
             f"(corrupt, truncated, not a torch checkpoint, or it contains pickled code): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
     for _ in range(3):  # unwrap {"state_dict": {...}} and the like, possibly nested
         if isinstance(obj, Mapping) and not _is_state_dict(obj):
             inner = next((obj[k] for k in _WRAPPER_KEYS if k in obj and isinstance(obj[k], Mapping)), None)
@@ -125,8 +132,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 break
             obj = inner
     if not isinstance(obj, Mapping) or not _is_state_dict(obj):
-        raise PretrainedLoadError(f"pretrained checkpoint {str(path)!r} holds no state dict of tensors "
-                                  f"(top-level type {type(obj).__name__})")
+        raise PretrainedLoadError(
+            f"pretrained checkpoint {str(path)!r} holds no state dict of tensors (top-level type {type(obj).__name__})"
+        )
     return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
@@ -134,9 +142,12 @@ def _is_state_dict(obj: Mapping) -> bool:
     return bool(obj) and sum(isinstance(v, torch.Tensor) for v in obj.values()) >= max(1, len(obj) // 2)
 
 
-def load_pretrained(module: nn.Module, path: str | Path,
-                    key_maps: Iterable[Callable[[str], str | None]] = (lambda k: k,),
-                    min_fraction: float = 0.05) -> LoadReport:
+def load_pretrained(
+    module: nn.Module,
+    path: str | Path,
+    key_maps: Iterable[Callable[[str], str | None]] = (lambda k: k,),
+    min_fraction: float = 0.05,
+) -> LoadReport:
     """Load ``path`` into ``module`` non-strictly, trying each key mapping and keeping the best.
 
     A mapping turns a checkpoint key into a key of ``module.state_dict()`` (or None to drop it).
@@ -153,7 +164,9 @@ def load_pretrained(module: nn.Module, path: str | Path,
             if target is None or target not in own:
                 report.unexpected.append(key)
             elif tuple(own[target].shape) != tuple(value.shape):
-                report.shape_mismatch.append(f"{target}: checkpoint {tuple(value.shape)} vs model {tuple(own[target].shape)}")
+                report.shape_mismatch.append(
+                    f"{target}: checkpoint {tuple(value.shape)} vs model {tuple(own[target].shape)}"
+                )
             else:
                 chosen[target] = value
         if best is None or len(chosen) > len(best[0]):
@@ -166,7 +179,8 @@ def load_pretrained(module: nn.Module, path: str | Path,
         raise PretrainedLoadError(
             f"pretrained checkpoint {str(path)!r} does not match {type(module).__name__}: only {len(chosen)} of "
             f"{len(own)} tensors fit (checkpoint keys look like: {example}; "
-            f"{len(report.shape_mismatch)} had the wrong shape)")
+            f"{len(report.shape_mismatch)} had the wrong shape)"
+        )
     module.load_state_dict(chosen, strict=False)
     return report
 
@@ -203,6 +217,9 @@ def contact_features(seg_logits: torch.Tensor, min_boundary: int = 4) -> torch.T
         per_slice_boundary = boundary.sum(dim=(1, 2, 3))
         share = touching.sum(dim=(1, 2, 3)) / per_slice_boundary.clamp(min=1)
         share = torch.where(per_slice_boundary >= min_boundary, share, torch.zeros_like(share))
-        feats += [share.amax(dim=1), torch.log1p(touching.sum(dim=(1, 2, 3, 4))) / 5,
-                  torch.log1p(mask.sum(dim=(1, 2, 3, 4))) / 8]
+        feats += [
+            share.amax(dim=1),
+            torch.log1p(touching.sum(dim=(1, 2, 3, 4))) / 5,
+            torch.log1p(mask.sum(dim=(1, 2, 3, 4))) / 8,
+        ]
     return torch.stack(feats, dim=1).to(seg_logits.dtype)

@@ -1,4 +1,5 @@
 """``swin-unetr``: the paper's image backbone (MONAI Swin-UNETR) with an embedding head."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,19 +10,41 @@ from torch import nn
 
 from ...registry import component
 from ...search_space import Categorical
-from .base import (N_CONTACT_FEATURES, BackboneOutput, VolumeBackbone, check_input, contact_features, load_pretrained,
-                   norm_argument, require_divisible)
+from .base import (
+    N_CONTACT_FEATURES,
+    BackboneOutput,
+    VolumeBackbone,
+    check_input,
+    contact_features,
+    load_pretrained,
+    norm_argument,
+    require_divisible,
+)
 
 #: ``pooled``: the paper's pooled bottleneck; ``contact``: tumour-vessel contact read off the segmentation
 EMBEDDINGS = ("pooled", "contact")
 # SwinUNETR's decoder blocks (kept only when segmenting); the Swin encoder is always ``swinViT``.
-_DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "encoder10",
-            "decoder5", "decoder4", "decoder3", "decoder2", "decoder1", "out")
+_DECODER = (
+    "encoder1",
+    "encoder2",
+    "encoder3",
+    "encoder4",
+    "encoder10",
+    "decoder5",
+    "decoder4",
+    "decoder3",
+    "decoder2",
+    "decoder1",
+    "out",
+)
 
 
-@component("swin-unetr", tags=("transformer", "3d", "segments", "paper"),
-           description="MONAI Swin-UNETR: Swin encoder bottleneck -> avg pool -> linear embedding; decoder -> seg logits",
-           search_space={"feature_size": Categorical([24, 36, 48]), "drop_path_rate": Categorical([0.0, 0.1])})
+@component(
+    "swin-unetr",
+    tags=("transformer", "3d", "segments", "paper"),
+    description="MONAI Swin-UNETR: Swin encoder bottleneck -> avg pool -> linear embedding; decoder -> seg logits",
+    search_space={"feature_size": Categorical([24, 36, 48]), "drop_path_rate": Categorical([0.0, 0.1])},
+)
 class SwinUNETRBackbone(VolumeBackbone):
     """MONAI Swin-UNETR encoder-decoder (the paper's backbone) as a resectbench backbone.
 
@@ -64,23 +87,44 @@ class SwinUNETRBackbone(VolumeBackbone):
       BTCV weights use ``feature_size=48``.
     """
 
-    def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 16,
-                 embed_dim: int = 256, feature_size: int = 48, norm_name: str = "instance",
-                 use_checkpoint: bool = False, drop_path_rate: float = 0.0, use_v2: bool = False,
-                 window_size: int = 7, pretrained: str | None = None, embedding: str = "pooled"):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        roi: Sequence[int] | int = (64, 64, 64),
+        n_seg_classes: int = 16,
+        embed_dim: int = 256,
+        feature_size: int = 48,
+        norm_name: str = "instance",
+        use_checkpoint: bool = False,
+        drop_path_rate: float = 0.0,
+        use_v2: bool = False,
+        window_size: int = 7,
+        pretrained: str | None = None,
+        embedding: str = "pooled",
+    ):
         super().__init__(in_channels, roi, embed_dim, n_seg_classes)
         from monai.networks.nets import SwinUNETR  # heavy import kept out of registry loading
 
         if feature_size % 12:
-            raise ValueError(f"swin-unetr: feature_size must be a multiple of 12 (Swin heads 3/6/12/24), got {feature_size}")
+            raise ValueError(
+                f"swin-unetr: feature_size must be a multiple of 12 (Swin heads 3/6/12/24), got {feature_size}"
+            )
         require_divisible(self.roi, 32, "swin-unetr", "patch size 2 and five 2x down-samplings")
         if self.segments and norm_name == "instance" and min(self.roi) < 64:
-            raise ValueError(f"swin-unetr: norm_name='instance' cannot train at roi={self.roi} (the bottleneck has "
-                             "one voxel per channel below 64^3); use norm_name='batch' or 'group', or roi >= 64")
-        net = SwinUNETR(in_channels=self.in_channels, out_channels=max(self.n_seg_classes, 1),
-                        feature_size=feature_size, norm_name=norm_argument(norm_name, feature_size, "swin-unetr"),
-                        use_checkpoint=use_checkpoint, dropout_path_rate=drop_path_rate, use_v2=use_v2,
-                        window_size=window_size)
+            raise ValueError(
+                f"swin-unetr: norm_name='instance' cannot train at roi={self.roi} (the bottleneck has "
+                "one voxel per channel below 64^3); use norm_name='batch' or 'group', or roi >= 64"
+            )
+        net = SwinUNETR(
+            in_channels=self.in_channels,
+            out_channels=max(self.n_seg_classes, 1),
+            feature_size=feature_size,
+            norm_name=norm_argument(norm_name, feature_size, "swin-unetr"),
+            use_checkpoint=use_checkpoint,
+            dropout_path_rate=drop_path_rate,
+            use_v2=use_v2,
+            window_size=window_size,
+        )
         # Adopt Swin-UNETR's children under their own names, so BTCV checkpoints map 1:1 onto ours.
         self.swinViT = net.swinViT
         if self.segments:
@@ -90,8 +134,10 @@ class SwinUNETRBackbone(VolumeBackbone):
         if embedding not in EMBEDDINGS:
             raise ValueError(f"swin-unetr: embedding must be one of {EMBEDDINGS}, got {embedding!r}")
         if embedding == "contact" and not self.segments:
-            raise ValueError("swin-unetr: embedding='contact' reads the predicted segmentation; it needs "
-                             "n_seg_classes > 0 (a segmenting loss schedule)")
+            raise ValueError(
+                "swin-unetr: embedding='contact' reads the predicted segmentation; it needs "
+                "n_seg_classes > 0 (a segmenting loss schedule)"
+            )
         self.embedding = embedding
         if embedding == "contact":
             self.embed_dim = N_CONTACT_FEATURES
@@ -103,8 +149,9 @@ class SwinUNETRBackbone(VolumeBackbone):
 
     def load_pretrained(self, path: str | Path):
         """Load a user-supplied checkpoint (see the class docstring); returns the load report."""
+
         def strip(key: str) -> str:
-            return key[len("module."):] if key.startswith("module.") else key
+            return key[len("module.") :] if key.startswith("module.") else key
 
         return load_pretrained(self, path, key_maps=(lambda k: k, strip, lambda k: "swinViT." + strip(k)))
 

@@ -5,6 +5,7 @@ from the network's own predicted probability maps, and a structural branch over 
 cropped at the closest tumor-vessel points; the three are fused into one embedding. The
 classification head, the clinical branch and the losses come from the recipe (``tat``).
 """
+
 from __future__ import annotations
 
 import math
@@ -46,9 +47,13 @@ class SoftDistance(nn.Module):
     def dilate(p: torch.Tensor, cube: bool) -> torch.Tensor:
         if cube:
             return F.max_pool3d(p, 3, stride=1, padding=1)
-        return torch.maximum(torch.maximum(F.max_pool3d(p, (3, 1, 1), stride=1, padding=(1, 0, 0)),
-                                           F.max_pool3d(p, (1, 3, 1), stride=1, padding=(0, 1, 0))),
-                             F.max_pool3d(p, (1, 1, 3), stride=1, padding=(0, 0, 1)))
+        return torch.maximum(
+            torch.maximum(
+                F.max_pool3d(p, (3, 1, 1), stride=1, padding=(1, 0, 0)),
+                F.max_pool3d(p, (1, 3, 1), stride=1, padding=(0, 1, 0)),
+            ),
+            F.max_pool3d(p, (1, 1, 3), stride=1, padding=(0, 0, 1)),
+        )
 
     def forward(self, prob: torch.Tensor) -> torch.Tensor:
         current = F.max_pool3d(prob, self.stride) if self.stride > 1 else prob
@@ -73,11 +78,14 @@ def closest_attention(cost: torch.Tensor, temperature: float) -> torch.Tensor:
 def expected_point(attention: torch.Tensor) -> torch.Tensor:
     """Expected voxel index (d, h, w) under an attention map (B, C, D, H, W) -> (B, C, 3)."""
     coords = [torch.arange(n, device=attention.device, dtype=attention.dtype) for n in attention.shape[2:]]
-    return torch.stack([
-        (attention.sum(dim=(3, 4)) * coords[0]).sum(-1),
-        (attention.sum(dim=(2, 4)) * coords[1]).sum(-1),
-        (attention.sum(dim=(2, 3)) * coords[2]).sum(-1),
-    ], dim=-1)
+    return torch.stack(
+        [
+            (attention.sum(dim=(3, 4)) * coords[0]).sum(-1),
+            (attention.sum(dim=(2, 4)) * coords[1]).sum(-1),
+            (attention.sum(dim=(2, 3)) * coords[2]).sum(-1),
+        ],
+        dim=-1,
+    )
 
 
 def crop_patches(volume: torch.Tensor, centres: torch.Tensor, size: int) -> torch.Tensor:
@@ -87,8 +95,8 @@ def crop_patches(volume: torch.Tensor, centres: torch.Tensor, size: int) -> torc
     """
     shape = torch.tensor(volume.shape[2:], device=volume.device, dtype=volume.dtype)
     offsets = torch.arange(size, device=volume.device, dtype=volume.dtype) - (size - 1) / 2
-    grid = torch.stack(torch.meshgrid(offsets, offsets, offsets, indexing="ij"), dim=-1)   # (P, P, P, 3) as (d, h, w)
-    points = centres[:, None, None, None, :] + grid                                        # (B, P, P, P, 3)
+    grid = torch.stack(torch.meshgrid(offsets, offsets, offsets, indexing="ij"), dim=-1)  # (P, P, P, 3) as (d, h, w)
+    points = centres[:, None, None, None, :] + grid  # (B, P, P, P, 3)
     normalised = 2 * points / (shape - 1).clamp_min(1) - 1
     return F.grid_sample(volume, normalised.flip(-1), mode="bilinear", padding_mode="zeros", align_corners=True)
 
@@ -102,19 +110,31 @@ class PatchEncoder(nn.Module):
         def block(i, o, stride):
             return [nn.Conv3d(i, o, 3, stride=stride, padding=1), nn.GroupNorm(min(8, o), o), nn.ReLU(inplace=True)]
 
-        self.net = nn.Sequential(*block(in_channels, width, 1), *block(width, 2 * width, 2),
-                                 *block(2 * width, 4 * width, 2), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
-                                 nn.Linear(4 * width, out_dim))
+        self.net = nn.Sequential(
+            *block(in_channels, width, 1),
+            *block(width, 2 * width, 2),
+            *block(2 * width, 4 * width, 2),
+            nn.AdaptiveAvgPool3d(1),
+            nn.Flatten(),
+            nn.Linear(4 * width, out_dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
-@component("tat", tags=("cnn", "3d", "segments", "geometry", "paper-baseline"),
-           description="Adapted TAT baseline: texture SegResNet + seg head, soft tumor-vessel distances (SMA, SMV, "
-                       "PV, CA) from its own predicted masks, patches at the closest tumor-vessel points",
-           search_space={"init_filters": Categorical([8, 16]), "patch_size": Categorical([16, 24]),
-                         "max_distance": Categorical([12.0, 16.0, 24.0]), "detach_masks": Categorical([False, True])})
+@component(
+    "tat",
+    tags=("cnn", "3d", "segments", "geometry", "paper-baseline"),
+    description="Adapted TAT baseline: texture SegResNet + seg head, soft tumor-vessel distances (SMA, SMV, "
+    "PV, CA) from its own predicted masks, patches at the closest tumor-vessel points",
+    search_space={
+        "init_filters": Categorical([8, 16]),
+        "patch_size": Categorical([16, 24]),
+        "max_distance": Categorical([12.0, 16.0, 24.0]),
+        "detach_masks": Categorical([False, True]),
+    },
+)
 class TATBackbone(nn.Module):
     """The paper's adapted TAT baseline (after Dong et al. 2023) as an image backbone.
 
@@ -153,10 +173,23 @@ class TATBackbone(nn.Module):
     #: masks used at test time come from this network's own segmentation head
     mask_source = "predicted"
 
-    def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 16,
-                 embed_dim: int = 256, init_filters: int = 16, patch_size: int = 16, patch_width: int = 8,
-                 patch_dim: int = 64, distance_dim: int = 32, max_distance: float = 16.0, geometry_stride: int = 2,
-                 contact_voxels: float = 2.0, temperature: float = 0.5, detach_masks: bool = False):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        roi: Sequence[int] | int = (64, 64, 64),
+        n_seg_classes: int = 16,
+        embed_dim: int = 256,
+        init_filters: int = 16,
+        patch_size: int = 16,
+        patch_width: int = 8,
+        patch_dim: int = 64,
+        distance_dim: int = 32,
+        max_distance: float = 16.0,
+        geometry_stride: int = 2,
+        contact_voxels: float = 2.0,
+        temperature: float = 0.5,
+        detach_masks: bool = False,
+    ):
         super().__init__()
         self.roi = as_roi(roi)
         self.in_channels = int(in_channels)
@@ -164,22 +197,32 @@ class TATBackbone(nn.Module):
         self.n_seg_classes = int(n_seg_classes)
         needed = max(INDEX[v] for v in ("tumor", *VESSELS)) + 1
         if self.n_seg_classes < needed:
-            raise ValueError(f"tat needs its segmentation head over the canonical classes up to celiac_trunk "
-                             f"(n_seg_classes >= {needed}); got n_seg_classes={n_seg_classes}")
+            raise ValueError(
+                f"tat needs its segmentation head over the canonical classes up to celiac_trunk "
+                f"(n_seg_classes >= {needed}); got n_seg_classes={n_seg_classes}"
+            )
         require_divisible(self.roi, geometry_stride, "tat", "geometry_stride")
         self.segments = True
-        self.texture = CNN3DBackbone(in_channels=in_channels, roi=self.roi, n_seg_classes=self.n_seg_classes,
-                                     embed_dim=self.embed_dim, init_filters=init_filters)
+        self.texture = CNN3DBackbone(
+            in_channels=in_channels,
+            roi=self.roi,
+            n_seg_classes=self.n_seg_classes,
+            embed_dim=self.embed_dim,
+            init_filters=init_filters,
+        )
         self.distance = SoftDistance(max_distance, geometry_stride)
         self.contact_voxels = float(contact_voxels)
         self.temperature = float(temperature)
         self.detach_masks = bool(detach_masks)
         self.patch_size = int(patch_size)
-        self.register_buffer("channels", torch.tensor([INDEX["tumor"], *(INDEX[v] for v in VESSELS)]),
-                             persistent=False)
+        self.register_buffer("channels", torch.tensor([INDEX["tumor"], *(INDEX[v] for v in VESSELS)]), persistent=False)
         n_geometry = 4 * len(VESSELS) + 1
-        self.distance_mlp = nn.Sequential(nn.LayerNorm(n_geometry), nn.Linear(n_geometry, distance_dim),
-                                          nn.ReLU(inplace=True), nn.Linear(distance_dim, distance_dim))
+        self.distance_mlp = nn.Sequential(
+            nn.LayerNorm(n_geometry),
+            nn.Linear(n_geometry, distance_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(distance_dim, distance_dim),
+        )
         self.patch_encoder = PatchEncoder(in_channels + 2, patch_width, patch_dim)
         fused = self.embed_dim + len(VESSELS) * patch_dim + distance_dim
         self.fuse = nn.Sequential(nn.LayerNorm(fused), nn.Linear(fused, self.embed_dim))
@@ -191,9 +234,9 @@ class TATBackbone(nn.Module):
         Distances and points are in voxels of the full-resolution ROI.
         """
         stride = self.distance.stride
-        fields = self.distance(prob)                                   # (B, 1 + V, *roi / stride)
+        fields = self.distance(prob)  # (B, 1 + V, *roi / stride)
         to_tumor, to_vessel = fields[:, :1], fields[:, 1:]
-        mass = F.avg_pool3d(prob, stride) if stride > 1 else prob      # soft occupancy per coarse cell
+        mass = F.avg_pool3d(prob, stride) if stride > 1 else prob  # soft occupancy per coarse cell
         tumor, vessels = mass[:, :1], mass[:, 1:]
         tumor_b = tumor.expand_as(vessels)
         near = lambda d: torch.sigmoid((self.contact_voxels - d) * 4.0)  # noqa: E731 - soft "within contact"
@@ -201,13 +244,13 @@ class TATBackbone(nn.Module):
         # tumor probability elsewhere cannot look "close"; the soft minimum is the attention-weighted mean
         cost = (to_vessel + self.distance.max_distance * (1 - tumor_b)).clamp(max=self.distance.max_distance)
         attention = closest_attention(cost, self.temperature)
-        cell = stride ** 3
+        cell = stride**3
         return {
-            "min_distance": (attention * cost).sum(dim=(2, 3, 4)),                 # (B, V) voxels
-            "tumor_near_vessel": weighted_mean(near(to_vessel), tumor_b),          # (B, V) fraction of tumor
+            "min_distance": (attention * cost).sum(dim=(2, 3, 4)),  # (B, V) voxels
+            "tumor_near_vessel": weighted_mean(near(to_vessel), tumor_b),  # (B, V) fraction of tumor
             "vessel_near_tumor": weighted_mean(near(to_tumor).expand_as(vessels), vessels),  # (B, V)
-            "log_vessel_volume": torch.log1p(vessels.sum(dim=(2, 3, 4)) * cell),   # (B, V) log voxels
-            "log_tumor_volume": torch.log1p(tumor.sum(dim=(2, 3, 4)) * cell),      # (B, 1)
+            "log_vessel_volume": torch.log1p(vessels.sum(dim=(2, 3, 4)) * cell),  # (B, V) log voxels
+            "log_tumor_volume": torch.log1p(tumor.sum(dim=(2, 3, 4)) * cell),  # (B, 1)
             # centre of the coarse cell -> full-resolution voxel index
             "closest_points": expected_point(attention) * stride + (stride - 1) / 2,  # (B, V, 3)
         }
@@ -221,12 +264,20 @@ class TATBackbone(nn.Module):
         geo = self.geometry(prob)
         self.last_geometry = {k: v.detach() for k, v in geo.items()}
         scale = self.distance.max_distance  # distances in [0, max]: rescale to [0, 1] before the MLP
-        numbers = torch.cat([geo["min_distance"] / scale, geo["tumor_near_vessel"], geo["vessel_near_tumor"],
-                             geo["log_vessel_volume"], geo["log_tumor_volume"]], dim=1)
+        numbers = torch.cat(
+            [
+                geo["min_distance"] / scale,
+                geo["tumor_near_vessel"],
+                geo["vessel_near_tumor"],
+                geo["log_vessel_volume"],
+                geo["log_tumor_volume"],
+            ],
+            dim=1,
+        )
         distance_code = self.distance_mlp(numbers)
         patch_codes = []
         for v in range(len(VESSELS)):
-            source = torch.cat([x.float(), prob[:, :1], prob[:, 1 + v:2 + v]], dim=1)
+            source = torch.cat([x.float(), prob[:, :1], prob[:, 1 + v : 2 + v]], dim=1)
             patch = crop_patches(source, geo["closest_points"][:, v], self.patch_size)
             patch_codes.append(self.patch_encoder(patch))
         fused = torch.cat([texture.embedding, *patch_codes, distance_code], dim=1)

@@ -1,4 +1,5 @@
 """``timm-2.5d``: any timm 2D image model applied to axial slices, pooled over slices by attention."""
+
 from __future__ import annotations
 
 import difflib
@@ -28,11 +29,17 @@ class GatedAttentionPool(nn.Module):
         return torch.einsum("bs,bsd->bd", weights, h), weights
 
 
-@component("timm-2.5d", tags=("2.5d", "timm", "slices"),
-           description="timm 2D model on axial slices (optionally 3 adjacent as channels), gated attention pooling "
-                       "over slices -> embedding; no segmentation",
-           search_space={"model_name": Categorical(["convnext_atto", "resnet18", "vit_tiny_patch16_224"]),
-                         "adjacent_slices": Categorical([True, False]), "slice_stride": Categorical([1, 2])})
+@component(
+    "timm-2.5d",
+    tags=("2.5d", "timm", "slices"),
+    description="timm 2D model on axial slices (optionally 3 adjacent as channels), gated attention pooling "
+    "over slices -> embedding; no segmentation",
+    search_space={
+        "model_name": Categorical(["convnext_atto", "resnet18", "vit_tiny_patch16_224"]),
+        "adjacent_slices": Categorical([True, False]),
+        "slice_stride": Categorical([1, 2]),
+    },
+)
 class Timm25DBackbone(nn.Module):
     """A timm 2D backbone applied slice by slice (2.5D), with learned attention pooling over slices.
 
@@ -55,10 +62,20 @@ class Timm25DBackbone(nn.Module):
     - No segmentation head (``segments=False``): recipes must use a classification-only schedule.
     """
 
-    def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 0,
-                 embed_dim: int = 256, model_name: str = "convnext_atto", adjacent_slices: bool = True,
-                 slice_stride: int = 2, slice_position: bool = True, drop_path_rate: float = 0.0,
-                 attention_hidden: int = 128, pretrained: str | None = None):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        roi: Sequence[int] | int = (64, 64, 64),
+        n_seg_classes: int = 0,
+        embed_dim: int = 256,
+        model_name: str = "convnext_atto",
+        adjacent_slices: bool = True,
+        slice_stride: int = 2,
+        slice_position: bool = True,
+        drop_path_rate: float = 0.0,
+        attention_hidden: int = 128,
+        pretrained: str | None = None,
+    ):
         super().__init__()
         import timm
 
@@ -71,15 +88,19 @@ class Timm25DBackbone(nn.Module):
         self.n_seg_classes = 0
         if not timm.is_model(model_name):
             close = difflib.get_close_matches(model_name, timm.list_models(), n=5)
-            raise ValueError(f"timm-2.5d: unknown timm model {model_name!r}"
-                             + (f"; did you mean {', '.join(close)}?" if close else ""))
+            raise ValueError(
+                f"timm-2.5d: unknown timm model {model_name!r}"
+                + (f"; did you mean {', '.join(close)}?" if close else "")
+            )
         if slice_stride < 1:
             raise ValueError(f"timm-2.5d: slice_stride must be >= 1, got {slice_stride}")
         self.model_name = model_name
         self.adjacent_slices = bool(adjacent_slices)
         channels = 3 if self.adjacent_slices else 1
         depth = self.roi[2]
-        self.register_buffer("slice_index", torch.arange((slice_stride - 1) // 2, depth, slice_stride), persistent=False)
+        self.register_buffer(
+            "slice_index", torch.arange((slice_stride - 1) // 2, depth, slice_stride), persistent=False
+        )
         common = dict(pretrained=False, num_classes=0, in_chans=channels, drop_path_rate=drop_path_rate)
         try:
             self.encoder = timm.create_model(model_name, img_size=self.roi[:2], **common)
@@ -104,7 +125,7 @@ class Timm25DBackbone(nn.Module):
         if self.adjacent_slices:
             last = volume.shape[-1] - 1
             z = torch.stack([(z - 1).clamp(0, last), z, (z + 1).clamp(0, last)], dim=1)  # (S, 3)
-            stack = volume[..., z]                                                       # (B, X, Y, S, 3)
+            stack = volume[..., z]  # (B, X, Y, S, 3)
             return stack.permute(0, 3, 4, 1, 2).reshape(-1, 3, *volume.shape[1:3])
         return volume[..., z].permute(0, 3, 1, 2).reshape(-1, 1, *volume.shape[1:3])
 

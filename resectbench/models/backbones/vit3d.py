@@ -1,4 +1,5 @@
 """``vit3d``: a plain 3D Vision Transformer encoder (MONAI ViT) with the UNETR decoder."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -14,10 +15,16 @@ PATCH = 16  # UNETR's patch size: its decoder up-samples four times by 2
 _DECODER = ("encoder1", "encoder2", "encoder3", "encoder4", "decoder5", "decoder4", "decoder3", "decoder2", "out")
 
 
-@component("vit3d", tags=("transformer", "3d", "segments"),
-           description="MONAI ViT (16^3 patches): mean of final tokens -> linear embedding; UNETR decoder -> seg logits",
-           search_space={"hidden_size": Categorical([192, 384, 768]), "num_layers": Categorical([6, 12]),
-                         "dropout_rate": Categorical([0.0, 0.1])})
+@component(
+    "vit3d",
+    tags=("transformer", "3d", "segments"),
+    description="MONAI ViT (16^3 patches): mean of final tokens -> linear embedding; UNETR decoder -> seg logits",
+    search_space={
+        "hidden_size": Categorical([192, 384, 768]),
+        "num_layers": Categorical([6, 12]),
+        "dropout_rate": Categorical([0.0, 0.1]),
+    },
+)
 class ViT3DBackbone(VolumeBackbone):
     """A 3D ViT encoder (MONAI ``ViT``) with the UNETR decoder (Hatamizadeh et al. 2022).
 
@@ -33,10 +40,20 @@ class ViT3DBackbone(VolumeBackbone):
     normalisation: ``instance`` (UNETR's), ``batch`` or ``group``.
     """
 
-    def __init__(self, in_channels: int = 1, roi: Sequence[int] | int = (64, 64, 64), n_seg_classes: int = 16,
-                 embed_dim: int = 256, hidden_size: int = 384, num_layers: int = 12, num_heads: int | None = None,
-                 mlp_ratio: float = 4.0, feature_size: int = 16, norm_name: str = "instance",
-                 dropout_rate: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        roi: Sequence[int] | int = (64, 64, 64),
+        n_seg_classes: int = 16,
+        embed_dim: int = 256,
+        hidden_size: int = 384,
+        num_layers: int = 12,
+        num_heads: int | None = None,
+        mlp_ratio: float = 4.0,
+        feature_size: int = 16,
+        norm_name: str = "instance",
+        dropout_rate: float = 0.0,
+    ):
         super().__init__(in_channels, roi, embed_dim, n_seg_classes)
         from monai.networks.nets import UNETR, ViT
 
@@ -44,23 +61,42 @@ class ViT3DBackbone(VolumeBackbone):
         if hidden_size % num_heads:
             raise ValueError(f"vit3d: hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads})")
         if num_layers < 4:
-            raise ValueError(f"vit3d: num_layers must be >= 4 (the decoder taps three intermediate blocks), got {num_layers}")
+            raise ValueError(
+                f"vit3d: num_layers must be >= 4 (the decoder taps three intermediate blocks), got {num_layers}"
+            )
         require_divisible(self.roi, PATCH, "vit3d", f"{PATCH}^3 patches")
         self.grid = tuple(r // PATCH for r in self.roi)
         self.hidden_size = hidden_size
-        self.vit = ViT(in_channels=self.in_channels, img_size=self.roi, patch_size=PATCH, hidden_size=hidden_size,
-                       mlp_dim=int(hidden_size * mlp_ratio), num_layers=num_layers, num_heads=num_heads,
-                       proj_type="conv", classification=False, dropout_rate=dropout_rate, spatial_dims=3)
+        self.vit = ViT(
+            in_channels=self.in_channels,
+            img_size=self.roi,
+            patch_size=PATCH,
+            hidden_size=hidden_size,
+            mlp_dim=int(hidden_size * mlp_ratio),
+            num_layers=num_layers,
+            num_heads=num_heads,
+            proj_type="conv",
+            classification=False,
+            dropout_rate=dropout_rate,
+            spatial_dims=3,
+        )
         for block in self.vit.blocks:  # MONAI builds a cross-attention LayerNorm even when unused
             if not block.with_cross_attention:
                 block.norm_cross_attn = nn.Identity()
         self.skips = tuple(k * num_layers // 4 for k in (1, 2, 3))
         if self.segments:
             # UNETR builds its own 12-layer ViT; only its decoder blocks are kept (the ViT above replaces it)
-            net = UNETR(in_channels=self.in_channels, out_channels=self.n_seg_classes, img_size=self.roi,
-                        feature_size=feature_size, hidden_size=hidden_size, mlp_dim=int(hidden_size * mlp_ratio),
-                        num_heads=num_heads, norm_name=norm_argument(norm_name, feature_size, "vit3d"),
-                        dropout_rate=dropout_rate)
+            net = UNETR(
+                in_channels=self.in_channels,
+                out_channels=self.n_seg_classes,
+                img_size=self.roi,
+                feature_size=feature_size,
+                hidden_size=hidden_size,
+                mlp_dim=int(hidden_size * mlp_ratio),
+                num_heads=num_heads,
+                norm_name=norm_argument(norm_name, feature_size, "vit3d"),
+                dropout_rate=dropout_rate,
+            )
             for name in _DECODER:
                 self.add_module(name, getattr(net, name))
         self.project = nn.Linear(hidden_size, self.embed_dim)

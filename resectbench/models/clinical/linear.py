@@ -1,4 +1,5 @@
 """A single linear projection of the clinical table: the simplest learned clinical embedding."""
+
 from __future__ import annotations
 
 import torch
@@ -9,9 +10,12 @@ from ...search_space import Categorical
 from .base import ClinicalEncoder
 
 
-@component("linear", tags=("linear",),
-           description="One linear layer (no nonlinearity) projecting the clinical table to out_dim (default 32)",
-           search_space={"out_dim": Categorical([8, 16, 32])})
+@component(
+    "linear",
+    tags=("linear",),
+    description="One linear layer (no nonlinearity) projecting the clinical table to out_dim (default 32)",
+    search_space={"out_dim": Categorical([8, 16, 32])},
+)
 class LinearClinicalEncoder(ClinicalEncoder):
     """Linear projection ``Linear(in_features, out_dim)`` of the preprocessed clinical table.
 

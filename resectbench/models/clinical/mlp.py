@@ -1,4 +1,5 @@
 """The paper's clinical encoder: a two-layer MLP (64 -> 32), each layer LayerNorm + ReLU."""
+
 from __future__ import annotations
 
 import torch
@@ -9,10 +10,16 @@ from ...search_space import Categorical, Float
 from .base import ClinicalEncoder
 
 
-@component("mlp", tags=("paper", "mlp"),
-           description="Two-layer MLP (paper: 64 -> 32, each Linear + LayerNorm + ReLU); out_dim 32",
-           search_space={"hidden": Categorical([32, 64, 128]), "out_dim": Categorical([16, 32, 64]),
-                         "dropout": Float(0.0, 0.3)})
+@component(
+    "mlp",
+    tags=("paper", "mlp"),
+    description="Two-layer MLP (paper: 64 -> 32, each Linear + LayerNorm + ReLU); out_dim 32",
+    search_space={
+        "hidden": Categorical([32, 64, 128]),
+        "out_dim": Categorical([16, 32, 64]),
+        "dropout": Float(0.0, 0.3),
+    },
+)
 class MLPClinicalEncoder(ClinicalEncoder):
     """Two-layer MLP encoder of the clinical table (the paper's choice).
 
@@ -29,8 +36,13 @@ class MLPClinicalEncoder(ClinicalEncoder):
         if hidden < 1 or out_dim < 1:
             raise ValueError(f"clinical encoder 'mlp': hidden and out_dim must be >= 1, got {hidden}, {out_dim}")
         self.net = nn.Sequential(
-            nn.Linear(in_features, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, out_dim), nn.LayerNorm(out_dim), nn.ReLU(),
+            nn.Linear(in_features, hidden),
+            nn.LayerNorm(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, out_dim),
+            nn.LayerNorm(out_dim),
+            nn.ReLU(),
         )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

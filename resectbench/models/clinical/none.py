@@ -1,4 +1,5 @@
 """No clinical encoder: a zero-width embedding, for image-only models."""
+
 from __future__ import annotations
 
 import torch
@@ -7,8 +8,9 @@ from ...registry import component
 from .base import ClinicalEncoder
 
 
-@component("none", tags=("ablation",), description="No clinical input: a zero-width embedding (out_dim 0)",
-           search_space={})
+@component(
+    "none", tags=("ablation",), description="No clinical input: a zero-width embedding (out_dim 0)", search_space={}
+)
 class NoClinicalEncoder(ClinicalEncoder):
     """Ignore the clinical table and return a ``(B, 0)`` embedding.
 

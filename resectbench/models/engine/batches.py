@@ -1,4 +1,5 @@
 """Cases as tensors: what the training loop and inference iterate over."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,12 +15,13 @@ from .seeding import worker_init_fn
 @dataclass
 class CaseArrays:
     """Preprocessed cases, aligned by position. ``images`` is None for networks without an image branch."""
+
     case_ids: list[str]
-    clinical: np.ndarray                          # (N, F) float32, already preprocessed
-    labels: np.ndarray | None = None              # (N,) int
-    images: Sequence[np.ndarray] | None = None    # each (1, *roi) float32
-    segs: Sequence[np.ndarray] | None = None      # each (*roi) integer canonical labels
-    has_mask: np.ndarray = field(default=None)    # (N,) bool
+    clinical: np.ndarray  # (N, F) float32, already preprocessed
+    labels: np.ndarray | None = None  # (N,) int
+    images: Sequence[np.ndarray] | None = None  # each (1, *roi) float32
+    segs: Sequence[np.ndarray] | None = None  # each (*roi) integer canonical labels
+    has_mask: np.ndarray = field(default=None)  # (N,) bool
 
     def __post_init__(self):
         n = len(self.case_ids)
@@ -71,10 +73,24 @@ class CaseDataset(Dataset):
         return item
 
 
-def make_loader(arrays: CaseArrays, *, batch_size: int, shuffle: bool, transform: Callable | None = None,
-                generator: torch.Generator | None = None, num_workers: int = 0,
-                drop_last: bool = False) -> DataLoader:
+def make_loader(
+    arrays: CaseArrays,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    transform: Callable | None = None,
+    generator: torch.Generator | None = None,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
     """A DataLoader over ``arrays``. Shuffling and worker seeds come from ``generator`` (reproducible)."""
-    return DataLoader(CaseDataset(arrays, transform), batch_size=batch_size, shuffle=shuffle,
-                      generator=generator, num_workers=num_workers, worker_init_fn=worker_init_fn,
-                      drop_last=drop_last, persistent_workers=False)
+    return DataLoader(
+        CaseDataset(arrays, transform),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=num_workers,
+        worker_init_fn=worker_init_fn,
+        drop_last=drop_last,
+        persistent_workers=False,
+    )

@@ -1,4 +1,5 @@
 """Weights-only checkpoints: plain state dicts written atomically, loaded with ``weights_only=True``."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ Gaussian blending covers it (as in the paper). Class logits are not spatial, so 
 logits are broadcast over its patch: the Gaussian-blended map is then a weighted average of the
 windows' logits, and its spatial mean is the case's logits (windows near the centre count most).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from .precision import autocast
 
 @dataclass
 class Predictions:
-    logits: np.ndarray                 # (N, n_classes) float32
-    masks: np.ndarray | None = None    # (N, *roi) uint8 predicted canonical labels, when asked and segmenting
+    logits: np.ndarray  # (N, n_classes) float32
+    masks: np.ndarray | None = None  # (N, *roi) uint8 predicted canonical labels, when asked and segmenting
 
 
 def _needs_window(spatial: tuple[int, ...], patch_size) -> bool:
@@ -28,10 +29,19 @@ def _needs_window(spatial: tuple[int, ...], patch_size) -> bool:
 
 
 @torch.no_grad()
-def predict(net: MultitaskNet, arrays: CaseArrays, *, batch_size: int, device: str,
-            amp_dtype: torch.dtype | None = None, patch_size: tuple[int, int, int] | None = None,
-            want_masks: bool = False, channels_last: bool = False, overlap: float = 0.25,
-            n_classes: int = 3) -> Predictions:
+def predict(
+    net: MultitaskNet,
+    arrays: CaseArrays,
+    *,
+    batch_size: int,
+    device: str,
+    amp_dtype: torch.dtype | None = None,
+    patch_size: tuple[int, int, int] | None = None,
+    want_masks: bool = False,
+    channels_last: bool = False,
+    overlap: float = 0.25,
+    n_classes: int = 3,
+) -> Predictions:
     """Class logits for every case of ``arrays`` (no masks read), in order."""
     net.eval()
     logits_out, masks_out = [], []
@@ -48,12 +58,19 @@ def predict(net: MultitaskNet, arrays: CaseArrays, *, batch_size: int, device: s
             from monai.inferers import sliding_window_inference  # lazy: monai costs seconds at registry load
 
             # one case at a time, so each window is paired with that case's clinical row
-            blended = torch.cat([
-                sliding_window_inference(image[i:i + 1], roi_size=patch_size, sw_batch_size=1,
-                                         predictor=_WindowPredictor(net, clinical[i:i + 1], amp_dtype, device,
-                                                                    want_masks),
-                                         overlap=overlap, mode="gaussian")
-                for i in range(image.shape[0])])
+            blended = torch.cat(
+                [
+                    sliding_window_inference(
+                        image[i : i + 1],
+                        roi_size=patch_size,
+                        sw_batch_size=1,
+                        predictor=_WindowPredictor(net, clinical[i : i + 1], amp_dtype, device, want_masks),
+                        overlap=overlap,
+                        mode="gaussian",
+                    )
+                    for i in range(image.shape[0])
+                ]
+            )
             logits = blended[:, :n_classes].flatten(2).mean(dim=2)
             if blended.shape[1] > n_classes:
                 seg_logits = blended[:, n_classes:]
@@ -66,8 +83,9 @@ def predict(net: MultitaskNet, arrays: CaseArrays, *, batch_size: int, device: s
         if want_masks and seg_logits is not None:
             masks_out.append(seg_logits.argmax(dim=1).to(torch.uint8).cpu().numpy())
     masks = np.concatenate(masks_out) if masks_out else None
-    return Predictions(logits=np.concatenate(logits_out) if logits_out else np.zeros((0, n_classes), np.float32),
-                       masks=masks)
+    return Predictions(
+        logits=np.concatenate(logits_out) if logits_out else np.zeros((0, n_classes), np.float32), masks=masks
+    )
 
 
 class _WindowPredictor:
@@ -75,7 +93,12 @@ class _WindowPredictor:
 
     def __init__(self, net, clinical, amp_dtype, device, want_masks):
         self.net, self.clinical, self.amp_dtype, self.device, self.want_masks = (
-            net, clinical, amp_dtype, device, want_masks)
+            net,
+            clinical,
+            amp_dtype,
+            device,
+            want_masks,
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         clinical = self.clinical.expand(x.shape[0], -1)

@@ -1,4 +1,5 @@
 """Metrics the engine logs while training: macro-F1 for early stopping, Dice for the schedule."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,9 @@ def structure_dice(seg_logits: torch.Tensor, target: torch.Tensor, index: int) -
     return compute_dice(pred, truth, include_background=True, ignore_empty=True)[:, 0]
 
 
-def per_structure_dice(pred_mask: np.ndarray, true_mask: np.ndarray, n_classes: int = len(STRUCTURES)) -> dict[str, float]:
+def per_structure_dice(
+    pred_mask: np.ndarray, true_mask: np.ndarray, n_classes: int = len(STRUCTURES)
+) -> dict[str, float]:
     """Dice of every foreground structure present in ``true_mask`` (integer label volumes)."""
     out = {}
     for index in range(1, n_classes):
@@ -34,5 +37,6 @@ def per_structure_dice(pred_mask: np.ndarray, true_mask: np.ndarray, n_classes: 
             continue
         pred = pred_mask == index
         out[STRUCTURES[index] if index < len(STRUCTURES) else str(index)] = float(
-            2.0 * np.logical_and(pred, truth).sum() / (pred.sum() + truth.sum()))
+            2.0 * np.logical_and(pred, truth).sum() / (pred.sum() + truth.sum())
+        )
     return out

@@ -4,6 +4,7 @@ bf16 needs no loss scaling (unlike fp16), so the training loop stays the same fo
 On CPU, bf16 autocast is accepted (``amp="bf16"``) but measured slower for 3D convolutions on
 this project's CPUs (see benchmarks/models.py), hence off by default there.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,5 +36,3 @@ def autocast(dtype: torch.dtype | None, device: str):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
-

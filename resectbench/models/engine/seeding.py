@@ -1,4 +1,5 @@
 """Deterministic seeding: same seed + same data -> same weights and predictions on CPU."""
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ stopping on inner-validation macro-F1 (ties broken by lower validation loss), a 
 checkpoint of the best epoch, and one ``history`` row per epoch. A non-finite input or loss
 stops the fit with :class:`~resectbench.errors.TrainingError` naming the epoch and the cause.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,13 +36,13 @@ class TrainConfig:
     batch_size: int = 4
     max_epochs: int = 6
     patience: int = 3
-    grad_accum: int = 1              # optimizer step every `grad_accum` batches
-    grad_clip: float | None = 1.0    # max grad norm per param group (not in the paper: a guard for transformers)
-    backbone_lr_scale: float = 1.0   # the image backbone's lr = lr * this (clinical encoder, fusion: lr)
-    amp: str = "auto"                # auto: bf16 on CUDA, off on CPU
+    grad_accum: int = 1  # optimizer step every `grad_accum` batches
+    grad_clip: float | None = 1.0  # max grad norm per param group (not in the paper: a guard for transformers)
+    backbone_lr_scale: float = 1.0  # the image backbone's lr = lr * this (clinical encoder, fusion: lr)
+    amp: str = "auto"  # auto: bf16 on CUDA, off on CPU
     device: str = "cpu"
     seed: int = 0
-    channels_last: bool = False      # channels_last_3d memory format for the image branch
+    channels_last: bool = False  # channels_last_3d memory format for the image branch
     patch_size: tuple[int, int, int] | None = None  # sliding-window inference above this size
     num_workers: int = 0
     n_classes: int = 3
@@ -67,8 +68,10 @@ def _check_finite_input(batch: dict, epoch: int) -> None:
         bad = ~torch.isfinite(x.flatten(1)).all(dim=1)
         if bad.any():
             ids = [cid for cid, b in zip(batch["case_id"], bad.tolist()) if b]
-            raise TrainingError(f"epoch {epoch}: non-finite {key} input (NaN or inf) for case(s) "
-                                f"{', '.join(map(str, ids))}; check the data and its preprocessing")
+            raise TrainingError(
+                f"epoch {epoch}: non-finite {key} input (NaN or inf) for case(s) "
+                f"{', '.join(map(str, ids))}; check the data and its preprocessing"
+            )
 
 
 def _check_finite_loss(epoch: int, step: int, batch: dict, **terms) -> None:
@@ -76,14 +79,24 @@ def _check_finite_loss(epoch: int, step: int, batch: dict, **terms) -> None:
         if value is not None and not torch.isfinite(value.detach()).all():
             raise TrainingError(
                 f"epoch {epoch}: non-finite {name} loss ({float(value.detach()):g}) at step {step} on case(s) "
-                f"{', '.join(map(str, batch['case_id']))}; lower the learning rate or check the data")
+                f"{', '.join(map(str, batch['case_id']))}; lower the learning rate or check the data"
+            )
 
 
-def train_network(net: MultitaskNet, *, schedule: nn.Module, seg_loss: nn.Module | None, cls_loss: nn.Module,
-                  train: CaseArrays, valid: CaseArrays | None, config: TrainConfig,
-                  transform: Callable | None = None, checkpoint_path: Path | None = None,
-                  on_epoch: Callable[[int, dict], None] | None = None,
-                  on_progress: Callable[[int, int, str], None] | None = None) -> FitResult:
+def train_network(
+    net: MultitaskNet,
+    *,
+    schedule: nn.Module,
+    seg_loss: nn.Module | None,
+    cls_loss: nn.Module,
+    train: CaseArrays,
+    valid: CaseArrays | None,
+    config: TrainConfig,
+    transform: Callable | None = None,
+    checkpoint_path: Path | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> FitResult:
     """Train ``net`` in place; on return it holds the weights of the best epoch."""
     device = config.device
     amp_dtype = resolve_amp(config.amp, device)
@@ -98,28 +111,52 @@ def train_network(net: MultitaskNet, *, schedule: nn.Module, seg_loss: nn.Module
             net.backbone.to(memory_format=torch.channels_last_3d)
         # learned loss weights (e.g. the `uncertainty` schedule) are optimised with the network
         backbone = {id(p) for p in net.backbone.parameters()} if net.backbone is not None else set()
-        rest = [p for p in list(net.parameters()) + list(schedule.parameters())
-                if p.requires_grad and id(p) not in backbone]
+        rest = [
+            p for p in list(net.parameters()) + list(schedule.parameters()) if p.requires_grad and id(p) not in backbone
+        ]
         groups = [{"params": rest, "lr": config.lr}]
         if backbone:
-            groups.append({"params": [p for p in net.backbone.parameters() if p.requires_grad],
-                           "lr": config.lr * config.backbone_lr_scale})
+            groups.append(
+                {
+                    "params": [p for p in net.backbone.parameters() if p.requires_grad],
+                    "lr": config.lr * config.backbone_lr_scale,
+                }
+            )
         optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
         # drop a last partial batch: a batch of 1 breaks batch norm at small bottlenecks and gives a
         # noisy step; shuffling means a different case sits out each epoch
-        loader = make_loader(train, batch_size=config.batch_size, shuffle=True, transform=transform,
-                             generator=generator, num_workers=config.num_workers,
-                             drop_last=len(train) > config.batch_size and len(train) % config.batch_size != 0)
+        loader = make_loader(
+            train,
+            batch_size=config.batch_size,
+            shuffle=True,
+            transform=transform,
+            generator=generator,
+            num_workers=config.num_workers,
+            drop_last=len(train) > config.batch_size and len(train) % config.batch_size != 0,
+        )
         steps_per_epoch = max(1, math.ceil(len(loader) / config.grad_accum))
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, steps_per_epoch * config.max_epochs))
+            optimizer, T_max=max(1, steps_per_epoch * config.max_epochs)
+        )
         result = FitResult(checkpoint=Path(checkpoint_path) if checkpoint_path else None)
         best_key, best_state, stale = None, None, 0
         total_batches = len(loader) * config.max_epochs
         for epoch in range(1, config.max_epochs + 1):
             started = time.perf_counter()
-            row = _train_epoch(net, schedule, seg_loss if use_seg else None, cls_loss, loader, optimizer,
-                               scheduler, config, amp_dtype, epoch, on_progress, total_batches)
+            row = _train_epoch(
+                net,
+                schedule,
+                seg_loss if use_seg else None,
+                cls_loss,
+                loader,
+                optimizer,
+                scheduler,
+                config,
+                amp_dtype,
+                epoch,
+                on_progress,
+                total_batches,
+            )
             schedule.end_epoch({"tumor_dice": row["tumor_dice"], "epoch": epoch})
             if valid is not None and len(valid):
                 row.update(_validate(net, cls_loss, valid, config, amp_dtype, epoch))
@@ -149,8 +186,20 @@ def train_network(net: MultitaskNet, *, schedule: nn.Module, seg_loss: nn.Module
     return result
 
 
-def _train_epoch(net, schedule, seg_loss, cls_loss, loader, optimizer, scheduler, config, amp_dtype, epoch,
-                 on_progress, total_batches) -> dict:
+def _train_epoch(
+    net,
+    schedule,
+    seg_loss,
+    cls_loss,
+    loader,
+    optimizer,
+    scheduler,
+    config,
+    amp_dtype,
+    epoch,
+    on_progress,
+    total_batches,
+) -> dict:
     device = config.device
     net.train()
     schedule.train()
@@ -217,8 +266,16 @@ def _train_epoch(net, schedule, seg_loss, cls_loss, loader, optimizer, scheduler
 
 
 def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, epoch: int) -> dict:
-    preds = predict(net, valid, batch_size=config.batch_size, device=config.device, amp_dtype=amp_dtype,
-                    patch_size=config.patch_size, channels_last=config.channels_last, n_classes=config.n_classes)
+    preds = predict(
+        net,
+        valid,
+        batch_size=config.batch_size,
+        device=config.device,
+        amp_dtype=amp_dtype,
+        patch_size=config.patch_size,
+        channels_last=config.channels_last,
+        n_classes=config.n_classes,
+    )
     logits = torch.from_numpy(preds.logits)
     if not torch.isfinite(logits).all():
         raise TrainingError(f"epoch {epoch}: non-finite validation logits; the network diverged")
@@ -226,6 +283,8 @@ def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, 
     with torch.no_grad():
         loss = float(cls_loss(logits.to(config.device), labels.to(config.device)))
     predicted = logits.argmax(dim=1).numpy()
-    return {"val_macro_f1": macro_f1(labels.numpy(), predicted, config.n_classes),
-            "val_accuracy": float((predicted == labels.numpy()).mean()),
-            "val_loss": loss}
+    return {
+        "val_macro_f1": macro_f1(labels.numpy(), predicted, config.n_classes),
+        "val_accuracy": float((predicted == labels.numpy()).mean()),
+        "val_loss": loss,
+    }

@@ -9,6 +9,7 @@ Component options may be given as dicts (``fusion_kwargs={"dropout": 0.1}``) or 
 keyword arguments (``**{"fusion.dropout": 0.1}``), which is the form nested search spaces use
 (:func:`compose_search_space`).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -19,8 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ... import registry
-from ... import search_space as ss
+from ... import registry, search_space as ss
 from ...errors import RegistryError
 from ..base import N_CLASSES, FitContext, ResectabilityModel
 from ..cascade import cut_windows, training_centres, true_centres
@@ -30,8 +30,12 @@ from ..engine.precision import resolve_amp
 from ..network import MultitaskNet
 
 #: dotted-prefix -> (constructor argument holding that component's options)
-PREFIXES = {"backbone.": "backbone_kwargs", "clinical.": "clinical_kwargs", "fusion.": "fusion_kwargs",
-            "schedule.": "schedule_kwargs"}
+PREFIXES = {
+    "backbone.": "backbone_kwargs",
+    "clinical.": "clinical_kwargs",
+    "fusion.": "fusion_kwargs",
+    "schedule.": "schedule_kwargs",
+}
 N_SEG_CLASSES = 16  # the paper's head: canonical structures of resectbench.data.labels
 PAPER_CLASS_WEIGHTS = (1.0, 2.0, 2.5)
 LR_CHOICES = (1e-3, 5e-4, 1e-4)
@@ -52,16 +56,21 @@ TRAINING_SPACE: dict[str, ss.Param] = {
 }
 
 
-def compose_search_space(backbone: str | None, clinical_encoder: str | None, fusion: str,
-                         loss_schedule: str) -> dict[str, ss.Param]:
+def compose_search_space(
+    backbone: str | None, clinical_encoder: str | None, fusion: str, loss_schedule: str
+) -> dict[str, ss.Param]:
     """The recipe-level training space plus each component's registered space, nested by prefix.
 
     Keys are valid ``NeuralRecipe`` keyword arguments (``lr``, ``fusion.dropout`` ...). A component
     with a callable (conditional) space contributes nothing here: tune it with its own space.
     """
     space = dict(TRAINING_SPACE)
-    parts = (("backbone.", registry.backbones, backbone), ("clinical.", registry.clinical_encoders, clinical_encoder),
-             ("fusion.", registry.fusions, fusion), ("schedule.", registry.loss_schedules, loss_schedule))
+    parts = (
+        ("backbone.", registry.backbones, backbone),
+        ("clinical.", registry.clinical_encoders, clinical_encoder),
+        ("fusion.", registry.fusions, fusion),
+        ("schedule.", registry.loss_schedules, loss_schedule),
+    )
     for prefix, reg, name in parts:
         if not name:
             continue
@@ -97,21 +106,42 @@ class NeuralRecipe(ResectabilityModel):
 
     mask_source = "none"  # or the backbone's: "predicted" when it derives geometry from its own masks
 
-    def __init__(self, backbone: str | None = "swin-unetr", clinical_encoder: str | None = "mlp",
-                 fusion: str = "concat", loss_schedule: str = "dice-step", *,
-                 backbone_kwargs: dict | None = None, clinical_kwargs: dict | None = None,
-                 fusion_kwargs: dict | None = None, schedule_kwargs: dict | None = None,
-                 feature_size: int | None = None, embed_dim: int = 256,
-                 seg_ce: float = 0.4, seg_dice: float = 0.4, seg_focal: float = 0.2, focal_gamma: float = 2.0,
-                 class_weights: tuple[float, ...] | str = PAPER_CLASS_WEIGHTS,
-                 lr: float = 1e-4, weight_decay: float = 1e-5, batch_size: int | None = None,
-                 max_epochs: int | None = None, patience: int | None = None, grad_accum: int = 1,
-                 grad_clip: float | None = 1.0, amp: str = "auto", channels_last: bool = False,
-                 roi: tuple[int, int, int] | None = None, spacing: tuple[float, float, float] | None = None,
-                 patch_size: tuple[int, int, int] | None = None, augment: bool = True,
-                 hu_clip: tuple[float, float] | None = None, small_roi_norm: str = "batch",
-                 backbone_lr_scale: float = 1.0,
-                 **component_params: Any):
+    def __init__(
+        self,
+        backbone: str | None = "swin-unetr",
+        clinical_encoder: str | None = "mlp",
+        fusion: str = "concat",
+        loss_schedule: str = "dice-step",
+        *,
+        backbone_kwargs: dict | None = None,
+        clinical_kwargs: dict | None = None,
+        fusion_kwargs: dict | None = None,
+        schedule_kwargs: dict | None = None,
+        feature_size: int | None = None,
+        embed_dim: int = 256,
+        seg_ce: float = 0.4,
+        seg_dice: float = 0.4,
+        seg_focal: float = 0.2,
+        focal_gamma: float = 2.0,
+        class_weights: tuple[float, ...] | str = PAPER_CLASS_WEIGHTS,
+        lr: float = 1e-4,
+        weight_decay: float = 1e-5,
+        batch_size: int | None = None,
+        max_epochs: int | None = None,
+        patience: int | None = None,
+        grad_accum: int = 1,
+        grad_clip: float | None = 1.0,
+        amp: str = "auto",
+        channels_last: bool = False,
+        roi: tuple[int, int, int] | None = None,
+        spacing: tuple[float, float, float] | None = None,
+        patch_size: tuple[int, int, int] | None = None,
+        augment: bool = True,
+        hu_clip: tuple[float, float] | None = None,
+        small_roi_norm: str = "batch",
+        backbone_lr_scale: float = 1.0,
+        **component_params: Any,
+    ):
         super().__init__()
         self.backbone = backbone or None
         if self.backbone is not None:
@@ -119,15 +149,20 @@ class NeuralRecipe(ResectabilityModel):
         self.clinical_encoder = clinical_encoder or "none"
         self.fusion = fusion
         self.loss_schedule = loss_schedule
-        kwargs = {"backbone_kwargs": dict(backbone_kwargs or {}), "clinical_kwargs": dict(clinical_kwargs or {}),
-                  "fusion_kwargs": dict(fusion_kwargs or {}), "schedule_kwargs": dict(schedule_kwargs or {})}
+        kwargs = {
+            "backbone_kwargs": dict(backbone_kwargs or {}),
+            "clinical_kwargs": dict(clinical_kwargs or {}),
+            "fusion_kwargs": dict(fusion_kwargs or {}),
+            "schedule_kwargs": dict(schedule_kwargs or {}),
+        }
         for key, value in component_params.items():
             prefix = next((p for p in PREFIXES if key.startswith(p)), None)
             if prefix is None:
                 raise RegistryError(
                     f"NeuralRecipe got unknown parameter {key!r}; component options take a prefix "
-                    f"({', '.join(PREFIXES)}), e.g. 'fusion.dropout'")
-            kwargs[PREFIXES[prefix]][key[len(prefix):]] = value
+                    f"({', '.join(PREFIXES)}), e.g. 'fusion.dropout'"
+                )
+            kwargs[PREFIXES[prefix]][key[len(prefix) :]] = value
         self.backbone_kwargs, self.clinical_kwargs = kwargs["backbone_kwargs"], kwargs["clinical_kwargs"]
         self.fusion_kwargs, self.schedule_kwargs = kwargs["fusion_kwargs"], kwargs["schedule_kwargs"]
         for name, weight in (("seg_ce", seg_ce), ("seg_dice", seg_dice), ("seg_focal", seg_focal)):
@@ -150,19 +185,25 @@ class NeuralRecipe(ResectabilityModel):
         self.preprocessor = None
         self.config: TrainConfig | None = None
         self.fit_result = None
-        self.localiser = None            # the cascade's stage 1 (profiles with a ``cascade``)
-        self._centres: dict[tuple, tuple] = {}   # (cohort fingerprint, case id) -> (centre mm, source)
+        self.localiser = None  # the cascade's stage 1 (profiles with a ``cascade``)
+        self._centres: dict[tuple, tuple] = {}  # (cohort fingerprint, case id) -> (centre mm, source)
         self._resolved_cfg: dict | None = None
 
     # -- configuration resolved against the profile ----------------------------------------------
     def _resolved(self, ctx: FitContext) -> dict[str, Any]:
         p = ctx.profile
         roi = self.roi or tuple(p.roi)
-        return {"roi": roi, "spacing": self.spacing or tuple(p.target_spacing_mm),
-                "patch_size": self.patch_size if self.patch_size and tuple(self.patch_size) != roi else None,
-                "batch_size": self.batch_size or p.batch_size, "max_epochs": self.max_epochs or p.max_epochs,
-                "patience": self.patience or p.patience, "feature_size": self.feature_size or p.feature_size,
-                "window_size": p.window_size, "cascade": p.cascade if self.uses_image else None}
+        return {
+            "roi": roi,
+            "spacing": self.spacing or tuple(p.target_spacing_mm),
+            "patch_size": self.patch_size if self.patch_size and tuple(self.patch_size) != roi else None,
+            "batch_size": self.batch_size or p.batch_size,
+            "max_epochs": self.max_epochs or p.max_epochs,
+            "patience": self.patience or p.patience,
+            "feature_size": self.feature_size or p.feature_size,
+            "window_size": p.window_size,
+            "cascade": p.cascade if self.uses_image else None,
+        }
 
     @property
     def uses_image(self) -> bool:
@@ -178,8 +219,10 @@ class NeuralRecipe(ResectabilityModel):
             # swaps side-specific labels (SMA vs SMV, aorta vs IVC)
             from ...data.transforms import AugmentationConfig
 
-            kwargs.update(roi=tuple(resolved["cascade"].context_roi),
-                          augmentation=AugmentationConfig(flip_prob=0.0, rot90_prob=0.0))
+            kwargs.update(
+                roi=tuple(resolved["cascade"].context_roi),
+                augmentation=AugmentationConfig(flip_prob=0.0, rot90_prob=0.0),
+            )
         if self.hu_clip:
             kwargs["hu_clip"] = self.hu_clip
         return ImageConfig(**kwargs)
@@ -190,15 +233,27 @@ class NeuralRecipe(ResectabilityModel):
 
         return VolumeStore(ctx.cache_dir, self._image_config(resolved))
 
-    def _arrays(self, cohort, ctx: FitContext, resolved, *, labels: bool, masks: bool,
-                centres: dict | None = None, margin: int = 0) -> CaseArrays:
+    def _arrays(
+        self,
+        cohort,
+        ctx: FitContext,
+        resolved,
+        *,
+        labels: bool,
+        masks: bool,
+        centres: dict | None = None,
+        margin: int = 0,
+    ) -> CaseArrays:
         """Preprocessed clinical rows (+ cached volumes) of ``cohort``; masks only when asked (training).
 
         With a cascade, each volume is the window of ``roi + 2 * margin`` voxels around ``centres[case]``
         (world mm); the training transform cuts the model's ``roi`` from it at a random offset."""
         clinical = self.preprocessor.transform(cohort.clinical.loc[list(cohort.case_ids)])
-        arrays = CaseArrays(case_ids=list(cohort.case_ids), clinical=np.asarray(clinical, dtype=np.float32),
-                            labels=np.asarray(cohort.labels) if labels else None)
+        arrays = CaseArrays(
+            case_ids=list(cohort.case_ids),
+            clinical=np.asarray(clinical, dtype=np.float32),
+            labels=np.asarray(cohort.labels) if labels else None,
+        )
         if self.uses_image:
             progress = None
             if ctx.on_progress is not None:
@@ -223,15 +278,18 @@ class NeuralRecipe(ResectabilityModel):
             self._centres.update({(source, c): v for c, v in self.localiser.centres(todo).items()})
         return {c: self._centres[(source, c)][0] for c in cohort.case_ids}
 
-
     # -- building the network --------------------------------------------------------------------
     def build(self, in_features: int, resolved: dict, *, segment: bool) -> MultitaskNet:
         """The network for ``in_features`` clinical columns (weights freshly initialised)."""
         backbone = None
         if self.uses_image:
             entry = registry.backbones.get(self.backbone)
-            kwargs = {"in_channels": 1, "roi": resolved["patch_size"] or resolved["roi"],
-                      "n_seg_classes": N_SEG_CLASSES if segment else 0, "embed_dim": self.embed_dim}
+            kwargs = {
+                "in_channels": 1,
+                "roi": resolved["patch_size"] or resolved["roi"],
+                "n_seg_classes": N_SEG_CLASSES if segment else 0,
+                "embed_dim": self.embed_dim,
+            }
             if _accepts(entry, "feature_size") and "feature_size" not in self.backbone_kwargs:
                 kwargs["feature_size"] = resolved["feature_size"]
             if _accepts(entry, "window_size") and "window_size" not in self.backbone_kwargs:
@@ -242,11 +300,17 @@ class NeuralRecipe(ResectabilityModel):
                 kwargs["n_seg_classes"] = N_SEG_CLASSES  # its geometry reads its own masks: always segment
             kwargs = {k: v for k, v in kwargs.items() if _accepts(entry, k)}
             backbone = registry.backbones.create(self.backbone, **{**kwargs, **self.backbone_kwargs})
-        encoder = registry.clinical_encoders.create(self.clinical_encoder, in_features=in_features,
-                                                    **self.clinical_kwargs)
+        encoder = registry.clinical_encoders.create(
+            self.clinical_encoder, in_features=in_features, **self.clinical_kwargs
+        )
         image_dim = int(backbone.embed_dim) if backbone is not None else 0
-        fusion = registry.fusions.create(self.fusion, image_dim=image_dim, clinical_dim=int(encoder.out_dim),
-                                         n_classes=N_CLASSES, **self.fusion_kwargs)
+        fusion = registry.fusions.create(
+            self.fusion,
+            image_dim=image_dim,
+            clinical_dim=int(encoder.out_dim),
+            n_classes=N_CLASSES,
+            **self.fusion_kwargs,
+        )
         return MultitaskNet(backbone, encoder, fusion)
 
     def build_schedule(self) -> torch.nn.Module:
@@ -265,8 +329,11 @@ class NeuralRecipe(ResectabilityModel):
             from monai.transforms import RandSpatialCropd
 
             # the window around the true tumour, shifted as far as the localiser typically errs
-            transforms.append(RandSpatialCropd(keys=["image", "seg"], roi_size=resolved["roi"], random_size=False,
-                                               allow_missing_keys=True))
+            transforms.append(
+                RandSpatialCropd(
+                    keys=["image", "seg"], roi_size=resolved["roi"], random_size=False, allow_missing_keys=True
+                )
+            )
         if self.augment:
             from ...data.transforms import train_augmentation
 
@@ -274,8 +341,11 @@ class NeuralRecipe(ResectabilityModel):
         if resolved["patch_size"]:
             from monai.transforms import RandSpatialCropd
 
-            transforms.append(RandSpatialCropd(keys=["image", "seg"], roi_size=resolved["patch_size"],
-                                               random_size=False, allow_missing_keys=True))
+            transforms.append(
+                RandSpatialCropd(
+                    keys=["image", "seg"], roi_size=resolved["patch_size"], random_size=False, allow_missing_keys=True
+                )
+            )
         if not transforms:
             return None
         from monai.transforms import Compose
@@ -292,8 +362,7 @@ class NeuralRecipe(ResectabilityModel):
         resolved = self._resolved(ctx)
         seed_everything(ctx.seed)
         # fitted on the training part only (no leakage into validation or test)
-        self.preprocessor = ClinicalPreprocessor().fit(train.clinical.loc[list(train.case_ids)],
-                                                       train.clinical_schema)
+        self.preprocessor = ClinicalPreprocessor().fit(train.clinical.loc[list(train.case_ids)], train.clinical_schema)
         train_centres = None
         if resolved["cascade"] is not None:
             from ..cascade import train_localiser
@@ -301,30 +370,52 @@ class NeuralRecipe(ResectabilityModel):
             self.localiser, self._centres = train_localiser(train, ctx, resolved["cascade"]), {}
             train_centres = training_centres(self._store(ctx, resolved).get(train), self.localiser, train)
         margin = resolved["cascade"].jitter_vox if resolved["cascade"] is not None else 0
-        train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True, centres=train_centres,
-                                    margin=margin)
-        valid_arrays = (self._arrays(valid, ctx, resolved, labels=True, masks=False,
-                                     centres=self._predicted_centres(valid))
-                        if valid is not None and len(valid.case_ids) else None)
+        train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True, centres=train_centres, margin=margin)
+        valid_arrays = (
+            self._arrays(valid, ctx, resolved, labels=True, masks=False, centres=self._predicted_centres(valid))
+            if valid is not None and len(valid.case_ids)
+            else None
+        )
         seed_everything(ctx.seed)  # same initial weights whatever the data loading did
         schedule = self.build_schedule()
         # the auxiliary task needs a segmenting schedule and training masks; otherwise no seg head at all
-        segment = (self.uses_image and bool(train_arrays.has_mask.any())
-                   and bool(getattr(schedule, "uses_segmentation", False)))
+        segment = (
+            self.uses_image
+            and bool(train_arrays.has_mask.any())
+            and bool(getattr(schedule, "uses_segmentation", False))
+        )
         self.net = self.build(train_arrays.clinical.shape[1], resolved, segment=segment)
         seg_loss, cls_loss = self._losses(train_arrays.labels)
         self.config = TrainConfig(
-            lr=self.lr, weight_decay=self.weight_decay, batch_size=resolved["batch_size"],
-            max_epochs=resolved["max_epochs"], patience=resolved["patience"], grad_accum=self.grad_accum,
-            grad_clip=self.grad_clip, backbone_lr_scale=self.backbone_lr_scale, amp=self.amp, device=device,
-            seed=ctx.seed, channels_last=self.channels_last,
-            patch_size=resolved["patch_size"], n_classes=N_CLASSES)
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=resolved["batch_size"],
+            max_epochs=resolved["max_epochs"],
+            patience=resolved["patience"],
+            grad_accum=self.grad_accum,
+            grad_clip=self.grad_clip,
+            backbone_lr_scale=self.backbone_lr_scale,
+            amp=self.amp,
+            device=device,
+            seed=ctx.seed,
+            channels_last=self.channels_last,
+            patch_size=resolved["patch_size"],
+            n_classes=N_CLASSES,
+        )
         checkpoint = Path(ctx.work_dir) / "best_weights.pt" if ctx.work_dir is not None else None
         self.fit_result = train_network(
-            self.net, schedule=schedule, seg_loss=seg_loss if segment else None, cls_loss=cls_loss,
-            train=train_arrays, valid=valid_arrays, config=self.config,
+            self.net,
+            schedule=schedule,
+            seg_loss=seg_loss if segment else None,
+            cls_loss=cls_loss,
+            train=train_arrays,
+            valid=valid_arrays,
+            config=self.config,
             transform=self._transform(resolved, ctx.seed) if self.uses_image else None,
-            checkpoint_path=checkpoint, on_epoch=ctx.on_epoch, on_progress=ctx.on_progress)
+            checkpoint_path=checkpoint,
+            on_epoch=ctx.on_epoch,
+            on_progress=ctx.on_progress,
+        )
         self.history = self.fit_result.history
         self._resolved_cfg = resolved
         return self
@@ -335,12 +426,26 @@ class NeuralRecipe(ResectabilityModel):
 
     def _predict(self, cohort, ctx: FitContext, *, want_masks: bool):
         self._check_fitted()
-        arrays = self._arrays(cohort, ctx, self._resolved_cfg, labels=False, masks=False,  # mask-free
-                              centres=self._predicted_centres(cohort))
+        arrays = self._arrays(
+            cohort,
+            ctx,
+            self._resolved_cfg,
+            labels=False,
+            masks=False,  # mask-free
+            centres=self._predicted_centres(cohort),
+        )
         device = self.config.device
-        return predict(self.net.to(device), arrays, batch_size=self.config.batch_size, device=device,
-                       amp_dtype=resolve_amp(self.config.amp, device), patch_size=self.config.patch_size,
-                       want_masks=want_masks, channels_last=self.config.channels_last, n_classes=N_CLASSES)
+        return predict(
+            self.net.to(device),
+            arrays,
+            batch_size=self.config.batch_size,
+            device=device,
+            amp_dtype=resolve_amp(self.config.amp, device),
+            patch_size=self.config.patch_size,
+            want_masks=want_masks,
+            channels_last=self.config.channels_last,
+            n_classes=N_CLASSES,
+        )
 
     def predict_proba(self, cohort, ctx: FitContext) -> np.ndarray:
         logits = torch.from_numpy(self._predict(cohort, ctx, want_masks=False).logits)
@@ -361,15 +466,24 @@ class NeuralRecipe(ResectabilityModel):
         if not predicted:
             return {}
         # the reference is cut from the same window the prediction was made in
-        truth = self._arrays(cohort, ctx, self._resolved_cfg, labels=False, masks=True,
-                             centres=self._predicted_centres(cohort))
-        out: dict[str, Any] = {"dice": {cid: per_structure_dice(predicted[cid][0], seg)
-                                        for cid, seg, has in zip(truth.case_ids, truth.segs, truth.has_mask) if has}}
+        truth = self._arrays(
+            cohort, ctx, self._resolved_cfg, labels=False, masks=True, centres=self._predicted_centres(cohort)
+        )
+        out: dict[str, Any] = {
+            "dice": {
+                cid: per_structure_dice(predicted[cid][0], seg)
+                for cid, seg, has in zip(truth.case_ids, truth.segs, truth.has_mask)
+                if has
+            }
+        }
         if self.localiser is not None:
             # localisation error (mm) against the mask's tumour centre, for cases whose mask shows one
             vols = self._store(ctx, self._resolved_cfg).get(cohort)
-            reference = {c: v for c, v in true_centres({c: vols[c] for c in cohort.case_ids if vols[c]["has_mask"]})
-                         .items() if v is not None}
+            reference = {
+                c: v
+                for c, v in true_centres({c: vols[c] for c in cohort.case_ids if vols[c]["has_mask"]}).items()
+                if v is not None
+            }
             centres = self._predicted_centres(cohort)
             out["localisation_mm"] = {cid: float(np.linalg.norm(centres[cid] - ref)) for cid, ref in reference.items()}
         if measure_contacts:
@@ -404,16 +518,21 @@ class NeuralRecipe(ResectabilityModel):
         self._check_fitted()
         config = self.config.to_dict()
         config.pop("device", None)
-        description = {"in_features": int(self.preprocessor.n_features), "segment": bool(self.net.segments),
-                       "localiser": self.localiser is not None, "train_config": config,
-                       "clinical": self.preprocessor.to_state()}
+        description = {
+            "in_features": int(self.preprocessor.n_features),
+            "segment": bool(self.net.segments),
+            "localiser": self.localiser is not None,
+            "train_config": config,
+            "clinical": self.preprocessor.to_state(),
+        }
         tensors = {"net": snapshot(self.net)}
         if self.localiser is not None:
             tensors["localiser"] = snapshot(self.localiser.net)
         return description, tensors
 
-    def load_state(self, description: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]],
-                   ctx: FitContext) -> "NeuralRecipe":
+    def load_state(
+        self, description: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]], ctx: FitContext
+    ) -> "NeuralRecipe":
         """This recipe (created with the parameters it was fitted with) as :meth:`fit` under ``ctx`` left it,
         from what :meth:`state` returned; needs no training data. Weights that do not fit the network raise
         ``RuntimeError`` (``load_state_dict``); a description without a localiser's tensors ``KeyError``."""
@@ -422,8 +541,10 @@ class NeuralRecipe(ResectabilityModel):
         resolved = self._resolved(ctx)
         if bool(description.get("localiser")) != (resolved["cascade"] is not None):
             has = "has a cascade localiser" if description.get("localiser") else "has no cascade localiser"
-            raise ValueError(f"the saved state {has}, profile {ctx.profile.name!r} "
-                             f"{'uses one' if resolved['cascade'] is not None else 'none'}")
+            raise ValueError(
+                f"the saved state {has}, profile {ctx.profile.name!r} "
+                f"{'uses one' if resolved['cascade'] is not None else 'none'}"
+            )
         self.preprocessor = ClinicalPreprocessor.from_state(description["clinical"])
         net = self.build(int(description["in_features"]), resolved, segment=bool(description["segment"]))
         net.load_state_dict(tensors["net"])
@@ -446,11 +567,20 @@ class NeuralRecipe(ResectabilityModel):
 
     def describe(self) -> dict[str, Any]:
         """The composition and hyper-parameters, as plain data (for model.json / reports)."""
-        return {"backbone": self.backbone, "clinical_encoder": self.clinical_encoder, "fusion": self.fusion,
-                "loss_schedule": self.loss_schedule, "backbone_kwargs": self.backbone_kwargs,
-                "clinical_kwargs": self.clinical_kwargs, "fusion_kwargs": self.fusion_kwargs,
-                "schedule_kwargs": self.schedule_kwargs, "lr": self.lr, "weight_decay": self.weight_decay,
-                "cascade": asdict(self._resolved_cfg["cascade"]) if self._resolved_cfg and self._resolved_cfg["cascade"]
-                else None,
-                "seg_weights": (self.seg_ce, self.seg_dice, self.seg_focal), "class_weights": self.class_weights}
-
+        return {
+            "backbone": self.backbone,
+            "clinical_encoder": self.clinical_encoder,
+            "fusion": self.fusion,
+            "loss_schedule": self.loss_schedule,
+            "backbone_kwargs": self.backbone_kwargs,
+            "clinical_kwargs": self.clinical_kwargs,
+            "fusion_kwargs": self.fusion_kwargs,
+            "schedule_kwargs": self.schedule_kwargs,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "cascade": asdict(self._resolved_cfg["cascade"])
+            if self._resolved_cfg and self._resolved_cfg["cascade"]
+            else None,
+            "seg_weights": (self.seg_ce, self.seg_dice, self.seg_focal),
+            "class_weights": self.class_weights,
+        }

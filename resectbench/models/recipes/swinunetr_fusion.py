@@ -1,4 +1,5 @@
 """``swinunetr-fusion``: The paper's model: Swin-UNETR (+ auxiliary segmentation) + clinical MLP, concatenation fusion, dice-step schedule."""
+
 from __future__ import annotations
 
 from ...registry import component
@@ -6,13 +7,29 @@ from ...search_space import Categorical
 from .compose import DEFAULT_LR, TRAINING_SPACE, NeuralRecipe
 
 
-@component("swinunetr-fusion", tags=("neural", "multimodal", "segments", "paper"),
-           description="The paper's model: Swin-UNETR (+ auxiliary segmentation) + clinical MLP, concatenation fusion, dice-step schedule",
-           search_space={**TRAINING_SPACE, "feature_size": Categorical([None, 24, 36, 48]), "batch_size": Categorical([None, 8, 16])})
-def swinunetr_fusion(backbone: str | None = "swin-unetr", clinical_encoder: str = "mlp", fusion: str = "concat",
-                     loss_schedule: str = "dice-step", lr: float = DEFAULT_LR, feature_size: int | None = None,
-                     seg_ce: float = 0.4, seg_dice: float = 0.4, seg_focal: float = 0.2,
-                     batch_size: int | None = None, **options) -> NeuralRecipe:
+@component(
+    "swinunetr-fusion",
+    tags=("neural", "multimodal", "segments", "paper"),
+    description="The paper's model: Swin-UNETR (+ auxiliary segmentation) + clinical MLP, concatenation fusion, dice-step schedule",
+    search_space={
+        **TRAINING_SPACE,
+        "feature_size": Categorical([None, 24, 36, 48]),
+        "batch_size": Categorical([None, 8, 16]),
+    },
+)
+def swinunetr_fusion(
+    backbone: str | None = "swin-unetr",
+    clinical_encoder: str = "mlp",
+    fusion: str = "concat",
+    loss_schedule: str = "dice-step",
+    lr: float = DEFAULT_LR,
+    feature_size: int | None = None,
+    seg_ce: float = 0.4,
+    seg_dice: float = 0.4,
+    seg_focal: float = 0.2,
+    batch_size: int | None = None,
+    **options,
+) -> NeuralRecipe:
     """The paper's multitask fusion model (Ochs et al., MIDL 2026).
 
     Swin-UNETR image backbone with its 16-class segmentation decoder as auxiliary task, the
@@ -29,6 +46,16 @@ def swinunetr_fusion(backbone: str | None = "swin-unetr", clinical_encoder: str 
     Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
     ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.
     """
-    return NeuralRecipe(backbone, clinical_encoder, fusion, loss_schedule, lr=lr, feature_size=feature_size, seg_ce=seg_ce,
-                        seg_dice=seg_dice, seg_focal=seg_focal, batch_size=batch_size,
-                        **{"small_roi_norm": "group", **options})
+    return NeuralRecipe(
+        backbone,
+        clinical_encoder,
+        fusion,
+        loss_schedule,
+        lr=lr,
+        feature_size=feature_size,
+        seg_ce=seg_ce,
+        seg_dice=seg_dice,
+        seg_focal=seg_focal,
+        batch_size=batch_size,
+        **{"small_roi_norm": "group", **options},
+    )
