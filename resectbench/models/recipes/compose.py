@@ -22,6 +22,7 @@ import torch
 
 from ... import registry, search_space as ss
 from ...errors import RegistryError
+from ...vocabulary import COMPONENT_SLOTS
 from ..base import N_CLASSES, FitContext, ResectabilityModel
 from ..cascade import cut_windows, training_centres, true_centres
 from ..engine import CaseArrays, TrainConfig, predict, resolve_device, seed_everything, train_network
@@ -30,12 +31,7 @@ from ..engine.precision import resolve_amp
 from ..network import MultitaskNet
 
 #: dotted-prefix -> (constructor argument holding that component's options)
-PREFIXES = {
-    "backbone.": "backbone_kwargs",
-    "clinical.": "clinical_kwargs",
-    "fusion.": "fusion_kwargs",
-    "schedule.": "schedule_kwargs",
-}
+PREFIXES = {prefix: prefix[:-1] + "_kwargs" for _kind, prefix in COMPONENT_SLOTS.values()}
 N_SEG_CLASSES = 16  # the paper's head: canonical structures of resectbench.data.labels
 PAPER_CLASS_WEIGHTS = (1.0, 2.0, 2.5)
 LR_CHOICES = (1e-3, 5e-4, 1e-4)
