@@ -61,10 +61,7 @@ PRESETS: tuple[Preset, ...] = (
         window 4, 32^3 at 3 mm, batch 2, 8 epochs; paper: 48, window 7, 160^3 at 1 mm, 16).
 
         Below 64^3 (the cpu profile) the decoder uses group normalisation: instance norm cannot train
-        there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.
-
-        Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
-        ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.""",
+        there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.""",
     ),
     Preset(
         name="swinunetr-image-only",
@@ -80,10 +77,7 @@ PRESETS: tuple[Preset, ...] = (
         ``none`` and the ``image-only`` fusion classifies the 256-d image embedding alone.
 
         Below 64^3 (the cpu profile) the decoder uses group normalisation: instance norm cannot train
-        there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.
-
-        Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
-        ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.""",
+        there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.""",
     ),
     Preset(
         name="tat",
@@ -99,10 +93,7 @@ PRESETS: tuple[Preset, ...] = (
         fused with the clinical MLP by concatenation. Its geometry is computed from masks the
         network itself predicts, so inference needs no mask (``mask_source = "predicted"``). The
         segmentation head is trained with the same ``dice-step`` schedule as the paper's model
-        (our choice: the paper does not say how TAT's segmentation was weighted).
-
-        Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
-        ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.""",
+        (our choice: the paper does not say how TAT's segmentation was weighted).""",
     ),
     Preset(
         name="cnn3d-fusion",
@@ -114,10 +105,7 @@ PRESETS: tuple[Preset, ...] = (
         doc="""A convolutional backbone (MONAI SegResNet) in the paper's multitask setup.
 
         Everything but the backbone as in ``swinunetr-fusion``. The CNN is the cheapest 3D
-        backbone on CPU, so it shows how much of the fusion model's result needs a transformer.
-
-        Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
-        ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.""",
+        backbone on CPU, so it shows how much of the fusion model's result needs a transformer.""",
     ),
     Preset(
         name="vit3d-fusion",
@@ -130,10 +118,7 @@ PRESETS: tuple[Preset, ...] = (
 
         Everything but the backbone as in ``swinunetr-fusion``: auxiliary segmentation through the
         UNETR decoder, clinical MLP, concatenation, ``dice-step``. Compares a global-attention
-        transformer with Swin's windowed one.
-
-        Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
-        ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.""",
+        transformer with Swin's windowed one.""",
     ),
     Preset(
         name="timm2.5d-fusion",
@@ -145,10 +130,7 @@ PRESETS: tuple[Preset, ...] = (
         doc="""A 2.5D model: a timm 2D network on axial slices, attention-pooled, + clinical MLP.
 
         The ``timm-2.5d`` backbone has no segmentation head, so the schedule is ``cls-only``
-        (classification loss alone); the segmentation weights are not tuned.
-
-        Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
-        ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.""",
+        (classification loss alone); the segmentation weights are not tuned.""",
     ),
     Preset(
         name="clinical-only",
@@ -161,12 +143,16 @@ PRESETS: tuple[Preset, ...] = (
 
         Trained by the same engine (AdamW, cosine schedule, early stopping on inner-validation
         macro-F1, class weights (1, 2, 2.5)); no volumes are loaded. The scikit-learn tabular
-        baselines live in :mod:`resectbench.baselines`.
-
-        Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
-        ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``.""",
+        baselines live in :mod:`resectbench.baselines`.""",
     ),
 )
+
+
+#: the closing paragraph of every recipe's docstring
+_OPTIONS_DOC = """
+
+        Any other :class:`~resectbench.models.recipes.compose.NeuralRecipe` keyword (``roi``,
+        ``max_epochs``, ``class_weights``, ``fusion.dropout`` ...) may be passed through ``options``."""
 
 
 def _factory(preset: Preset):
@@ -220,7 +206,7 @@ def _factory(preset: Preset):
     ]
     make.__signature__ = inspect.Signature(keywords, return_annotation="NeuralRecipe")
     make.__name__ = make.__qualname__ = preset.name.replace("-", "_").replace(".", "")
-    make.__doc__ = preset.doc
+    make.__doc__ = preset.doc + _OPTIONS_DOC
     return component(
         preset.name, tags=preset.tags, description=preset.description, search_space=dict(preset.search_space)
     )(make)
