@@ -128,6 +128,7 @@ def run(
         "best_epoch": getattr(getattr(model, "fit_result", None), "best_epoch", None),
         **{k: metrics[k] for k in ("macro_f1", "auc_ovr_macro", "accuracy")},
         **dice_by_structure((extra or {}).get("dice"), list(test.case_ids)),
+        **(extra or {}).get("fit_summary", {}),  # head refit: the step kept, train / inner-validation macro-F1
     }
     loc = (extra or {}).get("localisation_mm")
     if loc:

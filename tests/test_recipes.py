@@ -261,3 +261,22 @@ def test_extra_outputs_give_predicted_mask_dice_per_structure(parts, ctx):
     assert model.extra_outputs(test, ctx)["dice"] == {}  # no masks, nothing to compare with
     masks = model.predict_masks(test, ctx)
     assert masks[test.case_ids[0]][0].shape == (32, 32, 32)
+
+
+def test_head_refit_after_training_is_reported_and_changes_only_the_head(parts, ctx):
+    train, valid, test = parts
+    plain = make("cnn3d-fusion", max_epochs=1).fit(train, valid, ctx)
+    model = make("cnn3d-fusion", max_epochs=1, head_refit_steps=20).fit(train, valid, ctx)
+    summary = model.extra_outputs(valid, ctx)["fit_summary"]
+    assert summary == model.fit_result.head_refit and 0 <= summary["head_refit_step"] <= 20
+    assert set(summary) == {
+        "head_refit_step",
+        "head_refit_train_macro_f1",
+        "head_refit_val_macro_f1",
+        "joint_head_val_macro_f1",
+    }
+    backbone = {k: v for k, v in model.net.state_dict().items() if k.startswith("backbone.")}
+    assert all(torch.equal(v, plain.net.state_dict()[k]) for k, v in backbone.items())  # same joint training
+    assert "fit_summary" not in plain.extra_outputs(valid, ctx)
+    with pytest.raises(ValueError, match="head_refit_steps"):
+        make("cnn3d-fusion", head_refit_steps=-1)

@@ -61,5 +61,7 @@ class ResectabilityModel(abc.ABC):
         return 0
 
     def extra_outputs(self, cohort, ctx: FitContext) -> dict[str, Any]:
-        """Optional per-case outputs for reports (e.g. predicted-mask Dice, contact angles)."""
+        """Optional outputs for reports: ``dice`` (case -> structure -> Dice of the predicted mask),
+        ``localisation_mm`` (case -> error), ``contact_deg``, and ``fit_summary`` (scalars about the fit
+        that the protocol adds to the unit's metrics)."""
         return {}

@@ -135,6 +135,7 @@ def score(
     extra = model.extra_outputs(test, tuner.ctx) or {}
     if "dice" in extra:
         metrics.update(dice_by_structure(extra["dice"], list(outer.test)))
+    metrics.update(extra.get("fit_summary") or {})  # e.g. what a head refit chose (models/engine/head_refit.py)
     if extra.get("localisation_mm"):  # the cascade's stage 1: distance of the window centre to the tumour
         errors = np.asarray(list(extra["localisation_mm"].values()), dtype=float)
         metrics.update(

@@ -58,6 +58,7 @@ class FitResult:
     best_val_macro_f1: float | None = None
     checkpoint: Path | None = None
     stopped_early: bool = False
+    head_refit: dict[str, Any] | None = None  # what engine/head_refit.py did after training, if asked
 
 
 def _check_finite_input(batch: dict, epoch: int) -> None:

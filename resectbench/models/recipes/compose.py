@@ -136,6 +136,7 @@ class NeuralRecipe(ResectabilityModel):
         hu_clip: tuple[float, float] | None = None,
         small_roi_norm: str = "batch",
         backbone_lr_scale: float = 1.0,
+        head_refit_steps: int = 0,
         **component_params: Any,
     ):
         super().__init__()
@@ -176,6 +177,9 @@ class NeuralRecipe(ResectabilityModel):
         self.hu_clip = tuple(hu_clip) if hu_clip else None
         self.small_roi_norm = small_roi_norm
         self.backbone_lr_scale = backbone_lr_scale
+        if head_refit_steps < 0:
+            raise ValueError(f"head_refit_steps must be >= 0, got {head_refit_steps}")
+        self.head_refit_steps = int(head_refit_steps)
         # fitted state
         self.net: MultitaskNet | None = None
         self.preprocessor = None
@@ -414,7 +418,28 @@ class NeuralRecipe(ResectabilityModel):
         )
         self.history = self.fit_result.history
         self._resolved_cfg = resolved
+        if self.head_refit_steps and self.uses_image:
+            self._refit_head(train, valid_arrays, cls_loss, ctx, resolved)
         return self
+
+    def _refit_head(self, train, valid_arrays, cls_loss, ctx: FitContext, resolved) -> None:
+        """A fresh head on the trained backbone's frozen embeddings (engine/head_refit.py); the training
+        cases are seen as test cases are, through the localiser's windows with a cascade."""
+        from ..engine.head_refit import HeadRefit, refit_head
+
+        arrays = self._arrays(train, ctx, resolved, labels=True, masks=False, centres=self._predicted_centres(train))
+        self.fit_result.head_refit = refit_head(
+            self.net,
+            arrays,
+            valid_arrays,
+            cls_loss,
+            HeadRefit(steps=self.head_refit_steps),
+            batch_size=self.config.batch_size,
+            device=self.config.device,
+            seed=self.config.seed,
+            amp_dtype=resolve_amp(self.config.amp, self.config.device),
+            n_classes=N_CLASSES,
+        )
 
     def _check_fitted(self):
         if self.net is None:
@@ -457,10 +482,13 @@ class NeuralRecipe(ResectabilityModel):
 
     def extra_outputs(self, cohort, ctx: FitContext, measure_contacts: bool = False) -> dict[str, Any]:
         """``dice``: case -> structure -> Dice of the predicted mask vs the cohort's mask (cases with one);
-        with ``measure_contacts``, ``contact_deg``: case -> vessel -> contact angle measured on the prediction."""
+        with ``measure_contacts``, ``contact_deg``: case -> vessel -> contact angle measured on the prediction;
+        after a head refit, ``fit_summary``: what it did (scalars the protocol adds to the unit's metrics)."""
+        refit = self.fit_result.head_refit if self.fit_result is not None else None
+        summary = {"fit_summary": dict(refit)} if refit else {}
         predicted = self.predict_masks(cohort, ctx)
         if not predicted:
-            return {}
+            return summary
         # the reference is cut from the same window the prediction was made in
         truth = self._arrays(
             cohort, ctx, self._resolved_cfg, labels=False, masks=True, centres=self._predicted_centres(cohort)
@@ -470,7 +498,8 @@ class NeuralRecipe(ResectabilityModel):
                 cid: per_structure_dice(predicted[cid][0], seg)
                 for cid, seg, has in zip(truth.case_ids, truth.segs, truth.has_mask)
                 if has
-            }
+            },
+            **summary,
         }
         if self.localiser is not None:
             # localisation error (mm) against the mask's tumour centre, for cases whose mask shows one
