@@ -35,6 +35,6 @@ def test_ablation_models_differ_from_the_full_model_as_the_paper_says():
         for m in ExperimentConfig.from_toml(PAPER / "experiment.toml").resolved().models
     }
     assert models["loss-fixed-2-0.5"].schedule_kwargs == {"w_seg": 2.0, "w_cls": 0.5}
-    assert tuple(models["cw-1-1-1"].class_weights) == (1.0, 1.0, 1.0)
-    assert tuple(models["swinunetr-fusion"].class_weights) == (1.0, 2.0, 2.5)
+    assert tuple(models["cw-1-1-1"].loss.class_weights) == (1.0, 1.0, 1.0)
+    assert tuple(models["swinunetr-fusion"].loss.class_weights) == (1.0, 2.0, 2.5)
     assert models["mean-image"].fusion == "mean-image" and models["ct-only"].fusion == "image-only"

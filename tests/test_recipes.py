@@ -9,6 +9,7 @@ predictions. Components are shrunk to their smallest sizes through the recipes' 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from resectbench.errors import TrainingError
 from resectbench.models.base import FitContext
 from resectbench.models.engine import trainer as trainer_module
 from resectbench.models.recipes.compose import NeuralRecipe, compose_search_space
+from resectbench.models.recipes.settings import FLAT_KEYWORDS, GROUPS, InputSettings, LossSettings, TrainingSettings
 from resectbench.profiles import get_profile
 from resectbench.search_space import Categorical, Float
 
@@ -128,6 +130,30 @@ def test_compose_search_space_nests_component_spaces_as_recipe_kwargs():
     assert recipe.fusion_kwargs == {"fusion_dim": 64} and recipe.backbone_kwargs == {"init_filters": 8}
     with pytest.raises(Exception, match="unknown parameter 'dropout'"):
         NeuralRecipe(**{"dropout": 0.1})
+
+
+def test_hyper_parameters_come_flat_or_as_their_group():
+    flat = NeuralRecipe(lr=5e-4, max_epochs=3, seg_ce=0.5, class_weights=[1, 1, 1], roi=[32, 32, 32], embed_dim=16)
+    grouped = NeuralRecipe(
+        training=TrainingSettings(lr=5e-4, max_epochs=3),
+        loss=LossSettings(seg_ce=0.5, class_weights=(1.0, 1.0, 1.0)),
+        inputs=InputSettings(roi=(32, 32, 32)),
+        embed_dim=16,  # another group's flat keyword still goes with a given group
+    )
+    for group in GROUPS:
+        assert getattr(flat, group) == getattr(grouped, group)
+    assert flat.describe() == grouped.describe()
+    assert (flat.training.lr, flat.loss.class_weights, flat.inputs.roi) == (5e-4, (1, 1, 1), (32, 32, 32))
+    with pytest.raises(TypeError, match="training= together with lr"):
+        NeuralRecipe(training=TrainingSettings(), lr=1e-3)
+    with pytest.raises(TypeError, match="takes a LossSettings"):
+        NeuralRecipe(loss={"seg_ce": 0.5})
+    with pytest.raises(ValueError, match="seg_dice must be >= 0"):
+        NeuralRecipe(seg_dice=-0.1)
+    with pytest.raises(ValueError, match="seg_focal must be >= 0"):
+        LossSettings(seg_focal=-1)
+    # the flat keywords stay in the signature (the tuner reads the parameters a recipe sets itself)
+    assert set(FLAT_KEYWORDS) <= set(inspect.signature(NeuralRecipe).parameters)
 
 
 @pytest.mark.parametrize("name", NEURAL)

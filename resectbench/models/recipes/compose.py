@@ -8,6 +8,10 @@ registries, so plugin components compose with no special handling, and one engin
 Component options may be given as dicts (``fusion_kwargs={"dropout": 0.1}``) or as dotted
 keyword arguments (``**{"fusion.dropout": 0.1}``), which is the form nested search spaces use
 (:func:`compose_search_space`).
+
+Hyper-parameters are grouped (:mod:`.settings`: training, loss, inputs, architecture) and given
+either flat (``lr=1e-3``, the keys of search spaces and experiment files) or as a group's settings
+object (``training=TrainingSettings(lr=1e-3)``).
 """
 
 from __future__ import annotations
@@ -29,11 +33,19 @@ from ..engine import CaseArrays, TrainConfig, predict, resolve_device, seed_ever
 from ..engine.metrics import per_structure_dice
 from ..engine.precision import resolve_amp
 from ..network import MultitaskNet
+from .settings import (
+    FLAT_KEYWORDS,
+    ArchitectureSettings,
+    InputSettings,
+    LossSettings,
+    TrainingSettings,
+    group_settings,
+    with_flat_keywords,
+)
 
 #: dotted-prefix -> (constructor argument holding that component's options)
 PREFIXES = {prefix: prefix[:-1] + "_kwargs" for _kind, prefix in COMPONENT_SLOTS.values()}
 N_SEG_CLASSES = 16  # the paper's head: canonical structures of resectbench.data.labels
-PAPER_CLASS_WEIGHTS = (1.0, 2.0, 2.5)
 LR_CHOICES = (1e-3, 5e-4, 1e-4)
 #: default learning rate of the registered recipes (the first Optuna trial; the only one on the
 #: cpu profile). The paper states 1e-4 for ~hundreds of epochs; 1e-3 is in its grid and is what
@@ -93,6 +105,10 @@ def _accepts(entry: registry.Entry, name: str) -> bool:
 class NeuralRecipe(ResectabilityModel):
     """Backbone + clinical encoder + fusion trained by the shared engine, with an auxiliary segmentation loss.
 
+    Hyper-parameters come flat (``lr=1e-3, seg_ce=0.5``: the keys of search spaces, experiment
+    ``params`` and ``--param``) or as their group's settings object (``training=TrainingSettings(...)``,
+    ``loss=``, ``inputs=``, ``architecture=``; :mod:`.settings`), not both for one group; the recipe
+    keeps them as ``self.training``, ``self.loss``, ``self.inputs``, ``self.architecture``.
     Parameters left ``None`` come from ``ctx.profile`` at fit time (``roi``, ``spacing``,
     ``batch_size``, ``max_epochs``, ``patience``, and ``feature_size`` for backbones that take
     one). ``backbone=None`` gives a network without an image branch (clinical only).
@@ -113,30 +129,10 @@ class NeuralRecipe(ResectabilityModel):
         clinical_kwargs: dict | None = None,
         fusion_kwargs: dict | None = None,
         schedule_kwargs: dict | None = None,
-        feature_size: int | None = None,
-        embed_dim: int = 256,
-        seg_ce: float = 0.4,
-        seg_dice: float = 0.4,
-        seg_focal: float = 0.2,
-        focal_gamma: float = 2.0,
-        class_weights: tuple[float, ...] | str = PAPER_CLASS_WEIGHTS,
-        lr: float = 1e-4,
-        weight_decay: float = 1e-5,
-        batch_size: int | None = None,
-        max_epochs: int | None = None,
-        patience: int | None = None,
-        grad_accum: int = 1,
-        grad_clip: float | None = 1.0,
-        amp: str = "auto",
-        channels_last: bool = False,
-        roi: tuple[int, int, int] | None = None,
-        spacing: tuple[float, float, float] | None = None,
-        patch_size: tuple[int, int, int] | None = None,
-        augment: bool = True,
-        hu_clip: tuple[float, float] | None = None,
-        small_roi_norm: str = "batch",
-        backbone_lr_scale: float = 1.0,
-        head_refit_steps: int = 0,
+        architecture: ArchitectureSettings | None = None,
+        loss: LossSettings | None = None,
+        training: TrainingSettings | None = None,
+        inputs: InputSettings | None = None,
         **component_params: Any,
     ):
         super().__init__()
@@ -152,7 +148,11 @@ class NeuralRecipe(ResectabilityModel):
             "fusion_kwargs": dict(fusion_kwargs or {}),
             "schedule_kwargs": dict(schedule_kwargs or {}),
         }
+        flat = {}  # flat hyper-parameters, grouped below
         for key, value in component_params.items():
+            if key in FLAT_KEYWORDS:
+                flat[key] = value
+                continue
             prefix = next((p for p in PREFIXES if key.startswith(p)), None)
             if prefix is None:
                 raise RegistryError(
@@ -162,24 +162,13 @@ class NeuralRecipe(ResectabilityModel):
             kwargs[PREFIXES[prefix]][key[len(prefix) :]] = value
         self.backbone_kwargs, self.clinical_kwargs = kwargs["backbone_kwargs"], kwargs["clinical_kwargs"]
         self.fusion_kwargs, self.schedule_kwargs = kwargs["fusion_kwargs"], kwargs["schedule_kwargs"]
-        for name, weight in (("seg_ce", seg_ce), ("seg_dice", seg_dice), ("seg_focal", seg_focal)):
-            if weight < 0:
-                raise ValueError(f"{name} must be >= 0, got {weight}")
-        self.feature_size, self.embed_dim = feature_size, embed_dim
-        self.seg_ce, self.seg_dice, self.seg_focal, self.focal_gamma = seg_ce, seg_dice, seg_focal, focal_gamma
-        self.class_weights = class_weights if isinstance(class_weights, str) else tuple(class_weights)
-        self.lr, self.weight_decay, self.grad_accum, self.grad_clip = lr, weight_decay, grad_accum, grad_clip
-        self.batch_size, self.max_epochs, self.patience = batch_size, max_epochs, patience
-        self.amp, self.channels_last, self.augment = amp, channels_last, augment
-        self.roi = tuple(roi) if roi else None
-        self.spacing = tuple(spacing) if spacing else None
-        self.patch_size = tuple(patch_size) if patch_size else None
-        self.hu_clip = tuple(hu_clip) if hu_clip else None
-        self.small_roi_norm = small_roi_norm
-        self.backbone_lr_scale = backbone_lr_scale
-        if head_refit_steps < 0:
-            raise ValueError(f"head_refit_steps must be >= 0, got {head_refit_steps}")
-        self.head_refit_steps = int(head_refit_steps)
+        groups = group_settings(
+            flat, {"architecture": architecture, "loss": loss, "training": training, "inputs": inputs}
+        )
+        self.architecture: ArchitectureSettings = groups["architecture"]
+        self.loss: LossSettings = groups["loss"]
+        self.training: TrainingSettings = groups["training"]
+        self.inputs: InputSettings = groups["inputs"]
         # fitted state
         self.net: MultitaskNet | None = None
         self.preprocessor = None
@@ -191,16 +180,16 @@ class NeuralRecipe(ResectabilityModel):
 
     # -- configuration resolved against the profile ----------------------------------------------
     def _resolved(self, ctx: FitContext) -> dict[str, Any]:
-        p = ctx.profile
-        roi = self.roi or tuple(p.roi)
+        p, inputs, training = ctx.profile, self.inputs, self.training
+        roi = inputs.roi or tuple(p.roi)
         return {
             "roi": roi,
-            "spacing": self.spacing or tuple(p.target_spacing_mm),
-            "patch_size": self.patch_size if self.patch_size and tuple(self.patch_size) != roi else None,
-            "batch_size": self.batch_size or p.batch_size,
-            "max_epochs": self.max_epochs or p.max_epochs,
-            "patience": self.patience or p.patience,
-            "feature_size": self.feature_size or p.feature_size,
+            "spacing": inputs.spacing or tuple(p.target_spacing_mm),
+            "patch_size": inputs.patch_size if inputs.patch_size and tuple(inputs.patch_size) != roi else None,
+            "batch_size": training.batch_size or p.batch_size,
+            "max_epochs": training.max_epochs or p.max_epochs,
+            "patience": training.patience or p.patience,
+            "feature_size": self.architecture.feature_size or p.feature_size,
             "window_size": p.window_size,
             "cascade": p.cascade if self.uses_image else None,
         }
@@ -223,8 +212,8 @@ class NeuralRecipe(ResectabilityModel):
                 roi=tuple(resolved["cascade"].context_roi),
                 augmentation=AugmentationConfig(flip_prob=0.0, rot90_prob=0.0),
             )
-        if self.hu_clip:
-            kwargs["hu_clip"] = self.hu_clip
+        if self.inputs.hu_clip:
+            kwargs["hu_clip"] = self.inputs.hu_clip
         return ImageConfig(**kwargs)
 
     def _store(self, ctx: FitContext, resolved):
@@ -288,14 +277,14 @@ class NeuralRecipe(ResectabilityModel):
                 "in_channels": 1,
                 "roi": resolved["patch_size"] or resolved["roi"],
                 "n_seg_classes": N_SEG_CLASSES if segment else 0,
-                "embed_dim": self.embed_dim,
+                "embed_dim": self.architecture.embed_dim,
             }
             if _accepts(entry, "feature_size") and "feature_size" not in self.backbone_kwargs:
                 kwargs["feature_size"] = resolved["feature_size"]
             if _accepts(entry, "window_size") and "window_size" not in self.backbone_kwargs:
                 kwargs["window_size"] = resolved["window_size"]
             if min(kwargs["roi"]) < INSTANCE_NORM_MIN_ROI and "norm_name" in entry.parameters():
-                kwargs["norm_name"] = self.small_roi_norm
+                kwargs["norm_name"] = self.architecture.small_roi_norm
             if getattr(entry.factory, "mask_source", "none") == "predicted":
                 kwargs["n_seg_classes"] = N_SEG_CLASSES  # its geometry reads its own masks: always segment
             kwargs = {k: v for k, v in kwargs.items() if _accepts(entry, k)}
@@ -319,8 +308,9 @@ class NeuralRecipe(ResectabilityModel):
     def _losses(self, train_labels):
         from ...losses import SegmentationLoss, classification_loss
 
-        cls = classification_loss(class_weights=self.class_weights, labels=np.asarray(train_labels))
-        seg = SegmentationLoss(ce=self.seg_ce, dice=self.seg_dice, focal=self.seg_focal, gamma=self.focal_gamma)
+        w = self.loss
+        cls = classification_loss(class_weights=w.class_weights, labels=np.asarray(train_labels))
+        seg = SegmentationLoss(ce=w.seg_ce, dice=w.seg_dice, focal=w.seg_focal, gamma=w.focal_gamma)
         return seg, cls
 
     def _transform(self, resolved, seed: int):
@@ -334,7 +324,7 @@ class NeuralRecipe(ResectabilityModel):
                     keys=["image", "seg"], roi_size=resolved["roi"], random_size=False, allow_missing_keys=True
                 )
             )
-        if self.augment:
+        if self.inputs.augment:
             from ...data.transforms import train_augmentation
 
             transforms.append(train_augmentation(self._image_config(resolved), seed))
@@ -386,19 +376,20 @@ class NeuralRecipe(ResectabilityModel):
         )
         self.net = self.build(train_arrays.clinical.shape[1], resolved, segment=segment)
         seg_loss, cls_loss = self._losses(train_arrays.labels)
+        training = self.training
         self.config = TrainConfig(
-            lr=self.lr,
-            weight_decay=self.weight_decay,
+            lr=training.lr,
+            weight_decay=training.weight_decay,
             batch_size=resolved["batch_size"],
             max_epochs=resolved["max_epochs"],
             patience=resolved["patience"],
-            grad_accum=self.grad_accum,
-            grad_clip=self.grad_clip,
-            backbone_lr_scale=self.backbone_lr_scale,
-            amp=self.amp,
+            grad_accum=training.grad_accum,
+            grad_clip=training.grad_clip,
+            backbone_lr_scale=training.backbone_lr_scale,
+            amp=training.amp,
             device=device,
             seed=ctx.seed,
-            channels_last=self.channels_last,
+            channels_last=training.channels_last,
             patch_size=resolved["patch_size"],
             n_classes=N_CLASSES,
         )
@@ -418,7 +409,7 @@ class NeuralRecipe(ResectabilityModel):
         )
         self.history = self.fit_result.history
         self._resolved_cfg = resolved
-        if self.head_refit_steps and self.uses_image:
+        if self.training.head_refit_steps and self.uses_image:
             self._refit_head(train, valid_arrays, cls_loss, ctx, resolved)
         return self
 
@@ -433,7 +424,7 @@ class NeuralRecipe(ResectabilityModel):
             arrays,
             valid_arrays,
             cls_loss,
-            HeadRefit(steps=self.head_refit_steps),
+            HeadRefit(steps=self.training.head_refit_steps),
             batch_size=self.config.batch_size,
             device=self.config.device,
             seed=self.config.seed,
@@ -601,11 +592,17 @@ class NeuralRecipe(ResectabilityModel):
             "clinical_kwargs": self.clinical_kwargs,
             "fusion_kwargs": self.fusion_kwargs,
             "schedule_kwargs": self.schedule_kwargs,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
+            "lr": self.training.lr,
+            "weight_decay": self.training.weight_decay,
             "cascade": asdict(self._resolved_cfg["cascade"])
             if self._resolved_cfg and self._resolved_cfg["cascade"]
             else None,
-            "seg_weights": (self.seg_ce, self.seg_dice, self.seg_focal),
-            "class_weights": self.class_weights,
+            "seg_weights": (self.loss.seg_ce, self.loss.seg_dice, self.loss.seg_focal),
+            "class_weights": self.loss.class_weights,
         }
+
+
+# the flat keywords (``lr``, ``seg_ce`` ...) arrive through ``**component_params`` beside the dotted
+# options; listing them in the signature keeps them visible to what reads it: the tuner (the
+# parameters a recipe sets itself, protocol/tuning.py) and help()
+NeuralRecipe.__init__.__signature__ = with_flat_keywords(inspect.signature(NeuralRecipe.__init__))

@@ -5,7 +5,9 @@ description and search space, and its docstring. Every recipe takes the same key
 component names (so ``--backbone/--fusion/--clinical-encoder/--loss-schedule`` can swap any part),
 ``lr``, the segmentation loss weights, ``batch_size`` (and ``feature_size`` for the Swin-UNETR
 recipes) - and passes any other keyword to :class:`~.compose.NeuralRecipe`, after the preset's
-own ``options`` (which a caller may override).
+own ``options`` (which a caller may override). A preset passes its keywords flat, so a group
+object (``training=TrainingSettings(...)``, :mod:`.settings`) holding one of them is refused: a
+recipe takes those flat.
 """
 
 from __future__ import annotations
