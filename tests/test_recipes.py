@@ -306,3 +306,17 @@ def test_head_refit_after_training_is_reported_and_changes_only_the_head(parts, 
     assert "fit_summary" not in plain.extra_outputs(valid, ctx)
     with pytest.raises(ValueError, match="head_refit_steps"):
         make("cnn3d-fusion", head_refit_steps=-1)
+
+
+def test_probabilities_and_masks_of_one_cohort_come_from_one_inference(parts, ctx):
+    train, valid, test = parts
+    model = make("cnn3d-fusion", max_epochs=1).fit(train, valid, ctx)
+    calls = []
+    model.net.register_forward_hook(lambda *_: calls.append(1))
+    proba = model.predict_proba(test, ctx)
+    n_batches = len(calls)
+    masks = model.predict_masks(test, ctx)
+    assert len(calls) == n_batches > 0 and set(masks) == set(test.case_ids)
+    assert np.array_equal(model.predict_proba(test, ctx), proba) and len(calls) == n_batches
+    other = test.subset(test.case_ids[:2])  # other cases: a new inference, same numbers for them
+    assert np.allclose(model.predict_proba(other, ctx), proba[:2], atol=1e-6) and len(calls) > n_batches

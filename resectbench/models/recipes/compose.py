@@ -177,6 +177,7 @@ class NeuralRecipe(ResectabilityModel):
         self.localiser = None  # the cascade's stage 1 (profiles with a ``cascade``)
         self._centres: dict[tuple, tuple] = {}  # (cohort fingerprint, case id) -> (centre mm, source)
         self._resolved_cfg: dict | None = None
+        self._last_prediction: tuple | None = None  # ((fingerprint, case ids), Predictions) of the fitted net
 
     # -- configuration resolved against the profile ----------------------------------------------
     def _resolved(self, ctx: FitContext) -> dict[str, Any]:
@@ -374,7 +375,7 @@ class NeuralRecipe(ResectabilityModel):
             and bool(train_arrays.has_mask.any())
             and bool(getattr(schedule, "uses_segmentation", False))
         )
-        self.net = self.build(train_arrays.clinical.shape[1], resolved, segment=segment)
+        self.net, self._last_prediction = self.build(train_arrays.clinical.shape[1], resolved, segment=segment), None
         seg_loss, cls_loss = self._losses(train_arrays.labels)
         training = self.training
         self.config = TrainConfig(
@@ -436,8 +437,14 @@ class NeuralRecipe(ResectabilityModel):
         if self.net is None:
             raise RuntimeError("NeuralRecipe.predict_proba called before fit")
 
-    def _predict(self, cohort, ctx: FitContext, *, want_masks: bool):
+    def _predict(self, cohort, ctx: FitContext):
+        """Logits (and, for a segmenting network, masks) of ``cohort``'s cases; one inference per cohort:
+        the protocol asks for probabilities and then masks (Dice, ``predict``) of the same cases, and the
+        masks come with the same forward pass. Keyed by the cohort's content fingerprint."""
         self._check_fitted()
+        key = (cohort.fingerprint, tuple(cohort.case_ids))
+        if self._last_prediction is not None and self._last_prediction[0] == key:
+            return self._last_prediction[1]
         arrays = self._arrays(
             cohort,
             ctx,
@@ -447,27 +454,29 @@ class NeuralRecipe(ResectabilityModel):
             centres=self._predicted_centres(cohort),
         )
         device = self.config.device
-        return predict(
+        predictions = predict(
             self.net.to(device),
             arrays,
             batch_size=self.config.batch_size,
             device=device,
             amp_dtype=resolve_amp(self.config.amp, device),
             patch_size=self.config.patch_size,
-            want_masks=want_masks,
+            want_masks=self.net.segments,
             channels_last=self.config.channels_last,
             n_classes=N_CLASSES,
         )
+        self._last_prediction = (key, predictions)
+        return predictions
 
     def predict_proba(self, cohort, ctx: FitContext) -> np.ndarray:
-        logits = torch.from_numpy(self._predict(cohort, ctx, want_masks=False).logits)
+        logits = torch.from_numpy(self._predict(cohort, ctx).logits)
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict_masks(self, cohort, ctx: FitContext) -> dict[str, tuple[np.ndarray, tuple[float, ...]]]:
         """Predicted segmentation per case (canonical labels on the model's grid) and its spacing in mm."""
         if not (self.net is not None and self.net.segments):
             return {}
-        masks = self._predict(cohort, ctx, want_masks=True).masks
+        masks = self._predict(cohort, ctx).masks
         spacing = tuple(float(s) for s in self._resolved_cfg["spacing"])
         return {cid: (m, spacing) for cid, m in zip(cohort.case_ids, masks)}
 
@@ -569,6 +578,7 @@ class NeuralRecipe(ResectabilityModel):
             config["patch_size"] = tuple(config["patch_size"])
         config["device"] = resolve_device(ctx.device)
         self.net, self.config, self._resolved_cfg = net.eval(), TrainConfig(**config), resolved
+        self._last_prediction = None
         self.localiser, self._centres = None, {}
         if description.get("localiser"):
             from ..cascade import Localiser, SmallUNet
