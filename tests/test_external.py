@@ -280,3 +280,44 @@ def test_every_pair_of_models_is_tested_on_each_external_cohort_and_the_report_s
     plain = write_report(runs, tmp_path / "plain.html", reference="image-spy", n_boot=50)
     assert "calibration_external" not in plain.figures and "calibration_external" not in plain.skipped
     assert 'id="external"' not in plain.html.read_text() and "calibration" in plain.figures
+
+
+def test_final_models_are_split_between_processes_and_a_held_one_is_waited_for(spy, cohorts, tmp_path):
+    import threading
+
+    from resectbench.protocol import run_worker
+    from resectbench.protocol.final import finish_models
+    from resectbench.protocol.runner import execute, prepare
+
+    dev, _, _ = cohorts
+    run_dir = tmp_path / "run"
+    cfg = _config(run_dir, [])
+    cfg.protocol.final_model = True
+    bench = prepare(cfg, cohort=dev)
+    execute(bench)  # the outer folds
+    final = {label: run_dir / "models" / label / "final" / "DONE" for label in ("dummy", "image-spy")}
+
+    # another live process of the benchmark holds image-spy's final model: left to it
+    held = bench.board.try_claim("image-spy", "final")
+    assert held is not None
+    assert set(finish_models(bench, wait=False)["final"]) == {"dummy"}
+    assert final["dummy"].exists() and not final["image-spy"].exists()
+
+    # the run command waits for it; when the holder gives it up (error, Ctrl-C), it fits it itself
+    threading.Timer(1.0, held.release).start()
+    FITS.clear()
+    result = run_benchmark(cfg, cohort=dev)
+    assert set(result.manifest["last_session"]["final_models"]) == {"image-spy"} and final["image-spy"].exists()
+    assert FITS[-1] == set(dev.table["image"])  # fitted on the development cohort, once tuned
+
+    # a worker on the run directory takes the final models no one holds, and then nothing is left to do
+    other = tmp_path / "other"
+    cfg2 = _config(other, [])
+    cfg2.protocol.final_model = True
+    execute(prepare(cfg2, cohort=dev))
+    ran = run_worker(other, cohort=dev)
+    assert sorted(map(str, ran)) == ["dummy final", "image-spy final"]
+    assert all((other / "models" / label / "final" / "DONE").exists() for label in final)
+    FITS.clear()
+    again = run_benchmark(cfg2, cohort=dev)
+    assert FITS == [] and again.manifest["last_session"]["final_models"] == {}

@@ -211,9 +211,16 @@ def score_external(bench: Benchmark, label: str, model, name: str, cohort, ctx) 
     return metrics
 
 
-def finish_models(bench: Benchmark, listener: RunListener | None = None) -> dict:
+def finish_models(
+    bench: Benchmark, listener: RunListener | None = None, *, wait: bool = True, poll_seconds: float = 2.0
+) -> dict:
     """Final models (when asked for, or when there are external cohorts) and every external cohort's
-    predictions not yet in the run directory. Returns what this call computed, with timings."""
+    predictions not yet in the run directory. Returns what this call computed, with timings.
+
+    Each model's final fit and external scoring happen under a lock on the benchmark's board
+    (``BENCHMARK::claim::LABEL::final::G``), so the ``run`` process and workers sharing the run
+    directory split the models between them; a model another live process holds is waited for
+    (``wait``) or left to it."""
     listener = listener or RunListener()
     cfg = bench.config
     externals = external_names(list(cfg.data.external))
@@ -223,28 +230,55 @@ def finish_models(bench: Benchmark, listener: RunListener | None = None) -> dict
     if externals:
         _write_external_index(bench, externals)
     cohorts: dict = {}
-    for spec in cfg.models:
-        label = spec.label
-        todo = [n for n in externals if not (external_dir(bench, label, n) / F.DONE).exists()]
-        if final_done(bench, label) and not todo:
-            continue
-        ctx = fit_context(bench, final_unit(label), derive_seed(cfg.protocol.seed, "fit", "final"))
-        t0 = time.perf_counter()
-        if final_done(bench, label):
-            model, _ = load_final(bench.store.model_dir(label), ctx, development=lambda: bench.cohort)
-            done["final"][label] = {"loaded_seconds": time.perf_counter() - t0}
-        else:
-            model = fit_final(bench, label, listener)
-            done["final"][label] = {"fit_seconds": time.perf_counter() - t0}
-        for name in todo:
-            if name not in cohorts:
-                listener.message(f"loading external cohort {name}")
-                cohorts[name] = load_external(bench, externals[name], listener)
-            listener.message(f"{label}: scoring external cohort {name}")
-            t1 = time.perf_counter()
-            metrics = score_external(bench, label, model, name, cohorts[name], ctx)
-            done["external"][f"{label}/{name}"] = {"seconds": time.perf_counter() - t1, "macro_f1": metrics["macro_f1"]}
+    pending = [spec.label for spec in cfg.models]
+    while pending:
+        held = []
+        for label in pending:
+            if _finished(bench, label, externals):
+                continue
+            lock = bench.board.try_claim(label, F.FINAL_DIR)
+            if lock is None:  # another process of this benchmark is fitting or scoring it
+                held.append(label)
+                continue
+            try:
+                _finish_model(bench, label, externals, cohorts, done, listener)
+            finally:
+                # a lock, not a result: the DONE markers in the run directory say what is finished
+                lock.release()
+        if not held or not wait:
+            break
+        listener.waiting([final_unit(label) for label in held])
+        time.sleep(poll_seconds)
+        pending = held
     return done
+
+
+def _finished(bench: Benchmark, label: str, externals: dict[str, str]) -> bool:
+    return final_done(bench, label) and all((external_dir(bench, label, n) / F.DONE).exists() for n in externals)
+
+
+def _finish_model(bench: Benchmark, label: str, externals: dict, cohorts: dict, done: dict, listener) -> None:
+    """The final model of ``label`` (fitted, or loaded when stored) and its scores on the external cohorts
+    it has none for yet; ``cohorts`` caches the loaded external cohorts across models."""
+    todo = [n for n in externals if not (external_dir(bench, label, n) / F.DONE).exists()]
+    if final_done(bench, label) and not todo:  # finished by another process since the last look
+        return
+    ctx = fit_context(bench, final_unit(label), derive_seed(bench.config.protocol.seed, "fit", "final"))
+    t0 = time.perf_counter()
+    if final_done(bench, label):
+        model, _ = load_final(bench.store.model_dir(label), ctx, development=lambda: bench.cohort)
+        done["final"][label] = {"loaded_seconds": time.perf_counter() - t0}
+    else:
+        model = fit_final(bench, label, listener)
+        done["final"][label] = {"fit_seconds": time.perf_counter() - t0}
+    for name in todo:
+        if name not in cohorts:
+            listener.message(f"loading external cohort {name}")
+            cohorts[name] = load_external(bench, externals[name], listener)
+        listener.message(f"{label}: scoring external cohort {name}")
+        t1 = time.perf_counter()
+        metrics = score_external(bench, label, model, name, cohorts[name], ctx)
+        done["external"][f"{label}/{name}"] = {"seconds": time.perf_counter() - t1, "macro_f1": metrics["macro_f1"]}
 
 
 def _write_external_index(bench: Benchmark, externals: dict[str, str]) -> None:

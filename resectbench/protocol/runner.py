@@ -19,7 +19,7 @@ from ..vocabulary import PROB_COLUMNS
 from .assembly import Benchmark, _now, attach, build_splits, load_data, prepare
 from .config import ExperimentConfig
 from .events import Plan, RunListener, Unit
-from .final import finish_models
+from .final import final_unit, finish_models
 from .metrics import classification_metrics
 from .store import RunStore, UnitResult
 from .summary import summary_table
@@ -175,8 +175,15 @@ def run_worker(
     results_dir: str | Path | None = None,
     wait: bool = False,
 ) -> list[Unit]:
-    """Take unfinished units of a running benchmark until none is left; returns the units computed here."""
+    """Take unfinished units of a running benchmark until none is left; returns the units computed here.
+
+    A worker on the run directory itself (``run_dir`` given, no ``results_dir``) then takes final models
+    (and their external cohorts) that no other process holds: they are stored only in the run directory."""
     bench = attach(
         run_dir, storage=storage, benchmark=benchmark, cohort=cohort, listener=listener, results_dir=results_dir
     )
-    return execute(bench, listener, wait=wait)
+    ran = execute(bench, listener, wait=wait)
+    if run_dir is not None and results_dir is None:
+        finished = finish_models(bench, listener, wait=wait)
+        ran += [final_unit(label) for label in finished["final"]]
+    return ran

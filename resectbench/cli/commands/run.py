@@ -347,6 +347,8 @@ def worker_cmd(
 ):
     """Join a running benchmark and compute its unfinished (model, fold) units.
 
+    On the shared run directory (no --results-dir) it also takes final models no one else holds.
+
     Examples:
 
       resectbench worker runs/big                     # same machine or shared disk
