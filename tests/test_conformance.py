@@ -68,8 +68,10 @@ def test_recipe_conforms(name):
     check_recipe(name)
 
 
-# recipes that learn from the clinical table alone are also fitted here (images: tests/test_recipes.py)
-TABLE_ONLY = [n for n in registry.models.list() if not {"neural", "geometric"} & set(registry.models.get(n).tags)]
+# recipes that learn from the clinical table alone are also fitted here (images: tests/test_recipes.py,
+# ensembles of an image expert: tests/test_ensemble.py)
+IMAGE_TAGS = {"neural", "geometric", "ensemble"}
+TABLE_ONLY = [n for n in registry.models.list() if not IMAGE_TAGS & set(registry.models.get(n).tags)]
 
 
 @pytest.mark.parametrize("name", TABLE_ONLY)

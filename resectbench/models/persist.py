@@ -15,6 +15,10 @@ Two kinds of state, chosen by what the recipe holds:
 A recipe is stored as ``weights`` when it offers ``state()`` and ``load_state(description, tensors, ctx)``
 (``NeuralRecipe`` does): ``state()`` returns a JSON-able description and named state dicts, this module
 writes them (``net`` -> ``weights.pt``, ``localiser`` -> ``localiser.pt``) and reads them back.
+
+A recipe made of other fitted recipes (``expert-ensemble``: a dict ``experts`` of role -> recipe) is
+stored as ``ensemble``: each expert in ``experts/<role>/`` by the rules above, read back into the
+experts of a freshly created recipe.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..errors import ResectbenchError
 from .base import FitContext
 
 STATE_FILE = "state.json"
+EXPERTS_DIR = "experts"
 WEIGHTS = "weights.pt"
 LOCALISER = "localiser.pt"
 STATE_VERSION = 1
@@ -39,11 +44,16 @@ class ModelStateError(ResectbenchError):
 #: tensors a recipe's ``state()`` may return -> the file each is written to
 TENSOR_FILES = {"net": WEIGHTS, "localiser": LOCALISER}
 #: keys of state.json that persist itself writes (a recipe's description may use none of them)
-RESERVED = ("version", "kind", "tensors", "train_ids", "valid_ids")
+RESERVED = ("version", "kind", "tensors", "train_ids", "valid_ids", "experts")
+KINDS = ("weights", "refit", "ensemble")
 
 
 def is_network_recipe(model) -> bool:
     return callable(getattr(model, "state", None)) and callable(getattr(model, "load_state", None))
+
+
+def is_ensemble(model) -> bool:
+    return isinstance(getattr(model, "experts", None), dict)
 
 
 def save_model(model, folder: str | Path, *, train_ids, valid_ids) -> dict:
@@ -55,7 +65,11 @@ def save_model(model, folder: str | Path, *, train_ids, valid_ids) -> dict:
         "train_ids": [str(c) for c in train_ids],
         "valid_ids": None if valid_ids is None else [str(c) for c in valid_ids],
     }
-    if is_network_recipe(model):
+    if is_ensemble(model):
+        for role, expert in model.experts.items():
+            save_model(expert, folder / EXPERTS_DIR / role, train_ids=train_ids, valid_ids=valid_ids)
+        state.update(kind="ensemble", experts=sorted(model.experts))
+    elif is_network_recipe(model):
         from .engine.checkpoint import save_weights
 
         description, tensors = model.state()
@@ -85,7 +99,7 @@ def read_state(folder: str | Path) -> dict:
         raise ModelStateError(f"{folder}: no saved model ({STATE_FILE} missing)") from None
     except json.JSONDecodeError as exc:
         raise ModelStateError(f"{path} is not valid JSON: {exc}") from None
-    if state.get("version") != STATE_VERSION or state.get("kind") not in ("weights", "refit"):
+    if state.get("version") != STATE_VERSION or state.get("kind") not in KINDS:
         raise ModelStateError(f"{path}: unknown state version/kind {state.get('version')}/{state.get('kind')}")
     return state
 
@@ -102,6 +116,16 @@ def load_model(
     folder = Path(folder)
     state = read_state(folder)
     model = create()
+    if state["kind"] == "ensemble":
+        if not is_ensemble(model) or set(model.experts) != set(state["experts"]):
+            raise ModelStateError(
+                f"{folder}: saved experts {state['experts']} do not match {type(model).__name__}'s "
+                f"{sorted(getattr(model, 'experts', None) or [])}"
+            )
+        for role in state["experts"]:
+            expert = model.experts[role]
+            model.experts[role] = load_model(folder / EXPERTS_DIR / role, lambda: expert, ctx, development=development)
+        return model
     if state["kind"] == "weights":
         return _restore_network(model, folder, state, ctx)
     if development is None:
