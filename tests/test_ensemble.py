@@ -90,4 +90,6 @@ def test_saved_ensemble_loads_back_each_expert_in_its_own_folder(cohort, tmp_pat
     np.testing.assert_allclose(loaded.predict_proba(test, ctx), model.predict_proba(test, ctx), atol=1e-6)
     # an ensemble of other roles (or another recipe) is refused with the folder named
     with pytest.raises(persist.ModelStateError, match="experts"):
-        persist.load_model(tmp_path / "s", lambda: reg.models.create("clinical-sklearn"), ctx, development=lambda: cohort)
+        persist.load_model(
+            tmp_path / "s", lambda: reg.models.create("clinical-sklearn"), ctx, development=lambda: cohort
+        )

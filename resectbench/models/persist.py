@@ -124,7 +124,9 @@ def load_model(
             )
         for role in state["experts"]:
             expert = model.experts[role]
-            model.experts[role] = load_model(folder / EXPERTS_DIR / role, lambda: expert, ctx, development=development)
+            model.experts[role] = load_model(
+                folder / EXPERTS_DIR / role, lambda e=expert: e, ctx, development=development
+            )
         return model
     if state["kind"] == "weights":
         return _restore_network(model, folder, state, ctx)
