@@ -139,3 +139,13 @@ def test_geometric_rules_measure_contact_in_the_window_of_a_cascade_profile(coho
     proba = model.predict_proba(unmasked, ctx)
     assert proba.shape == (3, 3) and np.allclose(proba.sum(axis=1), 1)
     assert len(list((ctx.cache_dir / "window-segmenters").glob("*.pt"))) == 1
+
+
+def test_geometric_recipe_sets_its_own_localiser_budget_without_touching_the_profile(cohort, ctx):
+    train = cohort.subset(cohort.case_ids[:6])
+    model = registry.models.create("geometric-rules", segmenter_epochs=1, localiser_epochs=3).fit(train, None, ctx)
+    localiser = model.segmenter.localiser
+    assert len(localiser.history) == 3 and localiser.cascade.localiser_epochs == 3  # the profile says 2
+    assert ctx.profile.cascade.localiser_epochs == 2
+    default = registry.models.create("geometric-rules", segmenter_epochs=1).fit(train, None, ctx)
+    assert default.segmenter.localiser.cascade.localiser_epochs == 2

@@ -22,7 +22,7 @@ measured at 1.5 mm in a CPU budget), so inference needs no mask; training featur
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,12 @@ class _GeometricRecipe(ResectabilityModel):
     uses_validation = False
 
     def __init__(
-        self, mask_source: str, segmenter_backbone: str = "cnn3d", segmenter_epochs: int | None = None, rules=None
+        self,
+        mask_source: str,
+        segmenter_backbone: str = "cnn3d",
+        segmenter_epochs: int | None = None,
+        rules=None,
+        localiser_epochs: int | None = None,
     ):
         super().__init__()
         from ..geometry.nccn import load_rules
@@ -63,6 +68,7 @@ class _GeometricRecipe(ResectabilityModel):
         self.mask_source = mask_source
         self.segmenter = None
         self.segmenter_backbone, self.segmenter_epochs = segmenter_backbone, segmenter_epochs
+        self.localiser_epochs = localiser_epochs  # the cascade's stage 1 (None: the profile's)
         self.label_map: dict[str, int] | None = None
 
     def _cache(self, ctx: FitContext) -> GeometryCache:
@@ -83,6 +89,9 @@ class _GeometricRecipe(ResectabilityModel):
                     f"which is not available ({exc}); use the -oracle recipe for an upper bound"
                 ) from exc
             if ctx.profile.cascade is not None:  # contact measured in the cascade's fine window
+                if self.localiser_epochs:  # a cheaper (or longer) stage 1 than the profile's, for this recipe only
+                    cascade = replace(ctx.profile.cascade, localiser_epochs=int(self.localiser_epochs))
+                    ctx = replace(ctx, profile=ctx.profile.with_(cascade=cascade))
                 self.segmenter = train_window_segmenter(
                     train, ctx, **({"epochs": self.segmenter_epochs} if self.segmenter_epochs else {})
                 )
@@ -133,8 +142,9 @@ class GeometricRules(_GeometricRecipe):
         segmenter_backbone: str = "cnn3d",
         segmenter_epochs: int | None = None,
         rules: str = "nccn-2019",
+        localiser_epochs: int | None = None,
     ):
-        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules)
+        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules, localiser_epochs)
         # given values (the tuner's, or fixed ones) replace the rule set's own option; None keeps it
         self.rules = self.rules.with_options(modified_appleby=modified_appleby, head_ca_le_180=head_ca_le_180)
         self.thresholds = RuleThresholds(
@@ -194,8 +204,9 @@ class GeometricFeatures(_GeometricRecipe):
         segmenter_backbone: str = "cnn3d",
         segmenter_epochs: int | None = None,
         rules: str | None = None,
+        localiser_epochs: int | None = None,
     ):
-        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules)
+        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules, localiser_epochs)
         #: with a rule set named, its class (0/1/2, default thresholds) is one more feature
         self.rule_feature = rules is not None
         if classifier not in CLASSIFIERS:
@@ -318,11 +329,14 @@ def geometric_rules(
     cha_reach_mm: float = 4.0,
     segmenter_backbone: str = "cnn3d",
     segmenter_epochs: int | None = None,
+    localiser_epochs: int | None = None,
 ) -> GeometricRules:
     """Rules (``rules``: a shipped rule-set name or a rule file; ``modified_appleby``/``head_ca_le_180``
     R/BR/LA replace that set's options, None keeps them) on measured contact; masks predicted by a
     segmenter trained on the training part (``segmenter_backbone``, ``segmenter_epochs`` - None: the
-    profile's - go to ``train_segmenter``)."""
+    profile's - go to ``train_segmenter``). In a profile with a cascade, ``localiser_epochs`` (None: the
+    profile's) sets its stage 1 for this recipe: 15 with ``segmenter_epochs=20`` fits a 5-fold row in
+    ~12 min on 2 cores (benchmarks/paper/cascade-budget.toml)."""
     return GeometricRules(
         "predicted",
         fit_thresholds,
@@ -335,6 +349,7 @@ def geometric_rules(
         segmenter_backbone=segmenter_backbone,
         segmenter_epochs=segmenter_epochs,
         rules=rules,
+        localiser_epochs=localiser_epochs,
     )
 
 
@@ -388,10 +403,11 @@ def geometric_features(
     segmenter_backbone: str = "cnn3d",
     segmenter_epochs: int | None = None,
     rules: str | None = None,
+    localiser_epochs: int | None = None,
 ) -> GeometricFeatures:
     """Geometry features (+ clinical; + the class of rule set ``rules`` when given) -> scikit-learn
     classifier; predicted masks (``segmenter_backbone``, ``segmenter_epochs`` - None: the profile's - go to
-    ``train_segmenter``)."""
+    ``train_segmenter``; ``localiser_epochs``: the cascade's stage 1, None: the profile's)."""
     return GeometricFeatures(
         "predicted",
         classifier,
@@ -405,6 +421,7 @@ def geometric_features(
         segmenter_backbone=segmenter_backbone,
         segmenter_epochs=segmenter_epochs,
         rules=rules,
+        localiser_epochs=localiser_epochs,
     )
 
 
