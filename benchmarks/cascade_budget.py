@@ -2,8 +2,8 @@
 
 The main job (`resectbench run --model swinunetr-fusion`, cpu profile) must finish in 15 minutes, cohort
 generation included, and `geometric-rules` should fill a 5-fold row in as much. At the `cpu-cascade`
-defaults (a 30-epoch localiser per fold, 16 window epochs, a 20-epoch window segmenter) neither does
-(~23 min for geometric-rules). This runs the whole protocol (run_benchmark: splits, tuning trial 0,
+defaults (a 30-epoch localiser per fold, 16 window epochs, a 40-epoch window segmenter) neither does
+(~22 min for geometric-rules). This runs the whole protocol (run_benchmark: splits, tuning trial 0,
 scoring) on a profile with the given budget and reports wall time, macro-F1 / AUC and test Dice per fold.
 
     .venv/bin/python benchmarks/cascade_budget.py --model swinunetr-fusion --localiser-epochs 15 \\
@@ -66,7 +66,7 @@ def run(model: str, params: dict, localiser_epochs: int | None, max_epochs: int 
         per_fold.append(
             {"unit": fold_dir.name, "seconds": timings["unit_seconds"], **{k: metrics.get(k) for k in FOLD_KEYS}}
         )
-    mean = lambda key: sum(f[key] for f in per_fold if f[key] is not None) / max(1, len(per_fold))  # noqa: E731
+    tumour = [f["dice_tumor"] for f in per_fold if f["dice_tumor"] is not None]
     return {
         "model": model,
         "params": params,
@@ -78,7 +78,7 @@ def run(model: str, params: dict, localiser_epochs: int | None, max_epochs: int 
         "macro_f1_sd": float(summary["macro_f1_sd"]),
         "auc_mean": float(summary["auc_ovr_macro_mean"]),
         "auc_sd": float(summary["auc_ovr_macro_sd"]),
-        "dice_tumor_mean": mean("dice_tumor") if any(f["dice_tumor"] is not None for f in per_fold) else None,
+        "dice_tumor_mean": sum(tumour) / len(tumour) if tumour else None,
         "folds": per_fold,
         "load_avg": os.getloadavg(),
         "threads": os.environ.get("OMP_NUM_THREADS"),

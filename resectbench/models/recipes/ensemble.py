@@ -12,9 +12,12 @@ their class probabilities are combined:
 
 ``image_weight`` (w) defaults to 0.5 and is tunable by the inner loop; nothing is fitted on the held-out
 cases. Each expert is a registered model created with its own defaults plus the parameters given with
-its prefix (``image.lr``, ``image.backbone.embedding``, ``clinical.C``); each gets the fit's seed, so an
-expert predicts exactly what the same model would as its own leaderboard row. Masks, Dice and contact
-angles are the image expert's.
+its prefix (``image.lr``, ``image.backbone.embedding``, ``clinical.C``); each gets the fit's seed and the
+fit's training part, so with ``refit = false`` (the cpu profiles) an expert predicts exactly what the same
+model predicts as its own leaderboard row. With ``refit = true`` a standalone row that needs no validation
+set learns from the whole outer-training part, the ensemble's experts from its inner-training part (the
+image expert stops early on the inner validation slice). Masks, Dice and contact angles are the image
+expert's.
 """
 
 from __future__ import annotations
@@ -79,11 +82,10 @@ class ExpertEnsemble(ResectabilityModel):
                 )
             params[role][name] = value
         self.combine, self.image_weight = combine, float(image_weight)
-        self.expert_names = {"image": image, "clinical": clinical}
-        self.expert_params = params
+        names = {"image": image, "clinical": clinical}
         #: role -> recipe (unfitted until ``fit``); models/persist.py saves and loads each in its own folder
         self.experts: dict[str, ResectabilityModel] = {
-            role: registry.models.create(self.expert_names[role], **params[role]) for role in ROLES
+            role: registry.models.create(names[role], **params[role]) for role in ROLES
         }
         # masks come from the image expert: "predicted" when it segments, never "oracle" unnoticed
         self.mask_source = getattr(self.experts["image"], "mask_source", "none")
