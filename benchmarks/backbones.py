@@ -152,7 +152,7 @@ def segmenter_quality(quick: bool, epochs_list: list[int], backbone: str = "cnn3
         cohort.case_ids, test_size=0.2 if not quick else 3, stratify=None if quick else cohort.labels, random_state=0
     )
     train, test = cohort.subset(train_ids), cohort.subset(test_ids)
-    ctx = FitContext(seed=0, profile=get_profile("cpu"), cache_dir=Path(tmp.name) / "cache")
+    ctx = FitContext(seed=0, profile=get_profile("cpu-whole"), cache_dir=Path(tmp.name) / "cache")
     rows = []
     for epochs in epochs_list:
         t0 = time.perf_counter()
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
 
     from resectbench.profiles import get_profile
 
-    profile = get_profile("cpu")
+    profile = get_profile("cpu-whole")
     names = [] if args.no_timing else [n for n in (args.only.split(",") if args.only else BACKBONES) if n]
     roi, batch = tuple(profile.roi), profile.batch_size
     jobs = []
@@ -268,7 +268,7 @@ def main(argv=None) -> int:
                 "fastest_train_variant": fastest["variant"],
                 "speedup_vs_fp32_2thr": base["train_s_per_volume"] / fastest["train_s_per_volume"],
             }
-    print("\nFastest training variant per backbone at the cpu profile ROI:")
+    print("\nFastest training variant per backbone at the cpu-whole profile ROI:")
     for name, b in best.items():
         print(f"  {name:<11} {b['fastest_train_variant']:<19} x{b['speedup_vs_fp32_2thr']:.2f} vs fp32-2thr")
 

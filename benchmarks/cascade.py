@@ -52,7 +52,7 @@ def run(
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     # cpu: the whole field of view at 3 mm; cpu-cascade: localiser + 1.5 mm window
-    profile = get_profile("cpu-cascade" if cascade else "cpu")
+    profile = get_profile("cpu-cascade" if cascade else "cpu-whole")
     profile = profile.with_(**{k: v for k, v in (("max_epochs", epochs), ("patience", patience)) if v})
     t0 = time.perf_counter()
     if quick_dir is not None:  # the same path on a tiny cohort: 32^3 at 3 mm, everything shrunk
@@ -147,7 +147,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="max epochs (default: the profile's)")
     ap.add_argument("--patience", type=int, default=None)
     ap.add_argument("--fold", type=int, default=0)
-    ap.add_argument("--no-cascade", action="store_true", help="the cpu profile's input (whole view at 3 mm) instead")
+    ap.add_argument("--no-cascade", action="store_true", help="the cpu-whole profile's input (whole view at 3 mm) instead")
     ap.add_argument("--param", action="append", default=[], help="recipe parameter KEY=VALUE (repeatable; JSON value)")
     ap.add_argument(
         "--out", default=str(HERE / "results" / "cascade.jsonl"), help="append the result as one JSON line to this file"

@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=None, help="window epochs (patience the same); default 16")
     ap.add_argument("--fresh-cache", action="store_true", help="an empty RESECTBENCH_CACHE: cohort generation timed")
     ap.add_argument("--quick", action="store_true", help="a tiny generated cohort, 2 epochs (smoke test)")
+    ap.add_argument("--run-dir", type=Path, default=None, help="keep the run here (default: a temporary folder)")
     args = ap.parse_args()
     params = {k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +104,8 @@ def main() -> None:
             result = run(args.model, params, 2, 2, Path(tmp) / "run", quick=True)
             (HERE / "results" / "cascade_budget.quick.json").write_text(json.dumps(result, indent=1, default=float))
         else:
-            result = run(args.model, params, args.localiser_epochs, args.max_epochs, Path(tmp) / "run", quick=False)
+            run_dir = args.run_dir or Path(tmp) / "run"
+            result = run(args.model, params, args.localiser_epochs, args.max_epochs, run_dir, quick=False)
             with open(HERE / "results" / "cascade_budget.jsonl", "a") as f:
                 f.write(json.dumps(result, default=float) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "folds"}, indent=1, default=float))

@@ -10,7 +10,7 @@ bf16 autocast; the table shows which help. Optionally ``--fit`` times one real `
 + ``predict_proba`` of a recipe on one outer fold of the default synthetic cohort (what one unit of
 ``resectbench run`` costs on this machine, with no tuning) and reports its test macro-F1.
 
-    .venv/bin/python benchmarks/models.py [--quick] [--profile cpu] [--recipes a,b] [--variants swinunetr-fusion] [--fit swinunetr-fusion]
+    .venv/bin/python benchmarks/models.py [--quick] [--profile cpu-whole] [--recipes a,b] [--variants swinunetr-fusion] [--fit swinunetr-fusion]
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def _fit_one_fold(recipe_name: str, profile: str, seed: int = 0) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one configuration per recipe, one timed step")
-    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--profile", default="cpu-whole")
     ap.add_argument("--recipes", default="", help="comma-separated recipe names (default: every neural recipe)")
     ap.add_argument(
         "--variants",

@@ -1,7 +1,7 @@
 """Preprocessing throughput: cases/s cold (load + reorient + resample + clip + crop + z-score + write
 cache) vs cached (read back), and peak resident memory, at the profile's ROI.
 
-    .venv/bin/python benchmarks/preprocess.py [--quick] [--profile cpu] [--n 40]
+    .venv/bin/python benchmarks/preprocess.py [--quick] [--profile cpu-whole] [--n 40]
 
 Prints a table and writes benchmarks/results/preprocess.json (preprocess.quick.json with --quick).
 """
@@ -30,7 +30,7 @@ def _peak_mb() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--profile", default="cpu-whole")
     ap.add_argument("--n", type=int, default=40)
     args = ap.parse_args()
     import torch
@@ -42,8 +42,8 @@ def main() -> None:
 
     data_profile = "tiny" if args.quick else args.profile
     n = 6 if args.quick else args.n
-    configs = {"profile-roi": ImageConfig.from_profile("cpu" if args.quick else args.profile)}
-    if not args.quick and args.profile == "cpu":
+    configs = {"profile-roi": ImageConfig.from_profile("cpu-whole" if args.quick else args.profile)}
+    if not args.quick and args.profile == "cpu-whole":
         configs["64^3@1.5mm"] = ImageConfig(target_spacing=(1.5, 1.5, 1.5), roi=(64, 64, 64))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,9 +1,12 @@
 """Compute profiles: one place that sizes data, models and the protocol for the hardware at hand.
 
-``cpu`` is sized so ``resectbench run --model swinunetr-fusion`` on the embedded cohort fits in
-about 15 minutes on 2 CPU cores; ``cpu-cascade`` shows image models the same cohort through a
-localiser and a fine window around the tumour (:class:`Cascade`); ``paper`` follows the paper (160^3 at 1 mm, GPU). Values here are
-defaults: components and CLI options may override any of them.
+``cpu`` (the default) is sized so ``resectbench run --model swinunetr-fusion`` on the embedded cohort
+fits in 15 minutes on 2 CPU cores with the image branch learning: image models see a 1.5 mm window
+around the tumour that a localiser trained on each fold predicted (:class:`Cascade`), for 8 epochs.
+``cpu-cascade`` is the same view with twice the epochs and a longer localiser; ``cpu-whole`` shows
+the whole 96 mm view at 3 mm (cheap, used by tests; image models learn little there); ``paper``
+follows the paper (160^3 at 1 mm, GPU). Values here are defaults: components and CLI options may
+override any of them.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ class Profile:
     patience: int
     batch_size: int
     trials: int  # Optuna trials per outer fold
+    # default learning rate of the neural recipes (their ``lr=None``, trial 0 of a study): a short
+    # budget needs a larger step than the paper's hundreds of epochs
+    lr: float = 1e-3
+    # `resectbench run`'s processes computing units side by side, one thread each (protocol/local_jobs.py)
+    jobs: int = 1
     # protocol: refit the best configuration after tuning (True), or score the best trial's
     # already-fitted model (False: one fit fewer per outer fold; see docs/protocol.md)
     refit: bool = True
@@ -58,27 +66,32 @@ class Profile:
         return replace(self, **changes)
 
 
+#: the cascade of the cpu profiles: the localiser sees the whole 96 mm view at 3 mm (32^3); the image
+#: model a 32^3 window at 1.5 mm (vessels 2-3 voxels in radius) cut from a cached 64^3 context
+CPU_CASCADE = Cascade(context_roi=(64, 64, 64), localiser_epochs=15)
+
 PROFILES = {
-    # model input: the phantoms' whole 96 mm field of view at 3 mm (32^3). Swin-UNETR (feature_size 12)
-    # trains at ~0.15 s per volume there on 2 cores vs ~3.7 s at 64^3 (see docs/models.md, benchmarks/models.py).
-    # window 4 (not 7) tiles the 16^3 first stage exactly: ~13 s per epoch of ~100 volumes on 2 cores, so
-    # 8 epochs x 5 folds fit ~10 minutes with start-up (benchmarks/protocol.py); batch 2 gives twice the
-    # optimiser steps for the same compute (the segmenter measured the same). At 3 mm the SMA is one
-    # voxel wide: image models learn little here (see cpu-cascade).
+    # the main job: a localiser (15 epochs, ~40 s) per outer fold, then Swin-UNETR (feature_size 12,
+    # window 4) on the 32^3 window around its tumour for 8 epochs at lr 3e-3 (~18 s per epoch of ~100
+    # windows on 2 cores): 5 folds with cohort generation in 15 minutes, tumour Dice >= 0.5
+    # (benchmarks/cascade_budget.py). Batch 2 gives twice the optimiser steps of 4 for the same compute.
     "cpu": Profile(
         name="cpu",
         n_cases=159,
         volume_shape=(64, 64, 64),
         spacing_mm=(1.5, 1.5, 1.5),
-        target_spacing_mm=(3.0, 3.0, 3.0),
+        target_spacing_mm=(1.5, 1.5, 1.5),
         roi=(32, 32, 32),
         feature_size=12,
         window_size=4,
-        max_epochs=8,
-        patience=4,
+        max_epochs=10,
+        patience=10,
         batch_size=2,
         trials=1,
+        lr=3e-3,
+        jobs=2,
         refit=False,
+        cascade=CPU_CASCADE,
     ),
     "paper": Profile(
         name="paper",
@@ -93,19 +106,32 @@ PROFILES = {
         patience=20,
         batch_size=16,
         trials=20,
+        lr=1e-3,
         refit=True,
     ),
 }
 
-# the cpu cohort seen through the cascade (models/cascade.py): a 32^3 window at 1.5 mm around the tumour
-# that a localiser (32^3 at 3 mm over the whole 96 mm view) predicted; vessels 2-3 voxels in radius.
-# Costs a localiser (~2 min) per outer fold and twice the epochs (benchmarks/cascade.py).
+# the same view with twice the window epochs and a 30-epoch localiser (benchmarks/paper/*cascade*.toml)
 PROFILES["cpu-cascade"] = PROFILES["cpu"].with_(
     name="cpu-cascade",
-    target_spacing_mm=(1.5, 1.5, 1.5),
     max_epochs=16,
     patience=6,
+    jobs=1,
     cascade=Cascade(context_roi=(64, 64, 64)),
+    cohort="cpu",
+)
+
+# the cpu cohort's whole 96 mm view at 3 mm (32^3), no cascade: Swin-UNETR trains at ~0.15 s per volume
+# (~13 s per epoch), 8 epochs x 5 folds in ~10 minutes, but the SMA is one voxel wide and image models
+# learn little (tumour Dice 0.00). The cheapest input: tests and a model's fit outside a protocol use it.
+PROFILES["cpu-whole"] = PROFILES["cpu"].with_(
+    name="cpu-whole",
+    target_spacing_mm=(3.0, 3.0, 3.0),
+    max_epochs=8,
+    patience=4,
+    lr=1e-3,
+    jobs=1,
+    cascade=None,
     cohort="cpu",
 )
 

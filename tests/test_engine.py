@@ -9,6 +9,7 @@ from torch import nn
 
 from resectbench.errors import TrainingError
 from resectbench.models.engine import CaseArrays, TrainConfig, load_weights, predict, train_network
+from resectbench.models.engine.trainer import selection_score
 from resectbench.models.network import MultitaskNet
 
 
@@ -167,6 +168,23 @@ def test_best_epoch_restored_from_weights_only_checkpoint(tmp_path):
     saved = load_weights(tmp_path / "best.pt")
     for k, v in net.state_dict().items():
         assert torch.equal(v, saved[k])
+    # a segmenting network is judged on validation macro-F1 and tumour Dice together
+    assert all(0.0 <= r["val_tumor_dice"] <= 1.0 for r in result.history)
+    best = max(result.history, key=lambda r: (selection_score(r), -r["val_loss"]))
+    assert result.best_epoch == best["epoch"]
+
+
+def test_checkpoint_weighs_validation_tumour_dice_only_when_it_can():
+    # the fold that motivated it: epoch 2 had the best macro-F1 but an untrained segmentation
+    early = {"val_macro_f1": 0.67, "val_tumor_dice": 0.0}
+    later = {"val_macro_f1": 0.62, "val_tumor_dice": 0.64}
+    assert selection_score(later) > selection_score(early)
+    assert selection_score({"val_macro_f1": 0.5}) == 0.5  # no masks / no segmentation: macro-F1 alone
+    # validation cases without masks: no Dice logged, macro-F1 alone picks the epoch
+    valid = make_arrays(seed=1)
+    valid.has_mask = np.zeros(len(valid), bool)
+    result, _ = fit(make_net(), make_arrays(), valid, max_epochs=3, patience=10)
+    assert all("val_tumor_dice" not in r for r in result.history)
     best = max(result.history, key=lambda r: (r["val_macro_f1"], -r["val_loss"]))
     assert result.best_epoch == best["epoch"]
 

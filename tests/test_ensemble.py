@@ -54,7 +54,7 @@ def test_bad_parameters_are_named():
 
 
 def test_experts_predict_what_they_predict_alone_and_are_fused(cohort, tmp_path):
-    ctx = FitContext(seed=5, cache_dir=tmp_path / "cache", profile=get_profile("cpu"))
+    ctx = FitContext(seed=5, cache_dir=tmp_path / "cache", profile=get_profile("cpu-whole"))
     train, valid, test = (cohort.subset(cohort.case_ids[a:b]) for a, b in ((0, 7), (7, 9), (9, 12)))
     ensemble = reg.models.create("expert-ensemble", combine="arithmetic", image_weight=0.25, **IMAGE)
     assert ensemble.uses_validation  # the neural expert stops early on the validation part
@@ -74,7 +74,7 @@ def test_experts_predict_what_they_predict_alone_and_are_fused(cohort, tmp_path)
 
 
 def test_saved_ensemble_loads_back_each_expert_in_its_own_folder(cohort, tmp_path):
-    ctx = FitContext(seed=1, cache_dir=tmp_path / "cache", profile=get_profile("cpu"))
+    ctx = FitContext(seed=1, cache_dir=tmp_path / "cache", profile=get_profile("cpu-whole"))
     train, test = cohort.subset(cohort.case_ids[:9]), cohort.subset(cohort.case_ids[9:])
     create = lambda: reg.models.create("expert-ensemble", **IMAGE)  # noqa: E731
     model = create().fit(train, None, ctx)

@@ -15,7 +15,7 @@ PAPER = Path(__file__).resolve().parents[1] / "benchmarks" / "paper"
 @pytest.mark.parametrize("name", ["experiment.toml", "table1.toml"])
 def test_experiment_files_build_every_model(name):
     config = ExperimentConfig.from_toml(PAPER / name).resolved()
-    assert config.profile == "cpu" and config.protocol.outer_folds == 5
+    assert config.profile == "cpu-whole" and config.protocol.outer_folds == 5
     assert any(m.name == "dummy" for m in config.models)  # the chance row
     for spec in config.models:
         model = reg.models.create(spec.name, **spec.params)  # bad parameters raise here

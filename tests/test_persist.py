@@ -60,7 +60,7 @@ def test_segmenting_recipe_state_round_trip_gives_the_same_masks_on_the_same_gri
     from resectbench.models.recipes.compose import NeuralRecipe
     from resectbench.profiles import get_profile
 
-    ctx = FitContext(seed=0, cache_dir=tmp_path / "cache", profile=get_profile("cpu"))
+    ctx = FitContext(seed=0, cache_dir=tmp_path / "cache", profile=get_profile("cpu-whole"))
     params = {"max_epochs": 1, "batch_size": 4, "embed_dim": 16, "backbone.init_filters": 8}
     create = lambda: reg.models.create("cnn3d-fusion", **params)  # noqa: E731
     model = create().fit(cohort.subset(cohort.case_ids[:8]), None, ctx)

@@ -44,6 +44,7 @@ def setting(tmp_path_factory):
     cfg = ExperimentConfig(
         models=[ModelSpec("cnn3d-fusion", params=SMALL_CNN)],
         protocol=ProtocolConfig(outer_folds=2, trials=1, final_model=True),
+        profile="cpu-whole",  # the whole view: masks on the input's grid (the cascade has its own test below)
         run_dir=str(root / "run"),
     )
     run_benchmark(cfg, cohort=dev)
@@ -103,7 +104,7 @@ def test_masks_land_where_the_inputs_structures_are_and_the_rule_reads_them(sett
     """The ideal segmenter (ground truth on the model's grid) through predict: the written mask matches the
     input's own mask, and the NCCN rule measured on it gives the case's class with its reason."""
     run_dir, new, _ = setting
-    profile = get_profile("cpu")
+    profile = get_profile("cpu-whole")
     store = VolumeStore(run_dir / "cache", ImageConfig(target_spacing=profile.target_spacing_mm, roi=profile.roi))
     truth = store.get(new)
     grids = {}

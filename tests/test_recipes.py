@@ -68,7 +68,7 @@ def ctx(tmp_path_factory):
     cache = tmp_path_factory.getbasetemp() / "volume-cache"  # shared: each case preprocessed once
     return FitContext(
         seed=0,
-        profile=get_profile("cpu").with_(roi=(32, 32, 32), target_spacing_mm=(3.0, 3.0, 3.0)),
+        profile=get_profile("cpu-whole").with_(roi=(32, 32, 32), target_spacing_mm=(3.0, 3.0, 3.0)),
         cache_dir=cache,
         work_dir=tmp_path_factory.mktemp("work"),
     )
@@ -87,7 +87,7 @@ def test_every_neural_recipe_is_registered_and_composes_from_registries():
     for name in NEURAL:
         entry = registry.models.get(name)
         assert isinstance(registry.models.create(name), NeuralRecipe)
-        assert entry.search_space["lr"] == Categorical((1e-3, 5e-4, 1e-4))
+        assert entry.search_space["lr"] == Categorical((None, 1e-3, 5e-4, 1e-4))  # None: the profile's
         assert (inspect_doc := registry.models.describe(name)["doc"]) and len(inspect_doc) > 80
         for key in ("seg_ce", "seg_dice", "seg_focal"):
             if key in entry.search_space:
@@ -103,6 +103,15 @@ def test_profile_sizes_the_swin_backbone_unless_the_recipe_says_otherwise(ctx):
     assert net.backbone.project.in_features == 16 * ctx.profile.feature_size
     paper_window = make("swinunetr-fusion", **{"backbone.window_size": 7}).build(5, resolved, segment=True)
     assert paper_window.backbone.swinViT.window_size == (7, 7, 7)
+
+
+def test_learning_rate_is_the_profiles_unless_given():
+    # a few cpu epochs need a larger step than the paper's hundreds (profiles.Profile.lr)
+    lr = lambda profile, **kw: registry.models.create("swinunetr-fusion", **kw)._resolved(  # noqa: E731
+        FitContext(profile=get_profile(profile))
+    )["lr"]
+    assert (lr("cpu"), lr("cpu-whole"), lr("paper")) == (3e-3, 1e-3, 1e-3)
+    assert lr("cpu", lr=5e-4) == 5e-4
 
 
 @pytest.mark.slow

@@ -120,7 +120,7 @@ def test_train_segmenter_on_a_generated_cohort(tmp_path):
 
     cohort = tiny_cohort(tmp_path / "data", n=9)
     train, test = cohort.subset(cohort.case_ids[:6]), cohort.subset(cohort.case_ids[6:])
-    ctx = FitContext(seed=0, profile=get_profile("cpu"), cache_dir=tmp_path / "cache")
+    ctx = FitContext(seed=0, profile=get_profile("cpu-whole"), cache_dir=tmp_path / "cache")
     epochs = []
     seg = train_segmenter(
         train, ctx, epochs=2, backbone_kwargs={"init_filters": 8}, on_epoch=lambda e, m: epochs.append(m)
@@ -128,7 +128,7 @@ def test_train_segmenter_on_a_generated_cohort(tmp_path):
     assert [m["epoch"] for m in epochs] == [1, 2] and all(np.isfinite(m["seg_loss"]) for m in epochs)
     masks = seg.predict_masks(test)
     assert list(masks) == test.case_ids
-    roi, spacing = get_profile("cpu").roi, get_profile("cpu").target_spacing_mm
+    roi, spacing = get_profile("cpu-whole").roi, get_profile("cpu-whole").target_spacing_mm
     for mask, mask_spacing in masks.values():
         assert mask.shape == tuple(roi) and mask.dtype == np.uint8 and mask.max() < 16
         assert mask_spacing == tuple(float(s) for s in spacing)

@@ -27,7 +27,8 @@ class FitContext:
 
     seed: int = 0
     device: str = "cpu"  # resolved device string ("cpu", "cuda", "cuda:1", "mps")
-    profile: Profile = field(default_factory=lambda: PROFILES["cpu"])
+    # a fit outside a protocol (plugin conformance checks, notebooks) gets the cheapest input: no cascade
+    profile: Profile = field(default_factory=lambda: PROFILES["cpu-whole"])
     cache_dir: Path | None = None  # where preprocessed volumes may be cached (shared across folds)
     work_dir: Path | None = None  # where this fit may write checkpoints (weights only)
     # Called after each epoch with (epoch, metrics) where metrics holds at least "val_macro_f1"

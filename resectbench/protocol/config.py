@@ -6,7 +6,7 @@ written to ``RUN_DIR/config.toml`` and can be run again as it is (``resectbench 
 TOML layout::
 
     name = "pdac-benchmark"        # benchmark name (Optuna study prefix); default: run dir name
-    profile = "cpu"                # cpu | cpu-cascade | paper
+    profile = "cpu"                # cpu | cpu-cascade | cpu-whole | paper
     device = "auto"
     run_dir = "runs/pdac"
     storage = "postgresql://user@host/db"   # optional; default SQLite file in the run dir

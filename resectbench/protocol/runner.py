@@ -3,7 +3,8 @@
 ``run_benchmark(config)`` assembles the benchmark (:mod:`.assembly`: manifest, splits, cohort
 tables), then works through the units (model x repeat x outer fold). Each unit is claimed in the
 shared storage and computed by :mod:`.unit` (tune -> final model -> score), then written atomically.
-``run_worker`` joins a running benchmark and takes unfinished units. Re-running the same command
+``run_worker`` joins a running benchmark and takes unfinished units (``jobs > 1`` starts such workers on
+this machine: :mod:`.local_jobs`). Re-running the same command
 resumes: finished units are skipped, Optuna studies continue.
 """
 
@@ -15,11 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..profiles import get_profile
 from ..vocabulary import PROB_COLUMNS
 from .assembly import Benchmark, _now, attach, build_splits, load_data, prepare
 from .config import ExperimentConfig
+from .errors import ProtocolError
 from .events import Plan, RunListener, Unit
 from .final import final_unit, finish_models
+from .local_jobs import local_workers
 from .metrics import classification_metrics
 from .store import RunStore, UnitResult
 from .summary import summary_table
@@ -154,13 +158,27 @@ def _timings(store: RunStore, unit: Unit) -> dict:
 
 
 def run_benchmark(
-    config: ExperimentConfig, listener: RunListener | None = None, *, cohort=None, wait: bool = True
+    config: ExperimentConfig, listener: RunListener | None = None, *, cohort=None, wait: bool = True, jobs: int = 1
 ) -> RunResult:
-    """Run (or resume) a benchmark and return its summary. See docs/protocol.md."""
+    """Run (or resume) a benchmark and return its summary. See docs/protocol.md.
+
+    ``jobs > 1``: that many processes on this machine share the units, one thread each (:mod:`.local_jobs`);
+    the workers read the cohort and the profile from the run directory, so neither may come from the caller."""
     start = time.perf_counter()
+    if jobs > 1 and cohort is not None:
+        raise ProtocolError(
+            f"jobs={jobs} needs a cohort the worker processes can load: give its folder as data.path "
+            "(or use the embedded one) instead of passing the cohort object"
+        )
+    if jobs > 1 and config.profile_spec is not None and config.profile_spec != get_profile(config.profile):
+        raise ProtocolError(
+            f"jobs={jobs}: the worker processes would use the registered profile {config.profile!r}, "
+            "not the modified one given as profile_spec; run with jobs=1"
+        )
     bench = prepare(config, cohort=cohort, listener=listener)
-    ran = execute(bench, listener, wait=wait)
-    finished = finish_models(bench, listener)  # final models and external cohorts, when asked for
+    with local_workers(bench.store.root, jobs):
+        ran = execute(bench, listener, wait=wait)
+        finished = finish_models(bench, listener)  # final models and external cohorts, when asked for
     return finalize(bench, ran, time.perf_counter() - start, finished)
 
 

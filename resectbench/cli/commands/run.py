@@ -173,7 +173,7 @@ def run_cmd(
     profile: Optional[str] = typer.Option(
         None,
         "--profile",
-        help="Compute profile: cpu (default), cpu-cascade (image models see a 1.5 mm window around a predicted tumour; slower) or paper (GPU).",
+        help="Compute profile: cpu (default: image models see a 1.5 mm window around the tumour a localiser predicted, 8 epochs), cpu-cascade (the same, 16 epochs), cpu-whole (the whole view at 3 mm; fast, image models learn little) or paper (GPU).",
     ),
     outer_folds: Optional[int] = typer.Option(None, "--outer-folds", help="Outer stratified folds (default 5)."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Repeats of the outer K-fold (default 1)."),
@@ -200,6 +200,14 @@ def run_cmd(
         None, "--group-by", help="Cohort table column (site, patient) whose groups never straddle a split."
     ),
     device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu, cuda, cuda:1, mps."),
+    jobs: Optional[int] = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        help="Processes on this machine computing units side by side, one thread each (default: the "
+        "profile's; cpu 2, the others 1). Worker logs go to RUN_DIR/logs/.",
+    ),
     run_dir: Optional[Path] = typer.Option(
         None, "--run-dir", help="Where results go (default runs/<models>-<profile>-s<seed>). Re-running resumes it."
     ),
@@ -271,6 +279,7 @@ def run_cmd(
 
       resectbench run --run-dir runs/big --external data/site_b   # score final models on another site
     """
+    from ...profiles import get_profile
     from ...protocol import ExperimentConfig, run_benchmark
     from ...protocol.config import merge_overrides
 
@@ -314,7 +323,7 @@ def run_cmd(
             name=name,
         )
         with _progress(progress) as bars:
-            result = run_benchmark(cfg, RichListener(bars))
+            result = run_benchmark(cfg, RichListener(bars), jobs=jobs or get_profile(cfg.profile).jobs)
     except KeyboardInterrupt as exc:
         console.print(
             f"[yellow]interrupted{_by(exc)}[/yellow]: finished units are saved, the unit in progress "

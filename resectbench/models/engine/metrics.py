@@ -26,6 +26,17 @@ def structure_dice(seg_logits: torch.Tensor, target: torch.Tensor, index: int) -
     return compute_dice(pred, truth, include_background=True, ignore_empty=True)[:, 0]
 
 
+def mean_structure_dice(pred_masks, true_masks, index: int) -> float | None:
+    """Mean Dice of one structure over the cases whose true mask contains it (None: no such case)."""
+    scores = []
+    for pred, truth in zip(pred_masks, true_masks):
+        truth = np.asarray(truth) == index
+        if truth.any():
+            pred = np.asarray(pred) == index
+            scores.append(2.0 * np.logical_and(pred, truth).sum() / (pred.sum() + truth.sum()))
+    return float(np.mean(scores)) if scores else None
+
+
 def per_structure_dice(
     pred_mask: np.ndarray, true_mask: np.ndarray, n_classes: int = len(STRUCTURES)
 ) -> dict[str, float]:

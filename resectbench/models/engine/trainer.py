@@ -2,8 +2,10 @@
 
 AdamW + per-step cosine annealing, optional gradient accumulation and bf16 autocast, class
 logits + (optionally) auxiliary segmentation combined by a registered loss schedule, early
-stopping on inner-validation macro-F1 (ties broken by lower validation loss), a weights-only
-checkpoint of the best epoch, and one ``history`` row per epoch. A non-finite input or loss
+stopping on inner validation, a weights-only checkpoint of the best epoch, and one ``history`` row
+per epoch. The best epoch has the highest validation macro-F1 - for a network that segments, the
+mean of macro-F1 and validation tumour Dice (:func:`selection_score`) - ties broken by lower
+validation loss. A non-finite input or loss
 stops the fit with :class:`~resectbench.errors.TrainingError` naming the epoch and the cause.
 """
 
@@ -24,7 +26,7 @@ from ..network import MultitaskNet
 from .batches import CaseArrays, make_loader
 from .checkpoint import load_weights, save_weights, snapshot
 from .inference import predict
-from .metrics import TUMOR, macro_f1, structure_dice
+from .metrics import TUMOR, macro_f1, mean_structure_dice, structure_dice
 from .precision import autocast, resolve_amp
 from .seeding import deterministic, seed_everything
 
@@ -160,8 +162,8 @@ def train_network(
             )
             schedule.end_epoch({"tumor_dice": row["tumor_dice"], "epoch": epoch})
             if valid is not None and len(valid):
-                row.update(_validate(net, cls_loss, valid, config, amp_dtype, epoch))
-                key = (row["val_macro_f1"], -row["val_loss"])
+                row.update(_validate(net, cls_loss, valid, config, amp_dtype, epoch, segments=use_seg))
+                key = (selection_score(row), -row["val_loss"])
             else:
                 key = (epoch, 0.0)  # no validation: the last epoch is the one kept
             row["seconds"] = time.perf_counter() - started
@@ -266,7 +268,19 @@ def _train_epoch(
     return row
 
 
-def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, epoch: int) -> dict:
+def selection_score(row: dict) -> float:
+    """What the checkpoint maximises: validation macro-F1, averaged with the validation tumour Dice when
+    the network segments. Macro-F1 alone on ~25 validation cases is noisy enough to crown an epoch from
+    before the segmentation learned anything (measured: a 24-epoch fusion fold kept epoch 2, validation
+    macro-F1 0.67, tumour Dice 0.00 on test, while its training tumour Dice went on to 0.75), and an
+    auxiliary task that the kept weights never learned defeats the architecture."""
+    dice = row.get("val_tumor_dice")
+    return row["val_macro_f1"] if dice is None else (row["val_macro_f1"] + dice) / 2
+
+
+def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, epoch: int, segments: bool) -> dict:
+    # validation cases belong to the fold's training part: their masks may steer the checkpoint
+    want_masks = segments and valid.segs is not None and bool(np.any(valid.has_mask))
     preds = predict(
         net,
         valid,
@@ -276,6 +290,7 @@ def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, 
         patch_size=config.patch_size,
         channels_last=config.channels_last,
         n_classes=config.n_classes,
+        want_masks=want_masks,
     )
     logits = torch.from_numpy(preds.logits)
     if not torch.isfinite(logits).all():
@@ -284,8 +299,14 @@ def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, 
     with torch.no_grad():
         loss = float(cls_loss(logits.to(config.device), labels.to(config.device)))
     predicted = logits.argmax(dim=1).numpy()
-    return {
+    row = {
         "val_macro_f1": macro_f1(labels.numpy(), predicted, config.n_classes),
         "val_accuracy": float((predicted == labels.numpy()).mean()),
         "val_loss": loss,
     }
+    if want_masks and preds.masks is not None:
+        masked = [i for i, has in enumerate(valid.has_mask) if has]
+        row["val_tumor_dice"] = mean_structure_dice(
+            [preds.masks[i] for i in masked], [valid.segs[i] for i in masked], TUMOR
+        )
+    return row

@@ -46,11 +46,9 @@ from .settings import (
 #: dotted-prefix -> (constructor argument holding that component's options)
 PREFIXES = {prefix: prefix[:-1] + "_kwargs" for _kind, prefix in COMPONENT_SLOTS.values()}
 N_SEG_CLASSES = 16  # the paper's head: canonical structures of resectbench.data.labels
-LR_CHOICES = (1e-3, 5e-4, 1e-4)
-#: default learning rate of the registered recipes (the first Optuna trial; the only one on the
-#: cpu profile). The paper states 1e-4 for ~hundreds of epochs; 1e-3 is in its grid and is what
-#: a few CPU epochs need (see docs/models.md).
-DEFAULT_LR = 1e-3
+#: the paper's grid; None (every recipe's default, the first Optuna trial) is the profile's lr: 1e-3 on
+#: paper and cpu-whole, 3e-3 for the few epochs of the cpu cascades (see docs/models.md)
+LR_CHOICES = (None, 1e-3, 5e-4, 1e-4)
 #: below this ROI edge, backbones with a ``norm_name`` option get ``small_roi_norm`` instead of
 #: their default (instance norm at Swin-UNETR's roi/32 bottleneck has one voxel per channel below 64^3)
 INSTANCE_NORM_MIN_ROI = 64
@@ -187,6 +185,7 @@ class NeuralRecipe(ResectabilityModel):
             "roi": roi,
             "spacing": inputs.spacing or tuple(p.target_spacing_mm),
             "patch_size": inputs.patch_size if inputs.patch_size and tuple(inputs.patch_size) != roi else None,
+            "lr": training.lr or p.lr,
             "batch_size": training.batch_size or p.batch_size,
             "max_epochs": training.max_epochs or p.max_epochs,
             "patience": training.patience or p.patience,
@@ -234,7 +233,8 @@ class NeuralRecipe(ResectabilityModel):
         centres: dict | None = None,
         margin: int = 0,
     ) -> CaseArrays:
-        """Preprocessed clinical rows (+ cached volumes) of ``cohort``; masks only when asked (training).
+        """Preprocessed clinical rows (+ cached volumes) of ``cohort``; masks only when asked (training and
+        inner validation, never a test case).
 
         With a cascade, each volume is the window of ``roi + 2 * margin`` voxels around ``centres[case]``
         (world mm); the training transform cuts the model's ``roi`` from it at a random offset."""
@@ -363,7 +363,8 @@ class NeuralRecipe(ResectabilityModel):
         margin = resolved["cascade"].jitter_vox if resolved["cascade"] is not None else 0
         train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True, centres=train_centres, margin=margin)
         valid_arrays = (
-            self._arrays(valid, ctx, resolved, labels=True, masks=False, centres=self._predicted_centres(valid))
+            # masks too: the checkpoint weighs validation tumour Dice (engine.trainer.selection_score)
+            self._arrays(valid, ctx, resolved, labels=True, masks=True, centres=self._predicted_centres(valid))
             if valid is not None and len(valid.case_ids)
             else None
         )
@@ -379,7 +380,7 @@ class NeuralRecipe(ResectabilityModel):
         seg_loss, cls_loss = self._losses(train_arrays.labels)
         training = self.training
         self.config = TrainConfig(
-            lr=training.lr,
+            lr=resolved["lr"],
             weight_decay=training.weight_decay,
             batch_size=resolved["batch_size"],
             max_epochs=resolved["max_epochs"],
@@ -602,7 +603,7 @@ class NeuralRecipe(ResectabilityModel):
             "clinical_kwargs": self.clinical_kwargs,
             "fusion_kwargs": self.fusion_kwargs,
             "schedule_kwargs": self.schedule_kwargs,
-            "lr": self.training.lr,
+            "lr": (self._resolved_cfg or {}).get("lr", self.training.lr),
             "weight_decay": self.training.weight_decay,
             "cascade": asdict(self._resolved_cfg["cascade"])
             if self._resolved_cfg and self._resolved_cfg["cascade"]

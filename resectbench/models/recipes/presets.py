@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ...registry import component
 from ...search_space import Categorical, Param
-from .compose import DEFAULT_LR, TRAINING_SPACE, NeuralRecipe
+from .compose import TRAINING_SPACE, NeuralRecipe
 
 BATCH_SIZES = Categorical([None, 8, 16])
 #: the paper's space: lr, segmentation loss weights, Swin-UNETR width, batch size
@@ -59,10 +59,11 @@ PRESETS: tuple[Preset, ...] = (
         ``dice-step`` loss schedule (tumor Dice 0.1 / 0.5 -> w_seg 3 / 1.5 / 1, w_cls = 1 / w_seg).
         Search space as in the paper: lr {1e-3, 5e-4, 1e-4}, feature_size {24, 36, 48} (MONAI needs
         multiples of 12, so the paper's 32 becomes 36), batch size {8, 16}, segmentation loss
-        weights a, b, c in [0.2, 0.6]. ``None`` means "the profile's value" (cpu: feature_size 12,
-        window 4, 32^3 at 3 mm, batch 2, 8 epochs; paper: 48, window 7, 160^3 at 1 mm, 16).
+        weights a, b, c in [0.2, 0.6]. ``None`` means "the profile's value" (cpu: lr 3e-3,
+        feature_size 12, window 4, a 32^3 window at 1.5 mm around the localised tumour, batch 2,
+        8 epochs; paper: lr 1e-3, 48, window 7, 160^3 at 1 mm, 16).
 
-        Below 64^3 (the cpu profile) the decoder uses group normalisation: instance norm cannot train
+        Below 64^3 (the cpu profiles) the decoder uses group normalisation: instance norm cannot train
         there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.""",
     ),
     Preset(
@@ -166,7 +167,7 @@ def _factory(preset: Preset):
         clinical_encoder=clinical_encoder,
         fusion=fusion,
         loss_schedule=loss_schedule,
-        lr=DEFAULT_LR,
+        lr=None,
         feature_size=None,
         seg_ce=0.4,
         seg_dice=0.4,
@@ -194,7 +195,7 @@ def _factory(preset: Preset):
         P("clinical_encoder", P.POSITIONAL_OR_KEYWORD, default=clinical_encoder, annotation="str"),
         P("fusion", P.POSITIONAL_OR_KEYWORD, default=fusion, annotation="str"),
         P("loss_schedule", P.POSITIONAL_OR_KEYWORD, default=loss_schedule, annotation="str"),
-        P("lr", P.POSITIONAL_OR_KEYWORD, default=DEFAULT_LR, annotation="float"),
+        P("lr", P.POSITIONAL_OR_KEYWORD, default=None, annotation="float | None"),
     ]
     if preset.takes_feature_size:
         keywords.append(P("feature_size", P.POSITIONAL_OR_KEYWORD, default=None, annotation="int | None"))

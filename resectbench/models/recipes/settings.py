@@ -30,7 +30,7 @@ def _tuple_or_none(value) -> tuple | None:
 class TrainingSettings:
     """How the engine optimises (``resectbench.models.engine.TrainConfig``), and the optional head refit."""
 
-    lr: float = 1e-4
+    lr: float | None = None  # None: the profile's (profiles.Profile.lr)
     weight_decay: float = 1e-5
     batch_size: int | None = None
     max_epochs: int | None = None
