@@ -13,7 +13,7 @@ from resectbench.data.synth import generate_cohort
 from resectbench.protocol import ExperimentConfig, ModelSpec, ProtocolConfig, run_benchmark
 from resectbench.protocol.assembly import prepare
 from resectbench.protocol.errors import ProtocolError
-from resectbench.protocol.local_jobs import local_workers
+from resectbench.protocol.local_jobs import default_jobs, local_workers
 
 # a deterministic recipe that reads one clinical variable; the delay keeps a unit busy for a while
 MODEL = ModelSpec("marker-centroids", params={"column": "ca19_9_baseline"})
@@ -70,3 +70,14 @@ def test_jobs_refuse_what_a_worker_cannot_load(tmp_path):
     with pytest.raises(ProtocolError, match="at least 1"):
         with local_workers(tmp_path, 0):
             pass
+
+
+def test_the_cli_starts_workers_only_for_models_that_train_on_images():
+    # a worker's start-up (~5 s of imports) would outweigh table-only units
+    def jobs(*names, profile="cpu"):
+        return default_jobs(ExperimentConfig(models=[ModelSpec(n) for n in names], profile=profile))
+
+    assert jobs("dummy", "clinical-sklearn", "geometric-rules-oracle") == 1
+    assert jobs("dummy", "swinunetr-fusion") == 2 and jobs("geometric-rules") == 2
+    assert jobs("swinunetr-fusion", profile="cpu-cascade") == 1  # the profile decides
+    assert jobs("no-such-model") == 1  # refused by name later, by the run itself

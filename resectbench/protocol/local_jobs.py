@@ -8,7 +8,9 @@ side on one thread each finish sooner than one after the other on two. With ``jo
 process - this one included - computes on one thread, so a unit's numbers depend neither on which
 process took it nor on the machine's number of cores. Each worker's output goes to
 ``RUN_DIR/logs/worker-<i>.log``; a worker that fails leaves its unit to the others (and its error
-in its log), and the run process stops the workers when it stops.
+in its log), and the run process stops the workers when it stops. ``resectbench run`` uses the
+profile's ``jobs`` only when a model trains on images (:func:`default_jobs`): a worker's start-up
+(~5 s of imports) outweighs units of table-only models.
 """
 
 from __future__ import annotations
@@ -19,10 +21,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..errors import RegistryError
 from .errors import ProtocolError
 
 LOG_DIR = "logs"
+#: registry tags of models that train on images (networks, window segmenters): worth a process each
+IMAGE_TRAINING_TAGS = frozenset({"segments", "predicted-masks", "2.5d", "image-only"})
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def default_jobs(config) -> int:
+    """The profile's ``jobs`` when one of the configuration's models trains on images, else 1."""
+    from .. import registry as reg
+    from ..profiles import get_profile
+
+    heavy = False
+    for spec in config.models:
+        try:
+            heavy = heavy or bool(IMAGE_TRAINING_TAGS & set(reg.models.get(spec.name).tags))
+        except RegistryError:  # an unknown model: the run itself reports it by name
+            pass
+    return get_profile(config.profile).jobs if heavy else 1
 
 
 @contextlib.contextmanager

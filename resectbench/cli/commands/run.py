@@ -206,7 +206,7 @@ def run_cmd(
         "-j",
         min=1,
         help="Processes on this machine computing units side by side, one thread each (default: the "
-        "profile's; cpu 2, the others 1). Worker logs go to RUN_DIR/logs/.",
+        "profile's - cpu 2, the others 1 - when a model trains on images, else 1). Worker logs: RUN_DIR/logs/.",
     ),
     run_dir: Optional[Path] = typer.Option(
         None, "--run-dir", help="Where results go (default runs/<models>-<profile>-s<seed>). Re-running resumes it."
@@ -279,9 +279,9 @@ def run_cmd(
 
       resectbench run --run-dir runs/big --external data/site_b   # score final models on another site
     """
-    from ...profiles import get_profile
     from ...protocol import ExperimentConfig, run_benchmark
     from ...protocol.config import merge_overrides
+    from ...protocol.local_jobs import default_jobs
 
     cfg = None
     try:
@@ -323,7 +323,7 @@ def run_cmd(
             name=name,
         )
         with _progress(progress) as bars:
-            result = run_benchmark(cfg, RichListener(bars), jobs=jobs or get_profile(cfg.profile).jobs)
+            result = run_benchmark(cfg, RichListener(bars), jobs=jobs or default_jobs(cfg))
     except KeyboardInterrupt as exc:
         console.print(
             f"[yellow]interrupted{_by(exc)}[/yellow]: finished units are saved, the unit in progress "
