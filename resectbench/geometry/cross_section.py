@@ -85,15 +85,6 @@ def _walls(
     return wall, found & reached
 
 
-def _circle_fit(x: np.ndarray, y: np.ndarray):
-    """Least-squares circle (Kasa) through points: centre (cx, cy) and radius, or None."""
-    design = np.column_stack([x, y, np.ones_like(x)])
-    sol, *_ = np.linalg.lstsq(design, x * x + y * y, rcond=None)
-    cx, cy = sol[0] / 2, sol[1] / 2
-    r2 = sol[2] + cx * cx + cy * cy
-    return (cx, cy, float(np.sqrt(r2))) if r2 > 0 else None
-
-
 def _ray_circle(cos: np.ndarray, sin: np.ndarray, cx: float, cy: float, r: float) -> np.ndarray:
     """Distance from the plane centre to the circle along each ray (NaN where the centre is outside)."""
     b = cos * cx + sin * cy
@@ -131,9 +122,11 @@ def measure_planes(
 
     Where the tumor label covers part of the wall (overlapping masks, or a tumor indenting the
     vessel) the contacted rays end short of the vessel's own contour, which would shrink their share
-    of the perimeter. Their wall is therefore taken from the vessel's contour reconstructed from the
-    free wall: a circle fitted to the free rays when they span ``min_free_share`` of the turn, else a
-    circle of the vessel's median free radius (all planes) about the plane's centre.
+    of the perimeter. The vessel's free contour in a contacted plane is a circle of its free radius
+    (``_free_radii``) fitted to the plane's free rays when they span ``min_free_share`` of the turn,
+    else about the plane's centre. When the contacted rays of all planes pooled end short of it by more
+    than half a voxel step (median), the mask covers the wall: every contacted ray's wall is moved out
+    by the cover's thickness (the median shortfall in mm, pooled), no farther than the free contour.
     """
     spacing = np.asarray(spacing, dtype=float)
     m = len(centers_mm)
@@ -174,21 +167,27 @@ def measure_planes(
     pts = centers[:, None, None, :] + probe_r[..., None] * dirs[:, :, None, :]
     touched = (_sample(tumor, pts / spacing) >= 0.5).any(axis=2)
     planes = np.flatnonzero(ok.mean(axis=1) >= min_valid_share)
-    free = ok & ~touched
-    free_radius = float(np.median(wall[planes][free[planes]])) if free[planes].any() else np.nan
-    # the convention is the mask's, not a plane's: reconstruct every contacted plane or none
-    contours = {}
-    for i in planes:
-        if (touched[i] & ok[i]).any():
-            contours[i] = _reconstruct(wall[i], ok[i], touched[i], ray_voxel[i], cos, sin, free_radius, min_free_share)
-    overlapping = bool(contours) and np.mean([c is not None for c in contours.values()]) >= 0.5
+    contacted = planes[(touched[planes] & ok[planes]).any(axis=1)]
+    free_radii = _free_radii(wall, ok, touched, planes, contacted, centers)
+    # the convention is the mask's, not a plane's: decided on the contacted rays of all planes pooled
+    # (one plane's few rays cannot tell a one-voxel cover of a small vessel from partial-voxel noise)
+    refs, gaps = {}, []
+    for i in contacted:
+        refs[i] = _free_contour(wall[i], ok[i], touched[i], ray_voxel[i], cos, sin, free_radii[i], min_free_share)
+        use = touched[i] & ok[i] & np.isfinite(refs[i])
+        gaps.append(np.column_stack([refs[i][use] - wall[i][use], ray_voxel[i][use]]))
+    gaps = np.concatenate(gaps) if gaps else np.zeros((0, 2))
+    overlapping = len(gaps) > 0 and float(np.median(gaps[:, 0] / gaps[:, 1])) > 0.5
+    # the cover's thickness is the mask's too: pooled, it is not thrown by one plane's misfitted circle
+    cover_mm = float(np.median(gaps[:, 0])) if overlapping else 0.0
     for i in planes:
         x, y, area, _, _ = _polygon(wall[i], ok[i], cos, sin)
         if area <= 0:
             continue
         contour, hit = wall[i], touched[i] & ok[i]
-        if overlapping and contours.get(i) is not None:
-            contour, ref = contours[i]
+        if overlapping and i in refs:
+            ref = refs[i]
+            contour = _lift(wall[i], ref, hit, cover_mm)
             # rays at the ends of the covered arc: the label's wall ends short of the contour and tumor
             # lies between them (partial voxels kept it from the probes just beyond the label's wall)
             short = np.flatnonzero(ok[i] & ~hit & np.isfinite(ref) & (ref - wall[i] > 0.25 * ray_voxel[i]))
@@ -199,13 +198,17 @@ def measure_planes(
                 covered = short[(_sample(tumor, probe / spacing) >= 0.5).any(axis=1)]
                 hit = hit.copy()
                 hit[covered] = True
-                contour = contour.copy()
-                contour[covered] = np.maximum(wall[i][covered], ref[covered])
+                contour = _lift(wall[i], ref, hit, cover_mm)
             out.filled[i] = float((contour[hit] > wall[i][hit]).sum() / hit.sum())
-        cx_, cy_ = contour[ok[i]] * cos[ok[i]], contour[ok[i]] * sin[ok[i]]
+        c_ok, h_ok = contour[ok[i]], hit[ok[i]]
+        cx_, cy_ = c_ok * cos[ok[i]], c_ok * sin[ok[i]]
         seg = np.hypot(np.roll(cx_, -1) - cx_, np.roll(cy_, -1) - cy_)
+        if overlapping and i in refs:
+            # the step between a moved and an unmoved ray at the ends of the covered arc is no perimeter
+            step = h_ok != np.roll(h_ok, -1)
+            seg = np.where(step, (c_ok + np.roll(c_ok, -1)) / 2 * (2 * np.pi / n_angles), seg)
         weight = (seg + np.roll(seg, 1)) / 2.0  # arc per ray
-        out.contact_deg[i] = 360.0 * float((weight * hit[ok[i]]).sum() / weight.sum())
+        out.contact_deg[i] = 360.0 * float((weight * h_ok).sum() / weight.sum())
         out.radius_mm[i] = float(np.median(wall[i][ok[i]]))
         out.area_mm2[i] = area
         try:
@@ -216,11 +219,52 @@ def measure_planes(
     return out
 
 
-def _reconstruct(wall, ok, touched, ray_voxel, cos, sin, free_radius: float, min_free_share: float):
-    """Wall per ray with the contacted rays moved out to the vessel's free contour, and that contour per
-    ray; None when the contacted rays do not end short of it by more than half a voxel step in the
-    median (partition masks: the tumor starts at the wall). The free contour is fitted to the free rays
-    that are more than half a voxel (of arc) from a contacted one."""
+def _free_radii(wall, ok, touched, planes, contacted, centers, n_near: int = 6) -> dict:
+    """The vessel's free radius for each contacted plane: the median wall of the ``n_near`` nearest
+    planes that the tumor does not touch (the local calibre; those planes are centred on their own
+    centroid, while in a contacted plane of an overlapping mask the centroid moves off the covered arc
+    and pulls the free rays in). Without such planes, the median of the free rays of all planes."""
+    clear = np.setdiff1d(planes, contacted)
+    if len(clear) == 0:
+        free = (ok & ~touched)[planes]
+        radius = float(np.median(wall[planes][free])) if free.any() else np.nan
+        return {i: radius for i in contacted}
+    # median wall of each clear plane over its valid rays (sorted, invalid ones last)
+    srt = np.sort(np.where(ok[clear], wall[clear], np.inf), axis=1)
+    cnt, rows = ok[clear].sum(axis=1), np.arange(len(clear))
+    own = (srt[rows, (cnt - 1) // 2] + srt[rows, cnt // 2]) / 2.0
+    dist = np.linalg.norm(centers[contacted][:, None, :] - centers[clear][None, :, :], axis=2)
+    near = np.argsort(dist, axis=1)[:, :n_near]
+    return dict(zip(contacted.tolist(), np.median(own[near], axis=1).tolist()))
+
+
+def _centre_fit(x: np.ndarray, y: np.ndarray, radius: float, iterations: int = 3):
+    """Centre of the circle of the given radius closest (least squares) to the points, or None. With the
+    radius known, half a turn of free wall fixes the centre; fitting the radius too trades it against the
+    centre along the arc's axis and misplaced the far (covered) side by up to a voxel either way."""
+    c = np.zeros(2)
+    for _ in range(iterations):
+        dx, dy = x - c[0], y - c[1]
+        d = np.hypot(dx, dy)
+        if not np.all(d > 0):
+            return None
+        ux, uy, r = dx / d, dy / d, d - radius
+        # Gauss-Newton: moving the centre by s shortens each distance by (ux, uy) . s
+        a, b, e = (ux * ux).sum(), (ux * uy).sum(), (uy * uy).sum()
+        det = a * e - b * b
+        if det <= 1e-9 * (a + e) ** 2:
+            return None
+        fx, fy = (ux * r).sum(), (uy * r).sum()
+        c = c + np.array([e * fx - b * fy, a * fy - b * fx]) / det
+    return (float(c[0]), float(c[1])) if np.hypot(*c) < radius else None
+
+
+def _free_contour(wall, ok, touched, ray_voxel, cos, sin, radius: float, min_free_share: float) -> np.ndarray:
+    """Distance from the plane centre to the vessel's free contour along each ray (NaN where unknown): the
+    circle of ``radius`` fitted to the free rays that are more than half a voxel (of arc) from a contacted
+    one, or centred on the plane's centre when those span less than ``min_free_share`` of the turn."""
+    if not np.isfinite(radius):
+        return np.full_like(wall, np.nan)
     free = ok & ~touched
     hit = touched & ok
     # free rays within half a voxel (of arc at the wall) of a contacted one are left out of the fit:
@@ -233,15 +277,14 @@ def _reconstruct(wall, ok, touched, ray_voxel, cos, sin, free_radius: float, min
         clean = free & ~(np.convolve(wrapped, np.ones(2 * k + 1), mode="valid") > 0)
     else:
         clean = free
-    ref = None
+    centre = None
     if clean.mean() >= min_free_share:
-        fit = _circle_fit(wall[clean] * cos[clean], wall[clean] * sin[clean])
-        if fit is not None and 0.5 * np.median(wall[clean]) <= fit[2] <= 2.0 * np.median(wall[clean]):
-            ref = _ray_circle(cos, sin, *fit)
-    if ref is None and np.isfinite(free_radius):
-        ref = np.full_like(wall, free_radius)
-    if ref is None or not np.isfinite(ref[hit]).any():
-        return None
-    if np.nanmedian(ref[hit] - wall[hit]) <= 0.5 * np.median(ray_voxel[hit]):
-        return None
-    return np.where(hit & np.isfinite(ref), np.maximum(wall, ref), wall), ref
+        centre = _centre_fit(wall[clean] * cos[clean], wall[clean] * sin[clean], radius)
+    return _ray_circle(cos, sin, *(centre or (0.0, 0.0)), radius)
+
+
+def _lift(wall, ref, hit, cover_mm: float) -> np.ndarray:
+    """Contacted rays' wall moved out by the cover's thickness, no farther than the free contour ``ref``
+    (the ends of the covered arc, where partial voxels pulled the label's wall in only part of the way)."""
+    room = np.where(np.isfinite(ref), np.maximum(ref - wall, 0.0), cover_mm)
+    return np.where(hit, wall + np.minimum(cover_mm, room), wall)

@@ -21,7 +21,7 @@ import pandas as pd
 # this module is imported whenever the models registry loads.
 
 #: bump when measurement code changes what it returns (invalidates cached measurements)
-MEASURE_VERSION = "geometry-5"
+MEASURE_VERSION = "geometry-6"
 
 
 @dataclass
