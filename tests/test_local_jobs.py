@@ -78,6 +78,6 @@ def test_the_cli_starts_workers_only_for_models_that_train_on_images():
         return default_jobs(ExperimentConfig(models=[ModelSpec(n) for n in names], profile=profile))
 
     assert jobs("dummy", "clinical-sklearn", "geometric-rules-oracle") == 1
-    assert jobs("dummy", "swinunetr-fusion") == 2 and jobs("geometric-rules") == 2
+    assert jobs("dummy", "swinunetr-fusion") == 3 and jobs("geometric-rules") == 3
     assert jobs("swinunetr-fusion", profile="cpu-cascade") == 1  # the profile decides
     assert jobs("no-such-model") == 1  # refused by name later, by the run itself

@@ -3,8 +3,9 @@
 The run process starts ``jobs - 1`` ``resectbench worker RUN_DIR`` subprocesses on its own run
 directory (the claims of :mod:`.coordination` keep any unit from being computed twice), then works
 through the units itself. Why: at the cpu profile's sizes a unit uses a second thread poorly (a
-Swin-UNETR epoch of the main job takes ~15 s on two threads, ~21 s on one), so two units side by
-side on one thread each finish sooner than one after the other on two. With ``jobs > 1`` every
+Swin-UNETR epoch of the main job takes ~16 s on two threads, ~23 s on one), so units side by side
+on one thread each finish sooner than one after the other on two; more processes than cores pack
+the folds into fewer rounds (the main job's 5 folds: 3 + 2 with 3 jobs). With ``jobs > 1`` every
 process - this one included - computes on one thread, so a unit's numbers depend neither on which
 process took it nor on the machine's number of cores. Each worker's output goes to
 ``RUN_DIR/logs/worker-<i>.log``; a worker that fails leaves its unit to the others (and its error

@@ -206,7 +206,7 @@ def run_cmd(
         "-j",
         min=1,
         help="Processes on this machine computing units side by side, one thread each (default: the "
-        "profile's - cpu 2, the others 1 - when a model trains on images, else 1). Worker logs: RUN_DIR/logs/.",
+        "profile's - cpu 3, the others 1 - when a model trains on images, else 1). Worker logs: RUN_DIR/logs/.",
     ),
     run_dir: Optional[Path] = typer.Option(
         None, "--run-dir", help="Where results go (default runs/<models>-<profile>-s<seed>). Re-running resumes it."
