@@ -147,7 +147,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="max epochs (default: the profile's)")
     ap.add_argument("--patience", type=int, default=None)
     ap.add_argument("--fold", type=int, default=0)
-    ap.add_argument("--no-cascade", action="store_true", help="the cpu-whole profile's input (whole view at 3 mm) instead")
+    ap.add_argument(
+        "--no-cascade", action="store_true", help="the cpu-whole profile's input (whole view at 3 mm) instead"
+    )
     ap.add_argument("--param", action="append", default=[], help="recipe parameter KEY=VALUE (repeatable; JSON value)")
     ap.add_argument(
         "--out", default=str(HERE / "results" / "cascade.jsonl"), help="append the result as one JSON line to this file"

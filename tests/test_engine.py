@@ -9,7 +9,8 @@ from torch import nn
 
 from resectbench.errors import TrainingError
 from resectbench.models.engine import CaseArrays, TrainConfig, load_weights, predict, train_network
-from resectbench.models.engine.trainer import selection_score
+from resectbench.models.engine.metrics import TUMOR, mean_structure_dice
+from resectbench.models.engine.trainer import checkpoint_score
 from resectbench.models.network import MultitaskNet
 
 
@@ -170,7 +171,7 @@ def test_best_epoch_restored_from_weights_only_checkpoint(tmp_path):
         assert torch.equal(v, saved[k])
     # a segmenting network is judged on validation macro-F1 and tumour Dice together
     assert all(0.0 <= r["val_tumor_dice"] <= 1.0 for r in result.history)
-    best = max(result.history, key=lambda r: (selection_score(r), -r["val_loss"]))
+    best = max(result.history, key=lambda r: (checkpoint_score(r), -r["val_loss"]))
     assert result.best_epoch == best["epoch"]
 
 
@@ -178,8 +179,12 @@ def test_checkpoint_weighs_validation_tumour_dice_only_when_it_can():
     # the fold that motivated it: epoch 2 had the best macro-F1 but an untrained segmentation
     early = {"val_macro_f1": 0.67, "val_tumor_dice": 0.0}
     later = {"val_macro_f1": 0.62, "val_tumor_dice": 0.64}
-    assert selection_score(later) > selection_score(early)
-    assert selection_score({"val_macro_f1": 0.5}) == 0.5  # no masks / no segmentation: macro-F1 alone
+    assert checkpoint_score(later) > checkpoint_score(early)
+    assert checkpoint_score({"val_macro_f1": 0.5}) == 0.5  # no masks / no segmentation: macro-F1 alone
+    tumour = np.zeros((4, 4, 4), np.uint8)
+    tumour[1:3, 1:3, 1:3] = TUMOR
+    assert mean_structure_dice([tumour, tumour], [tumour, np.zeros_like(tumour)], TUMOR) == 1.0  # cases with one
+    assert mean_structure_dice([tumour], [np.zeros_like(tumour)], TUMOR) is None
     # validation cases without masks: no Dice logged, macro-F1 alone picks the epoch
     valid = make_arrays(seed=1)
     valid.has_mask = np.zeros(len(valid), bool)

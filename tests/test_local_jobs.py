@@ -43,7 +43,7 @@ def test_a_worker_process_computes_the_units_the_run_process_would(on_disk):
     with local_workers(bench.store.root, 2) as workers:
         assert len(workers) == 1 and torch.get_num_threads() == 1  # this process too: one thread
     assert torch.get_num_threads() == threads
-    assert workers[0].returncode == 0, (on_disk / "shared" / "logs" / "worker-1.log").read_text()
+    assert workers[0].returncode == 0, next((on_disk / "shared" / "logs").glob("worker-*.log")).read_text()
     pids = {json.loads(t.read_text())["worker"] for t in (on_disk / "shared").glob("models/*/fold_*/timings.json")}
     assert len(pids) == 1 and next(iter(pids)).split(":")[1] != str(os.getpid())  # all three: the worker's
     run_benchmark(config(on_disk, "shared"))  # resumes: nothing left to compute
@@ -55,7 +55,7 @@ def test_two_jobs_give_the_results_of_one(on_disk):
     run_benchmark(config(on_disk, "two"), jobs=2)
     run_benchmark(config(on_disk, "one"))
     assert results(on_disk / "two") == results(on_disk / "one")
-    assert (on_disk / "two" / "logs" / "worker-1.log").exists()
+    assert list((on_disk / "two" / "logs").glob("worker-*-1.log"))
 
 
 def test_jobs_refuse_what_a_worker_cannot_load(tmp_path):
@@ -81,3 +81,31 @@ def test_the_cli_starts_workers_only_for_models_that_train_on_images():
     assert jobs("dummy", "swinunetr-fusion") == 3 and jobs("geometric-rules") == 3
     assert jobs("swinunetr-fusion", profile="cpu-cascade") == 1  # the profile decides
     assert jobs("no-such-model") == 1  # refused by name later, by the run itself
+
+
+def test_a_failed_worker_is_reported_with_its_log_and_threads_come_back(tmp_path):
+    class Messages:
+        def __init__(self):
+            self.texts = []
+
+        def message(self, text):
+            self.texts.append(text)
+
+    listener, threads = Messages(), torch.get_num_threads()
+    with local_workers(tmp_path, 2, listener=listener) as workers:  # no run directory there: it fails
+        pass
+    assert workers[0].returncode != 0 and torch.get_num_threads() == threads
+    [text] = listener.texts
+    log = next((tmp_path / "logs").glob("worker-*-1.log"))
+    assert "failed" in text and str(log) in text and "not a resectbench run directory" in log.read_text()
+
+
+def test_a_run_directory_refuses_another_profile(tmp_path):
+    # the cpu profile changed meaning (whole view -> cascade): old results must not mix with new ones
+    def cfg(profile):
+        return ExperimentConfig(models=[ModelSpec("dummy")], profile=profile, run_dir=str(tmp_path / "r"))
+
+    run_benchmark(cfg("cpu-whole"), cohort=table_cohort(30))
+    run_benchmark(cfg("cpu-whole"), cohort=table_cohort(30))  # the same profile resumes
+    with pytest.raises(ProtocolError, match=r"cascade.*cpu-whole"):
+        run_benchmark(cfg("cpu"), cohort=table_cohort(30))

@@ -110,7 +110,7 @@ def test_learning_rate_is_the_profiles_unless_given():
     lr = lambda profile, **kw: registry.models.create("swinunetr-fusion", **kw)._resolved(  # noqa: E731
         FitContext(profile=get_profile(profile))
     )["lr"]
-    assert (lr("cpu"), lr("cpu-whole"), lr("paper")) == (3e-3, 1e-3, 1e-3)
+    assert (lr("cpu"), lr("cpu-cascade"), lr("cpu-whole"), lr("paper")) == (3e-3, 1e-3, 1e-3, 1e-3)
     assert lr("cpu", lr=5e-4) == 5e-4
 
 

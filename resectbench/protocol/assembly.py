@@ -244,7 +244,7 @@ def prepare(config: ExperimentConfig, *, cohort=None, listener: RunListener | No
     config, entries, cohort, setup_seconds = _open(config, cohort, listener)
     splits = build_splits(config, cohort)
     store = RunStore(config.run_dir)
-    store.check_resumable(cohort.fingerprint, splits.fingerprint)
+    store.check_resumable(cohort.fingerprint, splits.fingerprint, config.profile_spec.to_dict())
     store.root.mkdir(parents=True, exist_ok=True)
     storage = open_storage(config.storage, store.root)
     board = UnitBoard(storage, config.name)

@@ -162,8 +162,9 @@ def run_benchmark(
 ) -> RunResult:
     """Run (or resume) a benchmark and return its summary. See docs/protocol.md.
 
-    ``jobs > 1``: that many processes on this machine share the units, one thread each (:mod:`.local_jobs`);
-    the workers read the cohort and the profile from the run directory, so neither may come from the caller."""
+    ``jobs > 1``: up to that many processes on this machine share the units, one thread each
+    (:mod:`.local_jobs`); the workers read the cohort and the profile from the run directory, so neither may
+    come from the caller. The call returns when the workers have finished, also with ``wait=False``."""
     start = time.perf_counter()
     if jobs > 1 and cohort is not None:
         raise ProtocolError(
@@ -176,7 +177,11 @@ def run_benchmark(
             "not the modified one given as profile_spec; run with jobs=1"
         )
     bench = prepare(config, cohort=cohort, listener=listener)
-    with local_workers(bench.store.root, jobs):
+    # no more processes than there is work for (each costs seconds of start-up)
+    pending = sum(not bench.store.is_done(u.label, u.key) for u in bench.units)
+    finals = len(bench.config.models) if bench.config.protocol.final_model or bench.config.data.external else 0
+    jobs = max(1, min(jobs, pending + finals))
+    with local_workers(bench.store.root, jobs, storage=config.storage, listener=listener):
         ran = execute(bench, listener, wait=wait)
         finished = finish_models(bench, listener)  # final models and external cohorts, when asked for
     return finalize(bench, ran, time.perf_counter() - start, finished)

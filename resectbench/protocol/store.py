@@ -187,8 +187,8 @@ class RunStore:
             return None
         return json.loads(self.manifest_path.read_text())
 
-    def check_resumable(self, data_fingerprint: str, split_fingerprint: str) -> None:
-        """Refuse to mix results of different data or splits in one run directory."""
+    def check_resumable(self, data_fingerprint: str, split_fingerprint: str, profile: dict | None = None) -> None:
+        """Refuse to mix results of different data, splits or compute profiles in one run directory."""
         manifest = self.read_manifest()
         if manifest is None:
             return
@@ -200,6 +200,26 @@ class RunStore:
                     f"({what} {theirs} there, {mine} now); use another --run-dir (or delete that one) "
                     "instead of mixing results"
                 )
+        theirs = manifest.get("profile")
+        if profile is None or not isinstance(theirs, dict):
+            return
+        mine = json.loads(json.dumps(profile))  # tuples as the manifest stores them
+        # fields both know (older manifests lack some); `jobs` is how many processes, not what is computed;
+        # a renamed profile with the same settings computes the same (the data has its own fingerprint)
+        changed = sorted(k for k in set(theirs) & set(mine) - {"jobs", "name", "cohort"} if theirs[k] != mine[k])
+        if changed:
+            name = mine.get("name", "?")
+            hint = (
+                "; the cpu profile became the cascade in stop 22 and the whole view at 3 mm is now "
+                "`--profile cpu-whole`"
+                if name == "cpu" and theirs.get("cascade") is None and mine.get("cascade") is not None
+                else ""
+            )
+            raise ProtocolError(
+                f"run directory {self.root} was computed with profile {theirs.get('name')!r} as it was then, "
+                f"which differs from {name!r} now in {', '.join(changed)}{hint}; continue it with the profile "
+                "it was made with, or use another --run-dir, instead of mixing results"
+            )
 
     def write_manifest(self, manifest: dict) -> None:
         write_json_atomic(self.manifest_path, manifest)

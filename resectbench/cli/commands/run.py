@@ -173,7 +173,7 @@ def run_cmd(
     profile: Optional[str] = typer.Option(
         None,
         "--profile",
-        help="Compute profile: cpu (default: image models see a 1.5 mm window around the tumour a localiser predicted, 8 epochs), cpu-cascade (the same, 16 epochs), cpu-whole (the whole view at 3 mm; fast, image models learn little) or paper (GPU).",
+        help="Compute profile: cpu (default: image models see a 1.5 mm window around the tumour a localiser predicted, 10 epochs, 3 jobs), cpu-cascade (the same view, 16 epochs, a 30-epoch localiser, 1 job), cpu-whole (the whole view at 3 mm; fast, image models learn little) or paper (GPU).",
     ),
     outer_folds: Optional[int] = typer.Option(None, "--outer-folds", help="Outer stratified folds (default 5)."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Repeats of the outer K-fold (default 1)."),
@@ -341,7 +341,9 @@ def worker_cmd(
     storage: Optional[str] = typer.Option(
         None,
         "--storage",
-        help="The benchmark's Optuna storage URL (needed without a run dir, or when its password is not on disk).",
+        envvar="RESECTBENCH_STORAGE",
+        help="The benchmark's Optuna storage URL (needed without a run dir, or when its password is not on disk; "
+        "also read from RESECTBENCH_STORAGE).",
     ),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name in --storage."),
     results_dir: Optional[Path] = typer.Option(

@@ -4,7 +4,7 @@ AdamW + per-step cosine annealing, optional gradient accumulation and bf16 autoc
 logits + (optionally) auxiliary segmentation combined by a registered loss schedule, early
 stopping on inner validation, a weights-only checkpoint of the best epoch, and one ``history`` row
 per epoch. The best epoch has the highest validation macro-F1 - for a network that segments, the
-mean of macro-F1 and validation tumour Dice (:func:`selection_score`) - ties broken by lower
+mean of macro-F1 and validation tumour Dice (:func:`checkpoint_score`) - ties broken by lower
 validation loss. A non-finite input or loss
 stops the fit with :class:`~resectbench.errors.TrainingError` naming the epoch and the cause.
 """
@@ -163,7 +163,7 @@ def train_network(
             schedule.end_epoch({"tumor_dice": row["tumor_dice"], "epoch": epoch})
             if valid is not None and len(valid):
                 row.update(_validate(net, cls_loss, valid, config, amp_dtype, epoch, segments=use_seg))
-                key = (selection_score(row), -row["val_loss"])
+                key = (checkpoint_score(row), -row["val_loss"])
             else:
                 key = (epoch, 0.0)  # no validation: the last epoch is the one kept
             row["seconds"] = time.perf_counter() - started
@@ -268,7 +268,7 @@ def _train_epoch(
     return row
 
 
-def selection_score(row: dict) -> float:
+def checkpoint_score(row: dict) -> float:
     """What the checkpoint maximises: validation macro-F1, averaged with the validation tumour Dice when
     the network segments. Macro-F1 alone on ~25 validation cases is noisy enough to crown an epoch from
     before the segmentation learned anything (measured: a 24-epoch fusion fold kept epoch 2, validation

@@ -185,7 +185,7 @@ class NeuralRecipe(ResectabilityModel):
             "roi": roi,
             "spacing": inputs.spacing or tuple(p.target_spacing_mm),
             "patch_size": inputs.patch_size if inputs.patch_size and tuple(inputs.patch_size) != roi else None,
-            "lr": training.lr or p.lr,
+            "lr": training.lr if training.lr is not None else p.lr,
             "batch_size": training.batch_size or p.batch_size,
             "max_epochs": training.max_epochs or p.max_epochs,
             "patience": training.patience or p.patience,
@@ -363,7 +363,7 @@ class NeuralRecipe(ResectabilityModel):
         margin = resolved["cascade"].jitter_vox if resolved["cascade"] is not None else 0
         train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True, centres=train_centres, margin=margin)
         valid_arrays = (
-            # masks too: the checkpoint weighs validation tumour Dice (engine.trainer.selection_score)
+            # masks too: the checkpoint weighs validation tumour Dice (engine.trainer.checkpoint_score)
             self._arrays(valid, ctx, resolved, labels=True, masks=True, centres=self._predicted_centres(valid))
             if valid is not None and len(valid.case_ids)
             else None
@@ -603,7 +603,7 @@ class NeuralRecipe(ResectabilityModel):
             "clinical_kwargs": self.clinical_kwargs,
             "fusion_kwargs": self.fusion_kwargs,
             "schedule_kwargs": self.schedule_kwargs,
-            "lr": (self._resolved_cfg or {}).get("lr", self.training.lr),
+            "lr": self.config.lr if self.config is not None else self.training.lr,  # what it trained with
             "weight_decay": self.training.weight_decay,
             "cascade": asdict(self._resolved_cfg["cascade"])
             if self._resolved_cfg and self._resolved_cfg["cascade"]

@@ -57,11 +57,11 @@ PRESETS: tuple[Preset, ...] = (
         Swin-UNETR image backbone with its 16-class segmentation decoder as auxiliary task, the
         64 -> 32 clinical MLP, concatenation fusion (256 + 32) into an MLP head, and the adaptive
         ``dice-step`` loss schedule (tumor Dice 0.1 / 0.5 -> w_seg 3 / 1.5 / 1, w_cls = 1 / w_seg).
-        Search space as in the paper: lr {1e-3, 5e-4, 1e-4}, feature_size {24, 36, 48} (MONAI needs
+        Search space as in the paper: lr {1e-3, 5e-4, 1e-4} (+ None, the profile's), feature_size {24, 36, 48} (MONAI needs
         multiples of 12, so the paper's 32 becomes 36), batch size {8, 16}, segmentation loss
         weights a, b, c in [0.2, 0.6]. ``None`` means "the profile's value" (cpu: lr 3e-3,
         feature_size 12, window 4, a 32^3 window at 1.5 mm around the localised tumour, batch 2,
-        8 epochs; paper: lr 1e-3, 48, window 7, 160^3 at 1 mm, 16).
+        10 epochs; paper: lr 1e-3, 48, window 7, 160^3 at 1 mm, 16).
 
         Below 64^3 (the cpu profiles) the decoder uses group normalisation: instance norm cannot train
         there and batch norm at the 1-voxel bottleneck would couple the few cases of a batch.""",
