@@ -123,7 +123,7 @@ def main_job(run_dir: Path, fresh_cache: Path | None = None) -> dict:
     exe = Path(sys.executable).with_name("resectbench")
     cmd = [str(exe), "run", "--model", "swinunetr-fusion", "--run-dir", str(run_dir), "--no-progress"]
     env = dict(os.environ)
-    env.pop("OMP_NUM_THREADS", None)  # the user's default: torch uses every core
+    env.pop("OMP_NUM_THREADS", None)  # the user's default (the profile's jobs set their own threads)
     if fresh_cache is not None:
         env["RESECTBENCH_CACHE"] = str(fresh_cache)
     start = time.perf_counter()
