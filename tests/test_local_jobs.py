@@ -52,8 +52,11 @@ def test_a_worker_process_computes_the_units_the_run_process_would(on_disk):
 
 
 def test_two_jobs_give_the_results_of_one(on_disk):
-    run_benchmark(config(on_disk, "two"), jobs=2)
+    two = run_benchmark(config(on_disk, "two"), jobs=2)
     run_benchmark(config(on_disk, "one"))
+    # the units the worker computed are not this process's: no overhead share is claimed for the session
+    assert two.manifest["last_session"]["jobs"] == 2
+    assert two.manifest["last_session"]["protocol_overhead_share"] is None
     assert results(on_disk / "two") == results(on_disk / "one")
     assert list((on_disk / "two" / "logs").glob("worker-*-1.log"))
 

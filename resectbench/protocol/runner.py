@@ -106,7 +106,9 @@ def execute(
         time.sleep(poll_seconds)
 
 
-def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float, finished: dict | None = None) -> RunResult:
+def finalize(
+    bench: Benchmark, ran: list[Unit], wall_seconds: float, finished: dict | None = None, jobs: int = 1
+) -> RunResult:
     """Pool out-of-fold predictions of complete models; update the manifest; build the summary."""
     store = bench.store
     keys = [o.key for o in bench.splits.outer]
@@ -132,11 +134,13 @@ def finalize(bench: Benchmark, ran: list[Unit], wall_seconds: float, finished: d
             "recipe_seconds": recipe_seconds,
             # splitting, Optuna, claims, metrics, writing: everything but start-up
             # (imports, loading data) and the recipes' own fit/predict time
+            # (not measured with local workers: their units' time is not in `ran`, waiting for them is)
             "protocol_overhead_share": (
                 max(0.0, wall_seconds - bench.setup_seconds - recipe_seconds) / wall_seconds
-                if ran and wall_seconds > 0
+                if ran and wall_seconds > 0 and jobs == 1
                 else None
             ),
+            "jobs": jobs,
             # final models fitted or loaded and external cohorts scored in this session, with their seconds
             "final_models": (finished or {}).get("final", {}),
             "external": (finished or {}).get("external", {}),
@@ -184,7 +188,7 @@ def run_benchmark(
     with local_workers(bench.store.root, jobs, storage=config.storage, listener=listener):
         ran = execute(bench, listener, wait=wait)
         finished = finish_models(bench, listener)  # final models and external cohorts, when asked for
-    return finalize(bench, ran, time.perf_counter() - start, finished)
+    return finalize(bench, ran, time.perf_counter() - start, finished, jobs=jobs)
 
 
 # -- workers ---------------------------------------------------------------------------------------------
