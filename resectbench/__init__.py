@@ -2,12 +2,23 @@
 
 from ._version import __version__
 from .plugins import hookimpl
-from .registry import REGISTRIES, backbones, clinical_encoders, fusions, get_registry, loss_schedules, models
+from .registry import (
+    REGISTRIES,
+    backbones,
+    clinical_encoders,
+    fusions,
+    get_registry,
+    loss_schedules,
+    models,
+)
 
 
 def create_model(name: str, /, **kwargs):
     """Build a registered model recipe (``resectbench list models``)."""
-    return models.create(name, **kwargs)
+    # the registry by kind: the name ``models`` is also the subpackage resectbench.models, which takes the
+    # package attribute once imported (as ``balancing``, the strategies' subpackage, does; its registry is
+    # ``get_registry("balancing")``)
+    return REGISTRIES["models"].create(name, **kwargs)
 
 
 def list_components(kind: str | None = None, pattern: str = "*") -> dict[str, list[str]]:

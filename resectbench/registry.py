@@ -285,9 +285,12 @@ backbones = Registry("backbones")
 clinical_encoders = Registry("clinical_encoders")
 fusions = Registry("fusions")
 loss_schedules = Registry("loss_schedules")
+balancing = Registry("balancing")
 models = Registry("models")
 
-REGISTRIES: dict[str, Registry] = {r.kind: r for r in (backbones, clinical_encoders, fusions, loss_schedules, models)}
+REGISTRIES: dict[str, Registry] = {
+    r.kind: r for r in (backbones, clinical_encoders, fusions, loss_schedules, balancing, models)
+}
 
 
 Snapshot = dict[str, dict[str, Entry]]
@@ -342,6 +345,8 @@ def get_registry(kind: str) -> Registry:
         "loss": "loss_schedules",
         "loss-schedules": "loss_schedules",
         "loss_schedule": "loss_schedules",
+        "balancing-strategies": "balancing",
+        "balancing_strategy": "balancing",
         "model": "models",
         "recipes": "models",
     }

@@ -37,6 +37,7 @@ from .vocabulary import N_CLASSES, STRUCTURES
 
 __all__ = [
     "check_backbone",
+    "check_balancing",
     "check_clinical_encoder",
     "check_fusion",
     "check_loss_schedule",
@@ -50,6 +51,7 @@ _STRUCTURAL = {
     "clinical_encoders": ("in_features",),
     "fusions": ("image_dim", "clinical_dim", "n_classes"),
     "loss_schedules": (),
+    "balancing": ("seed",),
     "models": (),
 }
 MASK_SOURCES = ("none", "predicted", "oracle")
@@ -345,6 +347,97 @@ def check_fusion(
         raise AssertionError(f"{label}: image_dim=0 and clinical_dim=0 must be refused with ValueError")
     _check_space(subject, image_dim=image_dim, clinical_dim=clinical_dim, n_classes=n_classes)
     return fuse
+
+
+def check_balancing(component, *, search_space: ss.SearchSpaceLike = None, epochs: int = 2, **kwargs):
+    """A balancing strategy's hooks drive a real training loop and leave the network as they found it.
+
+    The factory returns a :class:`~resectbench.balancing.BalancingStrategy`; ``head_steps`` is an int >= 0;
+    on a small two-branch network (a linear "backbone" and clinical encoder, the ``concat`` fusion), the
+    engine's loop (:func:`~resectbench.models.engine.train_network`) trains ``epochs`` epochs with an inner
+    validation split: every number the hooks add to the history is a finite float, the loss stays finite,
+    something is learned (some weight changes); afterwards no forward hook is left on the network and every
+    parameter is trainable again; ``describe()`` is plain data naming the strategy; a network without a
+    clinical branch is either trained or refused with ``ValueError`` naming the strategy. Returns the
+    strategy."""
+    from .balancing import BalancingStrategy
+    from .fusion.concat import ConcatFusion
+    from .losses.schedules.cls_only import ClsOnlySchedule
+    from .models.engine import CaseArrays, TrainConfig, train_network
+    from .models.network import MultitaskNet
+
+    subject = _subject("balancing", component, search_space)
+    label = subject.label
+    strategy = subject.build(**kwargs)
+    _require(isinstance(strategy, BalancingStrategy), f"{label}: the factory must return a BalancingStrategy")
+    _require(
+        isinstance(strategy.head_steps, int) and strategy.head_steps >= 0, f"{label}: head_steps must be an int >= 0"
+    )
+
+    class Linear3d(nn.Module):
+        embed_dim, segments = 4, False
+
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 4)
+
+        def forward(self, x):
+            return BackboneOutput(embedding=self.lin(x.flatten(1)[:, :8]), seg_logits=None)
+
+    class Encoder(nn.Module):
+        out_dim = 3
+
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(5, 3)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    rng = np.random.default_rng(0)
+
+    def cases(n):
+        labels = np.arange(n) % N_CLASSES
+        images = [(labels[i] + rng.normal(0, 0.3, (1, 2, 2, 2))).astype(np.float32) for i in range(n)]
+        clinical = (labels[:, None] + rng.normal(0, 1.0, (n, 5))).astype(np.float32)
+        return CaseArrays([f"c{i}" for i in range(n)], clinical, labels, images)
+
+    torch.manual_seed(0)
+    net = MultitaskNet(Linear3d(), Encoder(), ConcatFusion(4, 3, N_CLASSES, head_hidden=8))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    config = TrainConfig(lr=1e-2, batch_size=4, max_epochs=epochs, patience=epochs, n_classes=N_CLASSES)
+    result = train_network(
+        net,
+        schedule=ClsOnlySchedule(),
+        seg_loss=None,
+        cls_loss=nn.CrossEntropyLoss(),
+        train=cases(12),
+        valid=cases(6),
+        config=config,
+        balancing=strategy,
+    )
+    for row in result.history:
+        _require(math.isfinite(row["train_loss"]), f"{label}: non-finite training loss {row['train_loss']}")
+        for key, value in row.items():
+            _require(
+                value is None or isinstance(value, (int, float)),
+                f"{label}: history value {key}={value!r} is not a number",
+            )
+    _require(any(not torch.equal(v, before[k]) for k, v in net.state_dict().items()), f"{label}: nothing was learned")
+    hooks = [m for m in net.modules() if m._forward_hooks or m._forward_pre_hooks]
+    _require(not hooks, f"{label}: forward hooks left on the network after training: {hooks}")
+    frozen = [n for n, p in net.named_parameters() if not p.requires_grad]
+    _require(not frozen, f"{label}: parameters left frozen after training: {frozen[:5]}")
+    described = strategy.describe()
+    _require(isinstance(described, dict) and described.get("name"), f"{label}: describe() must name the strategy")
+    single = MultitaskNet(Linear3d(), None, ConcatFusion(4, 0, N_CLASSES, head_hidden=8))
+    try:
+        subject.build(**kwargs).setup(single, N_CLASSES)
+    except ValueError as error:
+        if subject.by_name:
+            _require(label in str(error), f"{label}: refusing a single-modality network should name the strategy")
+    _check_space(subject, **kwargs)
+    return strategy
 
 
 def check_loss_schedule(component, *, search_space: ss.SearchSpaceLike = None, **kwargs):

@@ -51,6 +51,7 @@ COMPONENT_SLOTS: dict[str, tuple[str, str]] = {
     "fusion": ("fusions", "fusion."),
     "clinical_encoder": ("clinical_encoders", "clinical."),
     "loss_schedule": ("loss_schedules", "schedule."),
+    "balancing": ("balancing", "balancing."),
 }
 
 

@@ -15,6 +15,7 @@ PACKAGES = {
     "clinical_encoders": ["resectbench.models.clinical"],
     "fusions": ["resectbench.fusion"],
     "loss_schedules": ["resectbench.losses.schedules"],
+    "balancing": ["resectbench.balancing"],
     "models": ["resectbench.models.recipes", "resectbench.baselines"],
 }
 
@@ -46,6 +47,11 @@ def register_fusions(registry):
 
 @hookimpl
 def register_loss_schedules(registry):
+    _register(registry)
+
+
+@hookimpl
+def register_balancing(registry):
     _register(registry)
 
 

@@ -35,6 +35,11 @@ def register_loss_schedules(registry):
 
 
 @hookspec
+def register_balancing(registry):
+    """Add balancing strategies (how a multimodal network's branches are trained together) to ``registry``."""
+
+
+@hookspec
 def register_models(registry):
     """Add model recipes (what ``resectbench run --model`` evaluates) to ``registry``."""
 

@@ -31,6 +31,7 @@ REGISTRY_HOOKS = {
     "clinical_encoders": "register_clinical_encoders",
     "fusions": "register_fusions",
     "loss_schedules": "register_loss_schedules",
+    "balancing": "register_balancing",
     "models": "register_models",
 }
 

@@ -224,8 +224,20 @@ def _build(kind, data: dict, section: str):
     return kind(**data)
 
 
+#: the rows a reader needs beside any model, at a cost of seconds: chance and the clinical variables alone
+#: (the Bayes-optimal ceiling of a synthetic cohort is added by the leaderboard itself)
+REFERENCE_MODELS = ("dummy", "clinical-sklearn")
+
+
+def with_references(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """``specs`` followed by the reference rows (:data:`REFERENCE_MODELS`) they do not already hold."""
+    labels = {s.label for s in specs}
+    return [*specs, *(ModelSpec(name=r) for r in REFERENCE_MODELS if r not in labels)]
+
+
 def default_run_name(config: ExperimentConfig) -> str:
-    models = "+".join(m.label for m in config.models)
+    own = [m for m in config.models if m.label not in REFERENCE_MODELS] or config.models
+    models = "+".join(m.label for m in own)
     if len(models) > 60:
         models = f"{len(config.models)}-models"
     return f"{models}-{config.profile}-s{config.protocol.seed}"
@@ -238,6 +250,7 @@ def merge_overrides(
     parts: dict[str, str | None] | None = None,
     protocol: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
+    references: bool = False,
     **top: Any,
 ) -> ExperimentConfig:
     """``base`` (an experiment file, or the defaults) with command-line values on top.
@@ -246,10 +259,14 @@ def merge_overrides(
     composes every model (default ``swinunetr-fusion``); in ``protocol``, ``data`` and ``top`` (profile,
     device, run_dir, storage, name) a value of None keeps the file's. ``data["allow_missing_variables"]``
     and ``data["external"]`` add to the file's lists and ``data["skip_invalid"]`` can only switch it on.
+    ``references``: models named here (``models`` or ``parts``) get the reference rows beside them
+    (:func:`with_references`); an experiment file's own list is left as written.
     """
     specs = [ModelSpec(name=m) for m in models] if models else list(base.models)
     if parts and any(parts.values()):
         specs = [compose_spec(s.name, parts, s.params) for s in (specs or [ModelSpec("swinunetr-fusion")])]
+    if references and (models or (parts and any(parts.values()))):
+        specs = with_references(specs)
     proto = replace(base.protocol, **{k: v for k, v in (protocol or {}).items() if v is not None})
     data = dict(data or {})
     allow = [*base.data.allow_missing_variables, *(data.pop("allow_missing_variables", None) or [])]

@@ -22,7 +22,8 @@ NARROW = 120
 
 def list_cmd(
     kind: Optional[str] = typer.Argument(
-        None, help="Component kind (backbones, clinical_encoders, fusions, loss_schedules, models) or a name pattern."
+        None,
+        help="Component kind (backbones, clinical_encoders, fusions, loss_schedules, balancing, models) or a name pattern.",
     ),
     pattern: str = typer.Argument("*", help="fnmatch pattern on names, e.g. '*swin*'."),
     tag: Optional[list[str]] = typer.Option(None, "--tag", "-t", help="Only components carrying this tag."),

@@ -227,6 +227,15 @@ def run_cmd(
         None, "--clinical-encoder", help="Compose a neural model: clinical encoder."
     ),
     loss_schedule: Optional[str] = typer.Option(None, "--loss-schedule", help="Compose a neural model: loss schedule."),
+    balancing: Optional[str] = typer.Option(
+        None, "--balancing", help="Compose a neural model: how its image and clinical branches train together."
+    ),
+    references: bool = typer.Option(
+        True,
+        "--references/--no-references",
+        help="Add the reference rows (dummy = chance, clinical-sklearn; seconds) beside the models given with "
+        "--model; an experiment file's list is kept as written.",
+    ),
     skip_invalid: bool = typer.Option(
         False,
         "--skip-invalid",
@@ -275,6 +284,8 @@ def run_cmd(
 
       resectbench run --model swinunetr-fusion --fusion late --loss-schedule fixed
 
+      resectbench run --model swinunetr-fusion --balancing ogm-ge
+
       resectbench run --config experiment.toml --storage postgresql://me@db/resect --run-dir runs/big
 
       resectbench run --run-dir runs/big --external data/site_b   # score final models on another site
@@ -295,6 +306,7 @@ def run_cmd(
                 "fusion": fusion,
                 "clinical_encoder": clinical_encoder,
                 "loss_schedule": loss_schedule,
+                "balancing": balancing,
             },
             protocol={
                 "outer_folds": outer_folds,
@@ -321,6 +333,7 @@ def run_cmd(
             run_dir=run_dir,
             storage=storage,
             name=name,
+            references=references,
         )
         with _progress(progress) as bars:
             result = run_benchmark(cfg, RichListener(bars), jobs=jobs or default_jobs(cfg))

@@ -72,12 +72,14 @@ def refit_head(
     seed: int,
     amp_dtype=None,
     n_classes: int = 3,
+    keep_joint: bool = True,
 ) -> dict:
     """Fit a fresh head on ``net``'s frozen image embeddings of ``train``, in place.
 
     With a ``valid`` split the head is checked every ``eval_every`` steps and the best check (macro-F1,
     then lower loss) is kept - the jointly trained head included, so the refit never makes the inner
-    validation worse; without one the last step is kept. Returns what happened, for the history."""
+    validation worse (unless ``keep_joint`` is False: a head trained with the clinical branch withheld, by
+    staged training, is no candidate); without one the last step is kept. Returns what happened."""
     if net.backbone is None:
         raise ValueError("refit_head: the network has no image branch to freeze")
 
@@ -90,7 +92,7 @@ def refit_head(
     train_t = tensors(train)
     valid_t = tensors(valid) if valid is not None and len(valid) else None
     joint_key = _score(net, *valid_t, cls_loss, n_classes) if valid_t is not None else None
-    best_key, best_state, best_step = joint_key, snapshot(net), 0
+    best_key, best_state, best_step = (joint_key if keep_joint else None), snapshot(net), 0
 
     seed_everything(seed)
     for module in _head_modules(net):

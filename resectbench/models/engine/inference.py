@@ -22,6 +22,8 @@ from .precision import autocast
 class Predictions:
     logits: np.ndarray  # (N, n_classes) float32
     masks: np.ndarray | None = None  # (N, *roi) uint8 predicted canonical labels, when asked and segmenting
+    image_embedding: np.ndarray | None = None  # (N, image_dim) float32, when asked (whole-volume input only)
+    clinical_embedding: np.ndarray | None = None  # (N, clinical_dim) float32, when asked
 
 
 def _needs_window(spatial: tuple[int, ...], patch_size) -> bool:
@@ -41,10 +43,13 @@ def predict(
     channels_last: bool = False,
     overlap: float = 0.25,
     n_classes: int = 3,
+    want_embeddings: bool = False,
 ) -> Predictions:
-    """Class logits for every case of ``arrays`` (no masks read), in order."""
+    """Class logits for every case of ``arrays`` (no masks read), in order; with ``want_embeddings`` the
+    image and clinical embeddings too (not with sliding-window inference: a window's embedding is not the
+    case's)."""
     net.eval()
-    logits_out, masks_out = [], []
+    logits_out, masks_out, embeddings = [], [], {"image": [], "clinical": []}
     loader = make_loader(arrays, batch_size=batch_size, shuffle=False)
     for batch in loader:
         clinical = batch["clinical"].to(device)
@@ -55,6 +60,8 @@ def predict(
             if channels_last:
                 image = image.contiguous(memory_format=torch.channels_last_3d)
         if image is not None and net.uses_image and _needs_window(tuple(image.shape[2:]), patch_size):
+            if want_embeddings:
+                raise ValueError("predict: embeddings are not available with sliding-window inference")
             from monai.inferers import sliding_window_inference  # lazy: monai costs seconds at registry load
 
             # one case at a time, so each window is paired with that case's clinical row
@@ -79,12 +86,19 @@ def predict(
                 out = net(image if net.uses_image else None, clinical)
             logits = out.logits.float()
             seg_logits = out.seg_logits
+            if want_embeddings:
+                embeddings["image"].append(out.image_embedding.float().cpu().numpy())
+                embeddings["clinical"].append(out.clinical_embedding.float().cpu().numpy())
         logits_out.append(logits.cpu().numpy().astype(np.float32))
         if want_masks and seg_logits is not None:
             masks_out.append(seg_logits.argmax(dim=1).to(torch.uint8).cpu().numpy())
     masks = np.concatenate(masks_out) if masks_out else None
+    joined = {m: np.concatenate(v) if v else None for m, v in embeddings.items()} if want_embeddings else {}
     return Predictions(
-        logits=np.concatenate(logits_out) if logits_out else np.zeros((0, n_classes), np.float32), masks=masks
+        logits=np.concatenate(logits_out) if logits_out else np.zeros((0, n_classes), np.float32),
+        masks=masks,
+        image_embedding=joined.get("image"),
+        clinical_embedding=joined.get("clinical"),
     )
 
 

@@ -7,6 +7,10 @@ per epoch. The best epoch has the highest validation macro-F1 - for a network th
 mean of macro-F1 and validation tumour Dice (:func:`checkpoint_score`) - ties broken by lower
 validation loss. A non-finite input or loss
 stops the fit with :class:`~resectbench.errors.TrainingError` naming the epoch and the cause.
+
+How the image and clinical branches share the loop is a balancing strategy's (:mod:`resectbench.balancing`:
+joint, modality dropout, staged, auxiliary heads, Gradient-Blending, OGM-GE): it hooks into the epoch, the
+forward pass, the classification loss and the gradients; what its hooks return joins the epoch's row.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...balancing import BalancingStrategy, JointTraining
 from ...errors import TrainingError
-from ..network import MultitaskNet
+from ..network import MultitaskNet, NetOutput
 from .batches import CaseArrays, make_loader
 from .checkpoint import load_weights, save_weights, snapshot
 from .inference import predict
@@ -99,8 +104,44 @@ def train_network(
     checkpoint_path: Path | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    balancing: BalancingStrategy | None = None,
 ) -> FitResult:
-    """Train ``net`` in place; on return it holds the weights of the best epoch."""
+    """Train ``net`` in place; on return it holds the weights of the best epoch. ``balancing``: how the
+    image and clinical branches are trained together (None: joint training)."""
+    strategy = balancing if balancing is not None else JointTraining()
+    try:
+        return _train(
+            net,
+            schedule,
+            seg_loss,
+            cls_loss,
+            train,
+            valid,
+            config,
+            transform,
+            checkpoint_path,
+            on_epoch,
+            on_progress,
+            strategy,
+        )
+    finally:
+        strategy.finish(net)
+
+
+def _train(
+    net,
+    schedule,
+    seg_loss,
+    cls_loss,
+    train,
+    valid,
+    config,
+    transform,
+    checkpoint_path,
+    on_epoch,
+    on_progress,
+    strategy: BalancingStrategy,
+) -> FitResult:
     device = config.device
     amp_dtype = resolve_amp(config.amp, device)
     use_seg = bool(getattr(schedule, "uses_segmentation", False)) and net.segments and seg_loss is not None
@@ -112,17 +153,19 @@ def train_network(
                 module.to(device)
         if config.channels_last and net.backbone is not None:
             net.backbone.to(memory_format=torch.channels_last_3d)
+        # modules a balancing strategy trains beside the network (auxiliary heads), seeded like the network
+        extra = [m.to(device) for m in strategy.setup(net, config.n_classes)]
         # learned loss weights (e.g. the `uncertainty` schedule) are optimised with the network
         backbone = {id(p) for p in net.backbone.parameters()} if net.backbone is not None else set()
-        rest = [
-            p for p in list(net.parameters()) + list(schedule.parameters()) if p.requires_grad and id(p) not in backbone
-        ]
-        groups = [{"params": rest, "lr": config.lr}]
+        owned = list(net.parameters()) + list(schedule.parameters()) + [p for m in extra for p in m.parameters()]
+        rest = [p for p in owned if p.requires_grad and id(p) not in backbone]
+        groups = [{"params": rest, "lr": config.lr, "name": "head"}]
         if backbone:
             groups.append(
                 {
                     "params": [p for p in net.backbone.parameters() if p.requires_grad],
                     "lr": config.lr * config.backbone_lr_scale,
+                    "name": "image",
                 }
             )
         optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
@@ -146,7 +189,11 @@ def train_network(
         total_batches = len(loader) * config.max_epochs
         for epoch in range(1, config.max_epochs + 1):
             started = time.perf_counter()
+            for module in extra:
+                module.train()
+            strategy_row = strategy.start_epoch(epoch, config.max_epochs, net, optimizer)
             row = _train_epoch(
+                strategy,
                 net,
                 schedule,
                 seg_loss if use_seg else None,
@@ -161,11 +208,17 @@ def train_network(
                 total_batches,
             )
             schedule.end_epoch({"tumor_dice": row["tumor_dice"], "epoch": epoch})
+            valid_out = None
             if valid is not None and len(valid):
-                row.update(_validate(net, cls_loss, valid, config, amp_dtype, epoch, segments=use_seg))
+                scores, valid_out = _validate(
+                    net, cls_loss, valid, config, amp_dtype, epoch, segments=use_seg, outputs=strategy.wants_validation
+                )
+                row.update(scores)
                 key = (checkpoint_score(row), -row["val_loss"])
             else:
                 key = (epoch, 0.0)  # no validation: the last epoch is the one kept
+            row.update(strategy_row)
+            row.update(strategy.end_epoch(epoch, net, valid_out))
             row["seconds"] = time.perf_counter() - started
             improved = best_key is None or key > best_key
             if improved:
@@ -190,6 +243,7 @@ def train_network(
 
 
 def _train_epoch(
+    strategy,
     net,
     schedule,
     seg_loss,
@@ -222,8 +276,8 @@ def _train_epoch(
         else:
             image = None
         with autocast(amp_dtype, device):
-            out = net(image, clinical)
-        cls = cls_loss(out.logits.float(), labels)
+            out = strategy.forward(net, image, clinical)
+        cls, _ = strategy.loss(out, labels, cls_loss)
         seg = None
         has_mask = batch["has_mask"].to(device)
         if seg_loss is not None and out.seg_logits is not None and bool(has_mask.any()):
@@ -236,6 +290,7 @@ def _train_epoch(
         total, weights = schedule.combine(seg, cls)
         _check_finite_loss(epoch, step, batch, classification=cls, segmentation=seg, total=total)
         (total / config.grad_accum).backward()
+        strategy.after_backward(net, out, labels)
         if step % config.grad_accum == 0 or step == n_batches:
             if config.grad_clip:
                 # per group: the image backbone's segmentation gradient (weighted up to 3x by
@@ -278,7 +333,11 @@ def checkpoint_score(row: dict) -> float:
     return row["val_macro_f1"] if dice is None else (row["val_macro_f1"] + dice) / 2
 
 
-def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, epoch: int, segments: bool) -> dict:
+def _validate(
+    net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, epoch: int, segments: bool, outputs: bool = False
+) -> tuple[dict, dict | None]:
+    """The validation scores of the epoch's row; with ``outputs``, also what a balancing strategy reads: the
+    validation cases' network output (logits and both embeddings), labels and the classification loss."""
     # validation cases belong to the fold's training part: their masks may steer the checkpoint
     want_masks = segments and valid.segs is not None and bool(np.any(valid.has_mask))
     preds = predict(
@@ -291,6 +350,7 @@ def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, 
         channels_last=config.channels_last,
         n_classes=config.n_classes,
         want_masks=want_masks,
+        want_embeddings=outputs,
     )
     logits = torch.from_numpy(preds.logits)
     if not torch.isfinite(logits).all():
@@ -309,4 +369,12 @@ def _validate(net, cls_loss, valid: CaseArrays, config: TrainConfig, amp_dtype, 
         row["val_tumor_dice"] = mean_structure_dice(
             [preds.masks[i] for i in masked], [valid.segs[i] for i in masked], TUMOR
         )
-    return row
+    if not outputs:
+        return row, None
+    out = NetOutput(
+        logits=logits.to(config.device),
+        seg_logits=None,
+        image_embedding=torch.from_numpy(preds.image_embedding).to(config.device),
+        clinical_embedding=torch.from_numpy(preds.clinical_embedding).to(config.device),
+    )
+    return row, {"output": out, "labels": labels.to(config.device), "cls_loss": cls_loss}

@@ -63,7 +63,7 @@ TRAINING_SPACE: dict[str, ss.Param] = {
 
 
 def compose_search_space(
-    backbone: str | None, clinical_encoder: str | None, fusion: str, loss_schedule: str
+    backbone: str | None, clinical_encoder: str | None, fusion: str, loss_schedule: str, balancing: str = "none"
 ) -> dict[str, ss.Param]:
     """The recipe-level training space plus each component's registered space, nested by prefix.
 
@@ -76,6 +76,7 @@ def compose_search_space(
         ("clinical.", registry.clinical_encoders, clinical_encoder),
         ("fusion.", registry.fusions, fusion),
         ("schedule.", registry.loss_schedules, loss_schedule),
+        ("balancing.", registry.balancing, balancing),
     )
     for prefix, reg, name in parts:
         if not name:
@@ -122,11 +123,13 @@ class NeuralRecipe(ResectabilityModel):
         clinical_encoder: str | None = "mlp",
         fusion: str = "concat",
         loss_schedule: str = "dice-step",
+        balancing: str = "none",
         *,
         backbone_kwargs: dict | None = None,
         clinical_kwargs: dict | None = None,
         fusion_kwargs: dict | None = None,
         schedule_kwargs: dict | None = None,
+        balancing_kwargs: dict | None = None,
         architecture: ArchitectureSettings | None = None,
         loss: LossSettings | None = None,
         training: TrainingSettings | None = None,
@@ -140,11 +143,13 @@ class NeuralRecipe(ResectabilityModel):
         self.clinical_encoder = clinical_encoder or "none"
         self.fusion = fusion
         self.loss_schedule = loss_schedule
+        self.balancing = balancing or "none"
         kwargs = {
             "backbone_kwargs": dict(backbone_kwargs or {}),
             "clinical_kwargs": dict(clinical_kwargs or {}),
             "fusion_kwargs": dict(fusion_kwargs or {}),
             "schedule_kwargs": dict(schedule_kwargs or {}),
+            "balancing_kwargs": dict(balancing_kwargs or {}),
         }
         flat = {}  # flat hyper-parameters, grouped below
         for key, value in component_params.items():
@@ -160,6 +165,7 @@ class NeuralRecipe(ResectabilityModel):
             kwargs[PREFIXES[prefix]][key[len(prefix) :]] = value
         self.backbone_kwargs, self.clinical_kwargs = kwargs["backbone_kwargs"], kwargs["clinical_kwargs"]
         self.fusion_kwargs, self.schedule_kwargs = kwargs["fusion_kwargs"], kwargs["schedule_kwargs"]
+        self.balancing_kwargs = kwargs["balancing_kwargs"]
         groups = group_settings(
             flat, {"architecture": architecture, "loss": loss, "training": training, "inputs": inputs}
         )
@@ -306,6 +312,14 @@ class NeuralRecipe(ResectabilityModel):
     def build_schedule(self) -> torch.nn.Module:
         return registry.loss_schedules.create(self.loss_schedule, **self.schedule_kwargs)
 
+    def build_balancing(self, seed: int):
+        """The balancing strategy, seeded with the fit's seed when it draws random numbers."""
+        entry = registry.balancing.get(self.balancing)
+        kwargs = dict(self.balancing_kwargs)
+        if "seed" in entry.parameters() and "seed" not in kwargs:
+            kwargs["seed"] = seed
+        return registry.balancing.create(self.balancing, **kwargs)
+
     def _losses(self, train_labels):
         from ...losses import SegmentationLoss, classification_loss
 
@@ -370,6 +384,7 @@ class NeuralRecipe(ResectabilityModel):
         )
         seed_everything(ctx.seed)  # same initial weights whatever the data loading did
         schedule = self.build_schedule()
+        strategy = self.build_balancing(ctx.seed)
         # the auxiliary task needs a segmenting schedule and training masks; otherwise no seg head at all
         segment = (
             self.uses_image
@@ -408,14 +423,21 @@ class NeuralRecipe(ResectabilityModel):
             checkpoint_path=checkpoint,
             on_epoch=ctx.on_epoch,
             on_progress=ctx.on_progress,
+            balancing=strategy,
         )
         self.history = self.fit_result.history
         self._resolved_cfg = resolved
-        if self.training.head_refit_steps and self.uses_image:
-            self._refit_head(train, valid_arrays, cls_loss, ctx, resolved)
+        # a staged strategy's last stage, else the recipe's own head refit
+        steps = strategy.head_steps or self.training.head_refit_steps
+        if steps and self.uses_image:
+            # a head trained with the clinical branch withheld cannot be kept: it never saw clinical values
+            withheld = getattr(strategy, "image_fraction", 0.0) == 1.0
+            self._refit_head(train, valid_arrays, cls_loss, ctx, resolved, steps, keep_joint=not withheld)
         return self
 
-    def _refit_head(self, train, valid_arrays, cls_loss, ctx: FitContext, resolved) -> None:
+    def _refit_head(
+        self, train, valid_arrays, cls_loss, ctx: FitContext, resolved, steps: int, keep_joint: bool = True
+    ) -> None:
         """A fresh head on the trained backbone's frozen embeddings (engine/head_refit.py); the training
         cases are seen as test cases are, through the localiser's windows with a cascade."""
         from ..engine.head_refit import HeadRefit, refit_head
@@ -426,12 +448,13 @@ class NeuralRecipe(ResectabilityModel):
             arrays,
             valid_arrays,
             cls_loss,
-            HeadRefit(steps=self.training.head_refit_steps),
+            HeadRefit(steps=steps),
             batch_size=self.config.batch_size,
             device=self.config.device,
             seed=self.config.seed,
             amp_dtype=resolve_amp(self.config.amp, self.config.device),
             n_classes=N_CLASSES,
+            keep_joint=keep_joint,
         )
 
     def _check_fitted(self):
@@ -599,6 +622,8 @@ class NeuralRecipe(ResectabilityModel):
             "clinical_encoder": self.clinical_encoder,
             "fusion": self.fusion,
             "loss_schedule": self.loss_schedule,
+            "balancing": self.balancing,
+            "balancing_kwargs": self.balancing_kwargs,
             "backbone_kwargs": self.backbone_kwargs,
             "clinical_kwargs": self.clinical_kwargs,
             "fusion_kwargs": self.fusion_kwargs,

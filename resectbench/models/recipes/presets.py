@@ -1,8 +1,10 @@
 """The registered neural recipes, as one table: each a :class:`~.compose.NeuralRecipe` preset.
 
-A preset names its four components (backbone, clinical encoder, fusion, loss schedule), its tags,
+A preset names its four components (backbone, clinical encoder, fusion, loss schedule), its balancing
+strategy (``none`` unless it says otherwise), its tags,
 description and search space, and its docstring. Every recipe takes the same keywords - the four
-component names (so ``--backbone/--fusion/--clinical-encoder/--loss-schedule`` can swap any part),
+component names and ``balancing`` (so ``--backbone/--fusion/--clinical-encoder/--loss-schedule/--balancing``
+can swap any part),
 ``lr``, the segmentation loss weights, ``batch_size`` (and ``feature_size`` for the Swin-UNETR
 recipes) - and passes any other keyword to :class:`~.compose.NeuralRecipe`, after the preset's
 own ``options`` (which a caller may override). A preset passes its keywords flat, so a group
@@ -41,6 +43,7 @@ class Preset:
     takes_feature_size: bool
     doc: str
     options: tuple[tuple[str, object], ...] = ()  # NeuralRecipe keywords the preset sets (callers may override)
+    balancing: str = "none"  # how the image and clinical branches are trained together (resectbench.balancing)
 
 
 PRESETS: tuple[Preset, ...] = (
@@ -50,7 +53,13 @@ PRESETS: tuple[Preset, ...] = (
         tags=("neural", "multimodal", "segments", "paper"),
         description="The paper's model: Swin-UNETR (+ auxiliary segmentation) + clinical MLP, concatenation fusion, dice-step schedule",
         search_space=SWIN_SPACE,
-        options=(("small_roi_norm", "group"),),
+        options=(
+            ("small_roi_norm", "group"),
+            ("backbone.embedding", "contact"),
+            ("fusion.dropout", 0.5),
+            ("clinical.dropout", 0.3),
+        ),
+        balancing="staged",
         takes_feature_size=True,
         doc="""The paper's multitask fusion model (Ochs et al., MIDL 2026).
 
@@ -72,7 +81,7 @@ PRESETS: tuple[Preset, ...] = (
         tags=("neural", "image-only", "segments", "ablation"),
         description="Ablation: the paper's Swin-UNETR multitask model without clinical variables (CT-only)",
         search_space=SWIN_SPACE,
-        options=(("small_roi_norm", "group"),),
+        options=(("small_roi_norm", "group"), ("backbone.embedding", "contact"), ("head_refit_steps", 300)),
         takes_feature_size=True,
         doc="""The paper's "CT-only" ablation: ``swinunetr-fusion`` without the clinical branch.
 
@@ -161,12 +170,14 @@ _OPTIONS_DOC = """
 def _factory(preset: Preset):
     """The registered factory of ``preset``: explicit keywords (the registry reads its signature)."""
     backbone, clinical_encoder, fusion, loss_schedule = preset.components
+    balancing = preset.balancing
 
     def make(
         backbone=backbone,
         clinical_encoder=clinical_encoder,
         fusion=fusion,
         loss_schedule=loss_schedule,
+        balancing=balancing,
         lr=None,
         feature_size=None,
         seg_ce=0.4,
@@ -180,6 +191,7 @@ def _factory(preset: Preset):
             clinical_encoder,
             fusion,
             loss_schedule,
+            balancing,
             lr=lr,
             feature_size=feature_size,
             seg_ce=seg_ce,
@@ -195,6 +207,7 @@ def _factory(preset: Preset):
         P("clinical_encoder", P.POSITIONAL_OR_KEYWORD, default=clinical_encoder, annotation="str"),
         P("fusion", P.POSITIONAL_OR_KEYWORD, default=fusion, annotation="str"),
         P("loss_schedule", P.POSITIONAL_OR_KEYWORD, default=loss_schedule, annotation="str"),
+        P("balancing", P.POSITIONAL_OR_KEYWORD, default=balancing, annotation="str"),
         P("lr", P.POSITIONAL_OR_KEYWORD, default=None, annotation="float | None"),
     ]
     if preset.takes_feature_size:
