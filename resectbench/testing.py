@@ -361,8 +361,6 @@ def check_balancing(component, *, search_space: ss.SearchSpaceLike = None, epoch
     clinical branch is either trained or refused with ``ValueError`` naming the strategy. Returns the
     strategy."""
     from .balancing import BalancingStrategy
-    from .fusion.concat import ConcatFusion
-    from .losses.schedules.cls_only import ClsOnlySchedule
     from .models.engine import CaseArrays, TrainConfig, train_network
     from .models.network import MultitaskNet
 
@@ -402,13 +400,18 @@ def check_balancing(component, *, search_space: ss.SearchSpaceLike = None, epoch
         clinical = (labels[:, None] + rng.normal(0, 1.0, (n, 5))).astype(np.float32)
         return CaseArrays([f"c{i}" for i in range(n)], clinical, labels, images)
 
+    def concat(clinical_dim):
+        return registry.fusions.create(
+            "concat", image_dim=4, clinical_dim=clinical_dim, n_classes=N_CLASSES, head_hidden=8
+        )
+
     torch.manual_seed(0)
-    net = MultitaskNet(Linear3d(), Encoder(), ConcatFusion(4, 3, N_CLASSES, head_hidden=8))
+    net = MultitaskNet(Linear3d(), Encoder(), concat(3))
     before = {k: v.clone() for k, v in net.state_dict().items()}
     config = TrainConfig(lr=1e-2, batch_size=4, max_epochs=epochs, patience=epochs, n_classes=N_CLASSES)
     result = train_network(
         net,
-        schedule=ClsOnlySchedule(),
+        schedule=registry.loss_schedules.create("cls-only"),
         seg_loss=None,
         cls_loss=nn.CrossEntropyLoss(),
         train=cases(12),
@@ -430,7 +433,7 @@ def check_balancing(component, *, search_space: ss.SearchSpaceLike = None, epoch
     _require(not frozen, f"{label}: parameters left frozen after training: {frozen[:5]}")
     described = strategy.describe()
     _require(isinstance(described, dict) and described.get("name"), f"{label}: describe() must name the strategy")
-    single = MultitaskNet(Linear3d(), None, ConcatFusion(4, 0, N_CLASSES, head_hidden=8))
+    single = MultitaskNet(Linear3d(), None, concat(0))
     try:
         subject.build(**kwargs).setup(single, N_CLASSES)
     except ValueError as error:

@@ -34,7 +34,19 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"errors", "vocabulary", "profiles", "geometry"},
     "losses": {"errors", "vocabulary", "registry", "search_space"},
     "fusion": {"errors", "vocabulary", "registry", "search_space"},
-    "models": {"errors", "vocabulary", "registry", "search_space", "profiles", "data", "geometry", "losses", "fusion"},
+    "balancing": {"errors", "vocabulary", "registry", "search_space"},
+    "models": {
+        "errors",
+        "vocabulary",
+        "registry",
+        "search_space",
+        "profiles",
+        "data",
+        "geometry",
+        "losses",
+        "fusion",
+        "balancing",
+    },
     "baselines": {"errors", "vocabulary", "registry", "search_space", "profiles", "data", "geometry", "models"},
     "protocol": {
         "errors",
@@ -50,7 +62,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "leaderboard": {"_version", "errors", "vocabulary", "geometry"},
     # conformance checks for component authors (resectbench.testing)
-    "testing": {"errors", "vocabulary", "registry", "search_space", "models"},
+    "testing": {"errors", "vocabulary", "registry", "search_space", "models", "balancing"},
     "cli": {
         "_version",
         "errors",
@@ -63,6 +75,7 @@ ALLOWED: dict[str, set[str]] = {
         "geometry",
         "losses",
         "fusion",
+        "balancing",
         "models",
         "baselines",
         "protocol",

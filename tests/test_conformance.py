@@ -25,6 +25,7 @@ from resectbench.models.base import ResectabilityModel
 from resectbench.search_space import Categorical, Float
 from resectbench.testing import (
     check_backbone,
+    check_balancing,
     check_clinical_encoder,
     check_fusion,
     check_loss_schedule,
@@ -61,6 +62,35 @@ def test_fusion_conforms(name):
 @pytest.mark.parametrize("name", registry.loss_schedules.list())
 def test_loss_schedule_conforms(name):
     check_loss_schedule(name)
+
+
+@pytest.mark.parametrize("name", registry.balancing.list())
+def test_balancing_conforms(name):
+    check_balancing(name)
+
+
+def test_a_strategy_that_leaves_its_hook_or_freezes_fails():
+    from resectbench.balancing import BalancingStrategy
+
+    class Leaky(BalancingStrategy):
+        name = "leaky"
+
+        def setup(self, net, n_classes):
+            net.clinical_encoder.register_forward_hook(lambda _m, _i, out: out * 0)
+            return []
+
+    class Freezer(BalancingStrategy):
+        name = "freezer"
+
+        def start_epoch(self, epoch, max_epochs, net, optimizer):
+            for p in net.backbone.parameters():
+                p.requires_grad_(False)
+            return {}
+
+    with pytest.raises(AssertionError, match="hooks left"):
+        check_balancing(Leaky)
+    with pytest.raises(AssertionError, match="left frozen"):
+        check_balancing(Freezer)
 
 
 @pytest.mark.parametrize("name", registry.models.list())

@@ -30,6 +30,7 @@ def _run(app, data, run_dir, *models):
         "--run-dir",
         str(run_dir),
         "--no-progress",
+        "--no-references",  # one model per run: the boards of two runs are merged below
     ]
     for m in models:
         args += ["-m", m]

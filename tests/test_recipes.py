@@ -100,7 +100,7 @@ def test_profile_sizes_the_swin_backbone_unless_the_recipe_says_otherwise(ctx):
     net = recipe.build(5, resolved, segment=True)
     assert resolved["window_size"] == ctx.profile.window_size == 4
     assert net.backbone.swinViT.window_size == (4, 4, 4)
-    assert net.backbone.project.in_features == 16 * ctx.profile.feature_size
+    assert net.backbone.swinViT.patch_embed.proj.out_channels == ctx.profile.feature_size
     paper_window = make("swinunetr-fusion", **{"backbone.window_size": 7}).build(5, resolved, segment=True)
     assert paper_window.backbone.swinViT.window_size == (7, 7, 7)
 
@@ -123,7 +123,7 @@ def test_paper_profile_model_builds_at_full_width_and_trains_one_step():
     assert (resolved["feature_size"], resolved["window_size"]) == (48, 7)
     torch.manual_seed(0)
     net = recipe.build(24, resolved, segment=True)
-    assert net.backbone.swinViT.window_size == (7, 7, 7) and net.backbone.project.in_features == 16 * 48
+    assert net.backbone.swinViT.window_size == (7, 7, 7) and net.backbone.swinViT.patch_embed.proj.out_channels == 48
     out = net(torch.randn(1, 1, 64, 64, 64), torch.randn(1, 24))
     assert out.logits.shape == (1, 3) and out.seg_logits.shape == (1, 16, 64, 64, 64)
     (torch.nn.functional.cross_entropy(out.logits, torch.tensor([1])) + out.seg_logits.float().mean()).backward()

@@ -76,3 +76,28 @@ def test_plugin_recipe_end_to_end_with_config_file_and_overrides(tmp_path, tiny_
 def test_worker_on_a_folder_that_is_no_run(tmp_path, toy_plugins):
     result = invoke("worker", tmp_path, "--no-progress")
     assert result.exit_code == 2 and "not a resectbench run directory" in " ".join(result.output.split())
+
+
+def test_reference_rows_join_the_models_given_on_the_command_line(tmp_path, tiny_data):
+    run = tmp_path / "run"
+    result = invoke("run", "-m", "dummy", "--data", tiny_data, "--outer-folds", "3", "--run-dir", run, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (run / "models").iterdir()) == ["clinical-sklearn", "dummy"]
+    bare = tmp_path / "bare"
+    args = ["run", "-m", "dummy", "--data", tiny_data, "--outer-folds", "3", "--run-dir", bare]
+    result = invoke(*args, "--no-references", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (bare / "models").iterdir()] == ["dummy"]
+
+
+def test_balancing_flag_composes_every_model_and_names_it():
+    from resectbench.protocol.config import ExperimentConfig, default_run_name, merge_overrides
+
+    cfg = merge_overrides(
+        ExperimentConfig(), models=["swinunetr-fusion"], parts={"balancing": "ogm-ge"}, references=True
+    )
+    assert [m.label for m in cfg.models] == ["swinunetr-fusion+ogm-ge", "dummy", "clinical-sklearn"]
+    assert cfg.models[0].params == {"balancing": "ogm-ge"}
+    assert default_run_name(cfg) == "swinunetr-fusion+ogm-ge-cpu-s0"  # reference rows stay out of the name
+    plain = merge_overrides(ExperimentConfig(), models=["dummy"], references=False)
+    assert [m.label for m in plain.models] == ["dummy"]
