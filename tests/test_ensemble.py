@@ -93,3 +93,27 @@ def test_saved_ensemble_loads_back_each_expert_in_its_own_folder(cohort, tmp_pat
         persist.load_model(
             tmp_path / "s", lambda: reg.models.create("clinical-sklearn"), ctx, development=lambda: cohort
         )
+
+
+def test_a_fitted_expert_is_shared_with_its_own_row(cohort, tmp_path):
+    """One network fit per (recipe, parameters, cases, seed, profile) where the run gives a store."""
+    from resectbench.models.shared_fits import fit_shared
+
+    store = tmp_path / "fitted"
+    ctx = FitContext(seed=3, cache_dir=tmp_path / "cache", profile=get_profile("cpu-whole"), fitted_store=store)
+    train, valid, test = (cohort.subset(cohort.case_ids[a:b]) for a, b in ((0, 7), (7, 9), (9, 12)))
+    image_params = {k.removeprefix("image."): v for k, v in IMAGE.items() if k != "image"}
+    # the row (the protocol passes trial 0's defaults explicitly: the same fit)
+    row = fit_shared("cnn3d-fusion", {**image_params, "seg_ce": 0.4, "lr": None}, train, valid, ctx)
+    assert not getattr(row, "reused", False) and len(list(store.iterdir())) == 1
+    ensemble = reg.models.create("expert-ensemble", **IMAGE).fit(train, valid, ctx)
+    expert = ensemble.experts["image"]
+    assert expert.reused and len(list(store.iterdir())) == 1  # loaded, not trained again
+    np.testing.assert_array_equal(expert.predict_proba(test, ctx), row.predict_proba(test, ctx))
+    assert expert.history == row.history
+    # another seed or other cases are another fit
+    other = fit_shared("cnn3d-fusion", image_params, train, valid, FitContext(**{**ctx.__dict__, "seed": 4}))
+    assert not getattr(other, "reused", False) and len(list(store.iterdir())) == 2
+    # without a store nothing is written
+    plain = fit_shared("cnn3d-fusion", image_params, train, valid, FitContext(seed=3, profile=get_profile("cpu-whole")))
+    assert not getattr(plain, "reused", False)

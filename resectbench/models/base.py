@@ -31,6 +31,8 @@ class FitContext:
     profile: Profile = field(default_factory=lambda: PROFILES["cpu-whole"])
     cache_dir: Path | None = None  # where preprocessed volumes may be cached (shared across folds)
     work_dir: Path | None = None  # where this fit may write checkpoints (weights only)
+    # where fitted networks are shared between the rows of a run (models/shared_fits.py); None: not shared
+    fitted_store: Path | None = None
     # Called after each epoch with (epoch, metrics) where metrics holds at least "val_macro_f1"
     # when a validation set was given. It may raise optuna.TrialPruned to stop the fit.
     on_epoch: Callable[[int, dict], None] | None = None

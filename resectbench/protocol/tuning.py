@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 from .. import search_space as ss
 from ..models.base import FitContext
+from ..models.shared_fits import fit_shared
 from ..registry import REGISTRIES, Entry
 from ..vocabulary import COMPONENT_SLOTS
 from .errors import ProtocolError
@@ -198,7 +199,6 @@ class Tuner:
     def fit(
         self, params: dict, train_ids, valid_ids, trial: int | str, on_epoch: Callable[[int, dict], None] | None = None
     ) -> Fitted:
-        model = _create(self.entry, params)
         train = self.cohort.subset(list(train_ids))
         valid = self.cohort.subset(list(valid_ids)) if valid_ids is not None else None
         unit, listener = self.unit, self.listener
@@ -211,10 +211,11 @@ class Tuner:
         ctx = replace(self.ctx, on_epoch=epoch_hook)
         start = time.perf_counter()
         try:
-            fitted = model.fit(train, valid, ctx)
+            # a network another row of the run fitted the same way is loaded, not trained again
+            fitted = fit_shared(self.entry.name, params, train, valid, ctx)
         finally:
             self.recipe_seconds += time.perf_counter() - start
-        return Fitted(fitted if fitted is not None else model, time.perf_counter() - start, trial)
+        return Fitted(fitted, time.perf_counter() - start, trial)
 
     def predict(self, model, ids) -> np.ndarray:
         subset = self.cohort.subset(list(ids))
@@ -323,10 +324,6 @@ class Tuner:
 
 def make_sampler(seed: int, n_done: int) -> optuna.samplers.TPESampler:
     return optuna.samplers.TPESampler(seed=derive_seed(seed, "trial", n_done))
-
-
-def _create(entry: Entry, params: dict):
-    return REGISTRIES[entry.kind].create(entry.name, **params)
 
 
 def _jsonable(params: dict) -> dict:

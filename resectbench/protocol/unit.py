@@ -59,8 +59,15 @@ def fit_context(bench: Benchmark, unit: Unit, seed: int) -> FitContext:
         profile=bench.profile,
         cache_dir=bench.cache.directory,
         work_dir=work_dir,
+        fitted_store=bench.cache.directory / "fitted" if _shares_fits(bench) else None,
         on_progress=None,
     )
+
+
+def _shares_fits(bench: Benchmark) -> bool:
+    """A run with a model made of experts (``expert-ensemble``) shares fitted networks between its rows: the
+    ensemble's image expert is the image-only row's model (models/shared_fits.py)."""
+    return any("ensemble" in entry.tags for entry in bench.entries.values())
 
 
 def tune(

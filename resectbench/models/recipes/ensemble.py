@@ -83,6 +83,7 @@ class ExpertEnsemble(ResectabilityModel):
             params[role][name] = value
         self.combine, self.image_weight = combine, float(image_weight)
         names = {"image": image, "clinical": clinical}
+        self._recipes = {role: (names[role], params[role]) for role in ROLES}  # for shared fits
         #: role -> recipe (unfitted until ``fit``); models/persist.py saves and loads each in its own folder
         self.experts: dict[str, ResectabilityModel] = {
             role: registry.models.create(names[role], **params[role]) for role in ROLES
@@ -96,10 +97,11 @@ class ExpertEnsemble(ResectabilityModel):
         return any(getattr(expert, "uses_validation", True) for expert in self.experts.values())
 
     def fit(self, train, valid, ctx: FitContext) -> "ExpertEnsemble":
+        from ..shared_fits import fit_shared
+
         for role in ROLES:
-            fitted = self.experts[role].fit(train, valid, ctx)
-            if fitted is not None:
-                self.experts[role] = fitted
+            # in a run that also has the expert's own row, its fitted network is loaded, not trained again
+            self.experts[role] = fit_shared(*self._recipes[role], train, valid, ctx)
         self.history = list(getattr(self.experts["image"], "history", []) or [])
         return self
 
