@@ -7,7 +7,7 @@
    manifest), per-unit bookkeeping (Optuna, metrics) and claiming/writing/pooling.
 2. Main job (full mode, unless --skip-main-job): ``resectbench run --model swinunetr-fusion``
    on the embedded synthetic cohort (cpu profile) as a subprocess, timed (``--fresh-cache``: cohort
-   generation included); then the chance row (``dummy``) is added to the same run directory. Reports
+   generation included), with the reference rows it adds (``dummy``, ``clinical-sklearn``). Reports
    wall time, macro-F1 / AUC / accuracy and test tumour Dice mean +- SD over the outer folds with the
    per-fold values, the chance level, the preprocessing cache hit rate and the protocol overhead
    share of that run (from its manifest).
@@ -114,7 +114,18 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-FOLD_METRICS = ("macro_f1", "auc_ovr_macro", "accuracy", "dice_tumor", "dice_sma", "dice_smv", "dice_portal_vein")
+FOLD_METRICS = (
+    "macro_f1",
+    "auc_ovr_macro",
+    "accuracy",
+    "f1_resectable",
+    "f1_borderline",
+    "f1_locally_advanced",
+    "dice_tumor",
+    "dice_sma",
+    "dice_smv",
+    "dice_portal_vein",
+)
 
 
 def main_job(run_dir: Path, fresh_cache: Path | None = None) -> dict:
@@ -131,28 +142,9 @@ def main_job(run_dir: Path, fresh_cache: Path | None = None) -> dict:
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"main job failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    # the chance row, on the same splits (resume adds a model to the run directory)
-    subprocess.run(
-        [
-            str(exe),
-            "run",
-            "--model",
-            "swinunetr-fusion",
-            "--model",
-            "dummy",
-            "--run-dir",
-            str(run_dir),
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=True,
-    )
     manifest = json.loads((run_dir / "manifest.json").read_text())
     folds = {}
-    for label in ("swinunetr-fusion", "dummy"):
+    for label in ("swinunetr-fusion", "dummy", "clinical-sklearn"):  # the reference rows come with the run
         rows = [json.loads(p.read_text()) for p in sorted((run_dir / "models" / label).glob("fold_*/metrics.json"))]
         folds[label] = {m: [r.get(m) for r in rows] for m in FOLD_METRICS}
     timings = [json.loads(p.read_text()) for p in (run_dir / "models" / "swinunetr-fusion").glob("fold_*/timings.json")]

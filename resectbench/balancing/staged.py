@@ -27,13 +27,24 @@ class StagedTraining(BalancingStrategy):
     embeddings of the training cases, full batch (models/engine/head_refit.py: seconds, where a stage-2
     epoch costs a forward pass of every volume), kept only where the inner validation says it is better.
 
+    ``head_objective``: what the frozen-embedding fit trains the heads on. ``unimodal`` (a fusion with a
+    head per modality, e.g. ``late``): each modality's head on its own logits, each stopped at its own best
+    inner-validation check, the fused output their logit average - a uni-modal ensemble inside the network
+    (Du et al., ICML 2023), the clinical head stopped long before it memorises the training cases;
+    ``fused``: the fused logits; ``auto`` (default): ``unimodal`` where the fusion allows it.
+
     ``image_fraction=1.0`` (the default) gives the whole loop to stage 1 and stage 2 entirely to the
     frozen-embedding fit, the cheapest form and the one the cpu profile's main job uses."""
 
     name = "staged"
 
     def __init__(
-        self, image_fraction: float = 1.0, then: str = "frozen", image_lr_scale: float = 0.1, head_steps: int = 300
+        self,
+        image_fraction: float = 1.0,
+        then: str = "frozen",
+        image_lr_scale: float = 0.1,
+        head_steps: int = 300,
+        head_objective: str = "auto",
     ):
         if not 0.0 < image_fraction <= 1.0:
             raise ValueError(f"staged: image_fraction must be in (0, 1], got {image_fraction}")
@@ -47,7 +58,9 @@ class StagedTraining(BalancingStrategy):
                 f"would never be trained); got head_steps={head_steps}, image_fraction={image_fraction}"
             )
         self.image_fraction, self.then, self.image_lr_scale = float(image_fraction), then, float(image_lr_scale)
-        self.head_steps = int(head_steps)
+        if head_objective not in ("auto", "fused", "unimodal"):
+            raise ValueError(f"staged: head_objective must be 'auto', 'fused' or 'unimodal', got {head_objective!r}")
+        self.head_steps, self.head_objective = int(head_steps), head_objective
         self._withheld = None  # the hook that zeroes the clinical embedding during stage 1
         self._scaled = False
         self.stage = 1
@@ -98,4 +111,5 @@ class StagedTraining(BalancingStrategy):
             "then": self.then,
             "image_lr_scale": self.image_lr_scale,
             "head_steps": self.head_steps,
+            "head_objective": self.head_objective,
         }

@@ -432,11 +432,24 @@ class NeuralRecipe(ResectabilityModel):
         if steps and self.uses_image:
             # a head trained with the clinical branch withheld cannot be kept: it never saw clinical values
             withheld = getattr(strategy, "image_fraction", 0.0) == 1.0
-            self._refit_head(train, valid_arrays, cls_loss, ctx, resolved, steps, keep_joint=not withheld)
+            objective = getattr(strategy, "head_objective", "fused")
+            if objective == "auto":
+                objective = "unimodal" if hasattr(self.net.fusion, "modality_logits") else "fused"
+            self._refit_head(
+                train, valid_arrays, cls_loss, ctx, resolved, steps, keep_joint=not withheld, objective=objective
+            )
         return self
 
     def _refit_head(
-        self, train, valid_arrays, cls_loss, ctx: FitContext, resolved, steps: int, keep_joint: bool = True
+        self,
+        train,
+        valid_arrays,
+        cls_loss,
+        ctx: FitContext,
+        resolved,
+        steps: int,
+        keep_joint: bool = True,
+        objective: str = "fused",
     ) -> None:
         """A fresh head on the trained backbone's frozen embeddings (engine/head_refit.py); the training
         cases are seen as test cases are, through the localiser's windows with a cascade."""
@@ -448,7 +461,7 @@ class NeuralRecipe(ResectabilityModel):
             arrays,
             valid_arrays,
             cls_loss,
-            HeadRefit(steps=steps),
+            HeadRefit(steps=steps, objective=objective),
             batch_size=self.config.batch_size,
             device=self.config.device,
             seed=self.config.seed,
