@@ -59,7 +59,7 @@ def test_a_chosen_component_brings_its_space_and_its_defaults(my_fusion):
     recipe = reg.models.get("swinunetr-fusion")
     own = tunable_space(recipe, {})
     assert not any(k.startswith(("fusion.", "backbone.", "clinical.", "schedule.")) for k in own)  # unchanged
-    assert tunable_space(recipe, {"fusion": "concat"}) == own  # the recipe's default component: its space
+    assert tunable_space(recipe, {"fusion": "late"}) == own  # the recipe's default component: its space
 
     space = tunable_space(recipe, {"fusion": my_fusion})
     assert set(space) == set(own) | {"fusion.hidden", "fusion.dropout"}
