@@ -272,3 +272,11 @@ def test_a_plugin_strategy_in_one_file(tmp_path, monkeypatch):
         assert reg.balancing.describe("half-clinical")["provider"] == "my_balancing"
     finally:
         plugins.reset()
+
+
+def test_staged_leaves_parameters_frozen_by_someone_else_frozen():
+    net = toy_net()
+    net.backbone.lin.bias.requires_grad_(False)  # e.g. a backbone that keeps part of itself fixed
+    fit(net, StagedTraining(image_fraction=0.5, head_steps=0), epochs=2)
+    assert not net.backbone.lin.bias.requires_grad
+    assert net.backbone.lin.weight.requires_grad and all(p.requires_grad for p in net.clinical_encoder.parameters())

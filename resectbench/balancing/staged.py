@@ -62,7 +62,7 @@ class StagedTraining(BalancingStrategy):
             raise ValueError(f"staged: head_objective must be 'auto', 'fused' or 'unimodal', got {head_objective!r}")
         self.head_steps, self.head_objective = int(head_steps), head_objective
         self._withheld = None  # the hook that zeroes the clinical embedding during stage 1
-        self._scaled = False
+        self._frozen: list = []  # parameters this strategy froze (and only those are unfrozen again)
         self.stage = 1
 
     def setup(self, net, n_classes):
@@ -76,13 +76,11 @@ class StagedTraining(BalancingStrategy):
         stage = 1 if epoch <= self.image_epochs(max_epochs) else 2
         if stage == 1 and self._withheld is None:
             self._withheld = net.clinical_encoder.register_forward_hook(lambda _m, _i, output: output * 0)
-            for p in net.clinical_encoder.parameters():
-                p.requires_grad_(False)  # untouched until it is used (no weight decay on unused weights either)
+            self._freeze(net.clinical_encoder)  # untouched until it is used (no weight decay on unused weights)
         if stage == 2 and self.stage == 1:
             self._release(net)
             if self.then == "frozen":
-                for p in net.backbone.parameters():
-                    p.requires_grad_(False)  # no gradient: AdamW leaves the weights (and their decay) alone
+                self._freeze(net.backbone)  # no gradient: AdamW leaves the weights (and their decay) alone
             else:
                 # the cosine schedule scales the group's current rate, so the factor holds from here on
                 for group in optimizer.param_groups:
@@ -91,18 +89,26 @@ class StagedTraining(BalancingStrategy):
         self.stage = stage
         return {"stage": float(stage)}
 
+    def _freeze(self, module):
+        for p in module.parameters():
+            if p.requires_grad:
+                p.requires_grad_(False)
+                self._frozen.append(p)
+
     def _release(self, net):
         if self._withheld is not None:
             self._withheld.remove()
             self._withheld = None
-            for p in net.clinical_encoder.parameters():
+            clinical = {id(p) for p in net.clinical_encoder.parameters()}
+            for p in [p for p in self._frozen if id(p) in clinical]:
                 p.requires_grad_(True)
+            self._frozen = [p for p in self._frozen if id(p) not in clinical]
 
     def finish(self, net):
         self._release(net)
-        for p in net.backbone.parameters():
+        for p in self._frozen:
             p.requires_grad_(True)
-        self.stage = 1
+        self._frozen, self.stage = [], 1
 
     def describe(self):
         return {
