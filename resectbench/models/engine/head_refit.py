@@ -92,7 +92,7 @@ def refit_head(
     if net.backbone is None:
         raise ValueError("refit_head: the network has no image branch to freeze")
     unimodal = settings.objective == "unimodal"
-    if unimodal and not (callable(getattr(net.fusion, "modality_logits", None)) and hasattr(net.fusion, "heads")):
+    if unimodal and not has_modality_heads(net.fusion):
         raise ValueError(
             f"refit_head: objective 'unimodal' needs a fusion with a head per modality (``heads``, "
             f"``modality_logits``: e.g. 'late'), got {type(net.fusion).__name__}"
@@ -152,6 +152,11 @@ def refit_head(
         "head_refit_val_macro_f1": best_key[0] if best_key is not None else None,
         "joint_head_val_macro_f1": joint_key[0] if joint_key is not None else None,
     }
+
+
+def has_modality_heads(fusion) -> bool:
+    """A fusion the ``unimodal`` objective can fit: one head per modality (``heads``, ``modality_logits``)."""
+    return callable(getattr(fusion, "modality_logits", None)) and hasattr(fusion, "heads")
 
 
 def _modality_prefixes(net: MultitaskNet, modality: str) -> tuple[str, ...]:

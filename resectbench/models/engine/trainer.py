@@ -15,6 +15,7 @@ forward pass, the classification loss and the gradients; what its hooks return j
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -109,43 +110,10 @@ def train_network(
     """Train ``net`` in place; on return it holds the weights of the best epoch. ``balancing``: how the
     image and clinical branches are trained together (None: joint training)."""
     strategy = balancing if balancing is not None else JointTraining()
-    try:
-        return _train(
-            net,
-            schedule,
-            seg_loss,
-            cls_loss,
-            train,
-            valid,
-            config,
-            transform,
-            checkpoint_path,
-            on_epoch,
-            on_progress,
-            strategy,
-        )
-    finally:
-        strategy.finish(net)
-
-
-def _train(
-    net,
-    schedule,
-    seg_loss,
-    cls_loss,
-    train,
-    valid,
-    config,
-    transform,
-    checkpoint_path,
-    on_epoch,
-    on_progress,
-    strategy: BalancingStrategy,
-) -> FitResult:
     device = config.device
     amp_dtype = resolve_amp(config.amp, device)
     use_seg = bool(getattr(schedule, "uses_segmentation", False)) and net.segments and seg_loss is not None
-    with deterministic(device):
+    with deterministic(device), _finished(strategy, net):
         generator = seed_everything(config.seed)
         net.to(device)
         for module in (schedule, cls_loss, seg_loss):
@@ -240,6 +208,15 @@ def _train(
         state = load_weights(result.checkpoint) if result.checkpoint is not None else best_state
         net.load_state_dict(state)
     return result
+
+
+@contextlib.contextmanager
+def _finished(strategy: BalancingStrategy, net):
+    """The strategy's ``finish`` however the loop ends (hooks off, every parameter it froze trainable)."""
+    try:
+        yield
+    finally:
+        strategy.finish(net)
 
 
 def _train_epoch(

@@ -430,11 +430,13 @@ class NeuralRecipe(ResectabilityModel):
         # a staged strategy's last stage, else the recipe's own head refit
         steps = strategy.head_steps or self.training.head_refit_steps
         if steps and self.uses_image:
+            from ..engine.head_refit import has_modality_heads
+
             # a head trained with the clinical branch withheld cannot be kept: it never saw clinical values
             withheld = getattr(strategy, "image_fraction", 0.0) == 1.0
             objective = getattr(strategy, "head_objective", "fused")
             if objective == "auto":
-                objective = "unimodal" if hasattr(self.net.fusion, "modality_logits") else "fused"
+                objective = "unimodal" if has_modality_heads(self.net.fusion) else "fused"
             self._refit_head(
                 train, valid_arrays, cls_loss, ctx, resolved, steps, keep_joint=not withheld, objective=objective
             )
