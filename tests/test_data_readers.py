@@ -119,3 +119,62 @@ def test_subset_keeps_order_and_rejects_unknown_ids(tmp_path):
     assert s.clinical.index.tolist() == ["case02", "case00"]
     with pytest.raises(DataError, match="nope"):
         c.subset(["nope"])
+
+
+# -- clinical table discipline: only the dictionary's variables reach a model ---------------------------
+def test_columns_outside_the_dictionary_are_ignored_with_a_warning_never_used(tmp_path):
+    from resectbench.data.validate import validate_cohort
+
+    root = write_msd(tmp_path / "ds", n=3)
+    table = pd.read_csv(root / "clinical.csv")
+    table.insert(0, "Unnamed: 0", table["label"].rank(method="first"))  # an exported index sorted by label
+    table["favourite_colour"] = ["blue", "red", "green"]
+    table["CA19-9"] = [-99, 40, -99]
+    table.to_csv(root / "clinical.csv", index=False)
+    cohort = load_cohort(root)
+    assert list(cohort.clinical.columns) == ["age", "sex", "ca19_9_baseline"]
+    ignored = cohort.info["ignored_columns"]
+    assert set(ignored) == {"Unnamed: 0", "favourite_colour", "CA19-9"}
+    assert "give it column = 'CA19-9'" in ignored["CA19-9"]  # the variable it may be, and how to map it
+    warnings = " ".join(validate_cohort(root).warnings)
+    assert "column 'Unnamed: 0' is ignored" in warnings and "column 'favourite_colour' is ignored" in warnings
+
+
+def test_a_dictionary_maps_a_sites_column_names_and_sentinels_onto_the_variables(tmp_path):
+    from resectbench.errors import InvalidCohortError
+
+    root = write_msd(tmp_path / "ds", n=3)
+    table = pd.read_csv(root / "clinical.csv").rename(columns={"ca19_9_baseline": "CA19-9"})
+    table["blood_glucose"] = [5.5, -99, 7.0]  # mmol/L, -99 = not measured
+    table.to_csv(root / "clinical.csv", index=False)
+    dictionary = pd.DataFrame(
+        [
+            {"variable": "ca19_9_baseline", "column": "CA19-9", "unit": "", "missing": ""},
+            {"variable": "glucose", "column": "blood_glucose", "unit": "mmol/L", "missing": "-99"},
+        ]
+    )
+    # glucose has a column only under the site's name: refused, and the message names the likely column
+    (root / "data_dictionary.csv").write_text(
+        "variable,column,unit,missing\nca19_9_baseline,CA19-9,,\nglucose,,mmol/L,-99\n"
+    )
+    with pytest.raises(InvalidCohortError, match=r"no column for variable 'glucose'.*'blood_glucose'\?"):
+        load_cohort(root)
+    dictionary.to_csv(root / "data_dictionary.csv", index=False)
+    cohort = load_cohort(root)
+    assert "CA19-9" not in cohort.clinical.columns and "blood_glucose" not in cohort.info["ignored_columns"]
+    np.testing.assert_allclose(cohort.clinical["ca19_9_baseline"], [100.0, 200.0, 300.0])
+    glucose = cohort.clinical["glucose"].to_numpy()
+    assert np.isnan(glucose[1]) and glucose[0] == pytest.approx(5.5 * 18.016)  # sentinel missing, unit converted
+    # a column mapped onto a variable the table also has is ambiguous
+    table["ca19_9_baseline"] = [1, 2, 3]
+    table.to_csv(root / "clinical.csv", index=False)
+    with pytest.raises(InvalidCohortError, match="'CA19-9' is mapped to 'ca19_9_baseline', and the table also has"):
+        load_cohort(root)
+
+
+def test_a_toml_dictionary_can_rename_columns_too(tmp_path):
+    root = write_msd(tmp_path / "ds", n=3)
+    pd.read_csv(root / "clinical.csv").rename(columns={"age": "age_years"}).to_csv(root / "clinical.csv", index=False)
+    (tmp_path / "site.toml").write_text('age = {column = "age_years"}\n')
+    cohort = load_cohort(root, data_dictionary=tmp_path / "site.toml")
+    assert list(cohort.clinical["age"]) == [60.0, 61.0, 62.0] and not cohort.info["ignored_columns"]

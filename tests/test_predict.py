@@ -217,3 +217,103 @@ def test_resampling_is_nearest_neighbour_through_both_affines():
     got = resample_to(mask, model, shape, source)
     assert got.shape == shape and got.dtype == np.uint8 and 0 < inside.mean() < 1
     np.testing.assert_array_equal(got, expected.reshape(shape))
+
+
+# -- new patients: no labels, no masks ------------------------------------------------------------------
+@pytest.fixture
+def no_findings(monkeypatch):
+    """Skip measuring contacts on the untrained network's scattered masks (seconds per case): these tests
+    are about which cases are read and scored."""
+    import resectbench.protocol.predict as predict_module
+
+    monkeypatch.setattr(predict_module, "_masks_and_findings", lambda model, cohort, ctx, out: {})
+
+
+def _unlabeled_copy(cohort, dest, keep_labels=()):
+    """``cohort``'s folder as new patients come: images in imagesTs/ (MSD's test folder), no labelsTr/, no
+    ground truth, a clinical.csv whose label cells are blank except for the cases in ``keep_labels``
+    (no label column at all when ``keep_labels`` is empty)."""
+    import shutil
+
+    dest.mkdir()
+    shutil.copytree(cohort.root / "imagesTr", dest / "imagesTs")
+    shutil.copy(cohort.root / "dataset.json", dest / "dataset.json")
+    table = pd.read_csv(cohort.root / "clinical.csv", dtype=str, keep_default_na=False)
+    if keep_labels:
+        table.loc[~table.case_id.isin(keep_labels), "label"] = ""
+    else:
+        table = table.drop(columns=["label"])
+    table.to_csv(dest / "clinical.csv", index=False)
+    return dest
+
+
+def test_predict_reads_unlabeled_new_patients_and_scores_only_labelled_ones(setting, tmp_path, no_findings):
+    run_dir, new, _ = setting
+    labelled = _predict_frame(run_dir, new.root, tmp_path / "labelled")
+    folder = _unlabeled_copy(new, tmp_path / "unlabeled")
+    assert not (folder / "imagesTr").exists() and not (folder / "labelsTr").exists()
+    res = CliRunner().invoke(
+        build_app(), ["predict", str(run_dir / "cnn3d-fusion"), str(folder), "-o", str(tmp_path / "u")]
+    )
+    assert res.exit_code == 0, res.output
+    unlabeled = pd.read_csv(tmp_path / "u" / "predictions.csv").set_index("case_id")
+    assert "label" not in unlabeled.columns and not (tmp_path / "u" / "scores.json").exists()
+    assert "scored" not in res.output
+    probs = ["prob_resectable", "prob_borderline", "prob_locally_advanced"]
+    # the labels never reach the model: the same probabilities with and without them
+    np.testing.assert_allclose(unlabeled.loc[labelled.index, probs], labelled[probs], atol=1e-6)
+
+    # some labelled: they are scored (only they), the others keep an empty label cell
+    keep = new.case_ids[:2]
+    partial = _unlabeled_copy(new, tmp_path / "partial", keep_labels=keep)
+    res = CliRunner().invoke(
+        build_app(), ["predict", str(run_dir / "cnn3d-fusion"), str(partial), "-o", str(tmp_path / "u")]
+    )
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(tmp_path / "u" / "predictions.csv").set_index("case_id")
+    truth = dict(zip(new.case_ids, new.labels))
+    assert frame["label"].isna().sum() == 1 and all(frame.loc[c, "label"] == truth[c] for c in keep)
+    scores = json.loads((tmp_path / "u" / "scores.json").read_text())
+    assert scores["n_labelled"] == 2 and scores["n_cases"] == 3
+    hits = sum(int(frame.loc[c, "pred"] == truth[c]) for c in keep)
+    assert scores["accuracy"] == pytest.approx(hits / 2)
+    assert "scored on 2 labelled of 3 cases" in " ".join(res.output.split())
+
+
+def _predict_frame(run_dir, source, out) -> pd.DataFrame:
+    res = CliRunner().invoke(build_app(), ["predict", str(run_dir / "cnn3d-fusion"), str(source), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return pd.read_csv(out / "predictions.csv").set_index("case_id")
+
+
+def test_predict_reads_a_plain_folder_of_images_and_names_what_a_fusion_model_lacks(setting, tmp_path, no_findings):
+    import shutil
+
+    run_dir, new, _ = setting
+    plain = tmp_path / "plain"
+    shutil.copytree(new.root / "imagesTr", plain)  # nnU-Net's inference input: case_0000.nii.gz files only
+    res = CliRunner().invoke(
+        build_app(), ["predict", str(run_dir / "cnn3d-fusion"), str(plain), "-o", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 2, res.output
+    assert "clinical" in res.output and "age" in res.output and "Traceback" not in res.output
+    # the clinical table beside the images is all the fusion model needs
+    table = pd.read_csv(new.root / "clinical.csv", dtype=str, keep_default_na=False).drop(columns=["label"])
+    table.to_csv(plain / "clinical.csv", index=False)
+    frame = _predict_frame(run_dir, plain, tmp_path / "o")
+    assert set(frame.index) == set(new.case_ids) and "label" not in frame.columns
+    # a folder with no images says so
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(
+        build_app(), ["predict", str(run_dir / "cnn3d-fusion"), str(tmp_path / "empty"), "-o", str(tmp_path / "x")]
+    )
+    assert res.exit_code == 2 and "neither an MSD/nnU-Net folder" in " ".join(res.output.split())
+
+
+def test_predict_out_that_is_a_file_is_refused_before_any_work(setting, tmp_path):
+    run_dir, new, _ = setting
+    target = tmp_path / "predictions.csv"
+    target.write_text("keep me\n")
+    res = CliRunner().invoke(build_app(), ["predict", str(run_dir / "cnn3d-fusion"), str(new.root), "-o", str(target)])
+    assert res.exit_code == 2 and "is a file" in res.output
+    assert target.read_text() == "keep me\n"

@@ -28,6 +28,16 @@ class CaseVolume:
     affine: np.ndarray  # (4, 4) voxel -> RAS+ mm
 
 
+#: the label of a case whose NCCN class is not known (a new patient for ``predict``; ``load_images``)
+UNLABELED = -1
+
+
+def class_counts(labels) -> list[int]:
+    """Cases per class (resectable, borderline, locally advanced); unlabeled cases are not counted."""
+    labels = np.asarray(labels, dtype=np.int64)
+    return np.bincount(labels[labels >= 0], minlength=3).tolist()
+
+
 def _check_affines(case_id: str, img_aff: np.ndarray, mask_aff: np.ndarray, img_shape, mask_shape) -> None:
     if tuple(img_shape) != tuple(mask_shape):
         raise DataError(f"mask shape {tuple(mask_shape)} differs from image shape {tuple(img_shape)}", case_id=case_id)
@@ -58,14 +68,19 @@ class Cohort:
 
     @property
     def labels(self) -> np.ndarray:
+        """0/1/2 per case; :data:`UNLABELED` (-1) where the class is not known."""
         return self.table["label"].to_numpy(dtype=np.int64)
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean per case: its NCCN class is known."""
+        return self.labels >= 0
 
     def __len__(self) -> int:
         return len(self.table)
 
     def __repr__(self) -> str:
-        counts = np.bincount(self.labels, minlength=3).tolist() if len(self) else [0, 0, 0]
-        return f"Cohort({self.name!r}, n={len(self)}, class_counts={counts})"
+        return f"Cohort({self.name!r}, n={len(self)}, class_counts={class_counts(self.labels)})"
 
     @property
     def has_masks(self) -> bool:
@@ -103,7 +118,7 @@ class Cohort:
             raise DataError("subset ids contain duplicates")
         gt = self.ground_truth.loc[ids] if self.ground_truth is not None else None
         info = dict(self.info)
-        info["class_counts"] = np.bincount(self.table.loc[ids, "label"].to_numpy(dtype=int), minlength=3).tolist()
+        info["class_counts"] = class_counts(self.table.loc[ids, "label"])
         return Cohort(
             name=self.name,
             table=self.table.loc[ids].copy(),

@@ -2,11 +2,13 @@
 and how a cohort's own table codes them.
 
 Readers type a cohort's clinical columns through this dictionary (a column whose name is known here
-gets its kind, unit and range checked); columns it does not know are typed by inspection. The
+gets its kind, unit and range checked); variables a cohort's own dictionary adds are typed by
+inspection, and columns neither knows are ignored with a warning (:func:`clinical_columns`). The
 synthetic generator draws exactly these variables. A cohort's ``data_dictionary.csv`` (or a file given
 with ``--data-dictionary``; :class:`DataDictionary`) says how its table codes them: value maps
 (``sex``: ``0=female;1=male``), the unit a column is recorded in (converted to the unit here, e.g.
-glucose in mmol/L -> mg/dL; :data:`UNIT_CONVERSIONS`) and missing-value tokens (``NA``, ``-99``).
+glucose in mmol/L -> mg/dL; :data:`UNIT_CONVERSIONS`), missing-value tokens (``NA``, ``-99``) and the
+table's own name for a variable (``column``: ``blood_glucose`` for ``glucose``).
 Nothing in the user's files is rewritten: the coding is applied while reading.
 """
 
@@ -144,6 +146,8 @@ class Coding:
     unit: str = ""
     #: cells meaning "missing" in this column (besides empty, NA, NaN, none, null, missing)
     missing: tuple[str, ...] = ()
+    #: the table's name for the variable when it differs (``charlson_comorbidity_index`` for ``charlson_index``)
+    column: str = ""
 
 
 @dataclass
@@ -184,6 +188,41 @@ class DataDictionary:
                 if cd.values or cd.unit or cd.missing
             },
         }
+
+
+def _plain(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+def clinical_columns(columns, dictionary: DataDictionary | None = None, where: str = "the clinical table"):
+    """Which table columns are clinical variables: ``(renames, ignored, problems)``.
+
+    A column is used when it names a variable of :data:`CLINICAL_SCHEMA` or of the cohort's dictionary,
+    or is the ``column`` the dictionary gives for one (``renames``: table column -> variable). Any other
+    column is ``ignored`` (column -> why): never silently fed to a model - an exported index column sorted
+    by label (``Unnamed: 0``) would be a label leak - and the reason suggests the variable it may be.
+    """
+    from difflib import get_close_matches
+
+    declared = dictionary.variables if dictionary is not None else {}
+    by_column = {coding.column: var for var, coding in declared.items() if coding.column}
+    known = {*CLINICAL_SCHEMA, *declared}
+    renames, ignored, problems = {}, {}, []
+    for col in columns:
+        var = by_column.get(col, col if col in known and col not in by_column.values() else None)
+        if var is not None:
+            if col != var and var in columns:
+                problems.append(f"{where}: column {col!r} is mapped to {var!r}, and the table also has {var!r}")
+            renames[col] = var
+            continue
+        guess = get_close_matches(_plain(col), {_plain(v): v for v in known}, n=1, cutoff=0.6)
+        hint = {_plain(v): v for v in known}.get(guess[0]) if guess else None
+        dictionary_name = dictionary.name if dictionary is not None else "data_dictionary.csv"
+        maybe = f"if it is variable {hint!r}, give it column = {col!r} in {dictionary_name}; " if hint else ""
+        ignored[col] = (
+            f"not a variable of the data dictionary ({maybe}to use it as a variable of its own, declare it there)"
+        )
+    return renames, ignored, problems
 
 
 @dataclass

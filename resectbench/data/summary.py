@@ -17,5 +17,6 @@ def cohort_summary(cohort) -> dict:
         "has_ground_truth": cohort.ground_truth is not None,
         "excluded": cohort.info.get("excluded", []),
         "missing_variables": cohort.info.get("missing_variables", {}),
+        "ignored_columns": cohort.info.get("ignored_columns", {}),
         "data_dictionary": cohort.info.get("data_dictionary"),
     }

@@ -2,7 +2,8 @@
 
 Cheap checks (ids, labels, clinical types and ranges, files present, headers agree, spacing
 plausible) and voxel checks (readable to the last byte, no NaN voxels, mask values in the label map)
-for every case; a report with class counts, missingness and spacing ranges; one line per failing case.
+for every case; a report with class counts, missingness and spacing ranges; one line per failing case;
+warnings for what is legal but changes what resectbench computes (:data:`CASE_NOTES`).
 When clinical values fail, :func:`dictionary_stub` proposes the data-dictionary rows that would read
 them (value maps, units, missing-value tokens) for the user to check and save; nothing is written.
 """
@@ -19,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
+from .nifti import header_warnings
 from .readers.assemble import CaseProblem, check_case_volumes, read_case_table, split_table
 from .readers.load import find_dictionary, read_cohort
 from .schema import (
@@ -31,6 +33,21 @@ from .schema import (
     type_clinical_table,
     unit_conversion,
 )
+
+#: per-case warnings (header_warnings' kinds, "empty mask") -> what resectbench does with such a case
+CASE_NOTES = {
+    "oblique grid": "read in the closest RAS axes (nib.as_closest_canonical) without rotating the voxels back, "
+    "and resampling to the target spacing (MONAI Spacing) keeps the tilt, so models see the anatomy rotated by "
+    "that angle and the tumor head/body location is taken along the tilted left-right axis; contact angles and "
+    "distances are measured in mm on the voxel grid, which a rotation does not distort",
+    "sheared grid": "models get the image resampled onto an orthogonal grid (MONAI Spacing drops the shear), but "
+    "geometry measured on these masks (contact angles and lengths, distances, tumor location) treats the voxel "
+    "axes as if they met at right angles, so it is distorted by up to that angle",
+    "negative pixdim": "ignored: the sform gives the geometry (NIfTI voxel sizes are positive; axis directions "
+    "belong in the sform)",
+    "empty mask": "no structure is labelled, yet the case counts as having a mask: the auxiliary segmentation "
+    "learns 'nothing here' from it, and geometry finds no tumor or vessel in it (zero contact)",
+}
 
 
 @dataclass
@@ -117,16 +134,25 @@ def validate_cohort(
     bad = {p.case_id for p in problems}
     ids = [c for c in cohort.case_ids if c not in bad]
     spacings, orient = [], {}
+    noted: dict[str, list[str]] = {}  # CASE_NOTES kind -> the cases it applies to
     for i, cid in enumerate(ids):
         found = check_case_volumes(cohort, cid)
         report.problems += found
         if not found:
-            img = nib.load(str(cohort.table.loc[cid, "image"]))
-            spacings.append(img.header.get_zooms()[:3])
-            code = "".join(nib.aff2axcodes(img.affine))
+            image, mask = cohort.table.loc[cid, ["image", "mask"]]
+            affine = nib.load(image).affine
+            spacings.append(np.linalg.norm(affine[:3, :3], axis=0))  # what the readers use, not pixdim
+            code = "".join(nib.aff2axcodes(affine))
             orient[code] = orient.get(code, 0) + 1
+            for kind, detail in header_warnings(image):
+                noted.setdefault(kind, []).append(f"{cid!r} ({detail})")
+            # read again (check_case_volumes keeps no voxels); label maps are small
+            if isinstance(mask, str) and not np.asarray(nib.load(mask).dataobj).any():
+                noted.setdefault("empty mask", []).append(repr(cid))
         if on_progress:
             on_progress(i + 1, len(ids), cid)
+    for kind, cases in noted.items():
+        report.warnings.append(f"{kind} in {len(cases)} case(s): {', '.join(cases)}: {CASE_NOTES[kind]}")
     failing = {p.case_id for p in report.problems}
     good = [c for c in cohort.case_ids if c not in failing]
     report.n_cases = len(set(cohort.case_ids) | {p.case_id for p in report.problems if p.case_id})
@@ -148,6 +174,8 @@ def validate_cohort(
             report.warnings.append(f"clinical variable {col!r} is missing in {frac:.0%} of cases")
     for var, why in cohort.info.get("missing_variables", {}).items():
         report.warnings.append(f"clinical variable {var!r} has no column ({why})")
+    for col, why in cohort.info.get("ignored_columns", {}).items():
+        report.warnings.append(f"column {col!r} is ignored: {why}")
     report.clinical_kinds = {c: s.kind for c, s in cohort.clinical_schema.items()}
     report.label_map = dict(cohort.label_map)
     report.unmapped_labels = dict(cohort.unmapped_labels)

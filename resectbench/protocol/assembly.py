@@ -158,19 +158,36 @@ def load_data(config: ExperimentConfig, listener: RunListener):
         "on_progress": progress("validating the cohort"),
     }
     if config.data.path:
-        return load_cohort(
+        cohort = load_cohort(
             config.data.path,
             skip_invalid=config.data.skip_invalid,
             allow_missing_variables=tuple(allow),
             data_dictionary=config.data.data_dictionary,
             **checks,
         )
+        for warning in cohort_warnings(cohort):
+            listener.message(f"warning: {warning}")
+        return cohort
     return default_cohort(
         profile=config.profile,
         seed=0,
         on_progress=progress("generating the embedded synthetic cohort"),
         load_options=checks,
     )
+
+
+def cohort_warnings(cohort) -> list[str]:
+    """What a user's cohort lacks that changes every row of the board: an absent class, ignored columns."""
+    from ..data.cohort import class_counts
+    from ..vocabulary import CLASS_NAMES
+
+    warnings = [
+        f"no {name} (class {k}) cases in the cohort: its F1 is 0 and the AUC averages over the classes present"
+        for k, (name, n) in enumerate(zip(CLASS_NAMES, class_counts(cohort.labels)))
+        if n == 0
+    ]
+    warnings += [f"column {col!r} is ignored: {why}" for col, why in cohort.info.get("ignored_columns", {}).items()]
+    return warnings
 
 
 def _groups(cohort, column: str):

@@ -9,6 +9,10 @@ and ``OUT/findings.json``: the contact angle per vessel measured on the predicte
 location, and the NCCN class the rule table gives with every rule that fired and its reason. Where each
 mask lies is the model's ``mask_grid`` (the preprocessed volume's grid, or a cascade's window around the
 localiser's centre, placed back at its location with background outside it).
+
+The cases are new patients: no label column and no masks are needed (an MSD folder's ``imagesTs/``
+or a plain folder of NIfTI images is read too; ``clinical.csv`` only where the model uses clinical
+variables). Labels, where given, are only used to score: ``OUT/scores.json`` on the labelled cases.
 """
 
 from __future__ import annotations
@@ -82,11 +86,16 @@ def predict(model_path, source, out, *, device: str = "auto", listener: RunListe
     t0 = time.perf_counter()
     model, info = load_final(model_dir, ctx, development=lambda: load_data(config, listener))
     timings["load_seconds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cohort = load_cohort(source, check_volumes=True)
-    timings["read_seconds"] = time.perf_counter() - t0
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ProtocolError(f"--out {out}: is a file; predict writes a folder (predictions.csv, findings.json, masks/)")
+    t0 = time.perf_counter()
+    cohort = load_cohort(source, check_volumes=True, require_labels=False)
+    timings["read_seconds"] = time.perf_counter() - t0
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProtocolError(f"--out {out}: cannot create the output folder ({exc.strerror or exc})") from exc
     t0 = time.perf_counter()
     proba = np.asarray(model.predict_proba(cohort, ctx), dtype=float)
     timings["predict_seconds"] = time.perf_counter() - t0
@@ -96,9 +105,11 @@ def predict(model_path, source, out, *, device: str = "auto", listener: RunListe
         frame[col] = proba[:, j]
     frame["pred"] = proba.argmax(axis=1)
     frame["pred_class"] = [CLASS_NAMES[i] for i in frame["pred"]]
-    if "label" in cohort.table.columns:
-        frame["label"] = np.asarray(cohort.labels, dtype=int)
+    labelled = cohort.labelled
+    if labelled.any():  # labels are only read to score; an unlabeled case's cell stays empty
+        frame["label"] = pd.Series(cohort.labels, dtype="Int64").where(labelled)
     write_text_atomic(out / "predictions.csv", csv_text(frame))
+    scores = _scores(cohort, proba)
     t0 = time.perf_counter()
     findings = _masks_and_findings(model, cohort, ctx, out)
     timings["masks_seconds"] = time.perf_counter() - t0
@@ -112,7 +123,22 @@ def predict(model_path, source, out, *, device: str = "auto", listener: RunListe
             "timings": timings,
         },
     )
+    if scores is not None:
+        write_json_atomic(out / "scores.json", scores)
+    else:  # an earlier prediction's scores into the same folder would read as this one's
+        (out / "scores.json").unlink(missing_ok=True)
     return frame
+
+
+def _scores(cohort, proba: np.ndarray) -> dict | None:
+    """Metrics on the labelled cases (None when none is labelled); a score on some cases says on how many."""
+    from .metrics import classification_metrics
+
+    labelled = cohort.labelled
+    if not labelled.any():
+        return None
+    metrics = classification_metrics(cohort.labels[labelled], proba[labelled])
+    return {**metrics, "n_labelled": int(labelled.sum()), "n_cases": len(cohort)}
 
 
 def _masks_and_findings(model, cohort, ctx, out: Path) -> dict:

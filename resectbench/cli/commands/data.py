@@ -127,6 +127,8 @@ def validate_cmd(
     """Check every case (files, affines, spacing, label values, clinical types and ranges, ids) without
     changing anything. Exit code 1 and one line per failing case when something is wrong; when clinical
     values fail, a proposed data dictionary (value maps, units, missing-value tokens) to check and save.
+    Warnings (oblique or sheared grids, empty masks, absent classes, ...) name the cases and say what
+    resectbench does with them; they do not fail the check.
 
     Example: resectbench data validate demo-cohort
     """
@@ -254,6 +256,7 @@ def info_cmd(
         "structures",
         "clinical_variables",
         "missing_variables",
+        "ignored_columns",
         "data_dictionary",
         "has_ground_truth",
     ):

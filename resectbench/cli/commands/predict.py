@@ -17,7 +17,10 @@ def predict_cmd(
         ..., help="RUN_DIR/models/MODEL (or RUN_DIR/MODEL) of a run made with --final-model or --external."
     ),
     cases: Path = typer.Argument(
-        ..., help="Cases to predict: a cohort folder (MSD/nnU-Net layout) or a manifest CSV (one row = one case)."
+        ...,
+        help="Cases to predict, labels not needed: a cohort folder (MSD/nnU-Net layout; imagesTs/ when there is "
+        "no imagesTr/), a plain folder of NIfTI images, or a manifest CSV (one row = one case). A clinical.csv "
+        "is read where the model uses clinical variables.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     device: str = typer.Option("auto", "--device", help="auto (default), cpu, cuda, cuda:1, mps."),
@@ -28,6 +31,7 @@ def predict_cmd(
 
     Writes OUT/predictions.csv, OUT/findings.json and (segmenting models) OUT/masks/<case>.nii.gz.
     Cases are read and checked like `resectbench data validate`; a bad case is refused naming it.
+    Labels, where the table has them, are only used to score: OUT/scores.json on the labelled cases.
 
     Example:
 
@@ -41,6 +45,15 @@ def predict_cmd(
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2)
     console.print(frame.to_string(index=False))
+    scores = out / "scores.json"
+    if scores.exists():
+        import json
+
+        s = json.loads(scores.read_text())
+        console.print(
+            f"scored on {s['n_labelled']} labelled of {s['n_cases']} cases: macro-F1 {s['macro_f1']:.3f}, "
+            f"AUC {s['auc_ovr_macro']:.3f}, accuracy {s['accuracy']:.3f}"
+        )
     console.print(f"written to {out}")
 
 

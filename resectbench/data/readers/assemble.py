@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
-from ..cohort import Cohort
+from ..cohort import UNLABELED, Cohort, class_counts
 from ..labels import INDEX, canonical_name
 from ..nifti import read_header
 from ..schema import (
@@ -21,6 +21,7 @@ from ..schema import (
     PATH_COLUMNS,
     DataDictionary,
     SchemaInference,
+    clinical_columns,
     parse_label,
     type_clinical_table,
 )
@@ -79,14 +80,21 @@ def parse_label_map(labels: dict, where: str) -> tuple[dict[str, int], dict[str,
     return label_map, unmapped
 
 
-def split_table(frame: pd.DataFrame, where: str, label_column: str | None = None):
-    """(label column name, group column name or None, clinical column names) of a clinical/manifest table."""
+def split_table(frame: pd.DataFrame, where: str, label_column: str | None = None, require_labels: bool = True):
+    """(label column name, group column name or None, clinical column names) of a clinical/manifest table.
+
+    Without ``require_labels`` a table with no label column is one of unlabeled cases (label column None);
+    a label column named by ``label_column`` must exist either way."""
     cols = list(frame.columns)
     lower = {c.lower(): c for c in cols}
+    named = label_column is not None
     if label_column is None:
         label_column = next((lower[c] for c in LABEL_COLUMNS if c in lower), None)
-    if label_column is None or label_column not in cols:
-        raise DataError(f"{where}: no label column (expected one of {', '.join(LABEL_COLUMNS)})")
+    if label_column is None and not require_labels:
+        pass
+    elif label_column is None or label_column not in cols:
+        missing = f"no label column {label_column!r}" if named else "no label column"
+        raise DataError(f"{where}: {missing} (expected one of {', '.join(LABEL_COLUMNS)})")
     group_column = next((lower[c] for c in GROUP_COLUMNS if c in lower), None)
     skip = {"case_id", label_column, group_column, *[lower[c] for c in PATH_COLUMNS if c in lower]}
     return label_column, group_column, [c for c in cols if c not in skip]
@@ -139,12 +147,16 @@ def unsafe_case_id(case_id: str) -> str | None:
 
 
 def check_case_files(case_id: str, image: Path, mask: Path | None) -> list[CaseProblem]:
-    """Headers only: files present and readable, 3D, mask on the image grid, spacing plausible."""
+    """Headers only: files present and readable, CT-like (3D, real numbers, plausible size, a usable affine
+    and voxel sizes: :func:`resectbench.data.nifti.read_header`), mask on the image grid, spacing plausible."""
     problems = []
     try:
-        shape, affine, zooms = read_header(image, case_id, "image")
+        shape, affine, _ = read_header(image, case_id, "image")
     except DataError as exc:
         return [CaseProblem(case_id, str(exc).split(": ", 1)[1])]
+    # the spacing every reader uses (the affine's column lengths, as in Cohort.load_case), not pixdim,
+    # which nibabel ignores when an sform is set
+    zooms = np.linalg.norm(affine[:3, :3], axis=0).tolist()
     lo, hi = PLAUSIBLE_SPACING_MM
     if not all(lo <= z <= hi for z in zooms):
         problems.append(
@@ -189,12 +201,15 @@ def assemble(
     check_files: bool = True,
     dictionary: DataDictionary | None = None,
     images_only: bool = False,
+    require_labels: bool = True,
 ) -> tuple[Cohort, list[CaseProblem]]:
     """Join the case list with the table and type everything (clinical columns through ``dictionary``).
 
     Returns the cohort of all cases that passed the cheap checks and the problems found; the caller
     decides whether problems are fatal (the default) or excluded (``skip_invalid``). ``images_only``:
     ``table`` only lists case ids; no label or clinical column is read (labels -1, no clinical columns).
+    Without ``require_labels`` (new patients for ``predict``) the label column may be absent and a blank
+    label cell means unlabeled (-1); a label that is there must still be valid.
     """
     problems: list[CaseProblem] = []
     unsafe = {c: why for c in {*table["case_id"], *(c for c, _, _ in cases)} if (why := unsafe_case_id(c))}
@@ -225,14 +240,17 @@ def assemble(
     table = table.loc[keep]
 
     if images_only:
-        group_col, labels = None, {c: -1 for c in keep}
+        group_col, labels = None, {c: UNLABELED for c in keep}
         clinical, inference = pd.DataFrame(index=table.index), SchemaInference()
     else:
-        label_col, group_col, clinical_cols = split_table(table.reset_index(), table_name, label_column)
+        label_col, group_col, clinical_cols = split_table(table.reset_index(), table_name, label_column, require_labels)
+        cells = table[label_col] if label_col is not None else pd.Series("", index=table.index)
         labels = {}
-        for c, v in table[label_col].items():
+        for c, v in cells.items():
             lab = parse_label(v)
-            if lab is None:
+            if lab is None and not require_labels and not str(v).strip():
+                labels[c] = UNLABELED
+            elif lab is None:
                 problems.append(
                     CaseProblem(
                         c, f"label {v!r} is not 0/1/2 or a class name (resectable, borderline, locally_advanced)"
@@ -240,7 +258,10 @@ def assemble(
                 )
             else:
                 labels[c] = lab
-        clinical, inference = type_clinical_table(table[clinical_cols], dictionary=dictionary)
+        renames, ignored, more = clinical_columns(clinical_cols, dictionary, table_name)
+        problems += [CaseProblem(None, msg) for msg in more]
+        info = {**info, "ignored_columns": ignored}
+        clinical, inference = type_clinical_table(table[list(renames)].rename(columns=renames), dictionary=dictionary)
         problems += [CaseProblem(c, msg) for c, msg in inference.problems]
     if check_files:
         for c in keep:
@@ -260,9 +281,7 @@ def assemble(
         ground_truth = ground_truth.reindex(good)
     info = dict(info)
     info.setdefault("name", name)
-    info["class_counts"] = (
-        None if images_only else np.bincount(frame["label"].to_numpy(dtype=int), minlength=3).tolist()
-    )
+    info["class_counts"] = None if images_only else class_counts(frame["label"])
     cohort = Cohort(
         name=name,
         table=frame,

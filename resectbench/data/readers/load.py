@@ -132,7 +132,7 @@ def _read_ground_truth(path: Path) -> pd.DataFrame | None:
 
 DICTIONARY = "data_dictionary.csv"
 _NO = ("0", "false", "no", "n", "optional")
-_DICTIONARY_FIELDS = ("required", "values", "unit", "missing")
+_DICTIONARY_FIELDS = ("required", "values", "unit", "missing", "column")
 
 
 def _split_cell(text: str) -> list[str]:
@@ -185,11 +185,16 @@ def _coding(var: str, fields: dict, name: str, problems: list[str]) -> Coding:
     if not isinstance(values, (str, dict)):
         problems.append(f"{where}: values must be a map of codes (e.g. '0=female; 1=male'), got {values!r}")
         values = ""
+    column = fields.get("column", "")
+    if not isinstance(column, str):
+        problems.append(f"{where}: column must be the table's column name (text), got {column!r}")
+        column = ""
     return Coding(
         required=req,
         values=_parse_values(values, where, problems),
         unit=unit.strip(),
         missing=_parse_tokens(fields.get("missing", ""), where, problems),
+        column=column.strip(),
     )
 
 
@@ -199,7 +204,7 @@ def read_dictionary(path: Path) -> DataDictionary | None:
 
     CSV: one row per variable, columns ``variable`` and any of ``required`` (false/no/0/optional: the
     table may lack the column), ``values`` (``0=female; 1=male``), ``unit`` (the unit the column is
-    recorded in) and ``missing`` (``NA; -99; unknown``); a row with variable ``*`` gives missing tokens
+    recorded in), ``missing`` (``NA; -99; unknown``) and ``column`` (the table's name for the variable); a row with variable ``*`` gives missing tokens
     for every variable; other columns (kind, description, ...) are not read. TOML/JSON: ``missing =
     [...]`` and one table per variable with the same keys (``sex = {values = {0 = "female", 1 = "male"}}``).
     Problems of the file are collected in ``problems``, each naming the file.
@@ -287,22 +292,31 @@ def missing_variables(
         elif not coding.required:
             allowed[var] = f"optional in {name}"
         else:
+            near = [c for c, why in cohort.info.get("ignored_columns", {}).items() if f"variable {var!r}" in why]
+            rename = f"give its column ({near[0]!r}?) as its 'column' in {name}, " if near else ""
             problems.append(
                 CaseProblem(
                     None,
                     f"the clinical table has no column for variable {var!r} of {name}"
-                    f" (add the column, mark it required=false in {name}, or pass "
+                    f" (add the column, {rename}mark it required=false in {name}, or pass "
                     f"--allow-missing-variable {var})",
                 )
             )
     return allowed, problems
 
 
-def _load_msd(root: Path, label_column: str | None, dictionary: DataDictionary | None, images_only: bool):
+def _load_msd(
+    root: Path, label_column: str | None, dictionary: DataDictionary | None, images_only: bool, require_labels=True
+):
     ds_path = root / "dataset.json"
-    meta = read_dataset_json(ds_path)
+    meta = read_dataset_json(ds_path) if ds_path.exists() else {}  # a plain folder of images has none
     label_map, unmapped = parse_label_map(meta.get("labels", {"background": 0}), str(ds_path))
+    if not ds_path.exists():
+        label_map = default_label_map()
     images_dir, labels_dir = root / "imagesTr", root / "labelsTr"
+    if not require_labels and not images_dir.is_dir():
+        # new patients: MSD's test folder, or images straight in the folder (nnU-Net's inference input)
+        images_dir = root / "imagesTs" if (root / "imagesTs").is_dir() else root
     problems: list[CaseProblem] = []
     cases = []
     if isinstance(meta.get("training"), list) and meta["training"]:
@@ -326,7 +340,8 @@ def _load_msd(root: Path, label_column: str | None, dictionary: DataDictionary |
         found, problems = _scan_images(images_dir)
         for case, img in found.items():
             cases.append((case, img, _find_mask(labels_dir, case) if labels_dir.is_dir() else None))
-    if images_only:
+    table_path = root / "clinical.csv"
+    if images_only or (not require_labels and not table_path.exists()):
         table = pd.DataFrame({"case_id": [c for c, _, _ in cases]})
         cohort, more = assemble(
             meta.get("name") or root.name,
@@ -338,10 +353,11 @@ def _load_msd(root: Path, label_column: str | None, dictionary: DataDictionary |
             unmapped,
             _read_info(meta),
             None,
-            images_only=True,
+            images_only=images_only,
+            require_labels=require_labels,
+            dictionary=dictionary,
         )
         return cohort, problems + more
-    table_path = root / "clinical.csv"
     if not table_path.exists():
         raise DataError(
             f"{root}: no clinical.csv (a table keyed by case_id with the NCCN label column and the clinical variables)"
@@ -359,11 +375,14 @@ def _load_msd(root: Path, label_column: str | None, dictionary: DataDictionary |
         _read_ground_truth(root / "ground_truth.csv"),
         label_column,
         dictionary=dictionary,
+        require_labels=require_labels,
     )
     return cohort, problems + more
 
 
-def _load_manifest(csv_path: Path, label_column: str | None, dictionary: DataDictionary | None, images_only: bool):
+def _load_manifest(
+    csv_path: Path, label_column: str | None, dictionary: DataDictionary | None, images_only: bool, require_labels=True
+):
     table = read_case_table(csv_path)
     base = csv_path.parent
     if "image" not in table.columns:
@@ -411,20 +430,35 @@ def _load_manifest(csv_path: Path, label_column: str | None, dictionary: DataDic
         _read_ground_truth(base / "ground_truth.csv"),
         label_column,
         dictionary=dictionary,
+        require_labels=require_labels,
     )
 
 
-def _dataset_kind(path: Path) -> str:
+def _dataset_kind(path: Path, require_labels: bool = True) -> str:
     if path.is_file() and path.suffix.lower() == ".csv":
         return "manifest"
     if path.is_dir() and (path / "dataset.json").exists():
         return "msd"
+    if path.is_dir() and not require_labels and _has_images(path):
+        return "msd"  # new patients: imagesTs/ or images straight in the folder, clinical.csv optional
     if path.is_dir():
-        raise DataError(f"{path}: neither an MSD/nnU-Net folder (dataset.json, imagesTr/) nor a manifest CSV")
+        also = "" if require_labels else ", imagesTs/ or NIfTI images in the folder itself"
+        raise DataError(f"{path}: neither an MSD/nnU-Net folder (dataset.json, imagesTr/{also}) nor a manifest CSV")
     raise DataError(f"{path}: no such dataset folder or manifest CSV")
 
 
-def find_dictionary(path: str | Path, data_dictionary: str | Path | None = None) -> DataDictionary | None:
+def _has_images(folder: Path) -> bool:
+    return any(
+        _strip_ending(p.name)
+        for sub in (folder, folder / "imagesTr", folder / "imagesTs")
+        if sub.is_dir()
+        for p in sub.iterdir()
+    )
+
+
+def find_dictionary(
+    path: str | Path, data_dictionary: str | Path | None = None, require_labels: bool = True
+) -> DataDictionary | None:
     """The data dictionary that applies to the dataset at ``path``: ``data_dictionary`` when given (a
     CSV/TOML/JSON file; it must exist), else the dataset folder's ``data_dictionary.csv``, else None."""
     if data_dictionary is not None and str(data_dictionary).strip():
@@ -433,7 +467,7 @@ def find_dictionary(path: str | Path, data_dictionary: str | Path | None = None)
             raise DataError(f"data dictionary {given} does not exist (or is not a file)")
         return read_dictionary(given)
     path = Path(path).expanduser()
-    folder = path.parent if _dataset_kind(path) == "manifest" else path
+    folder = path.parent if _dataset_kind(path, require_labels) == "manifest" else path
     return read_dictionary(folder / DICTIONARY)
 
 
@@ -442,15 +476,18 @@ def read_cohort(
     label_column: str | None = None,
     allow_missing_variables=(),
     data_dictionary: str | Path | None = None,
+    require_labels: bool = True,
 ) -> tuple[Cohort, list[CaseProblem]]:
     """The cohort of every case that passed the cheap checks, plus all problems found (nothing raised per case).
 
-    ``data_dictionary``: a dictionary file used instead of the dataset's own ``data_dictionary.csv``."""
+    ``data_dictionary``: a dictionary file used instead of the dataset's own ``data_dictionary.csv``.
+    ``require_labels=False`` reads new patients (for ``predict``): no label column needed (labels -1), an
+    MSD folder's ``imagesTs/`` or a plain folder of NIfTI images, ``clinical.csv`` optional."""
     path = Path(path).expanduser()
-    kind = _dataset_kind(path)
-    dictionary = find_dictionary(path, data_dictionary)
+    kind = _dataset_kind(path, require_labels)
+    dictionary = find_dictionary(path, data_dictionary, require_labels)
     loader = _load_manifest if kind == "manifest" else _load_msd
-    cohort, problems = loader(path, label_column, dictionary, False)
+    cohort, problems = loader(path, label_column, dictionary, False, require_labels)
     allowed, more = missing_variables(cohort, dictionary, tuple(allow_missing_variables))
     cohort.info["missing_variables"] = allowed
     if dictionary is not None:
@@ -519,6 +556,7 @@ def load_cohort(
     allow_missing_variables=(),
     validation_cache: str | Path | None = None,
     data_dictionary: str | Path | None = None,
+    require_labels: bool = True,
 ) -> Cohort:
     """Load an MSD/nnU-Net folder (``dataset.json``, ``imagesTr/``, ``labelsTr/``, ``clinical.csv``) or a
     manifest CSV (``case_id, image, mask, label, [group], clinical...``).
@@ -535,8 +573,9 @@ def load_cohort(
     The dictionary's codings (value maps, units, missing tokens) are applied while reading; ``data_dictionary``
     names a CSV/TOML/JSON dictionary to use instead of the dataset's own (recorded in
     ``cohort.info["data_dictionary"]``). ``on_progress(done, total, message)`` reports the volume checks.
+    ``require_labels=False``: new patients, see :func:`read_cohort`.
     """
-    cohort, problems = read_cohort(path, label_column, allow_missing_variables, data_dictionary)
+    cohort, problems = read_cohort(path, label_column, allow_missing_variables, data_dictionary, require_labels)
     check_volumes = skip_invalid if check_volumes is None else check_volumes
     if check_volumes:
         problems += volume_problems(cohort, on_progress, Path(validation_cache) if validation_cache else None)
