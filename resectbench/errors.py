@@ -51,3 +51,19 @@ class InvalidCohortError(DataError):
 
 class TrainingError(ResectbenchError):
     """Training stopped because something went wrong (non-finite loss or input, ...)."""
+
+
+class OutputError(ResectbenchError):
+    """A place resectbench must write to cannot take the output: a file where a folder is expected (or the
+    other way round), a read-only location, a full disk. The message names the path."""
+
+
+class DiskFullError(OutputError):
+    """The disk filled up while writing ``path``; nothing half-written was left in its place."""
+
+    def __init__(self, path):
+        self.path = path
+        super().__init__(
+            f"the disk is full: could not write {path} (nothing half-written was left in its place); free space "
+            "on that disk and run the same command again: a run resumes where it stopped, keeping every finished unit"
+        )

@@ -54,7 +54,7 @@ _STRUCTURAL = {
     "balancing": ("seed",),
     "models": (),
 }
-MASK_SOURCES = ("none", "predicted", "oracle")
+MASK_SOURCES = ("none", "predicted", "oracle", "external")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -517,7 +517,8 @@ def check_recipe(
 ):
     """A model recipe builds a ``ResectabilityModel`` and (given a ``cohort``) fits and predicts.
 
-    Without a cohort: the factory returns a ``ResectabilityModel`` with a known ``mask_source``,
+    Without a cohort: the factory returns a ``ResectabilityModel`` with a known ``mask_source`` and a
+    ``needs()`` that is a ``Needs`` (masks on every case for an oracle),
     an empty ``history`` list; an unknown hyper-parameter is refused; one
     configuration sampled from the search space builds. With a ``cohort``: fitted on its first two
     thirds, ``predict_proba`` on the rest is ``(n, 3)``, finite, non-negative, rows summing to 1,
@@ -530,6 +531,14 @@ def check_recipe(
     _require(isinstance(model, ResectabilityModel), f"{label}: the factory must return a ResectabilityModel")
     _require(model.mask_source in MASK_SOURCES, f"{label}: mask_source {model.mask_source!r} not in {MASK_SOURCES}")
     _require(model.history == [], f"{label}: history must start as an empty list")
+    from .models.needs import Needs
+
+    needs = model.needs(None)
+    _require(isinstance(needs, Needs), f"{label}: needs() must return a resectbench.models.needs.Needs, got {needs!r}")
+    _require(
+        model.mask_source != "oracle" or needs.masks == "every case",
+        f"{label}: an oracle reads the reference masks of every case; needs() must say masks='every case'",
+    )
     try:
         subject.build(**kwargs, not_a_hyper_parameter=1)
     except (RegistryError, TypeError, ValueError):

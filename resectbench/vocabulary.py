@@ -138,6 +138,23 @@ RULE_TABLE_VESSELS: tuple[str, ...] = (*ARTERIES, *VARIANT_ARTERIES, *VEINS, "iv
 #: the rule-table vessels that are canonical structures: what is measured on masks for the rules
 MEASURED_RULE_VESSELS: tuple[str, ...] = tuple(v for v in RULE_TABLE_VESSELS if v in STRUCTURE_INDEX)
 
+#: label names that lump several vessels in one label (PANORAMA's "arteries" / "veins"): such a mask cannot
+#: tell the SMA from the celiac trunk, so it names no vessel that a rule or a contact feature reads by name
+VESSEL_GROUPS: dict[str, tuple[str, ...]] = {
+    "arteries": ARTERIES,
+    "artery": ARTERIES,
+    "arterial": ARTERIES,
+    "veins": VEINS,
+    "vein": VEINS,
+    "venous": VEINS,
+}
+
+
+def vessel_group(name: str) -> tuple[str, ...] | None:
+    """The named vessels a grouped label (``"Arteries"``) lumps together; None for any other name."""
+    return VESSEL_GROUPS.get(str(name).strip().lower().replace(" ", "_").replace("-", "_"))
+
+
 #: dataset label names -> canonical structure names
 STRUCTURE_ALIASES = {
     "bg": "background",
@@ -147,6 +164,7 @@ STRUCTURE_ALIASES = {
     "cancer": "tumor",
     "lesion": "tumor",
     "pancreatic_tumor": "tumor",
+    "pdac_lesion": "tumor",
     "pancreas_tumor": "tumor",
     "mass": "tumor",
     "pancreatic": "pancreas",

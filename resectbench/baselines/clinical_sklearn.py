@@ -66,6 +66,11 @@ class ClinicalSklearnRecipe(ResectabilityModel):
     def _features(self, cohort) -> np.ndarray:
         return np.asarray(self.preprocessor.transform(cohort.clinical.loc[cohort.case_ids]), dtype=float)
 
+    def needs(self, profile=None):
+        from ..models.needs import Needs
+
+        return Needs(clinical=True)
+
     def fit(self, train, valid, ctx: FitContext) -> "ClinicalSklearnRecipe":
         from sklearn.ensemble import GradientBoostingClassifier
         from sklearn.linear_model import LogisticRegression

@@ -19,7 +19,7 @@ class DummyRecipe(ResectabilityModel):
     majority class (``"most_frequent"``). Uses neither images nor clinical data: any model worth
     reporting must beat it."""
 
-    mask_source = "none"
+    mask_source = "none"  # and needs nothing: the default Needs()
     #: no early stopping: the protocol refits it on the whole outer-training part
     uses_validation = False
 

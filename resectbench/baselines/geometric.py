@@ -58,6 +58,8 @@ class _GeometricRecipe(ResectabilityModel):
         segmenter_epochs: int | None = None,
         rules=None,
         localiser_epochs: int | None = None,
+        masks: str | None = None,
+        mask_labels: str | None = None,
     ):
         super().__init__()
         from ..geometry.nccn import load_rules
@@ -65,6 +67,10 @@ class _GeometricRecipe(ResectabilityModel):
         self.rules = load_rules(rules)  # a RulesError naming the file now, not after training
         if mask_source not in MASK_SOURCES:
             raise ValueError(f"mask_source must be one of {', '.join(MASK_SOURCES)}, got {mask_source!r}")
+        self.masks, self.mask_labels = (str(masks), mask_labels) if masks else (None, None)
+        if self.masks:  # another segmenter's masks replace the trained one, for training and test cases alike
+            mask_source = "external"
+            self._check_mask_folder()
         self.mask_source = mask_source
         self.segmenter = None
         self.segmenter_backbone, self.segmenter_epochs = segmenter_backbone, segmenter_epochs
@@ -74,9 +80,53 @@ class _GeometricRecipe(ResectabilityModel):
     def _cache(self, ctx: FitContext) -> GeometryCache:
         return GeometryCache(ctx.cache_dir)
 
+    def _check_mask_folder(self) -> None:
+        """Before any work: the folder exists and its label map names the tumour and every rule vessel."""
+        from pathlib import Path
+
+        from ..data.readers.masks import read_label_map
+        from ..vocabulary import STRUCTURE_INDEX
+
+        folder = Path(self.masks).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"masks={self.masks!r}: no such folder of masks")
+        label_map, _ = read_label_map(folder, self.mask_labels)
+        vessels = dict.fromkeys(v for rule in self.rules.rules for v in rule.vessels if v in STRUCTURE_INDEX)
+        lacking = [s for s in ("tumor", *vessels) if s not in label_map]
+        if lacking:
+            raise DataError(
+                f"masks={self.masks!r}: its label map names no {', '.join(lacking)} (it has "
+                f"{', '.join(n for n in label_map if n != 'background')}); rule set {self.rules.name!r} reads "
+                "each by name (mask_labels= gives a dataset.json or a JSON/TOML map of name -> value)"
+            )
+
+    def _external(self, cohort):
+        from ..data.readers.masks import with_masks_from
+
+        return with_masks_from(cohort, self.masks, self.mask_labels)
+
+    def needs(self, profile=None):
+        """Reference masks naming the tumour and every vessel the rule set reads: on the training cases (the
+        segmenter learns from them, the thresholds are fitted on them), on every case for the oracle."""
+        from ..models.needs import Needs
+        from ..vocabulary import STRUCTURE_INDEX
+
+        vessels = dict.fromkeys(v for rule in self.rules.rules for v in rule.vessels if v in STRUCTURE_INDEX)
+        if self.mask_source == "external":  # the cohort's own masks are not read
+            return Needs(images=True, clinical=bool(getattr(self, "use_clinical", False)))
+        return Needs(
+            images=True,
+            clinical=bool(getattr(self, "use_clinical", False)),
+            masks="every case" if self.mask_source == "oracle" else "training",
+            structures=("tumor", *vessels),
+            because=((("tumor", *vessels), f"rule set {self.rules.name!r} reads the contact of each by name"),),
+        )
+
     def _train_geometry(self, train, ctx: FitContext) -> dict:
         """Training measurements always come from ground-truth masks; the segmenter (predicted source)
         is trained here, on the training part only."""
+        if self.mask_source == "external":
+            train = self._external(train)
         self.label_map = cohort_label_map(train)
         geoms = oracle_geometry(train, self._cache(ctx), ctx.on_progress)
         if self.mask_source == "predicted":
@@ -104,6 +154,8 @@ class _GeometricRecipe(ResectabilityModel):
     def _test_geometry(self, cohort, ctx: FitContext) -> dict:
         if self.mask_source == "oracle":
             return oracle_geometry(cohort, self._cache(ctx), ctx.on_progress)
+        if self.mask_source == "external":
+            return oracle_geometry(self._external(cohort), self._cache(ctx), ctx.on_progress)
         if self.segmenter is None:
             raise RuntimeError(f"{type(self).__name__}: predict_proba called before fit")
         masks = self.segmenter.predict_masks(cohort)  # never the cohort's own masks
@@ -143,8 +195,10 @@ class GeometricRules(_GeometricRecipe):
         segmenter_epochs: int | None = None,
         rules: str = "nccn-2019",
         localiser_epochs: int | None = None,
+        masks: str | None = None,
+        mask_labels: str | None = None,
     ):
-        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules, localiser_epochs)
+        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules, localiser_epochs, masks, mask_labels)
         # given values (the tuner's, or fixed ones) replace the rule set's own option; None keeps it
         self.rules = self.rules.with_options(modified_appleby=modified_appleby, head_ca_le_180=head_ca_le_180)
         self.thresholds = RuleThresholds(
@@ -205,8 +259,10 @@ class GeometricFeatures(_GeometricRecipe):
         segmenter_epochs: int | None = None,
         rules: str | None = None,
         localiser_epochs: int | None = None,
+        masks: str | None = None,
+        mask_labels: str | None = None,
     ):
-        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules, localiser_epochs)
+        super().__init__(mask_source, segmenter_backbone, segmenter_epochs, rules, localiser_epochs, masks, mask_labels)
         #: with a rule set named, its class (0/1/2, default thresholds) is one more feature
         self.rule_feature = rules is not None
         if classifier not in CLASSIFIERS:
@@ -330,13 +386,17 @@ def geometric_rules(
     segmenter_backbone: str = "cnn3d",
     segmenter_epochs: int | None = None,
     localiser_epochs: int | None = None,
+    masks: str | None = None,
+    mask_labels: str | None = None,
 ) -> GeometricRules:
     """Rules (``rules``: a shipped rule-set name or a rule file; ``modified_appleby``/``head_ca_le_180``
     R/BR/LA replace that set's options, None keeps them) on measured contact; masks predicted by a
     segmenter trained on the training part (``segmenter_backbone``, ``segmenter_epochs`` - None: the
     profile's - go to ``train_segmenter``). In a profile with a cascade, ``localiser_epochs`` (None: the
     profile's) sets its stage 1 for this recipe: 15 with ``segmenter_epochs=20`` fits a 5-fold row in
-    ~12 min on 2 cores (benchmarks/paper/cascade-budget.toml)."""
+    ~12 min on 2 cores (benchmarks/paper/cascade-budget.toml). ``masks=FOLDER``: another segmenter's label
+    maps (``CASE_ID.nii.gz``; ``mask_labels``: their label map, default ``FOLDER/dataset.json``) instead of
+    a trained segmenter, for training and test cases alike (mask source ``external`` on the board)."""
     return GeometricRules(
         "predicted",
         fit_thresholds,
@@ -350,6 +410,8 @@ def geometric_rules(
         segmenter_epochs=segmenter_epochs,
         rules=rules,
         localiser_epochs=localiser_epochs,
+        masks=masks,
+        mask_labels=mask_labels,
     )
 
 
@@ -404,10 +466,13 @@ def geometric_features(
     segmenter_epochs: int | None = None,
     rules: str | None = None,
     localiser_epochs: int | None = None,
+    masks: str | None = None,
+    mask_labels: str | None = None,
 ) -> GeometricFeatures:
     """Geometry features (+ clinical; + the class of rule set ``rules`` when given) -> scikit-learn
     classifier; predicted masks (``segmenter_backbone``, ``segmenter_epochs`` - None: the profile's - go to
-    ``train_segmenter``; ``localiser_epochs``: the cascade's stage 1, None: the profile's)."""
+    ``train_segmenter``; ``localiser_epochs``: the cascade's stage 1, None: the profile's), or with
+    ``masks=FOLDER`` another segmenter's label maps (``mask_labels``: their label map)."""
     return GeometricFeatures(
         "predicted",
         classifier,
@@ -422,6 +487,8 @@ def geometric_features(
         segmenter_epochs=segmenter_epochs,
         rules=rules,
         localiser_epochs=localiser_epochs,
+        masks=masks,
+        mask_labels=mask_labels,
     )
 
 

@@ -69,7 +69,7 @@ def write_phantom_cohort(
                 "mask": f"masks/{case_id}.nii.gz",
                 "label": label,
                 "age": float(rng.integers(45, 85)),
-                "ca19_9": float(rng.uniform(5, 900)),
+                "ca19_9_baseline": float(rng.uniform(5, 900)),
             }
         )
         truth.append(

@@ -6,17 +6,40 @@ import os
 import shutil
 from pathlib import Path
 
+from ..errors import OutputError
 from .cohort import Cohort
 
 CACHE_ENV = "RESECTBENCH_CACHE"
 
 
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be (or become) a folder this process writes in; None when it can.
+
+    Checked before any work, so a run does not fail after minutes of it on a path it could never write."""
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        return "is a file, not a folder" if existing == path else f"cannot be created: {existing} is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return "is read-only (not writable)" if existing == path else f"cannot be created: {existing} is read-only"
+    return None
+
+
 def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """``cache_dir``, else ``$RESECTBENCH_CACHE``, else ``~/.cache/resectbench``."""
+    """``cache_dir``, else ``$RESECTBENCH_CACHE`` (refused when it cannot be a writable folder), else
+    ``~/.cache/resectbench``."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "resectbench"
+    if not env:
+        return Path.home() / ".cache" / "resectbench"
+    root = Path(env).expanduser()
+    problem = folder_problem(root)
+    if problem:
+        raise OutputError(
+            f"{CACHE_ENV}={env} {problem}; point {CACHE_ENV} at a writable folder, or unset it to use "
+            "~/.cache/resectbench"
+        )
+    return root
 
 
 def default_cohort_dir(profile: str = "cpu", seed: int = 0, cache_dir: str | Path | None = None) -> Path:

@@ -15,11 +15,12 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import DataError
+from ..vocabulary import vessel_group
 from .nifti import header_warnings
 from .readers.assemble import CaseProblem, check_case_volumes, read_case_table, split_table
 from .readers.load import find_dictionary, read_cohort
@@ -68,6 +69,10 @@ class ValidationReport:
     #: proposed data dictionary (CSV text) when clinical values failed; None otherwise
     dictionary_stub: str | None = None
     data_dictionary: str | None = None
+    #: the valid cases, for callers that check more (which models they can feed); not in to_dict
+    cohort: Any = field(default=None, repr=False)
+    #: registered model -> why the cohort cannot feed it ([] when it can); filled by the CLI
+    models: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -105,6 +110,7 @@ class ValidationReport:
             "fingerprint": self.fingerprint,
             "data_dictionary": self.data_dictionary,
             "dictionary_stub": self.dictionary_stub,
+            "models": self.models,
         }
 
 
@@ -180,12 +186,17 @@ def validate_cohort(
     report.label_map = dict(cohort.label_map)
     report.unmapped_labels = dict(cohort.unmapped_labels)
     for name, value in cohort.unmapped_labels.items():
+        group = vessel_group(name)
         report.warnings.append(
-            f"label {name!r} (value {value}) is not a structure resectbench knows; it is read as background"
+            f"label {name!r} (value {value}) lumps {', '.join(group)} in one label; it is read as background, "
+            "so models that read these vessels by name cannot use these masks (listed below)"
+            if group
+            else f"label {name!r} (value {value}) is not a structure resectbench knows; it is read as background"
         )
     if "tumor" not in cohort.label_map and cohort.has_masks:
         report.warnings.append("the label map has no tumor structure")
     report.has_masks = int(cohort.table.loc[good, "mask"].notna().sum())
+    report.cohort = cohort.subset(good)
     if not report.problems:
         report.fingerprint = cohort.fingerprint
     return report

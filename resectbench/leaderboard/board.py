@@ -224,6 +224,8 @@ def _model_row(m: ModelResults, run: RunResults, n_boot: int, seed: int, level: 
         row.flags.append("chance level")
     if row.kind == "oracle":
         row.flags.append("oracle masks: upper bound, not a fair entry")
+    if m.mask_source == "external":
+        row.flags.append(f"masks from another segmenter ({m.info.get('masks', 'a mask folder')})")
     if row.n_expected and row.n_folds < row.n_expected:
         row.flags.append(f"incomplete: {row.n_folds}/{row.n_expected} folds")
     row.flags.extend(flags)
@@ -269,6 +271,18 @@ def _auc_test(a: ModelResults, b: ModelResults, run: RunResults, method: str, n_
     return res.difference, res.p_value
 
 
+def _fold_notes(splits: dict) -> list[str]:
+    """Outer folds a user brought (nnU-Net splits_final.json, a fold column) and what their checks found."""
+    imported = splits.get("imported_folds")
+    if not imported:
+        return []
+    return [
+        f"outer folds imported from {imported['path']} ({imported['format']}, sha256 {imported['sha256'][:12]}), "
+        "not made by resectbench",
+        *(f"imported folds: {w}" for w in splits.get("warnings", [])),
+    ]
+
+
 def _cohort_notes(cohort: dict) -> list[str]:
     """What the run left out of the cohort (--skip-invalid, allowed missing variables): every row is scored
     without it, so a reader of the board must see it."""
@@ -279,6 +293,11 @@ def _cohort_notes(cohort: dict) -> list[str]:
     if problems:
         listed = "; ".join(f"{cid} ({' / '.join(p)})" for cid, p in problems.items())
         notes.append(f"{len(problems)} invalid case(s) excluded by --skip-invalid (in no fold of any model): {listed}")
+    ignored = cohort.get("ignored_columns") or {}
+    if ignored:
+        notes.append(
+            f"table column(s) not used as clinical variables (not in the data dictionary): {', '.join(ignored)}"
+        )
     missing = cohort.get("missing_variables") or {}
     if missing:
         notes.append(
@@ -317,7 +336,7 @@ def build_leaderboard(
     for i, r in enumerate(ranked, start=1):
         r.rank = i if math.isfinite(r.value(rank_by)) else None
 
-    notes = _cohort_notes(runs.manifest.get("cohort") or {})
+    notes = _cohort_notes(runs.manifest.get("cohort") or {}) + _fold_notes(runs.splits)
     if not any(r.kind == "chance" for r in rows):
         notes.append(
             "no chance row: this run has no `dummy` model; add `--model dummy` to the run (same splits) "

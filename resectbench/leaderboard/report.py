@@ -101,8 +101,13 @@ def _facts(runs: RunResults) -> list[tuple[str, str]]:
         ("classes R / BR / LA", " / ".join(str(counts.get(c, "?")) for c in CLASS_NAMES)),
         (
             "outer folds",
-            f"{proto.get('outer_folds', '?')} × {proto.get('repeats', 1)} repeat(s)"
-            + (f" = {n_outer} units per model" if n_outer else ""),
+            f"{runs.splits.get('outer_folds') or proto.get('outer_folds', '?')} × {proto.get('repeats', 1)} repeat(s)"
+            + (f" = {n_outer} units per model" if n_outer else "")
+            + (
+                f", imported from {Path(i['path']).name} ({i['format']}, sha256 {i['sha256'][:12]})"
+                if (i := runs.splits.get("imported_folds"))
+                else ""
+            ),
         ),
         (
             "inner split",

@@ -115,11 +115,14 @@ class RunResults:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LeaderboardError(f"{path} is missing") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LeaderboardError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):  # every file a run writes holds one object
+        raise LeaderboardError(f"{path} holds a JSON {type(data).__name__}, not an object; it is damaged or was edited")
+    return data
 
 
 def _read_csv(path: Path, required: bool = False) -> pd.DataFrame:
@@ -131,6 +134,23 @@ def _read_csv(path: Path, required: bool = False) -> pd.DataFrame:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    """A unit's predictions.csv, refused when a column or a cell is missing (a file cut short or edited)."""
+    p = _read_csv(path, required=True)
+    missing = [c for c in ["case_id", "label", *PROB_COLUMNS] if c not in p.columns]
+    if missing:
+        raise LeaderboardError(f"{path} lacks column(s) {', '.join(missing)}")
+    numbers = p[[c for c in ["label", *PROB_COLUMNS, "pred"] if c in p]].apply(pd.to_numeric, errors="coerce")
+    bad = p.index[p["case_id"].isna() | numbers.isna().any(axis=1)]
+    if len(bad):
+        raise LeaderboardError(
+            f"{path}: {len(bad)} row(s) with empty or non-numeric cells; the file was cut short or edited. "
+            "Delete the DONE file next to it and run `resectbench run --run-dir` on this run again to write it anew"
+        )
+    p["case_id"] = p["case_id"].astype(str)
+    return p
 
 
 def _read_model(folder: Path) -> ModelResults | None:
@@ -148,12 +168,8 @@ def _read_model(folder: Path) -> ModelResults | None:
         )
         if "confusion_matrix" in metrics:
             confusion[unit.name] = np.asarray(metrics["confusion_matrix"], dtype=float)
-        p = _read_csv(unit / F.PREDICTIONS, required=True)
-        missing = [c for c in ["case_id", "label", *PROB_COLUMNS] if c not in p.columns]
-        if missing:
-            raise LeaderboardError(f"{unit / F.PREDICTIONS} lacks column(s) {', '.join(missing)}")
+        p = _read_predictions(unit / F.PREDICTIONS)
         p["repeat"], p["fold"] = repeat, fold
-        p["case_id"] = p["case_id"].astype(str)
         if "pred" not in p:
             p["pred"] = p[PROB_COLUMNS].to_numpy().argmax(axis=1)
         preds.append(p)
@@ -168,11 +184,7 @@ def _read_model(folder: Path) -> ModelResults | None:
     for ext in sorted((folder / F.EXTERNAL_DIR).glob("*")):
         if not (ext / F.DONE).exists():
             continue
-        p = _read_csv(ext / F.PREDICTIONS, required=True)
-        missing = [c for c in ["case_id", "label", *PROB_COLUMNS] if c not in p.columns]
-        if missing:
-            raise LeaderboardError(f"{ext / F.PREDICTIONS} lacks column(s) {', '.join(missing)}")
-        p["case_id"] = p["case_id"].astype(str)
+        p = _read_predictions(ext / F.PREDICTIONS)
         external[ext.name] = {"predictions": p, "metrics": _read_json(ext / F.METRICS)}
     if not rows and not info:
         return None
@@ -199,7 +211,7 @@ def load_run(path: str | Path) -> RunResults:
     """Read one run directory (finished units only)."""
     root = Path(path)
     if not root.is_dir():
-        raise LeaderboardError(f"run directory {root} does not exist")
+        raise LeaderboardError(f"run directory {root} {'is a file' if root.exists() else 'does not exist'}")
     if not (root / F.MANIFEST).exists():
         raise LeaderboardError(
             f"{root} is not a resectbench run directory (no manifest.json); create one with `resectbench run`"

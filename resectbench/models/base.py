@@ -13,12 +13,15 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ..profiles import PROFILES, Profile
 from ..vocabulary import CLASS_NAMES, N_CLASSES  # noqa: F401 (re-exported: recipes import them from here)
+
+if TYPE_CHECKING:
+    from .needs import Needs
 
 
 @dataclass
@@ -62,6 +65,14 @@ class ResectabilityModel(abc.ABC):
     def n_parameters(self) -> int:
         """Number of fitted parameters (trainable weights for networks)."""
         return 0
+
+    def needs(self, profile: Profile | None = None) -> "Needs":
+        """What this recipe needs from a cohort (images, clinical variables, masks naming which structures,
+        a GPU) under ``profile``; checked before any work (:func:`resectbench.models.needs.unmet`). The
+        default declares nothing, so nothing is refused."""
+        from .needs import Needs
+
+        return Needs()
 
     def extra_outputs(self, cohort, ctx: FitContext) -> dict[str, Any]:
         """Optional outputs for reports: ``dice`` (case -> structure -> Dice of the predicted mask),

@@ -10,7 +10,6 @@ the :class:`Benchmark` in one place (:func:`_benchmark`), which owns the run's p
 from __future__ import annotations
 
 import importlib.metadata as md
-import os
 import platform
 import subprocess
 import time
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import registry as reg
+from ..data.cache import cache_root
 from ..errors import RegistryError
 from ..profiles import Profile
 from ..vocabulary import CLASS_NAMES, COMPONENT_SLOTS, RunFiles as F, resolve_device
@@ -32,7 +32,7 @@ from .coordination import UnitBoard, open_storage, redact
 from .errors import ProtocolError
 from .events import RunListener, Unit
 from .seeding import derive_seed
-from .splits import Splits, make_splits
+from .splits import ImportedFolds, Splits, make_splits, read_folds
 from .store import RunStore, write_text_atomic
 
 VERSIONED = ("resectbench", "torch", "monai", "optuna", "scikit-learn", "numpy", "pandas", "scipy", "timm")
@@ -143,7 +143,6 @@ def load_data(config: ExperimentConfig, listener: RunListener):
     content, so a resume does not read them again): refused with every problem listed, or with
     ``skip_invalid`` the failing cases excluded and recorded (``info["excluded"]``)."""
     from ..data import default_cohort, load_cohort
-    from ..data.cache import cache_root
 
     allow = config.data.allow_missing_variables
     if isinstance(allow, str) or not all(isinstance(v, str) for v in allow):
@@ -165,7 +164,8 @@ def load_data(config: ExperimentConfig, listener: RunListener):
             data_dictionary=config.data.data_dictionary,
             **checks,
         )
-        for warning in cohort_warnings(cohort):
+        # the protocol's own columns (group_by, folds_column) are read from the table, not ignored
+        for warning in cohort_warnings(cohort, skip=(config.protocol.group_by, config.protocol.folds_column)):
             listener.message(f"warning: {warning}")
         return cohort
     return default_cohort(
@@ -176,7 +176,7 @@ def load_data(config: ExperimentConfig, listener: RunListener):
     )
 
 
-def cohort_warnings(cohort) -> list[str]:
+def cohort_warnings(cohort, skip=()) -> list[str]:
     """What a user's cohort lacks that changes every row of the board: an absent class, ignored columns."""
     from ..data.cohort import class_counts
     from ..vocabulary import CLASS_NAMES
@@ -186,7 +186,8 @@ def cohort_warnings(cohort) -> list[str]:
         for k, (name, n) in enumerate(zip(CLASS_NAMES, class_counts(cohort.labels)))
         if n == 0
     ]
-    warnings += [f"column {col!r} is ignored: {why}" for col, why in cohort.info.get("ignored_columns", {}).items()]
+    ignored = cohort.info.get("ignored_columns", {})
+    warnings += [f"column {col!r} is ignored: {why}" for col, why in ignored.items() if col not in skip]
     return warnings
 
 
@@ -201,9 +202,12 @@ def _groups(cohort, column: str):
     return cohort.table.loc[cohort.case_ids, column].astype(str).tolist()
 
 
-def build_splits(config: ExperimentConfig, cohort) -> Splits:
-    p = config.protocol
-    return make_splits(
+def build_splits(config: ExperimentConfig, cohort, listener: RunListener | None = None) -> Splits:
+    """The benchmark's splits: outer folds made here, or imported (``protocol.folds`` / ``folds_column``) and
+    checked; each warning about imported folds goes to ``listener`` (and is kept in splits.json)."""
+    p, listener = config.protocol, listener or RunListener()
+    imported = _imported_folds(config, cohort) if p.folds or p.folds_column else None
+    splits = make_splits(
         cohort.case_ids,
         cohort.labels,
         groups=_groups(cohort, p.group_by),
@@ -214,7 +218,32 @@ def build_splits(config: ExperimentConfig, cohort) -> Splits:
         valid_fraction=p.valid_fraction,
         seed=p.seed,
         data_fingerprint=cohort.fingerprint,
+        imported=imported,
     )
+    for warning in splits.warnings:
+        listener.message(f"warning: {warning}")
+    return splits
+
+
+def _imported_folds(config: ExperimentConfig, cohort) -> ImportedFolds:
+    """The folds file (``protocol.folds``, else the cohort's own table: ``clinical.csv`` of a dataset folder or
+    the manifest CSV), without the cases ``skip_invalid`` excluded from the cohort: they are tested nowhere."""
+    p, data = config.protocol, config.data.path
+    if p.folds:
+        path = Path(p.folds)
+    elif data:
+        path = Path(data) / "clinical.csv" if Path(data).is_dir() else Path(data)
+    else:
+        raise ProtocolError(
+            "protocol.folds_column reads the cohort's table, but the embedded synthetic cohort has none; "
+            "give data.path (--data) or a folds CSV (protocol.folds / --folds)"
+        )
+    imported = read_folds(path, p.folds_column)
+    excluded = {e["case_id"] for e in cohort.info.get("excluded", []) if e.get("case_id")} - set(cohort.case_ids)
+    if not excluded:
+        return imported
+    folds = {name: [c for c in cases if c not in excluded] for name, cases in imported.folds.items()}
+    return replace(imported, source={**imported.source, "excluded_cases": sorted(excluded)}, folds=folds)
 
 
 def _cohort_info(cohort) -> dict:
@@ -237,7 +266,28 @@ def _open(config: ExperimentConfig, cohort, listener: RunListener):
     if missing:
         raise ProtocolError(f"external cohort(s) {', '.join(missing)} do not exist (data.external / --external)")
     cohort = cohort if cohort is not None else load_data(config, listener)
+    _check_needs(config, cohort)
     return config, entries, cohort, time.perf_counter() - t0
+
+
+def _check_needs(config: ExperimentConfig, cohort) -> None:
+    """Refuse, before any work, a model the cohort cannot feed (masks naming the structures it reads,
+    clinical variables, a GPU), naming what is missing (``resectbench data validate`` lists it per model)."""
+    from ..models.needs import check_models
+
+    models = {}
+    for spec in config.models:
+        try:
+            models[spec.label] = reg.models.create(spec.name, **spec.params)
+        except (TypeError, ValueError, RegistryError) as exc:
+            raise ProtocolError(f"model {spec.label!r}: {exc}") from None
+    unfit = check_models(models, cohort, config.profile_spec, resolve_device(config.device))
+    if unfit:
+        lines = "; ".join(f"{label}: {' and '.join(why)}" for label, why in unfit.items())
+        raise ProtocolError(
+            f"the cohort cannot feed {len(unfit)} model(s) - {lines} "
+            "(`resectbench data validate DATASET` lists which models it can feed)"
+        )
 
 
 def _benchmark(config, entries, cohort, splits, store, storage, board, cache_dir, setup_seconds=0.0) -> Benchmark:
@@ -259,7 +309,7 @@ def prepare(config: ExperimentConfig, *, cohort=None, listener: RunListener | No
     """Resolve the config, load data, make splits, open storage and write the run directory's header."""
     listener = listener or RunListener()
     config, entries, cohort, setup_seconds = _open(config, cohort, listener)
-    splits = build_splits(config, cohort)
+    splits = build_splits(config, cohort, listener)
     store = RunStore(config.run_dir)
     store.check_resumable(cohort.fingerprint, splits.fingerprint, config.profile_spec.to_dict())
     store.root.mkdir(parents=True, exist_ok=True)
@@ -372,9 +422,5 @@ def attach(
     if store is not None and not store.manifest_path.exists():
         store.root.mkdir(parents=True, exist_ok=True)
         splits.save(store.splits_path)
-    cache_dir = store.cache_dir if store is not None else _default_cache() / "workers" / board.benchmark
+    cache_dir = store.cache_dir if store is not None else cache_root() / "workers" / board.benchmark
     return _benchmark(config, entries, cohort, splits, store, db, board, cache_dir)
-
-
-def _default_cache() -> Path:
-    return Path(os.environ.get("RESECTBENCH_CACHE", Path.home() / ".cache" / "resectbench"))

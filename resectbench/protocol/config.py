@@ -25,7 +25,9 @@ TOML layout::
     external = ["data/site_b"]     # external cohorts scored by every final model (implies final_model)
 
     [protocol]
-    outer_folds = 5
+    outer_folds = 5                # default 5, or the number of imported folds
+    folds = ""                     # import the outer folds: nnU-Net splits_final.json, or CSV case_id,fold
+    folds_column = ""              # the fold column of `folds` (default "fold"), or alone: of the cohort's table
     repeats = 1
     inner = "holdout"              # holdout | kfold
     inner_folds = 3                # for inner = "kfold"
@@ -46,7 +48,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,7 +81,12 @@ class ModelSpec:
 
 @dataclass
 class ProtocolConfig:
-    outer_folds: int = 5
+    outer_folds: int | None = None  # None: 5, or the number of imported folds
+    #: outer folds imported from a file instead of made here: nnU-Net's splits_final.json or a CSV keyed by
+    #: case_id (docs/protocol.md "Predefined folds"); "": none
+    folds: str = ""
+    #: the column of fold numbers in ``folds`` (default "fold"), or with no ``folds`` in the cohort's own table
+    folds_column: str = ""
     repeats: int = 1
     inner: str = "holdout"
     inner_folds: int = 3
@@ -104,8 +111,13 @@ class ProtocolConfig:
             )
         if self.trials is not None and self.trials < 1:
             raise ProtocolError(f"protocol.trials must be at least 1, got {self.trials}")
-        if self.outer_folds < 2:
+        if self.outer_folds is not None and self.outer_folds < 2:
             raise ProtocolError(f"protocol.outer_folds must be at least 2, got {self.outer_folds}")
+        if (self.folds or self.folds_column) and self.repeats != 1:
+            raise ProtocolError(
+                f"protocol.repeats is {self.repeats}, but predefined folds (protocol.folds / folds_column) give one "
+                "partition of the cohort, so there is nothing to repeat; use repeats = 1"
+            )
 
 
 @dataclass
@@ -148,11 +160,16 @@ class ExperimentConfig:
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ProtocolError(f"model label(s) {', '.join(dupes)} used twice; give each a distinct label")
+        imported = self.protocol.folds or self.protocol.folds_column
         proto = replace(
             self.protocol,
             trials=self.protocol.trials if self.protocol.trials is not None else profile.trials,
             refit=self.protocol.refit if self.protocol.refit is not None else getattr(profile, "refit", True),
+            # imported folds say how many they are when they are read (build_splits)
+            outer_folds=5 if self.protocol.outer_folds is None and not imported else self.protocol.outer_folds,
         )
+        if proto.folds and Path(proto.folds).exists():  # workers may start in another directory
+            proto.folds = str(Path(proto.folds).resolve())
         proto.validate()
         run_dir = self.run_dir or str(Path("runs") / default_run_name(self))
         name = self.name or Path(run_dir).resolve().name
@@ -187,9 +204,11 @@ class ExperimentConfig:
         unknown = set(data) - set(valid)
         if unknown:
             raise ProtocolError(f"unknown experiment key(s) {', '.join(sorted(unknown))}; valid: {', '.join(valid)}")
-        models = [
-            ModelSpec(name=m) if isinstance(m, str) else _build(ModelSpec, m, "models") for m in data.pop("models", [])
-        ]
+        _check_types(cls, data, "")
+        models = data.pop("models", [])
+        if not isinstance(models, list):
+            raise ProtocolError(f"models must be a list of recipe names or [[models]] tables, got {models!r}")
+        models = [ModelSpec(name=m) if isinstance(m, str) else _build(ModelSpec, m, "models") for m in models]
         protocol = _build(ProtocolConfig, data.pop("protocol", {}), "protocol")
         if protocol.timeout == 0:
             protocol.timeout = None
@@ -204,12 +223,19 @@ class ExperimentConfig:
     def from_toml(cls, path: str | Path) -> "ExperimentConfig":
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ProtocolError(f"experiment file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
+        except IsADirectoryError:
+            raise ProtocolError(f"experiment file {path} is a folder; give the path of a .toml file") from None
+        except OSError as exc:
+            raise ProtocolError(f"experiment file {path} cannot be read: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ProtocolError(f"experiment file {path} is not valid TOML: {exc}") from None
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ProtocolError as exc:
+            raise ProtocolError(f"experiment file {path}: {exc}") from None
 
 
 def _build(kind, data: dict, section: str):
@@ -221,7 +247,45 @@ def _build(kind, data: dict, section: str):
         raise ProtocolError(
             f"unknown key(s) {', '.join(sorted(unknown))} in [{section}]; valid: {', '.join(sorted(valid))}"
         )
+    _check_types(kind, data, f"{section}.")
     return kind(**data)
+
+
+#: the field types a TOML value is checked against, with what the message asks for
+_KINDS = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    list[str]: "a list of strings",
+    dict[str, Any]: "a table",
+}
+
+
+def _fits(value, hint) -> bool:
+    if hint is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # TOML's true is not the number 1, nor "true" a string
+        return False
+    if hint is float:
+        return isinstance(value, (int, float))
+    if hint == list[str]:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, get_origin(hint) or hint)
+
+
+def _check_types(kind, data: dict, prefix: str) -> None:
+    """Each value of ``data`` against the type of ``kind``'s field of that name (``int | None`` also takes
+    None); fields of other types (models, sections) are checked where they are built."""
+    hints = get_type_hints(kind)
+    for key, value in data.items():
+        hint, args = hints[key], get_args(hints[key])
+        if type(None) in args:
+            if value is None:
+                continue
+            hint = next(a for a in args if a is not type(None))
+        if hint in _KINDS and not _fits(value, hint):
+            raise ProtocolError(f"{prefix}{key} must be {_KINDS[hint]}, got {value!r}")
 
 
 #: the rows a reader needs beside any model, at a cost of seconds: chance and the clinical variables alone
@@ -251,6 +315,7 @@ def merge_overrides(
     protocol: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
     references: bool = False,
+    params: dict[str, Any] | None = None,
     **top: Any,
 ) -> ExperimentConfig:
     """``base`` (an experiment file, or the defaults) with command-line values on top.
@@ -260,14 +325,21 @@ def merge_overrides(
     device, run_dir, storage, name) a value of None keeps the file's. ``data["allow_missing_variables"]``
     and ``data["external"]`` add to the file's lists and ``data["skip_invalid"]`` can only switch it on.
     ``references``: models named here (``models`` or ``parts``) get the reference rows beside them
-    (:func:`with_references`); an experiment file's own list is left as written.
+    (:func:`with_references`); an experiment file's own list is left as written. ``params`` (``--param``)
+    are fixed hyper-parameters of the models given (or the file's), over their own; not of the reference rows
+    added beside them.
     """
     specs = [ModelSpec(name=m) for m in models] if models else list(base.models)
+    if params:
+        specs = [replace(s, params={**s.params, **params}) for s in specs]
     if parts and any(parts.values()):
         specs = [compose_spec(s.name, parts, s.params) for s in (specs or [ModelSpec("swinunetr-fusion")])]
     if references and (models or (parts and any(parts.values()))):
         specs = with_references(specs)
-    proto = replace(base.protocol, **{k: v for k, v in (protocol or {}).items() if v is not None})
+    proto = replace(
+        base.protocol,
+        **{k: (str(v) if isinstance(v, Path) else v) for k, v in (protocol or {}).items() if v is not None},
+    )
     data = dict(data or {})
     allow = [*base.data.allow_missing_variables, *(data.pop("allow_missing_variables", None) or [])]
     external = [*base.data.external, *(str(p) for p in (data.pop("external", None) or []))]

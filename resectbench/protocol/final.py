@@ -152,10 +152,40 @@ def load_final(model_dir: str | Path, ctx, *, development=None):
             f"{model_dir} has no finished final model ({folder / F.DONE} missing); run the benchmark with "
             "--final-model or --external PATH first"
         )
-    info = json.loads((folder / F.FINAL_INFO).read_text())
+    info = read_final_info(model_dir)
     return persist.load_model(
         folder / F.STATE_DIR, lambda: reg.models.create(info["recipe"], **info["params"]), ctx, development=development
     ), info
+
+
+#: the keys of final.json that loading and applying a final model read, with their JSON types
+FINAL_INFO_KEYS = {
+    "label": (str, "a string"),
+    "recipe": (str, "a string"),
+    "params": (dict, "an object"),
+    "seed": (int, "an integer"),
+}
+
+
+def read_final_info(model_dir: str | Path) -> dict:
+    """``RUN_DIR/models/<label>/final/final.json``, refused with the file and the key when it is damaged."""
+    path = Path(model_dir) / F.FINAL_DIR / F.FINAL_INFO
+    run_dir = Path(model_dir).parent.parent
+    refit = f"delete {path.parent / F.DONE} and run `resectbench run --run-dir {run_dir} --final-model` to fit it again"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProtocolError(f"{path} is missing; {refit}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"{path} is not valid JSON ({exc}); {refit}") from None
+    if not isinstance(info, dict):
+        raise ProtocolError(f"{path} holds a JSON {type(info).__name__}, not an object; {refit}")
+    for key, (kind, name) in FINAL_INFO_KEYS.items():
+        if key not in info:
+            raise ProtocolError(f"{path} lacks the key {key!r}; {refit}")
+        if not isinstance(info[key], kind) or isinstance(info[key], bool):
+            raise ProtocolError(f"{path}: {key!r} must be {name}, got {info[key]!r}; {refit}")
+    return info
 
 
 # -- external cohorts --------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ variables). Labels, where given, are only used to score: ``OUT/scores.json`` on 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from ..vocabulary import CLASS_NAMES, PROB_COLUMNS, RunFiles as F, resolve_devic
 from .config import ExperimentConfig
 from .errors import ProtocolError
 from .events import RunListener
-from .final import load_final
+from .final import load_final, read_final_info
 from .store import csv_text, write_json_atomic, write_text_atomic
 
 
@@ -64,8 +63,21 @@ def resample_to(mask: np.ndarray, mask_affine: np.ndarray, shape, affine: np.nda
     )
 
 
-def predict(model_path, source, out, *, device: str = "auto", listener: RunListener | None = None) -> pd.DataFrame:
-    """Class probabilities (and masks, contacts, NCCN rule for segmenting models) of every case of ``source``."""
+def predict(
+    model_path,
+    source,
+    out,
+    *,
+    device: str = "auto",
+    masks: str | Path | None = None,
+    mask_labels: str | Path | None = None,
+    listener: RunListener | None = None,
+) -> pd.DataFrame:
+    """Class probabilities (and masks, contacts, NCCN rule for segmenting models) of every case of ``source``.
+
+    ``masks``: a folder of another segmenter's label maps for these cases (``CASE_ID.nii.gz``; ``mask_labels``
+    their label map), for the models that read masks at inference: one fitted on such masks (mask source
+    ``external``) or an oracle."""
     from ..data import load_cohort
     from .assembly import load_data
 
@@ -75,7 +87,7 @@ def predict(model_path, source, out, *, device: str = "auto", listener: RunListe
     config = ExperimentConfig.from_toml(run_dir / F.CONFIG)
     config.run_dir = str(run_dir)
     config = config.resolved()
-    info = json.loads((model_dir / F.FINAL_DIR / F.FINAL_INFO).read_text())
+    info = read_final_info(model_dir)
     ctx = FitContext(
         seed=int(info["seed"]),
         device=resolve_device(device),
@@ -92,6 +104,9 @@ def predict(model_path, source, out, *, device: str = "auto", listener: RunListe
     t0 = time.perf_counter()
     cohort = load_cohort(source, check_volumes=True, require_labels=False)
     timings["read_seconds"] = time.perf_counter() - t0
+    if masks is not None:
+        cohort = _use_masks(model, cohort, masks, mask_labels, info["label"])
+    _check_inference_needs(model, cohort, ctx, info["label"])
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -128,6 +143,36 @@ def predict(model_path, source, out, *, device: str = "auto", listener: RunListe
     else:  # an earlier prediction's scores into the same folder would read as this one's
         (out / "scores.json").unlink(missing_ok=True)
     return frame
+
+
+def _use_masks(model, cohort, masks, mask_labels, label: str):
+    """The new cases' masks from ``masks``: an external-mask model reads that folder instead of the one it was
+    fitted with; an oracle reads them as the cases' own masks; a mask-free model has no use for them."""
+    from ..data.readers.masks import with_masks_from
+
+    source = getattr(model, "mask_source", "none")
+    if source == "external":
+        with_masks_from(cohort, masks, mask_labels)  # every case has its file, before any work
+        model.masks, model.mask_labels = str(masks), mask_labels
+        return cohort
+    if source == "oracle":
+        return with_masks_from(cohort, masks, mask_labels)
+    raise ProtocolError(
+        f"--masks: model {label!r} reads no masks at inference (mask source {source!r}); masks are for "
+        "models fitted on another segmenter's masks (masks=FOLDER) or oracles"
+    )
+
+
+def _check_inference_needs(model, cohort, ctx, label: str) -> None:
+    """New cases need what inference reads: images, clinical variables, and masks only for an oracle."""
+    from dataclasses import replace
+
+    from ..models.needs import unmet
+
+    needs = model.needs(ctx.profile)
+    why = unmet(replace(needs, masks="none" if needs.masks == "training" else needs.masks), cohort, ctx.device)
+    if why:
+        raise ProtocolError(f"model {label!r} cannot predict these cases: {' and '.join(why)}")
 
 
 def _scores(cohort, proba: np.ndarray) -> dict | None:

@@ -11,21 +11,25 @@ resumes: finished units are skipped, Optuna studies continue.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ..errors import DiskFullError
 from ..profiles import get_profile
-from ..vocabulary import PROB_COLUMNS
+from ..vocabulary import PROB_COLUMNS, RunFiles as F
 from .assembly import Benchmark, _now, attach, build_splits, load_data, prepare
 from .config import ExperimentConfig
+from .coordination import redact
 from .errors import ProtocolError
 from .events import Plan, RunListener, Unit
 from .final import final_unit, finish_models
 from .local_jobs import local_workers
 from .metrics import classification_metrics
-from .store import RunStore, UnitResult
+from .store import RunStore, UnitResult, disk_full_cause
 from .summary import summary_table
 from .unit import run_unit
 
@@ -91,10 +95,10 @@ def execute(
             listener.unit_started(unit)
             try:
                 result = run_unit(bench, unit, listener)
-            except BaseException:
+                claim.complete(result.to_payload())  # the storage first: the run dir can be rebuilt from it
+            except BaseException:  # also a storage that failed to take the result (full disk): redo it later
                 claim.release()
                 raise
-            claim.complete(result.to_payload())  # the storage first: the run dir can be rebuilt from it
             if bench.store is not None:
                 bench.store.write_unit(result)
             ran.append(unit)
@@ -180,15 +184,34 @@ def run_benchmark(
             f"jobs={jobs}: the worker processes would use the registered profile {config.profile!r}, "
             "not the modified one given as profile_spec; run with jobs=1"
         )
-    bench = prepare(config, cohort=cohort, listener=listener)
-    # no more processes than there is work for (each costs seconds of start-up)
-    pending = sum(not bench.store.is_done(u.label, u.key) for u in bench.units)
-    finals = len(bench.config.models) if bench.config.protocol.final_model or bench.config.data.external else 0
-    jobs = max(1, min(jobs, pending + finals))
-    with local_workers(bench.store.root, jobs, storage=config.storage, listener=listener):
-        ran = execute(bench, listener, wait=wait)
-        finished = finish_models(bench, listener)  # final models and external cohorts, when asked for
-    return finalize(bench, ran, time.perf_counter() - start, finished, jobs=jobs)
+    config = config.resolved()
+    RunStore(config.run_dir).check_usable()  # before loading the cohort
+    with _disk_full_named(config.storage, config.run_dir):
+        bench = prepare(config, cohort=cohort, listener=listener)
+        # no more processes than there is work for (each costs seconds of start-up)
+        pending = sum(not bench.store.is_done(u.label, u.key) for u in bench.units)
+        finals = len(bench.config.models) if bench.config.protocol.final_model or bench.config.data.external else 0
+        jobs = max(1, min(jobs, pending + finals))
+        with local_workers(bench.store.root, jobs, storage=config.storage, listener=listener):
+            ran = execute(bench, listener, wait=wait)
+            finished = finish_models(bench, listener)  # final models and external cohorts, when asked for
+        return finalize(bench, ran, time.perf_counter() - start, finished, jobs=jobs)
+
+
+@contextmanager
+def _disk_full_named(storage: str | None, run_dir: str | Path | None) -> Iterator[None]:
+    """A full disk fails wherever the next byte goes (a result file, the Optuna storage, a recipe's cache):
+    turn whatever error that is into one :class:`DiskFullError` naming the file, else the storage."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        cause = disk_full_cause(exc)
+        if cause is None:
+            raise
+        where = getattr(cause, "filename", None) or redact(storage) or Path(run_dir) / F.OPTUNA_DB
+        raise DiskFullError(where) from exc
 
 
 # -- workers ---------------------------------------------------------------------------------------------
@@ -206,11 +229,12 @@ def run_worker(
 
     A worker on the run directory itself (``run_dir`` given, no ``results_dir``) then takes final models
     (and their external cohorts) that no other process holds: they are stored only in the run directory."""
-    bench = attach(
-        run_dir, storage=storage, benchmark=benchmark, cohort=cohort, listener=listener, results_dir=results_dir
-    )
-    ran = execute(bench, listener, wait=wait)
-    if run_dir is not None and results_dir is None:
-        finished = finish_models(bench, listener, wait=wait)
-        ran += [final_unit(label) for label in finished["final"]]
+    with _disk_full_named(storage, run_dir):
+        bench = attach(
+            run_dir, storage=storage, benchmark=benchmark, cohort=cohort, listener=listener, results_dir=results_dir
+        )
+        ran = execute(bench, listener, wait=wait)
+        if run_dir is not None and results_dir is None:
+            finished = finish_models(bench, listener, wait=wait)
+            ran += [final_unit(label) for label in finished["final"]]
     return ran

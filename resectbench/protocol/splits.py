@@ -1,7 +1,9 @@
 """Outer and inner cross-validation splits of a cohort, identical for every model of a benchmark.
 
 Splits depend only on the case ids, labels, groups, the data fingerprint and the seed; case ids are
-sorted first so the order in which a reader lists cases changes nothing. They are saved in
+sorted first so the order in which a reader lists cases changes nothing. The outer test folds can
+instead be imported (:func:`read_folds`: nnU-Net's ``splits_final.json`` or a CSV of fold numbers),
+so a model is evaluated on the folds its segmenter was trained on. They are saved in
 ``splits.json`` with a fingerprint that the run directory checks before resuming.
 """
 
@@ -15,9 +17,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import PredefinedSplit, StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from ..vocabulary import unit_key
+from ..vocabulary import N_CLASSES, SHORT_CLASS_NAMES, unit_key
 from .errors import ProtocolError
 from .seeding import derive_seed
 
@@ -51,6 +53,10 @@ class Splits:
     repeats: int
     inner: str
     outer: list[OuterSplit] = field(default_factory=list)
+    #: where imported outer folds came from (:attr:`ImportedFolds.source`); None: made here
+    imported: dict | None = None
+    #: what the checks of imported folds found without refusing them
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
@@ -58,7 +64,7 @@ class Splits:
         return hashlib.sha256(payload).hexdigest()[:16]
 
     def _body(self) -> dict:
-        return {
+        body = {
             "seed": self.seed,
             "outer_folds": self.outer_folds,
             "repeats": self.repeats,
@@ -74,9 +80,16 @@ class Splits:
                 for o in self.outer
             ],
         }
+        if self.imported is not None:  # splits made here keep the body (and fingerprint) they always had
+            # the folds file's content (digest) is fingerprinted, its place is not: moving it changes nothing
+            body["imported_folds"] = {k: v for k, v in self.imported.items() if k != "path"}
+        return body
 
     def to_dict(self) -> dict:
-        return {"fingerprint": self.fingerprint, **self._body()}
+        out = {"fingerprint": self.fingerprint, **self._body()}
+        if self.imported is not None:
+            out.update(imported_folds=self.imported, warnings=self.warnings)
+        return out
 
     def save(self, path: Path) -> None:
         from .store import write_json_atomic
@@ -101,6 +114,8 @@ class Splits:
             repeats=data["repeats"],
             inner=data["inner_mode"],
             outer=outer,
+            imported=data.get("imported_folds"),
+            warnings=data.get("warnings", []),
         )
         if "fingerprint" in data and data["fingerprint"] != splits.fingerprint:
             raise ProtocolError("splits.json was edited: its fingerprint does not match its content")
@@ -166,23 +181,25 @@ def make_splits(
     labels: Sequence[int],
     *,
     groups: Sequence | None = None,
-    outer_folds: int = 5,
+    outer_folds: int | None = None,
     repeats: int = 1,
     inner: str = "holdout",
     inner_folds: int = 5,
     valid_fraction: float = 0.2,
     seed: int = 0,
     data_fingerprint: str = "",
+    imported: ImportedFolds | None = None,
 ) -> Splits:
-    """Stratified (optionally grouped) outer folds, each with its inner tuning split(s).
+    """Stratified (optionally grouped) outer folds (5 unless ``outer_folds``), each with its inner tuning split(s).
 
     ``groups`` (site or patient per case) keeps every group on one side of every split
-    (StratifiedGroupKFold). Repeat ``r`` reshuffles with its own derived seed.
+    (StratifiedGroupKFold). Repeat ``r`` reshuffles with its own derived seed. ``imported``: the outer test
+    folds of a file (:func:`read_folds`), refused unless they partition the cohort, then used as given
+    (one repeat; ``outer_folds`` None or their number); the inner splits are made here as always.
+    What is odd about imported folds without being wrong is in ``Splits.warnings``.
     """
     if inner not in INNER_MODES:
         raise ProtocolError(f"unknown inner mode {inner!r}; choose one of {', '.join(INNER_MODES)}")
-    if outer_folds < 2:
-        raise ProtocolError(f"outer_folds must be at least 2, got {outer_folds}")
     if repeats < 1:
         raise ProtocolError(f"repeats must be at least 1, got {repeats}")
     if not 0 < valid_fraction < 1:
@@ -194,12 +211,33 @@ def make_splits(
     order = np.argsort(ids, kind="stable")
     ids, y = ids[order], y[order]
     g = None if groups is None else np.asarray([str(v) for v in groups], dtype=object)[order]
-    _check_counts(y, outer_folds, f"outer {outer_folds}-fold split")
+    if imported is None:
+        outer_folds = 5 if outer_folds is None else outer_folds
+        if outer_folds < 2:
+            raise ProtocolError(f"outer_folds must be at least 2, got {outer_folds}")
+        _check_counts(y, outer_folds, f"outer {outer_folds}-fold split")
+    else:
+        fold_of = _fold_positions(ids, imported)
+        where, n = imported.source["path"], len(imported.folds)
+        if repeats != 1:  # also refused by ProtocolConfig.validate, before the cohort is read
+            raise ProtocolError(f"repeats must be 1 with imported folds ({where} gives one partition), got {repeats}")
+        if outer_folds not in (None, n):
+            raise ProtocolError(
+                f"outer_folds is {outer_folds} but {where} holds {n} folds; leave outer_folds out (it is the number "
+                "of imported folds)"
+            )
+        outer_folds = n
 
     splits = Splits(seed=seed, outer_folds=outer_folds, repeats=repeats, inner=inner)
+    if imported is not None:
+        splits.imported, splits.warnings = imported.source, _fold_warnings(y, g, fold_of, list(imported.folds))
     for r in range(repeats):
-        outer_seed = derive_seed(seed, data_fingerprint, "outer", r)
-        for k, (tr, te) in enumerate(_kfold(outer_folds, outer_seed, g is not None).split(ids, y, g)):
+        if imported is None:
+            outer_seed = derive_seed(seed, data_fingerprint, "outer", r)
+            outer = _kfold(outer_folds, outer_seed, g is not None).split(ids, y, g)
+        else:
+            outer = PredefinedSplit(fold_of).split()  # test fold k: the cases of the file's k-th fold
+        for k, (tr, te) in enumerate(outer):
             inner_seed = derive_seed(seed, data_fingerprint, "inner", r, k)
             inner_parts = _inner_splits(
                 ids[tr],
@@ -213,6 +251,179 @@ def make_splits(
             )
             splits.outer.append(OuterSplit(r, k, tuple(ids[tr]), tuple(ids[te]), inner_parts))
     return splits
+
+
+# -- imported outer folds ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportedFolds:
+    """Outer test folds read from a file: fold name -> its test case ids, in the file's fold order."""
+
+    folds: dict[str, list[str]]
+    #: where they came from (kept in splits.json): path, sha256 of the file, format ("nnunet" or "csv"),
+    #: column (csv) and fold_names (the file's name of outer fold k is fold_names[k])
+    source: dict
+
+
+#: a test fold whose share of a class is this far (absolute) from the cohort's, and more than one case
+#: off its expected count, is "not stratified". A stratified split keeps every class within one case of
+#: its expected count; beyond that and 10 points, the fold's scores are measured on a visibly different
+#: class mix (its accuracy and macro-F1 shift with the mix), so per-fold scores spread more.
+STRATIFICATION_TOLERANCE = 0.10
+
+
+def read_folds(path: str | Path, column: str = "") -> ImportedFolds:
+    """The outer test folds of a file: nnU-Net's ``splits_final.json`` (a ``.json`` file; fold k's "val"
+    list is test fold k and its "train" list must be every case of the other folds) or a CSV keyed by
+    ``case_id`` whose ``column`` (default ``fold``) holds each case's fold (folds in ascending order, numbers
+    numerically; a blank cell: in no fold)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ProtocolError(f"folds file {path} does not exist (protocol.folds / --folds)") from None
+    except OSError as exc:
+        raise ProtocolError(f"folds file {path} cannot be read: {exc.strerror or exc}") from None
+    source = {"path": str(path.resolve()), "sha256": hashlib.sha256(raw).hexdigest()}
+    if path.suffix.lower() == ".json":
+        if column:
+            raise ProtocolError(
+                f"protocol.folds_column {column!r} names a CSV column, but {path} is an nnU-Net splits_final.json"
+            )
+        data = _nnunet_splits(raw, path)
+        folds, source["format"] = {str(k): list(f["val"]) for k, f in enumerate(data)}, "nnunet"
+        _check_disjoint(folds, path)  # first: a case in two val lists also upsets the train lists
+        _check_nnunet_train(data, path)
+    else:
+        column = column or "fold"
+        folds, source["format"], source["column"] = _csv_folds(path, column), "csv", column
+        _check_disjoint(folds, path)
+    return ImportedFolds(folds, {**source, "fold_names": list(folds)})
+
+
+def _nnunet_splits(raw: bytes, path: Path) -> list[dict]:
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"folds file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, list) or not all(
+        isinstance(f, dict)
+        and all(isinstance(f.get(k), list) and all(isinstance(c, str) for c in f[k]) for k in ("train", "val"))
+        for f in data
+    ):
+        raise ProtocolError(
+            f'folds file {path} is not an nnU-Net splits_final.json (a list of {{"train": [case ids], '
+            '"val": [case ids]}, one per fold)'
+        )
+    return data
+
+
+def _check_disjoint(folds: dict[str, list[str]], path: Path) -> None:
+    seen: dict[str, list[str]] = {}
+    for name, cases in folds.items():
+        for case in cases:
+            seen.setdefault(case, []).append(name)
+    twice = [f"{c} (folds {', '.join(names)})" for c, names in sorted(seen.items()) if len(names) > 1]
+    if twice:
+        raise ProtocolError(f"{len(twice)} case(s) in more than one test fold of {path}: {_listing(twice)}")
+
+
+def _check_nnunet_train(data: list[dict], path: Path) -> None:
+    """nnU-Net trains fold k on every case of the other folds; any other train list is not a K-fold partition
+    (a case in both lists of a fold is a leak)."""
+    for k, fold in enumerate(data):
+        train, val = set(fold["train"]), set(fold["val"])
+        both = sorted(train & val)
+        if both:
+            raise ProtocolError(f"fold {k} of {path}: case(s) {_listing(both)} are in both its train and val lists")
+        others = set().union(*(f["val"] for j, f in enumerate(data) if j != k))
+        if train != others:
+            lacks, extra = sorted(others - train), sorted(train - others)
+            raise ProtocolError(
+                f"fold {k} of {path}: its train list must be every case of the other folds' val lists, but "
+                + " and ".join(
+                    [f"lacks {_listing(lacks)}"] * bool(lacks)
+                    + [f"holds {_listing(extra)}, in no other val list"] * bool(extra)
+                )
+            )
+
+
+def _csv_folds(path: Path, column: str) -> dict[str, list[str]]:
+    from ..data.readers.assemble import read_case_table
+
+    table = read_case_table(path)  # the raw text of every cell (the cohort reader ignores a fold column)
+    if column not in table.columns:
+        raise ProtocolError(
+            f"folds file {path} has no fold column {column!r} (columns: {', '.join(table.columns)}); "
+            "name it with protocol.folds_column"
+        )
+    cells = table[column].str.strip()
+    names = sorted(set(cells) - {""}, key=lambda v: (0, int(v), v) if v.lstrip("-").isdigit() else (1, 0, v))
+    return {name: table.loc[cells == name, "case_id"].tolist() for name in names}
+
+
+def _fold_positions(ids: np.ndarray, imported: ImportedFolds) -> np.ndarray:
+    """Each case's outer fold (the position of its fold in the file), once the (disjoint) folds are known to
+    put every case of the cohort in a test fold."""
+    where = imported.source["path"]
+    seen = {case: k for k, cases in enumerate(imported.folds.values()) for case in cases}
+    unknown = sorted(set(seen) - set(ids))
+    if unknown:
+        raise ProtocolError(f"{where} names {len(unknown)} case(s) that are not in the cohort: {_listing(unknown)}")
+    missing = [c for c in ids if c not in seen]
+    if missing:
+        raise ProtocolError(
+            f"{len(missing)} case(s) of the cohort in no test fold of {where}: {_listing(missing)}; "
+            "every case must be tested exactly once"
+        )
+    empty = [name for name, cases in imported.folds.items() if not cases]
+    if empty:
+        raise ProtocolError(f"fold(s) {', '.join(empty)} of {where} hold no case of the cohort")
+    if len(imported.folds) < 2:
+        raise ProtocolError(f"{where} holds {len(imported.folds)} fold; cross-validation needs at least 2")
+    return np.asarray([seen[c] for c in ids])
+
+
+def _fold_warnings(y: np.ndarray, groups: np.ndarray | None, fold_of: np.ndarray, names: list[str]) -> list[str]:
+    """Imported folds that are not stratified, or that split a group: allowed (the file is what the
+    segmenter was trained on), but worth knowing when reading the scores."""
+    share = np.bincount(y, minlength=N_CLASSES) / len(y)
+    off = []
+    for k, name in enumerate(names):
+        counts = np.bincount(y[fold_of == k], minlength=N_CLASSES)
+        mine = counts / counts.sum()
+        if np.any((np.abs(counts - share * counts.sum()) > 1) & (np.abs(mine - share) > STRATIFICATION_TOLERANCE)):
+            off.append(f"fold {name} {_shares(mine)}")
+    warnings = []
+    if off:
+        warnings.append(
+            f"the imported folds are not stratified: {'; '.join(off)} against {_shares(share)} in the cohort "
+            f"(a class more than {100 * STRATIFICATION_TOLERANCE:.0f} percentage points and more than one case off "
+            "its share); per-fold scores spread more than with stratified folds"
+        )
+    if groups is not None:
+        folds_of = {}
+        for group, k in zip(groups, fold_of):
+            folds_of.setdefault(group, set()).add(k)
+        split = [
+            f"{gr} (folds {', '.join(names[k] for k in sorted(ks))})"
+            for gr, ks in sorted(folds_of.items())
+            if len(ks) > 1
+        ]
+        if split:
+            warnings.append(
+                f"the imported folds split {len(split)} group(s) of protocol.group_by over test folds: "
+                f"{_listing(split)}; a case of such a group is tested by a model trained on other cases of its group"
+            )
+    return warnings
+
+
+def _shares(share: np.ndarray) -> str:
+    return f"{'/'.join(SHORT_CLASS_NAMES)} {'/'.join(f'{100 * v:.0f}' for v in share)} %"
+
+
+def _listing(items: Sequence[str], most: int = 10) -> str:
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 #: the repeat/fold numbers of the development split (the whole cohort, for the final model)

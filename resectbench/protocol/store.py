@@ -7,10 +7,12 @@ next run redoes. Readers (leaderboards, reports) need nothing but these files.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
 import os
+import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.cache import folder_problem
+from ..errors import DiskFullError, OutputError
 from ..vocabulary import PREDICTION_COLUMNS, PROB_COLUMNS, RunFiles as F, parse_unit_key, unit_key
 from .errors import ProtocolError
 
@@ -60,18 +64,35 @@ def _clean(value):
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all; a full disk raises :class:`DiskFullError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if disk_full_cause(exc) is not None:
+            raise DiskFullError(path) from exc
         raise
+
+
+def disk_full_cause(exc: BaseException | None) -> BaseException | None:
+    """The error in ``exc`` or behind it that says the disk is full: ENOSPC, or SQLite's "database or disk is
+    full" (which the Optuna storage wraps in its own error); None when there is none."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return exc
+        if isinstance(exc, sqlite3.OperationalError) and "database or disk is full" in str(exc):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def dumps_json(data: Any) -> str:
@@ -183,9 +204,30 @@ class RunStore:
 
     # -- manifest ---------------------------------------------------------------------------
     def read_manifest(self) -> dict | None:
-        if not self.manifest_path.exists():
+        """The manifest, None when there is none yet; refused when it is not a JSON object (damaged or edited)."""
+        path = self.manifest_path
+        if not path.exists():
             return None
-        return json.loads(self.manifest_path.read_text())
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problem = f"is not valid JSON ({exc})"
+        else:
+            if isinstance(manifest, dict):
+                return manifest
+            problem = f"holds a JSON {type(manifest).__name__}, not an object"
+        # resuming without it would skip the checks that keep other data or splits out of this run
+        raise ProtocolError(
+            f"{path} {problem}: it is damaged or was edited; restore it from a copy, or delete it to let "
+            "`resectbench run` write a new one (that resume then cannot check that the data and splits are the same)"
+        )
+
+    def check_usable(self) -> None:
+        """Refuse, before any work, a run directory that cannot be written or whose manifest cannot be read."""
+        problem = folder_problem(self.root)
+        if problem:
+            raise OutputError(f"run directory {self.root} {problem}; give another --run-dir")
+        self.read_manifest()
 
     def check_resumable(self, data_fingerprint: str, split_fingerprint: str, profile: dict | None = None) -> None:
         """Refuse to mix results of different data, splits or compute profiles in one run directory."""

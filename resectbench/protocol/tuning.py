@@ -31,6 +31,7 @@ from .events import RunListener, Unit
 from .metrics import SELECTION_METRICS, selection_score
 from .seeding import derive_seed
 from .splits import OuterSplit
+from .store import disk_full_cause
 
 # failed trials are reported through RunListener.trial_failed and kept in trials.csv, not logged
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -194,6 +195,7 @@ class Tuner:
     recipe_seconds: float = 0.0  # time spent inside recipe fit/predict calls
     best: Fitted | None = None
     best_value: float = -math.inf
+    disk_full: BaseException | None = None  # a trial stopped by a full disk: the unit stops too
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(
@@ -238,6 +240,8 @@ class Tuner:
         except optuna.TrialPruned:
             raise
         except Exception as exc:
+            if disk_full_cause(exc) is not None:  # every later trial would fail the same way: stop (see run)
+                self.disk_full = exc
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:2000])
             raise
 
@@ -309,6 +313,8 @@ class Tuner:
             # A configuration that crashes the recipe fails its trial, not the benchmark; the error is kept
             # in trials.csv. If no trial completes, the unit fails with the last error.
             study.optimize(self.objective, n_trials=1, catch=(Exception,), callbacks=[report])
+            if self.disk_full is not None:
+                raise self.disk_full
             failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
             if len(failed) > 2 * n_trials:  # a recipe that fails every configuration: stop retrying
                 break

@@ -213,6 +213,8 @@ def model_info(bench: Benchmark, label: str, model) -> dict:
         "tags": list(entry.tags),
         "description": entry.description,
         "mask_source": getattr(model, "mask_source", "none"),
+        # another segmenter's masks (mask source "external"): which folder, for the record and the board
+        **({"masks": str(model.masks)} if getattr(model, "masks", None) else {}),
         "n_parameters": int(model.n_parameters()),
         "fixed_params": dict(spec.params),
         "search_space": ss.describe(tunable_space(entry, spec.params)),

@@ -1,5 +1,7 @@
 """Measurements of a whole cohort from a declared mask source: ``oracle`` (the cohort's ground-truth
-masks, an upper bound) or ``predicted`` (in-memory masks a segmenter trained on the training part predicts)."""
+masks, an upper bound), ``predicted`` (in-memory masks a segmenter trained on the training part predicts)
+or ``external`` (another segmenter's mask files, measured like the cohort's own: :func:`oracle_geometry` on
+:func:`resectbench.data.readers.masks.with_masks_from`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from ...errors import DataError
 from ...vocabulary import STRUCTURE_INDEX as INDEX
 from .cache import CaseGeometry, GeometryCache, measure_mask
 
-MASK_SOURCES = ("oracle", "predicted")
+#: "external": label maps another segmenter wrote, for training and test cases alike (``masks=FOLDER``)
+MASK_SOURCES = ("oracle", "predicted", "external")
 
 
 def cohort_label_map(cohort) -> dict[str, int]:

@@ -122,13 +122,15 @@ def validate_cmd(
         help="Accept a clinical table without a column for this data_dictionary.csv variable (repeatable).",
     ),
     data_dictionary: Optional[Path] = typer.Option(None, "--data-dictionary", metavar="PATH", help=_DICTIONARY_HELP),
+    profile: str = typer.Option("cpu", "--profile", help="Profile the models' needs are checked under."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ):
     """Check every case (files, affines, spacing, label values, clinical types and ranges, ids) without
     changing anything. Exit code 1 and one line per failing case when something is wrong; when clinical
     values fail, a proposed data dictionary (value maps, units, missing-value tokens) to check and save.
     Warnings (oblique or sheared grids, empty masks, absent classes, ...) name the cases and say what
-    resectbench does with them; they do not fail the check.
+    resectbench does with them; they do not fail the check. Lists which registered models the valid
+    cases can feed, and why not (masks naming the structures a model reads, clinical variables).
 
     Example: resectbench data validate demo-cohort
     """
@@ -142,6 +144,8 @@ def validate_cmd(
             allow_missing_variables=tuple(allow_missing_variable or ()),
             data_dictionary=data_dictionary,
         )
+    if report.cohort is not None and len(report.cohort):
+        report.models = _models_fed(report.cohort, profile)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -164,6 +168,16 @@ def validate_cmd(
             )
             typer.echo(report.dictionary_stub, err=True, nl=False)
         raise typer.Exit(1)
+
+
+def _models_fed(cohort, profile: str) -> dict[str, list[str]]:
+    """Every registered model (default parameters) -> why the cohort cannot feed it ([] when it can)."""
+    from ... import registry as reg
+    from ...models.needs import unmet
+    from ...profiles import get_profile
+
+    spec = get_profile(profile)
+    return {name: unmet(reg.models.create(name).needs(spec), cohort) for name in reg.models.list()}
 
 
 def _print_report(report) -> None:
@@ -189,6 +203,12 @@ def _print_report(report) -> None:
         console.print(miss)
     for w in report.warnings:
         console.print(Text("warning: ", style="yellow") + Text(w))
+    if report.models:
+        fed = [m for m, why in report.models.items() if not why]
+        console.print(Text("models it can feed: ", style="bold") + Text(", ".join(fed) or "none"))
+        for model, why in report.models.items():
+            if why:
+                console.print(Text(f"cannot feed {model}: ", style="yellow") + Text("; ".join(why)))
     if report.ok:
         console.print("[green]all cases valid[/green]")
     else:

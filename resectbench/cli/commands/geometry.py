@@ -12,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from ...errors import ResectbenchError
+from ...errors import OutputError, ResectbenchError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,6 +26,20 @@ _RULES_HELP = (
 def _fail(exc: ResectbenchError) -> None:
     err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _check_output(output: Path) -> None:
+    """Refuse, before measuring, an --output that names a folder."""
+    if output.is_dir():
+        _fail(OutputError(f"--output {output} is a folder; give the CSV file to write, e.g. {output / 'out.csv'}"))
+
+
+def _write_csv(table, output: Path) -> None:
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(output, index=False)
+    except OSError as exc:  # a parent that is a file, no permission, a full disk
+        _fail(OutputError(f"--output {output}: cannot write it ({exc.strerror or exc})"))
 
 
 def _measure(path: Path, image, labels, rules):
@@ -67,12 +81,12 @@ def measure_cmd(
     Examples: resectbench geometry measure labelsTr/case_001.nii.gz -o case_001.csv |
     resectbench geometry measure data/my_cohort -o contacts.csv --rules nccn-2019-vein270
     """
+    _check_output(output)
     try:
         table = _measure(path, image, labels, rules)
     except ResectbenchError as exc:
         _fail(exc)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(output, index=False)
+    _write_csv(table, output)
     n_cases = table["case_id"].nunique()
     touching = table[table.contact_deg > 0]
     console.print(
@@ -107,6 +121,7 @@ def classify_cmd(
     from ...data.readers.assemble import read_case_table
     from ...geometry.nccn import load_rules
 
+    _check_output(output)
     try:
         rule_set = load_rules(rules)
         if path.is_file() and path.suffix.lower() == ".csv" and _is_contacts_table(path):
@@ -118,8 +133,7 @@ def classify_cmd(
         result = classify_geometries(geoms, rule_set)
     except ResectbenchError as exc:
         _fail(exc)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(output, index=False)
+    _write_csv(result, output)
     counts = result["rule_class_name"].value_counts()
     summary = ", ".join(f"{counts.get(n, 0)} {n}" for n in ("resectable", "borderline", "locally_advanced"))
     console.print(f"wrote {output}: {len(result)} case(s) by {rule_set.version} ({summary})")

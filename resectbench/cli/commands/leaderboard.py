@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ...errors import ResectbenchError
+from ...errors import OutputError, ResectbenchError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,6 +18,12 @@ err_console = Console(stderr=True)
 def _fail(exc: Exception):
     err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _check_output(option: str, output: Path | None) -> None:
+    """Refuse, before reading any run, an output file option that names a folder."""
+    if output is not None and output.is_dir():
+        _fail(OutputError(f"{option} {output} is a folder; give the file to write"))
 
 
 def leaderboard_cmd(
@@ -50,6 +56,7 @@ def leaderboard_cmd(
     from ...leaderboard import build_leaderboard, load_runs
     from ...leaderboard.formats import render, terminal_renderable
 
+    _check_output("--output", output)
     try:
         board = build_leaderboard(
             load_runs(run_dirs),
@@ -70,8 +77,11 @@ def leaderboard_cmd(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:  # a parent that is a file, no permission, a full disk
+            _fail(OutputError(f"--output {output}: cannot write it ({exc.strerror or exc})"))
         err_console.print(f"wrote {output}")
 
 
@@ -91,6 +101,7 @@ def report_cmd(
     from ...leaderboard import load_runs
     from ...leaderboard.report import write_report
 
+    _check_output("--out", out)
     try:
         with console.status("rendering figures"):
             result = write_report(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -24,6 +25,20 @@ def predict_cmd(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     device: str = typer.Option("auto", "--device", help="auto (default), cpu, cuda, cuda:1, mps."),
+    masks: Optional[Path] = typer.Option(
+        None,
+        "--masks",
+        metavar="FOLDER",
+        help="Another segmenter's label maps for these cases (CASE_ID.nii.gz, e.g. nnU-Net output), for a model "
+        "fitted with masks=FOLDER (mask source external) or an oracle.",
+    ),
+    mask_labels: Optional[Path] = typer.Option(
+        None,
+        "--mask-labels",
+        metavar="FILE",
+        help="Label map of --masks: a dataset.json or a JSON/TOML map of name -> value (default: FOLDER/dataset.json, "
+        "else the canonical numbering).",
+    ),
 ):
     """Class probabilities per case from a run's final model; for segmenting models also the predicted
     masks as NIfTI on each input's own grid and affine, the contact angles measured on them and the NCCN
@@ -40,7 +55,7 @@ def predict_cmd(
     from ...protocol.predict import predict
 
     try:
-        frame = predict(model, cases, out, device=device)
+        frame = predict(model, cases, out, device=device, masks=masks, mask_labels=mask_labels)
     except ResectbenchError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2)

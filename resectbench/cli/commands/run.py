@@ -85,7 +85,28 @@ class RichListener:
         self.progress.update(self.units, description=f"waiting for {len(units)} unit(s) held by other workers")
 
     def message(self, text):
-        self.progress.update(self.units, description=text[:80])
+        if text.startswith("warning:"):  # kept on screen, not overwritten by the next progress message
+            self.progress.console.print(
+                Text("warning:", style="yellow") + Text(text[len("warning:") :]), soft_wrap=True
+            )
+        else:
+            self.progress.update(self.units, description=text[:80])
+
+
+def parse_params(items: list[str] | None) -> dict:
+    """``["lr=0.003", "backbone.embedding=pooled"]`` -> ``{"lr": 0.003, "backbone.embedding": "pooled"}``."""
+    import tomllib
+
+    out = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE (e.g. lr=0.003)", param_hint="--param")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value.strip()  # a bare word: text
+    return out
 
 
 def _error(exc: Exception, storage: str | None):
@@ -175,7 +196,16 @@ def run_cmd(
         "--profile",
         help="Compute profile: cpu (default: image models see a 1.5 mm window around the tumour a localiser predicted, 10 epochs, 3 jobs), cpu-cascade (the same view, 16 epochs, a 30-epoch localiser, 1 job), cpu-whole (the whole view at 3 mm; fast, image models learn little) or paper (GPU).",
     ),
-    outer_folds: Optional[int] = typer.Option(None, "--outer-folds", help="Outer stratified folds (default 5)."),
+    outer_folds: Optional[int] = typer.Option(
+        None, "--outer-folds", help="Outer stratified folds (default 5, or the number of --folds)."
+    ),
+    folds: Optional[Path] = typer.Option(
+        None,
+        "--folds",
+        metavar="PATH",
+        help="Use these outer folds instead of making them (e.g. the folds a segmenter was trained on): nnU-Net's "
+        "splits_final.json, or a CSV with columns case_id,fold. Checked to test every case exactly once.",
+    ),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Repeats of the outer K-fold (default 1)."),
     inner: Optional[str] = typer.Option(
         None, "--inner", help="Inner tuning split: holdout (80/20, the paper; default) or kfold."
@@ -220,6 +250,14 @@ def run_cmd(
         None,
         "--name",
         help="Benchmark name in the storage (default: the run dir's folder name); workers join with --benchmark NAME.",
+    ),
+    param: Optional[List[str]] = typer.Option(
+        None,
+        "--param",
+        metavar="KEY=VALUE",
+        help="Fix a hyper-parameter of the models given (--model, or the experiment file's; not the reference rows "
+        "added beside them); repeatable. The value is read as TOML (0.003, true, [64, 64, 64]); anything else is "
+        "text. E.g. --param backbone.embedding=pooled.",
     ),
     backbone: Optional[str] = typer.Option(None, "--backbone", help="Compose a neural model: image backbone."),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Compose a neural model: fusion strategy."),
@@ -286,6 +324,8 @@ def run_cmd(
 
       resectbench run --model swinunetr-fusion --balancing ogm-ge
 
+      resectbench run -m dummy -m clinical-sklearn --data data/my_cohort --folds nnUNet_preprocessed/Dataset001/splits_final.json
+
       resectbench run --config experiment.toml --storage postgresql://me@db/resect --run-dir runs/big
 
       resectbench run --run-dir runs/big --external data/site_b   # score final models on another site
@@ -301,6 +341,7 @@ def run_cmd(
         cfg = merge_overrides(
             ExperimentConfig.from_toml(config) if config else ExperimentConfig(),
             models=model,
+            params=parse_params(param),
             parts={
                 "backbone": backbone,
                 "fusion": fusion,
@@ -310,6 +351,7 @@ def run_cmd(
             },
             protocol={
                 "outer_folds": outer_folds,
+                "folds": folds,
                 "repeats": repeats,
                 "inner": inner,
                 "inner_folds": inner_folds,

@@ -172,6 +172,8 @@ class TATBackbone(nn.Module):
 
     #: masks used at test time come from this network's own segmentation head
     mask_source = "predicted"
+    #: the vessels its distance module measures: training masks must name them (models/needs.py)
+    measured_vessels = VESSELS
 
     def __init__(
         self,

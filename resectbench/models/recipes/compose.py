@@ -204,6 +204,37 @@ class NeuralRecipe(ResectabilityModel):
     def uses_image(self) -> bool:
         return self.backbone is not None
 
+    def needs(self, profile=None):
+        """Images and clinical variables as its branches read them. Masks are optional for the auxiliary
+        segmentation (without them the network trains without it), but required, naming what is read,
+        where the input or the embedding comes from them: a cascade's localiser learns the tumour, a
+        contact embedding reads tumour-vessel contact off the predicted segmentation, and a backbone with
+        its own geometry (``mask_source = "predicted"``, e.g. TAT) measures its vessels."""
+        from ..backbones.base import CONTACT_VESSELS
+        from ..needs import Needs
+
+        because: list[tuple[tuple[str, ...], str]] = []
+        if self.uses_image and profile is not None and profile.cascade is not None:
+            because.append((("tumor",), f"the {profile.name} profile's cascade localises the tumour"))
+        if self.uses_image and self.backbone_kwargs.get("embedding") == "contact":
+            because.append(
+                (
+                    ("tumor", *CONTACT_VESSELS),
+                    "its contact embedding reads them (--param backbone.embedding=pooled does not)",
+                )
+            )
+        if self.mask_source == "predicted":
+            vessels = getattr(registry.backbones.get(self.backbone).factory, "measured_vessels", ())
+            because.append((("tumor", *vessels), f"backbone {self.backbone!r} measures them on its own segmentation"))
+        structures = tuple(dict.fromkeys(s for group, _ in because for s in group))
+        return Needs(
+            images=self.uses_image,
+            clinical=self.clinical_encoder != "none",
+            masks="training" if structures else "none",
+            structures=structures,
+            because=tuple(because),
+        )
+
     def _image_config(self, resolved):
         from ...data.images import ImageConfig
 

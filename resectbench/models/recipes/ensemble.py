@@ -91,6 +91,10 @@ class ExpertEnsemble(ResectabilityModel):
         # masks come from the image expert: "predicted" when it segments, never "oracle" unnoticed
         self.mask_source = getattr(self.experts["image"], "mask_source", "none")
 
+    def needs(self, profile=None):
+        image, clinical = (self.experts[role].needs(profile) for role in ROLES)
+        return image | clinical
+
     @property
     def uses_validation(self) -> bool:
         """The image expert's early stopping decides: the clinical expert ignores a validation set it does not use."""
