@@ -203,6 +203,11 @@ KINDS = {
         "dataset.json",
         "nnU-Net region",
     ),
+    "dataset-json-fractional-label": (
+        _dataset_json({"labels": {"background": 0, "pancreas": 1, "tumor": 2.5}}),
+        "dataset.json",
+        "label 'tumor' has value 2.5; voxel values are whole numbers",
+    ),
     "no-clinical-csv": (lambda r: (r / "clinical.csv").unlink(), "clinical.csv", "no clinical.csv"),
     "csv-no-case-id": (_clinical_text("id,label\ncase00,0\n"), "clinical.csv", "no 'case_id' column"),
     "csv-no-label-column": (_clinical_text("case_id,age\ncase00,60\n"), "clinical.csv", "no label column"),

@@ -56,6 +56,8 @@ def parse_label_map(labels: dict, where: str) -> tuple[dict[str, int], dict[str,
         if str(key).strip().lstrip("-").isdigit() and not str(val).strip().lstrip("-").isdigit():
             name, value = str(val), int(key)  # MSD v1: "1": "pancreas"
         else:
+            if isinstance(val, bool) or (isinstance(val, float) and not val.is_integer()):
+                raise DataError(f"{where}: label {key!r} has value {val!r}; voxel values are whole numbers")
             try:
                 name, value = str(key), int(val)  # nnU-Net v2: "pancreas": 1
             except (TypeError, ValueError) as exc:
