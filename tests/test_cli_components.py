@@ -89,3 +89,19 @@ def test_list_prints_descriptions_literally_at_80_columns(app, monkeypatch):
         assert max(map(len, text.splitlines())) <= width
         for literal in ("[a]", "[b,", "[bold]no", "markup[/bold].", "[image,", "[clinical,"):  # markup would eat them
             assert literal in text, literal
+
+
+def test_list_and_describe_show_what_a_model_costs_and_needs(monkeypatch):
+    from resectbench.models import costs
+
+    measured = {"cpu": {"swinunetr-fusion": {"seconds_per_fold": 380.0, "folds": 5, "run": "main-job"}}}
+    monkeypatch.setattr(costs, "measured", lambda: measured)
+    res = CliRunner().invoke(build_app(), ["list", "models", "--json"], catch_exceptions=False)
+    listed = {row["name"]: row["cost"] for row in json.loads(res.output)}
+    assert listed["swinunetr-fusion"] == "trains a swin-unetr network; 6.3 min per outer fold (cpu)"
+    assert listed["geometric-rules"] == "trains a 3D segmenter; not measured on cpu"  # looks like a baseline, is not
+    assert listed["geometric-rules-oracle"] == "no network; not measured" and listed["expert-ensemble"].startswith(
+        "trains a swin-unetr network"
+    )
+    out = " ".join(CliRunner().invoke(build_app(), ["describe", "geometric-rules-oracle"]).output.split())
+    assert "cost: no network" in out and "needs (cpu profile): images, masks on every case naming tumor, sma" in out

@@ -105,6 +105,9 @@ class _GeometricRecipe(ResectabilityModel):
 
         return with_masks_from(cohort, self.masks, self.mask_labels)
 
+    def trains(self) -> str:
+        return "a 3D segmenter" if self.mask_source == "predicted" else ""
+
     def needs(self, profile=None):
         """Reference masks naming the tumour and every vessel the rule set reads: on the training cases (the
         segmenter learns from them, the thresholds are fitted on them), on every case for the oracle."""

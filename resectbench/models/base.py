@@ -66,6 +66,11 @@ class ResectabilityModel(abc.ABC):
         """Number of fitted parameters (trainable weights for networks)."""
         return 0
 
+    def trains(self) -> str:
+        """What this recipe trains that costs minutes ("a swin-unetr network", "a 3D segmenter"); "" when it
+        fits in seconds (scikit-learn, rules). ``resectbench list`` shows it beside the measured cost."""
+        return ""
+
     def needs(self, profile: Profile | None = None) -> "Needs":
         """What this recipe needs from a cohort (images, clinical variables, masks naming which structures,
         a GPU) under ``profile``; checked before any work (:func:`resectbench.models.needs.unmet`). The

@@ -42,6 +42,7 @@ def list_cmd(
     else:
         kinds = [kind] if kind else list(reg.REGISTRIES)
     rows = [reg.REGISTRIES[k].get(n) for k in kinds for n in reg.REGISTRIES[k].list(pattern, tags=tag)]
+    costs = {e.name: _cost(e.name) for e in rows if e.kind == "models"}
     if as_json:
         typer.echo(
             json.dumps(
@@ -52,6 +53,7 @@ def list_cmd(
                         "tags": list(e.tags),
                         "provider": e.provider,
                         "description": e.description,
+                        **({"cost": costs[e.name]} if e.kind == "models" else {}),
                     }
                     for e in rows
                 ],
@@ -68,7 +70,10 @@ def list_cmd(
         table.add_column("provider", no_wrap=True)
         table.add_column("description", overflow="fold", ratio=1)
         for e in rows:
-            table.add_row(*(Text(x) for x in (e.name, e.kind, ", ".join(e.tags), e.provider, e.description)))
+            cost = Text(f"\ncost: {costs[e.name]}", style="dim") if e.name in costs and e.kind == "models" else ""
+            table.add_row(
+                *(Text(x) for x in (e.name, e.kind, ", ".join(e.tags), e.provider)), Text(e.description) + cost
+            )
         console.print(table)
         return
     # narrow terminal: one table per kind, tags and provider on a dim line under the description
@@ -80,7 +85,8 @@ def list_cmd(
         table.add_column("name", no_wrap=True)
         table.add_column("description", overflow="fold", ratio=1)
         for e in entries:
-            extra = Text(f"\ntags: {', '.join(e.tags) or '-'}; provider: {e.provider}", style="dim")
+            cost = f"\ncost: {costs[e.name]}" if k == "models" else ""
+            extra = Text(f"\ntags: {', '.join(e.tags) or '-'}; provider: {e.provider}{cost}", style="dim")
             table.add_row(Text(e.name), Text(e.description) + extra)
         console.print(table)
 
@@ -109,6 +115,9 @@ def describe_cmd(
         console.print(f"[dim]also a component of kind {', '.join(others)}: use --kind to pick it[/dim]")
     console.print(Text(info["doc"] or info["description"]))
     console.print(Text(f"tags: {', '.join(info['tags']) or '-'}   factory: {info['factory']}"))
+    if info["kind"] == "models":
+        console.print(Text(f"cost: {_cost(info['name'])}"))
+        console.print(Text(f"needs (cpu profile): {_needs_text(info['name'])}"))
     table = Table(title="parameters")
     for col in ("parameter", "default", "type", "tuned over"):
         table.add_column(col)
@@ -129,6 +138,34 @@ def describe_cmd(
     extra = {k: v for k, v in space.items() if k not in info["parameters"]}
     if extra:
         console.print(Text("search space (nested): " + ", ".join(f"{k}: {v}" for k, v in extra.items())))
+
+
+def _cost(name: str) -> str:
+    from ...models.costs import cost_summary
+
+    try:
+        return cost_summary(name)
+    except Exception as exc:  # noqa: BLE001 - a plugin recipe that cannot build with defaults
+        return f"unknown ({type(exc).__name__}: {exc})"
+
+
+def _needs_text(name: str) -> str:
+    """What a model needs from a cohort under the cpu profile, in words."""
+    from ...profiles import get_profile
+
+    try:
+        needs = reg.models.create(name).needs(get_profile("cpu"))
+    except Exception as exc:  # noqa: BLE001 - as above
+        return f"unknown ({type(exc).__name__}: {exc})"
+    parts = [
+        p for p, on in (("images", needs.images), ("clinical variables", needs.clinical), ("a GPU", needs.gpu)) if on
+    ]
+    if needs.masks != "none":
+        parts.append(
+            f"masks on {'the training cases' if needs.masks == 'training' else 'every case'}"
+            + (f" naming {', '.join(needs.structures)}" if needs.structures else "")
+        )
+    return ", ".join(parts) or "nothing (class priors only)"
 
 
 def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")):

@@ -204,6 +204,9 @@ class NeuralRecipe(ResectabilityModel):
     def uses_image(self) -> bool:
         return self.backbone is not None
 
+    def trains(self) -> str:
+        return f"a {self.backbone} network" if self.uses_image else "a clinical network"
+
     def needs(self, profile=None):
         """Images and clinical variables as its branches read them. Masks are optional for the auxiliary
         segmentation (without them the network trains without it), but required, naming what is read,

@@ -91,6 +91,9 @@ class ExpertEnsemble(ResectabilityModel):
         # masks come from the image expert: "predicted" when it segments, never "oracle" unnoticed
         self.mask_source = getattr(self.experts["image"], "mask_source", "none")
 
+    def trains(self) -> str:
+        return " and ".join(t for t in (expert.trains() for expert in self.experts.values()) if t)
+
     def needs(self, profile=None):
         image, clinical = (self.experts[role].needs(profile) for role in ROLES)
         return image | clinical
