@@ -88,10 +88,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 #: (importer, imported) arrows that break a rule and are known; remove each when it is fixed
-PENDING = {
-    # geometry -> data: contact.py still reads INDEX/canonical_name from data.labels instead of vocabulary
-    ("resectbench.geometry.contact", "resectbench.data.labels"),
-}
+PENDING: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

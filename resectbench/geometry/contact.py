@@ -22,8 +22,8 @@ import pandas as pd
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..data.labels import INDEX, canonical_name
 from ..errors import DataError
+from ..vocabulary import STRUCTURE_INDEX as INDEX, canonical_name
 from .centerline import centerline
 from .cross_section import measure_planes
 from .reconstruct import bridge_gaps

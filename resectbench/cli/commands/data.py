@@ -1,4 +1,4 @@
-"""``resectbench data synth|validate|info``: make, check and describe cohorts."""
+"""``resectbench data synth|template|validate|info``: make, check and describe cohorts."""
 
 from __future__ import annotations
 
@@ -103,6 +103,45 @@ def synth_cmd(
         f"wrote {meta['n']} cases to [bold]{path}[/bold] (profile {profile}, seed {seed}); "
         f"Bayes-optimal accuracy of the labels: {meta['bayes_optimal_accuracy']:.3f}"
     )
+
+
+@data_app.command("template")
+def template_cmd(
+    folder: Path = typer.Argument(
+        ..., help="MSD / nnU-Net folder (imagesTr/ or imagesTs/) or a plain folder of NIfTI images."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Write the two files here instead."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing clinical.csv / data_dictionary.csv."),
+):
+    """Start a cohort of your own: clinical.csv and data_dictionary.csv to fill in.
+
+    clinical.csv has one row per case found, the label and the 17 clinical variables blank;
+    data_dictionary.csv gives each variable's kind, unit and plausible range (adjust units, value maps
+    and missing-value tokens to your table). Existing files are refused unless --force.
+
+    Example: resectbench data template my-cohort
+    """
+    from ...data.template import LABEL_SPELLINGS, write_template
+
+    try:
+        (clinical_path, clinical), (dictionary_path, _) = write_template(folder, out, force).items()
+    except ResectbenchError as exc:
+        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
+        raise typer.Exit(1)
+    elsewhere = out is not None and out.expanduser().resolve() != folder.expanduser().resolve()
+    lines = [
+        f"wrote {clinical_path}: {len(clinical)} cases; fill in label ({LABEL_SPELLINGS}; blank only for new "
+        "patients) and the clinical values (blank = missing)",
+        f"wrote {dictionary_path}: the unit, kind and range of each variable; adjust it to how your table codes them",
+        f"next: {f'move both files into {folder}, then ' if elsewhere else ''}resectbench data validate {folder}",
+    ]
+    if not (folder / "dataset.json").exists():
+        lines.append(
+            "(validate and run read a cohort with a dataset.json naming its mask labels, see docs/data.md; "
+            f"new patients need none: resectbench predict RUN/MODEL {folder})"
+        )
+    for line in lines:
+        console.print(Text(line), soft_wrap=True)  # Text: paths and spellings are not markup
 
 
 _DICTIONARY_HELP = (
