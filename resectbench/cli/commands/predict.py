@@ -59,7 +59,7 @@ def predict_cmd(
     except ResectbenchError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2)
-    console.print(frame.to_string(index=False))
+    typer.echo(frame.to_string(index=False))  # a table: not re-wrapped at the terminal width
     scores = out / "scores.json"
     if scores.exists():
         import json
