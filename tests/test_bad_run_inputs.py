@@ -19,7 +19,14 @@ import pytest
 from typer.testing import CliRunner
 
 from resectbench.cli.app import build_app
-from resectbench.protocol.config import _KINDS, DataConfig, ExperimentConfig, ModelSpec, ProtocolConfig
+from resectbench.protocol.config import (
+    _KINDS,
+    DataConfig,
+    ExperimentConfig,
+    ExternalSpec,
+    ModelSpec,
+    ProtocolConfig,
+)
 from resectbench.protocol.coordination import UnitBoard, open_storage
 from resectbench.protocol.errors import ProtocolError
 
@@ -132,11 +139,12 @@ def test_every_config_key_is_type_checked():
     not know must be one the config builds itself (so a new field cannot slip past the check)."""
     wrong = {bool: "no", int: 1.5, float: "fast", str: 1, list[str]: "x", dict[str, Any]: 1}
     assert wrong.keys() == _KINDS.keys()
-    built = {"models", "protocol", "data", "profile_spec"}
+    built = {"models", "protocol", "data", "profile_spec", "externals"}
     for kind, section in (
         (ProtocolConfig, "protocol"),
         (DataConfig, "data"),
         (ModelSpec, "models"),
+        (ExternalSpec, "data.externals[0]"),
         (ExperimentConfig, ""),
     ):
         for f in fields(kind):
@@ -151,6 +159,7 @@ def test_every_config_key_is_type_checked():
                 "protocol": {"models": ["dummy"], "protocol": entry},
                 "data": {"models": ["dummy"], "data": entry},
                 "models": {"models": [{"name": "dummy", **entry}]},
+                "data.externals[0]": {"models": ["dummy"], "data": {"externals": [{"path": "b", **entry}]}},
                 "": {"models": ["dummy"], **entry},
             }[section]
             key = f"{section}.{f.name}" if section else f.name

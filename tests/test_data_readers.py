@@ -178,3 +178,12 @@ def test_a_toml_dictionary_can_rename_columns_too(tmp_path):
     (tmp_path / "site.toml").write_text('age = {column = "age_years"}\n')
     cohort = load_cohort(root, data_dictionary=tmp_path / "site.toml")
     assert list(cohort.clinical["age"]) == [60.0, 61.0, 62.0] and not cohort.info["ignored_columns"]
+
+
+def test_a_column_the_dictionary_marks_not_recorded_is_left_out(tmp_path):
+    root = write_msd(tmp_path / "ds", n=3)
+    (root / "data_dictionary.csv").write_text("variable,column,required\nca19_9_baseline,-,false\n")
+    cohort = load_cohort(root)  # the site's ca19_9_baseline means something else: not read
+    assert "ca19_9_baseline" not in cohort.clinical.columns
+    assert "does not record it" in cohort.info["ignored_columns"]["ca19_9_baseline"]
+    assert cohort.info["missing_variables"] == {"ca19_9_baseline": "optional in data_dictionary.csv"}

@@ -4,6 +4,11 @@ Continuous variables: z-score with training statistics, then KNN imputation (k =
 z-space (so CA 19-9 in U/mL does not dominate the neighbour distances), then z-scored again so
 imputed columns keep unit variance. Binary variables: mode imputation, kept as 0/1. Categorical
 variables: mode imputation, one-hot encoding (categories seen only at test time are all-zero).
+
+A table without a column the preprocessor was fitted on is refused: a whole variable left out changes what
+the model sees. Only a caller that means it adds the column as missing (:func:`with_absent_columns`), so the
+fitted imputers fill it from the training cases: an external cohort's allowed variables
+(resectbench/protocol/final.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,12 @@ import pandas as pd
 
 from ..errors import DataError
 from .schema import VariableSpec
+
+
+def with_absent_columns(clinical: pd.DataFrame, columns) -> pd.DataFrame:
+    """``clinical`` with ``columns`` added, every value missing: the opt-in way to transform a table that lacks
+    variables the preprocessor was fitted on (its imputers fill them)."""
+    return clinical.assign(**{col: np.nan for col in columns})
 
 
 class ClinicalPreprocessor:
@@ -38,7 +49,11 @@ class ClinicalPreprocessor:
     def _frame(self, df: pd.DataFrame) -> pd.DataFrame:
         missing = [c for cols in self.columns_.values() for c in cols if c not in df.columns]
         if missing:
-            raise DataError(f"clinical table lacks columns the preprocessor was fitted on: {', '.join(missing)}")
+            raise DataError(
+                f"clinical table lacks columns the preprocessor was fitted on: {', '.join(missing)} (an external "
+                "cohort of a run may lack them when allowed, to have them imputed: allow_missing_variables of its "
+                "[[data.externals]] entry, or --external-allow-missing NAME=VARIABLE)"
+            )
         out = df.copy()
         for col in self.columns_["continuous"] + self.columns_["binary"]:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)

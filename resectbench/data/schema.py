@@ -190,6 +190,11 @@ class DataDictionary:
         }
 
 
+#: a dictionary's ``column`` for a variable the cohort does not record, though a column of its name exists
+#: (a site's ``ca19_9_change`` holding an absolute change, not the percentage): the column is not read
+NOT_RECORDED = "-"
+
+
 def _plain(name: str) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
@@ -205,10 +210,16 @@ def clinical_columns(columns, dictionary: DataDictionary | None = None, where: s
     from difflib import get_close_matches
 
     declared = dictionary.variables if dictionary is not None else {}
-    by_column = {coding.column: var for var, coding in declared.items() if coding.column}
+    by_column = {
+        coding.column: var for var, coding in declared.items() if coding.column and coding.column != NOT_RECORDED
+    }
+    dropped = {var for var, coding in declared.items() if coding.column == NOT_RECORDED}
     known = {*CLINICAL_SCHEMA, *declared}
     renames, ignored, problems = {}, {}, []
     for col in columns:
+        if col in dropped:
+            ignored[col] = f"the data dictionary says this cohort does not record it (column = {NOT_RECORDED!r})"
+            continue
         var = by_column.get(col, col if col in known and col not in by_column.values() else None)
         if var is not None:
             if col != var and var in columns:

@@ -306,6 +306,21 @@ def _cohort_notes(cohort: dict) -> list[str]:
     return notes
 
 
+def _external_notes(runs: RunResults) -> list[str]:
+    """Development variables an external cohort does not record, filled in by the final models: its scores rest
+    on them, so a reader of the external board must see it."""
+    imputed: dict[str, set[str]] = {}
+    for m in runs.models.values():
+        for name, ext in m.external.items():
+            imputed.setdefault(name, set()).update(ext["metrics"].get("imputed_variables") or [])
+    return [
+        f"imputed for {name}: {', '.join(sorted(variables))} (not recorded there; filled in by each final "
+        "model's imputer, fitted on the development cohort)"
+        for name, variables in sorted(imputed.items())
+        if variables
+    ]
+
+
 def build_leaderboard(
     runs: RunResults,
     *,
@@ -336,7 +351,7 @@ def build_leaderboard(
     for i, r in enumerate(ranked, start=1):
         r.rank = i if math.isfinite(r.value(rank_by)) else None
 
-    notes = _cohort_notes(runs.manifest.get("cohort") or {}) + _fold_notes(runs.splits)
+    notes = _cohort_notes(runs.manifest.get("cohort") or {}) + _fold_notes(runs.splits) + _external_notes(runs)
     if not any(r.kind == "chance" for r in rows):
         notes.append(
             "no chance row: this run has no `dummy` model; add `--model dummy` to the run (same splits) "

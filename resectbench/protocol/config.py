@@ -24,6 +24,11 @@ TOML layout::
     data_dictionary = ""           # CSV/TOML/JSON dictionary used instead of the dataset's data_dictionary.csv
     external = ["data/site_b"]     # external cohorts scored by every final model (implies final_model)
 
+    [[data.externals]]             # an external cohort with options of its own (added to `external`)
+    path = "data/site_c"
+    data_dictionary = "site_c.toml"              # its dictionary (column names, units, codes) instead of its own
+    allow_missing_variables = ["ca19_9_change"]  # development variables it lacks: imputed by each final model
+
     [protocol]
     outer_folds = 5                # default 5, or the number of imported folds
     folds = ""                     # import the outer folds: nnU-Net splits_final.json, or CSV case_id,fold
@@ -46,7 +51,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -63,6 +68,7 @@ from .splits import INNER_MODES
 
 COMPOSE_KEYS = tuple(COMPONENT_SLOTS)
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_NAME_RE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
 @dataclass
@@ -121,6 +127,26 @@ class ProtocolConfig:
 
 
 @dataclass
+class ExternalSpec:
+    """An external cohort with options of its own (``[[data.externals]]``; docs/protocol.md)."""
+
+    path: str
+    #: its data dictionary (CSV/TOML/JSON: column names, units, value maps, missing tokens) used instead of the
+    #: cohort's own data_dictionary.csv; None: that one
+    data_dictionary: str | None = None
+    #: development variables its clinical table may lack: each final model's imputer (fitted on development cases)
+    #: fills them
+    allow_missing_variables: list[str] = field(default_factory=list)
+
+
+def external_name(path: str) -> str:
+    """An external cohort's name (its results folder ``models/<label>/external/<name>``): the cohort folder's (or
+    manifest file's) name, made a safe file name."""
+    p = Path(path)
+    return _NAME_RE.sub("-", p.stem if p.is_file() else p.name).strip("-") or "external"
+
+
+@dataclass
 class DataConfig:
     path: str | None = None  # None: the embedded synthetic cohort of the profile
     skip_invalid: bool = False
@@ -130,6 +156,8 @@ class DataConfig:
     data_dictionary: str | None = None
     #: external cohorts (folders or manifest CSVs) scored by every final model; never fitted on
     external: list[str] = field(default_factory=list)
+    #: external cohorts with options of their own; :meth:`ExperimentConfig.resolved` adds their paths to ``external``
+    externals: list[ExternalSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -180,12 +208,19 @@ class ExperimentConfig:
             data = replace(data, data_dictionary=str(Path(data.data_dictionary).resolve()))
         if isinstance(data.external, str) or not all(isinstance(v, str) for v in data.external):
             raise ProtocolError(f"data.external must be a list of paths, got {data.external!r}")
-        external = []
-        for path in data.external:
-            path = str(Path(path).resolve()) if Path(path).exists() else path
-            if path not in external:
-                external.append(path)
-        data = replace(data, external=external)
+        if not all(isinstance(e, ExternalSpec) for e in data.externals):
+            raise ProtocolError(f"data.externals must be a list of ExternalSpec, got {data.externals!r}")
+        externals = [
+            replace(e, path=_local(e.path), data_dictionary=_local(e.data_dictionary) if e.data_dictionary else None)
+            for e in data.externals
+        ]
+        twice = sorted({e.path for e in externals if [x.path for x in externals].count(e.path) > 1})
+        if twice:
+            raise ProtocolError(
+                f"data.externals lists {', '.join(twice)} twice; give each cohort's options in one entry"
+            )
+        external = list(dict.fromkeys([*map(_local, data.external), *(e.path for e in externals)]))
+        data = replace(data, external=external, externals=externals)
         return replace(self, protocol=proto, run_dir=run_dir, name=name, data=data, profile_spec=profile)
 
     def to_dict(self) -> dict:
@@ -204,7 +239,8 @@ class ExperimentConfig:
         unknown = set(data) - set(valid)
         if unknown:
             raise ProtocolError(f"unknown experiment key(s) {', '.join(sorted(unknown))}; valid: {', '.join(valid)}")
-        _check_types(cls, data, "")
+        # models may also be recipe names: checked below, where they are built
+        _check_types(cls, {k: v for k, v in data.items() if k != "models"}, "")
         models = data.pop("models", [])
         if not isinstance(models, list):
             raise ProtocolError(f"models must be a list of recipe names or [[models]] tables, got {models!r}")
@@ -238,6 +274,11 @@ class ExperimentConfig:
             raise ProtocolError(f"experiment file {path}: {exc}") from None
 
 
+def _local(path: str) -> str:
+    """``path`` made absolute when it exists (workers may start in another directory), else as given."""
+    return str(Path(path).resolve()) if Path(path).exists() else path
+
+
 def _build(kind, data: dict, section: str):
     if not isinstance(data, dict):
         raise ProtocolError(f"[{section}] must be a table, got {data!r}")
@@ -247,8 +288,19 @@ def _build(kind, data: dict, section: str):
         raise ProtocolError(
             f"unknown key(s) {', '.join(sorted(unknown))} in [{section}]; valid: {', '.join(sorted(valid))}"
         )
+    lacking = [
+        f.name for f in fields(kind) if f.default is MISSING and f.default_factory is MISSING and f.name not in data
+    ]
+    if lacking:
+        raise ProtocolError(f"[{section}] lacks the key(s) {', '.join(lacking)}")
     _check_types(kind, data, f"{section}.")
-    return kind(**data)
+    hints = get_type_hints(kind)
+    tables = {
+        key: [_build(_table_kind(hints[key]), item, f"{section}.{key}[{i}]") for i, item in enumerate(value)]
+        for key, value in data.items()
+        if _table_kind(hints[key])
+    }
+    return kind(**{**data, **tables})
 
 
 #: the field types a TOML value is checked against, with what the message asks for
@@ -260,6 +312,12 @@ _KINDS = {
     list[str]: "a list of strings",
     dict[str, Any]: "a table",
 }
+
+
+def _table_kind(hint):
+    """The dataclass ``X`` of a ``list[X]`` field (a list of tables, e.g. ``[[data.externals]]``), else None."""
+    args = get_args(hint)
+    return args[0] if get_origin(hint) is list and args and is_dataclass(args[0]) else None
 
 
 def _fits(value, hint) -> bool:
@@ -276,7 +334,8 @@ def _fits(value, hint) -> bool:
 
 def _check_types(kind, data: dict, prefix: str) -> None:
     """Each value of ``data`` against the type of ``kind``'s field of that name (``int | None`` also takes
-    None); fields of other types (models, sections) are checked where they are built."""
+    None; a list of dataclasses takes a list of tables, each checked where it is built); fields of other types
+    (sections) are checked where they are built."""
     hints = get_type_hints(kind)
     for key, value in data.items():
         hint, args = hints[key], get_args(hints[key])
@@ -286,6 +345,8 @@ def _check_types(kind, data: dict, prefix: str) -> None:
             hint = next(a for a in args if a is not type(None))
         if hint in _KINDS and not _fits(value, hint):
             raise ProtocolError(f"{prefix}{key} must be {_KINDS[hint]}, got {value!r}")
+        if _table_kind(hint) and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            raise ProtocolError(f"{prefix}{key} must be a list of tables ([[{prefix}{key}]]), got {value!r}")
 
 
 #: the rows a reader needs beside any model, at a cost of seconds: chance and the clinical variables alone
@@ -324,6 +385,9 @@ def merge_overrides(
     composes every model (default ``swinunetr-fusion``); in ``protocol``, ``data`` and ``top`` (profile,
     device, run_dir, storage, name) a value of None keeps the file's. ``data["allow_missing_variables"]``
     and ``data["external"]`` add to the file's lists and ``data["skip_invalid"]`` can only switch it on.
+    ``data["external_dictionary"]`` and ``data["external_allow_missing"]``, ``(NAME, VALUE)`` pairs
+    (``--external-dictionary NAME=PATH``, ``--external-allow-missing NAME=VARIABLE``), set options of the
+    external cohort named NAME (:func:`external_name`), the file's or one given here.
     ``references``: models named here (``models`` or ``parts``) get the reference rows beside them
     (:func:`with_references`); an experiment file's own list is left as written. ``params`` (``--param``)
     are fixed hyper-parameters of the models given (or the file's), over their own; not of the reference rows
@@ -343,16 +407,42 @@ def merge_overrides(
     data = dict(data or {})
     allow = [*base.data.allow_missing_variables, *(data.pop("allow_missing_variables", None) or [])]
     external = [*base.data.external, *(str(p) for p in (data.pop("external", None) or []))]
+    externals = _external_options(
+        external,
+        base.data.externals,
+        [("--external-dictionary", n, str(v)) for n, v in data.pop("external_dictionary", None) or []]
+        + [("--external-allow-missing", n, v) for n, v in data.pop("external_allow_missing", None) or []],
+    )
     skip = bool(data.pop("skip_invalid", False)) or base.data.skip_invalid
     data_cfg = replace(
         base.data,
         allow_missing_variables=allow,
         external=external,
+        externals=externals,
         skip_invalid=skip,
         **{k: (str(v) if isinstance(v, Path) else v) for k, v in data.items() if v is not None},
     )
     top = {k: (str(v) if isinstance(v, Path) else v) for k, v in top.items() if v is not None}
     return replace(base, models=specs, protocol=proto, data=data_cfg, **top)
+
+
+def _external_options(external: list[str], specs: list[ExternalSpec], options) -> list[ExternalSpec]:
+    """``specs`` with the command line's ``(option, NAME, VALUE)`` options set on the external cohort named
+    NAME (one of ``external`` or of ``specs``), refused naming the cohorts when none has that name."""
+    out = {_local(s.path): replace(s, allow_missing_variables=list(s.allow_missing_variables)) for s in specs}
+    by_name = {external_name(p): p for p in dict.fromkeys([*map(_local, external), *out])}
+    for option, name, value in options:
+        if name not in by_name:
+            known = ", ".join(by_name) or "none; add one with --external PATH"
+            raise ProtocolError(
+                f"{option} {name}={value}: no external cohort is named {name!r} (external cohorts: {known})"
+            )
+        spec = out.setdefault(by_name[name], ExternalSpec(by_name[name]))
+        if option == "--external-dictionary":
+            spec.data_dictionary = value
+        else:
+            spec.allow_missing_variables.append(value)
+    return list(out.values())
 
 
 def compose_spec(recipe: str, parts: dict[str, str | None], params: dict | None = None) -> ModelSpec:

@@ -6,27 +6,32 @@ on the inner 80 % with the inner 20 % for early stopping, as in every outer fold
 ``models/<label>/final/`` (:mod:`resectbench.models.persist`: weights-only checkpoint and fitted
 preprocessing as JSON, or a refit recipe). Its ``DONE`` marker makes it a resumable unit.
 
-An **external cohort** is read through the same readers and checks as the development cohort and
-scored by every final model; predictions and metrics go to ``models/<label>/external/<name>/`` like a
-fold's. Nothing fitted ever sees an external case: final models are fitted on development cases only
-and external cohorts are only ever passed to ``predict_proba`` and ``extra_outputs``.
+An **external cohort** is read through the same readers and checks as the development cohort (through its
+own data dictionary, :class:`.config.ExternalSpec`) and scored by every final model; predictions and metrics
+go to ``models/<label>/external/<name>/`` like a fold's. Nothing fitted ever sees an external case: final
+models are fitted on development cases only and external cohorts are only ever passed to ``predict_proba``
+and ``extra_outputs``. A development variable the cohort lacks is refused unless its options allow it; an
+allowed one is added as missing, so each final model's imputer (fitted on development cases) fills it, and
+recorded with the scores.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import registry as reg
+from ..data.clinical import with_absent_columns
+from ..data.readers.load import find_dictionary
 from ..models import persist
 from ..vocabulary import CLASS_NAMES, RunFiles as F
 from .assembly import Benchmark, _groups, _now, load_data
+from .config import ExternalSpec, external_name
 from .errors import ProtocolError
 from .events import RunListener, Unit
 from .metrics import classification_metrics, dice_by_structure
@@ -34,8 +39,6 @@ from .seeding import derive_seed
 from .splits import DEVELOPMENT, development_split
 from .store import csv_text, write_json_atomic, write_text_atomic
 from .unit import check_proba, fit_context, model_info, prediction_frame, trials_frame, tune
-
-_NAME_RE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
 @dataclass(frozen=True)
@@ -193,22 +196,60 @@ def external_names(paths: list[str]) -> dict[str, str]:
     """name -> path; the name is the cohort folder's (or manifest file's) name, made a safe file name."""
     out: dict[str, str] = {}
     for path in paths:
-        p = Path(path)
-        name = _NAME_RE.sub("-", p.stem if p.is_file() else p.name).strip("-") or "external"
+        name = external_name(path)
         if name in out and out[name] != str(path):
             raise ProtocolError(f"external cohorts {out[name]} and {path} have the same name {name!r}; rename one")
         out[name] = str(path)
     return out
 
 
-def load_external(bench: Benchmark, path: str, listener: RunListener):
-    from dataclasses import replace
+def external_cohorts(bench: Benchmark) -> dict[str, ExternalSpec]:
+    """name -> the external cohort with its options (``[[data.externals]]``; none for a plain path), its allowed
+    missing variables checked against the development variables (the only ones a final model is fitted on)."""
+    options = {spec.path: spec for spec in bench.config.data.externals}
+    out = {
+        name: options.get(path, ExternalSpec(path)) for name, path in external_names(bench.config.data.external).items()
+    }
+    development = list(bench.cohort.clinical.columns)
+    for name, spec in out.items():
+        unknown = [v for v in spec.allow_missing_variables if v not in development]
+        if unknown:
+            raise ProtocolError(
+                f"external cohort {name}: allow_missing_variables {', '.join(unknown)}: not a development variable "
+                f"(the final models are fitted on {', '.join(development) or 'no clinical variable'})"
+            )
+    return out
 
-    data = replace(bench.config.data, path=path, data_dictionary=None, skip_invalid=bench.config.data.skip_invalid)
+
+def load_external(bench: Benchmark, name: str, spec: ExternalSpec, listener: RunListener):
+    """The external cohort read through its own data dictionary, with the development variables it lacks and
+    may lack added as missing (``info["imputed_variables"]``); one it may not lack is refused, naming the option."""
+    development = list(bench.cohort.clinical.columns)
+    dictionary = find_dictionary(spec.path, spec.data_dictionary)
+    # the reader refuses a dictionary variable without a column, naming the development cohort's option; for a
+    # development variable the check below decides instead, naming this cohort's
+    listed = [v for v in (dictionary.variables if dictionary is not None else ()) if v in development]
+    data = replace(
+        bench.config.data, path=spec.path, data_dictionary=spec.data_dictionary, allow_missing_variables=listed
+    )
     cohort = load_data(replace(bench.config, data=data), listener)
     if cohort.fingerprint == bench.cohort.fingerprint:
-        raise ProtocolError(f"external cohort {path} is the development cohort itself (same fingerprint)")
-    return cohort
+        raise ProtocolError(f"external cohort {spec.path} is the development cohort itself (same fingerprint)")
+    absent = [v for v in development if v not in cohort.clinical.columns]
+    refused = [v for v in absent if v not in spec.allow_missing_variables]
+    if refused:
+        raise ProtocolError(
+            f"external cohort {name} ({spec.path}): its clinical table has no column for development variable(s) "
+            f"{', '.join(refused)}, which the final models are fitted on. If a column holds it under another name, "
+            "give that name as its `column` in the cohort's data dictionary (data_dictionary of its "
+            f"[[data.externals]] entry, or --external-dictionary {name}=PATH); if the cohort does not record it, "
+            "allow each final model to impute it from the development cohort: allow_missing_variables = "
+            f"{json.dumps(refused)} in its [[data.externals]] entry, or "
+            + " ".join(f"--external-allow-missing {name}={v}" for v in refused)
+        )
+    schema = {**cohort.clinical_schema, **{v: bench.cohort.clinical_schema[v] for v in absent}}
+    info = {**cohort.info, "imputed_variables": absent}
+    return replace(cohort, clinical=with_absent_columns(cohort.clinical, absent), clinical_schema=schema, info=info)
 
 
 def external_dir(bench: Benchmark, label: str, name: str) -> Path:
@@ -235,6 +276,11 @@ def score_external(bench: Benchmark, label: str, model, name: str, cohort, ctx) 
         infer_seconds_per_case=infer_seconds / max(1, len(ids)),
         class_counts={c: int((labels == i).sum()) for i, c in enumerate(CLASS_NAMES)},
     )
+    metrics.update(
+        # recorded with the scores they rest on: variables the cohort lacks, and the dictionary it was read through
+        imputed_variables=cohort.info["imputed_variables"],
+        data_dictionary=(cohort.info.get("data_dictionary") or {}).get("path"),
+    )
     write_text_atomic(folder / F.PREDICTIONS, csv_text(prediction_frame(ids, labels, proba, cohort=name)))
     write_json_atomic(folder / F.METRICS, metrics)
     write_text_atomic(folder / F.DONE, "")
@@ -253,7 +299,7 @@ def finish_models(
     (``wait``) or left to it."""
     listener = listener or RunListener()
     cfg = bench.config
-    externals = external_names(list(cfg.data.external))
+    externals = external_cohorts(bench)
     done: dict = {"final": {}, "external": {}}
     if bench.store is None or not (cfg.protocol.final_model or externals):
         return done
@@ -283,7 +329,7 @@ def finish_models(
     return done
 
 
-def _finished(bench: Benchmark, label: str, externals: dict[str, str]) -> bool:
+def _finished(bench: Benchmark, label: str, externals: dict[str, ExternalSpec]) -> bool:
     return final_done(bench, label) and all((external_dir(bench, label, n) / F.DONE).exists() for n in externals)
 
 
@@ -293,6 +339,10 @@ def _finish_model(bench: Benchmark, label: str, externals: dict, cohorts: dict, 
     todo = [n for n in externals if not (external_dir(bench, label, n) / F.DONE).exists()]
     if final_done(bench, label) and not todo:  # finished by another process since the last look
         return
+    for name in todo:  # read (or refused) before the final model costs a fit
+        if name not in cohorts:
+            listener.message(f"loading external cohort {name}")
+            cohorts[name] = load_external(bench, name, externals[name], listener)
     ctx = fit_context(bench, final_unit(label), derive_seed(bench.config.protocol.seed, "fit", "final"))
     t0 = time.perf_counter()
     if final_done(bench, label):
@@ -302,18 +352,21 @@ def _finish_model(bench: Benchmark, label: str, externals: dict, cohorts: dict, 
         model = fit_final(bench, label, listener)
         done["final"][label] = {"fit_seconds": time.perf_counter() - t0}
     for name in todo:
-        if name not in cohorts:
-            listener.message(f"loading external cohort {name}")
-            cohorts[name] = load_external(bench, externals[name], listener)
         listener.message(f"{label}: scoring external cohort {name}")
         t1 = time.perf_counter()
         metrics = score_external(bench, label, model, name, cohorts[name], ctx)
         done["external"][f"{label}/{name}"] = {"seconds": time.perf_counter() - t1, "macro_f1": metrics["macro_f1"]}
 
 
-def _write_external_index(bench: Benchmark, externals: dict[str, str]) -> None:
+def _write_external_index(bench: Benchmark, externals: dict[str, ExternalSpec]) -> None:
+    """Each external cohort's path and options (``data_dictionary`` None: the cohort's own); the variables it
+    lacked and the dictionary file read are recorded with each model's scores (metrics.json)."""
     path = bench.store.root / F.EXTERNAL_INFO
     index = json.loads(path.read_text()) if path.exists() else {}
-    for name, source in externals.items():
-        index.setdefault(name, {})["path"] = source
+    for name, spec in externals.items():
+        index.setdefault(name, {}).update(
+            path=spec.path,
+            data_dictionary=spec.data_dictionary,
+            allow_missing_variables=spec.allow_missing_variables,
+        )
     write_json_atomic(path, index)

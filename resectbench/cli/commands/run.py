@@ -109,6 +109,19 @@ def parse_params(items: list[str] | None) -> dict:
     return out
 
 
+def _named(items: list[str] | None, option: str, what: str) -> list[tuple[str, str]]:
+    """``["site_b=x.toml"]`` -> ``[("site_b", "x.toml")]``: a value for the external cohort of that name."""
+    out = []
+    for item in items or []:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip() or not value.strip():
+            raise typer.BadParameter(
+                f"{item!r} is not NAME={what} (NAME: the external cohort's name)", param_hint=option
+            )
+        out.append((name.strip(), value.strip()))
+    return out
+
+
 def _error(exc: Exception, storage: str | None):
     """Print the error literally, the storage password masked wherever a driver message repeats it."""
     from ...protocol.coordination import scrub
@@ -304,6 +317,22 @@ def run_cmd(
         "and scored on it. Add one to a finished run with `resectbench run --run-dir RUN --external PATH`: "
         "nothing done is recomputed.",
     ),
+    external_dictionary: Optional[List[str]] = typer.Option(
+        None,
+        "--external-dictionary",
+        metavar="NAME=PATH",
+        help="Data dictionary (CSV/TOML/JSON: column names, units, value maps, missing tokens) of the external "
+        "cohort NAME (its folder's name, e.g. site_b=site_b.toml), used instead of its own data_dictionary.csv; "
+        "repeatable.",
+    ),
+    external_allow_missing: Optional[List[str]] = typer.Option(
+        None,
+        "--external-allow-missing",
+        metavar="NAME=VARIABLE",
+        help="A development variable the external cohort NAME does not record (e.g. site_b=ca19_9_change): "
+        "each final model imputes it with its imputer fitted on the development cohort; recorded with the "
+        "scores and on the board. Repeatable.",
+    ),
     final_model: Optional[bool] = typer.Option(
         None,
         "--final-model/--no-final-model",
@@ -329,6 +358,8 @@ def run_cmd(
       resectbench run --config experiment.toml --storage postgresql://me@db/resect --run-dir runs/big
 
       resectbench run --run-dir runs/big --external data/site_b   # score final models on another site
+
+      resectbench run --run-dir runs/big --external data/site_c --external-dictionary site_c=site_c.toml --external-allow-missing site_c=ca19_9_change
     """
     from ...protocol import ExperimentConfig, run_benchmark
     from ...protocol.config import merge_overrides
@@ -369,6 +400,8 @@ def run_cmd(
                 "allow_missing_variables": allow_missing_variable,
                 "data_dictionary": data_dictionary,
                 "external": external,
+                "external_dictionary": _named(external_dictionary, "--external-dictionary", "PATH"),
+                "external_allow_missing": _named(external_allow_missing, "--external-allow-missing", "VARIABLE"),
             },
             profile=profile,
             device=device,
