@@ -39,9 +39,7 @@ def embeddings(run_dir: Path, label: str, profile: str, fold: int, params: dict)
 
     from resectbench import registry
     from resectbench.data import default_cohort
-    from resectbench.data.clinical import ClinicalPreprocessor
     from resectbench.models.base import FitContext
-    from resectbench.models.cascade import train_localiser
     from resectbench.models.engine import load_weights
     from resectbench.models.engine.head_refit import image_embeddings
     from resectbench.profiles import get_profile
@@ -59,13 +57,12 @@ def embeddings(run_dir: Path, label: str, profile: str, fold: int, params: dict)
     recipe = registry.models.create("swinunetr-fusion", **params)
     resolved = recipe._resolved(ctx)
     train = parts["train"]
-    recipe.preprocessor = ClinicalPreprocessor().fit(train.clinical.loc[list(train.case_ids)], train.clinical_schema)
-    recipe.localiser, recipe._centres = train_localiser(train, ctx, resolved["cascade"]), {}  # from the run's cache
-    recipe.net = recipe.build(recipe.preprocessor.n_features, resolved, segment=True)
+    recipe.model_input = recipe._model_input(resolved).fit(train, ctx)  # the localiser from the run's cache
+    recipe.net = recipe.build(recipe.model_input.preprocessor.n_features, resolved, segment=True)
     recipe.net.load_state_dict(load_weights(run_dir / "work" / label / f"fold_0_{fold}" / "best_weights.pt"))
     out = {}
     for name, part in parts.items():
-        arrays = recipe._arrays(part, ctx, resolved, labels=True, masks=False, centres=recipe._predicted_centres(part))
+        arrays = recipe.model_input.inference(part, ctx, labels=True)
         out[name] = (
             image_embeddings(recipe.net, arrays, batch_size=2, device="cpu").numpy(),
             arrays.clinical,

@@ -296,12 +296,29 @@ def test_predict_reads_a_plain_folder_of_images_and_names_what_a_fusion_model_la
         build_app(), ["predict", str(run_dir / "cnn3d-fusion"), str(plain), "-o", str(tmp_path / "o")]
     )
     assert res.exit_code == 2, res.output
-    assert "uses clinical variables and the cohort has none" in " ".join(res.output.split())
+    said = " ".join(res.output.split())
+    assert "their clinical table has no column for age, sex," in said and "--allow-missing-variable bmi" in said
     # the clinical table beside the images is all the fusion model needs
     table = pd.read_csv(new.root / "clinical.csv", dtype=str, keep_default_na=False).drop(columns=["label"])
     table.to_csv(plain / "clinical.csv", index=False)
     frame = _predict_frame(run_dir, plain, tmp_path / "o")
     assert set(frame.index) == set(new.case_ids) and "label" not in frame.columns
+    # a site that does not record a variable: named, then filled by the model's imputer when allowed, recorded
+    table.drop(columns=["ca19_9_change"]).rename(columns={"glucose": "blood_glucose"}).to_csv(
+        plain / "clinical.csv", index=False
+    )
+    (tmp_path / "site.toml").write_text('glucose = {column = "blood_glucose"}\n')
+    argv = ["predict", str(run_dir / "cnn3d-fusion"), str(plain), "-o", str(tmp_path / "s")]
+    res = CliRunner().invoke(build_app(), [*argv, "--data-dictionary", str(tmp_path / "site.toml")])
+    assert res.exit_code == 2 and "--allow-missing-variable ca19_9_change" in " ".join(res.output.split())
+    res = CliRunner().invoke(
+        build_app(),
+        [*argv, "--data-dictionary", str(tmp_path / "site.toml"), "--allow-missing-variable", "ca19_9_change"],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "s" / "findings.json").read_text())["imputed_variables"] == ["ca19_9_change"]
+    res = CliRunner().invoke(build_app(), [*argv, "--allow-missing-variable", "ca19_9_absolute"])
+    assert res.exit_code == 2 and "not a development variable" in res.output
     # a folder with no images says so
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(

@@ -19,6 +19,7 @@ from resectbench import registry
 from resectbench.errors import TrainingError
 from resectbench.models.base import FitContext
 from resectbench.models.engine import trainer as trainer_module
+from resectbench.models.inputs import ModelInput
 from resectbench.models.recipes.compose import NeuralRecipe, compose_search_space
 from resectbench.models.recipes.settings import FLAT_KEYWORDS, GROUPS, InputSettings, LossSettings, TrainingSettings
 from resectbench.profiles import get_profile
@@ -169,11 +170,8 @@ def test_hyper_parameters_come_flat_or_as_their_group():
 def test_forward_shapes_and_one_step_lowers_the_loss(name, parts, ctx):
     train = parts[0]
     recipe = make(name)
-    from resectbench.data.clinical import ClinicalPreprocessor
-
-    recipe.preprocessor = ClinicalPreprocessor().fit(train.clinical, train.clinical_schema)
     resolved = recipe._resolved(ctx)
-    arrays = recipe._arrays(train, ctx, resolved, labels=True, masks=True)
+    arrays = recipe._model_input(resolved).fit(train, ctx).training(train, ctx)
     schedule = recipe.build_schedule()
     segment = recipe.uses_image and schedule.uses_segmentation
     torch.manual_seed(0)
@@ -251,16 +249,15 @@ def test_fit_predicts_without_masks_logs_schedule_and_is_deterministic(name, par
 @pytest.mark.parametrize("name", NEURAL)
 def test_non_finite_input_stops_the_fit_naming_epoch_and_case(name, parts, ctx, monkeypatch):
     train, valid, _ = parts
-    original = NeuralRecipe._arrays
+    original = ModelInput.training
 
-    def poisoned(self, cohort, *args, **kwargs):
-        arrays = original(self, cohort, *args, **kwargs)
-        if kwargs.get("masks"):  # the training part
-            arrays.clinical = arrays.clinical.copy()
-            arrays.clinical[1, 0] = np.inf
+    def poisoned(self, cohort, ctx):
+        arrays = original(self, cohort, ctx)
+        arrays.clinical = arrays.clinical.copy()
+        arrays.clinical[1, 0] = np.inf
         return arrays
 
-    monkeypatch.setattr(NeuralRecipe, "_arrays", poisoned)
+    monkeypatch.setattr(ModelInput, "training", poisoned)
     with pytest.raises(TrainingError, match=rf"epoch 1: non-finite clinical input .*{train.case_ids[1]}"):
         make(name).fit(train, valid, ctx)
 

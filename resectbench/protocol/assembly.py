@@ -250,7 +250,10 @@ def _cohort_info(cohort) -> dict:
     info = dict(getattr(cohort, "info", {}) or {})
     labels = np.asarray(cohort.labels, dtype=int)
     info.update(
-        n_cases=int(len(labels)), class_counts={name: int((labels == i).sum()) for i, name in enumerate(CLASS_NAMES)}
+        n_cases=int(len(labels)),
+        class_counts={name: int((labels == i).sum()) for i, name in enumerate(CLASS_NAMES)},
+        # what final models are fitted on: new cases (predict) are checked against it
+        clinical_variables=list(cohort.clinical.columns),
     )
     info.setdefault("bayes_optimal_accuracy", None)
     return info

@@ -29,7 +29,7 @@ from .config import ExperimentConfig
 from .errors import ProtocolError
 from .events import RunListener
 from .final import load_final, read_final_info
-from .store import csv_text, write_json_atomic, write_text_atomic
+from .store import RunStore, csv_text, write_json_atomic, write_text_atomic
 
 
 def model_dir_of(path: str | Path) -> Path:
@@ -71,14 +71,17 @@ def predict(
     device: str = "auto",
     masks: str | Path | None = None,
     mask_labels: str | Path | None = None,
+    data_dictionary: str | Path | None = None,
+    allow_missing_variables=(),
     listener: RunListener | None = None,
 ) -> pd.DataFrame:
     """Class probabilities (and masks, contacts, NCCN rule for segmenting models) of every case of ``source``.
 
     ``masks``: a folder of another segmenter's label maps for these cases (``CASE_ID.nii.gz``; ``mask_labels``
     their label map), for the models that read masks at inference: one fitted on such masks (mask source
-    ``external``) or an oracle."""
-    from ..data import load_cohort
+    ``external``) or an oracle. ``data_dictionary``: read the cases' table through this dictionary (the site's
+    column names, units, codes) instead of their folder's; ``allow_missing_variables``: development variables
+    the cases do not record, filled by the final model's imputer (fitted on development cases) and recorded."""
     from .assembly import load_data
 
     listener = listener or RunListener()
@@ -102,8 +105,12 @@ def predict(
     if out.exists() and not out.is_dir():
         raise ProtocolError(f"--out {out}: is a file; predict writes a folder (predictions.csv, findings.json, masks/)")
     t0 = time.perf_counter()
-    cohort = load_cohort(source, check_volumes=True, require_labels=False)
+    development = _development_variables(run_dir, model)
+    cohort = _read_cases(source, data_dictionary, development)
     timings["read_seconds"] = time.perf_counter() - t0
+    imputed = []
+    if model.needs(ctx.profile).clinical:
+        cohort, imputed = _fill_allowed(cohort, development, tuple(allow_missing_variables), info["label"])
     if masks is not None:
         cohort = _use_masks(model, cohort, masks, mask_labels, info["label"])
     _check_inference_needs(model, cohort, ctx, info["label"])
@@ -135,6 +142,10 @@ def predict(
             "recipe": info["recipe"],
             "run_dir": str(run_dir),
             "cases": findings,
+            "imputed_variables": imputed,
+            "data_dictionary": cohort.info.get("data_dictionary", {}).get("path")
+            if cohort.info.get("data_dictionary")
+            else None,
             "timings": timings,
         },
     )
@@ -143,6 +154,59 @@ def predict(
     else:  # an earlier prediction's scores into the same folder would read as this one's
         (out / "scores.json").unlink(missing_ok=True)
     return frame
+
+
+def _development_variables(run_dir: Path, model) -> list[str]:
+    """The clinical variables the final model is fitted on: the run's record, else its fitted preprocessor's."""
+    recorded = ((RunStore(run_dir).read_manifest() or {}).get("cohort") or {}).get("clinical_variables")
+    if recorded is not None:
+        return list(recorded)
+    fitted = getattr(getattr(model, "preprocessor", None), "columns_", None) or {}
+    return [c for cols in fitted.values() for c in cols]
+
+
+def _read_cases(source, data_dictionary, development: list[str]):
+    """The new cases through their dictionary; a development variable it lists but the table lacks is decided
+    by :func:`_fill_allowed` (against the development cohort), not by the reader."""
+    from ..data import load_cohort
+    from ..data.readers.load import find_dictionary
+
+    dictionary = find_dictionary(source, data_dictionary, require_labels=False)
+    listed = [v for v in (dictionary.variables if dictionary is not None else ()) if v in development]
+    cohort = load_cohort(
+        source,
+        check_volumes=True,
+        require_labels=False,
+        data_dictionary=data_dictionary,
+        allow_missing_variables=listed,
+    )
+    return cohort
+
+
+def _fill_allowed(cohort, development: list[str], allow: tuple[str, ...], label: str):
+    """``cohort`` with the development variables it lacks and may lack added as missing (the final model's
+    imputer fills them); one it may not lack, or an allowed name that is no development variable, is refused."""
+    from dataclasses import replace
+
+    from ..data.clinical import with_absent_columns
+
+    unknown = [v for v in allow if v not in development]
+    if unknown:
+        raise ProtocolError(
+            f"--allow-missing-variable {', '.join(unknown)}: not a development variable (model {label!r} is fitted "
+            f"on {', '.join(development)})"
+        )
+    absent = [v for v in development if v not in cohort.clinical.columns]
+    refused = [v for v in absent if v not in allow]
+    if refused:
+        raise ProtocolError(
+            f"model {label!r} cannot predict these cases: their clinical table has no column for {', '.join(refused)}, "
+            "which the model is fitted on (map a column of another name with `column` in a --data-dictionary, or let "
+            "the model's imputer fill it: " + " ".join(f"--allow-missing-variable {v}" for v in refused) + ")"
+        )
+    if not absent:
+        return cohort, []
+    return replace(cohort, clinical=with_absent_columns(cohort.clinical, absent)), absent
 
 
 def _use_masks(model, cohort, masks, mask_labels, label: str):

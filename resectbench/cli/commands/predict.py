@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -32,6 +32,20 @@ def predict_cmd(
         help="Another segmenter's label maps for these cases (CASE_ID.nii.gz, e.g. nnU-Net output), for a model "
         "fitted with masks=FOLDER (mask source external) or an oracle.",
     ),
+    data_dictionary: Optional[Path] = typer.Option(
+        None,
+        "--data-dictionary",
+        metavar="PATH",
+        help="Read the cases' clinical table through this dictionary (a CSV/TOML/JSON file: the site's column names, "
+        "units, codes) instead of their folder's data_dictionary.csv.",
+    ),
+    allow_missing_variable: Optional[List[str]] = typer.Option(
+        None,
+        "--allow-missing-variable",
+        metavar="NAME",
+        help="A clinical variable the model is fitted on that these cases do not record: filled by the model's "
+        "imputer (fitted on the development cases) and recorded in findings.json (repeatable).",
+    ),
     mask_labels: Optional[Path] = typer.Option(
         None,
         "--mask-labels",
@@ -55,7 +69,16 @@ def predict_cmd(
     from ...protocol.predict import predict
 
     try:
-        frame = predict(model, cases, out, device=device, masks=masks, mask_labels=mask_labels)
+        frame = predict(
+            model,
+            cases,
+            out,
+            device=device,
+            masks=masks,
+            mask_labels=mask_labels,
+            data_dictionary=data_dictionary,
+            allow_missing_variables=tuple(allow_missing_variable or ()),
+        )
     except ResectbenchError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2)

@@ -28,10 +28,10 @@ from ... import registry, search_space as ss
 from ...errors import RegistryError
 from ...vocabulary import COMPONENT_SLOTS
 from ..base import N_CLASSES, FitContext, ResectabilityModel
-from ..cascade import cut_windows, training_centres, true_centres
-from ..engine import CaseArrays, TrainConfig, predict, resolve_device, seed_everything, train_network
+from ..engine import TrainConfig, predict, resolve_device, seed_everything, train_network
 from ..engine.metrics import per_structure_dice
 from ..engine.precision import resolve_amp
+from ..inputs import ModelInput
 from ..network import MultitaskNet
 from .settings import (
     FLAT_KEYWORDS,
@@ -175,11 +175,9 @@ class NeuralRecipe(ResectabilityModel):
         self.inputs: InputSettings = groups["inputs"]
         # fitted state
         self.net: MultitaskNet | None = None
-        self.preprocessor = None
+        self.model_input: ModelInput | None = None  # clinical preprocessing, volumes, the cascade's localiser
         self.config: TrainConfig | None = None
         self.fit_result = None
-        self.localiser = None  # the cascade's stage 1 (profiles with a ``cascade``)
-        self._centres: dict[tuple, tuple] = {}  # (cohort fingerprint, case id) -> (centre mm, source)
         self._resolved_cfg: dict | None = None
         self._last_prediction: tuple | None = None  # ((fingerprint, case ids), Predictions) of the fitted net
 
@@ -238,75 +236,20 @@ class NeuralRecipe(ResectabilityModel):
             because=tuple(because),
         )
 
-    def _image_config(self, resolved):
-        from ...data.images import ImageConfig
-
-        kwargs = {"target_spacing": resolved["spacing"], "roi": resolved["roi"]}
-        if resolved.get("cascade"):
-            # the cache holds the fine-grid context and the model's window is cut from it; no flips or
-            # 90-degree turns: a window holds no body to tell left from right by, and flipping it
-            # swaps side-specific labels (SMA vs SMV, aorta vs IVC)
-            from ...data.transforms import AugmentationConfig
-
-            kwargs.update(
-                roi=tuple(resolved["cascade"].context_roi),
-                augmentation=AugmentationConfig(flip_prob=0.0, rot90_prob=0.0),
-            )
-        if self.inputs.hu_clip:
-            kwargs["hu_clip"] = self.inputs.hu_clip
-        return ImageConfig(**kwargs)
-
-    def _store(self, ctx: FitContext, resolved):
-        """The volume cache shared by every fold and trial (``ctx.cache_dir``; None = the user cache)."""
-        from ...data.images import VolumeStore
-
-        return VolumeStore(ctx.cache_dir, self._image_config(resolved))
-
-    def _arrays(
-        self,
-        cohort,
-        ctx: FitContext,
-        resolved,
-        *,
-        labels: bool,
-        masks: bool,
-        centres: dict | None = None,
-        margin: int = 0,
-    ) -> CaseArrays:
-        """Preprocessed clinical rows (+ cached volumes) of ``cohort``; masks only when asked (training and
-        inner validation, never a test case).
-
-        With a cascade, each volume is the window of ``roi + 2 * margin`` voxels around ``centres[case]``
-        (world mm); the training transform cuts the model's ``roi`` from it at a random offset."""
-        clinical = self.preprocessor.transform(cohort.clinical.loc[list(cohort.case_ids)])
-        arrays = CaseArrays(
-            case_ids=list(cohort.case_ids),
-            clinical=np.asarray(clinical, dtype=np.float32),
-            labels=np.asarray(cohort.labels) if labels else None,
+    def _model_input(self, resolved) -> ModelInput:
+        """The (unfitted) input pipeline of this recipe under the resolved profile settings."""
+        return ModelInput(
+            resolved["roi"],
+            resolved["spacing"],
+            cascade=resolved["cascade"],
+            hu_clip=self.inputs.hu_clip,
+            images=self.uses_image,
         )
-        if self.uses_image:
-            progress = None
-            if ctx.on_progress is not None:
-                progress = lambda done, total, cid: ctx.on_progress(done, total, f"preprocessing {cid}")  # noqa: E731
-            vols = self._store(ctx, resolved).get(cohort, on_progress=progress)
-            if centres is not None:
-                vols = cut_windows(vols, centres, np.asarray(resolved["roi"]) + 2 * margin)
-            arrays.images = [vols[c]["image"] for c in arrays.case_ids]
-            if masks:
-                arrays.segs = [vols[c]["seg"] for c in arrays.case_ids]
-                arrays.has_mask = np.array([bool(vols[c]["has_mask"]) for c in arrays.case_ids])
-        return arrays
 
-    def _predicted_centres(self, cohort) -> dict | None:
-        """The localiser's window centre per case (None without a cascade); computed once per case of a
-        cohort (keyed by the cohort's fingerprint too: another cohort may reuse the case ids)."""
-        if self.localiser is None:
-            return None
-        source = getattr(cohort, "fingerprint", None)
-        todo = cohort.subset([c for c in cohort.case_ids if (source, c) not in self._centres])
-        if len(todo.case_ids):
-            self._centres.update({(source, c): v for c, v in self.localiser.centres(todo).items()})
-        return {c: self._centres[(source, c)][0] for c in cohort.case_ids}
+    @property
+    def localiser(self):
+        """The cascade's stage 1 (profiles with a ``cascade``), else None."""
+        return self.model_input.localiser if self.model_input is not None else None
 
     # -- building the network --------------------------------------------------------------------
     def build(self, in_features: int, resolved: dict, *, segment: bool) -> MultitaskNet:
@@ -376,7 +319,7 @@ class NeuralRecipe(ResectabilityModel):
         if self.inputs.augment:
             from ...data.transforms import train_augmentation
 
-            transforms.append(train_augmentation(self._image_config(resolved), seed))
+            transforms.append(train_augmentation(self.model_input.image, seed))
         if resolved["patch_size"]:
             from monai.transforms import RandSpatialCropd
 
@@ -395,27 +338,12 @@ class NeuralRecipe(ResectabilityModel):
 
     # -- the ResectabilityModel interface ---------------------------------------------------------
     def fit(self, train, valid, ctx: FitContext) -> "NeuralRecipe":
-        from ...data.clinical import ClinicalPreprocessor
-
         device = resolve_device(ctx.device)
         resolved = self._resolved(ctx)
         seed_everything(ctx.seed)
-        # fitted on the training part only (no leakage into validation or test)
-        self.preprocessor = ClinicalPreprocessor().fit(train.clinical.loc[list(train.case_ids)], train.clinical_schema)
-        train_centres = None
-        if resolved["cascade"] is not None:
-            from ..cascade import train_localiser
-
-            self.localiser, self._centres = train_localiser(train, ctx, resolved["cascade"]), {}
-            train_centres = training_centres(self._store(ctx, resolved).get(train), self.localiser, train)
-        margin = resolved["cascade"].jitter_vox if resolved["cascade"] is not None else 0
-        train_arrays = self._arrays(train, ctx, resolved, labels=True, masks=True, centres=train_centres, margin=margin)
-        valid_arrays = (
-            # masks too: the checkpoint weighs validation tumour Dice (engine.trainer.checkpoint_score)
-            self._arrays(valid, ctx, resolved, labels=True, masks=True, centres=self._predicted_centres(valid))
-            if valid is not None and len(valid.case_ids)
-            else None
-        )
+        self.model_input = self._model_input(resolved).fit(train, ctx)
+        train_arrays = self.model_input.training(train, ctx)
+        valid_arrays = self.model_input.validation(valid, ctx) if valid is not None and len(valid.case_ids) else None
         seed_everything(ctx.seed)  # same initial weights whatever the data loading did
         schedule = self.build_schedule()
         strategy = self.build_balancing(ctx.seed)
@@ -471,9 +399,7 @@ class NeuralRecipe(ResectabilityModel):
             objective = getattr(strategy, "head_objective", "fused")
             if objective == "auto":
                 objective = "unimodal" if has_modality_heads(self.net.fusion) else "fused"
-            self._refit_head(
-                train, valid_arrays, cls_loss, ctx, resolved, steps, keep_joint=not withheld, objective=objective
-            )
+            self._refit_head(train, valid_arrays, cls_loss, ctx, steps, keep_joint=not withheld, objective=objective)
         return self
 
     def _refit_head(
@@ -482,7 +408,6 @@ class NeuralRecipe(ResectabilityModel):
         valid_arrays,
         cls_loss,
         ctx: FitContext,
-        resolved,
         steps: int,
         keep_joint: bool = True,
         objective: str = "fused",
@@ -491,7 +416,7 @@ class NeuralRecipe(ResectabilityModel):
         cases are seen as test cases are, through the localiser's windows with a cascade."""
         from ..engine.head_refit import HeadRefit, refit_head
 
-        arrays = self._arrays(train, ctx, resolved, labels=True, masks=False, centres=self._predicted_centres(train))
+        arrays = self.model_input.inference(train, ctx, labels=True)
         self.fit_result.head_refit = refit_head(
             self.net,
             arrays,
@@ -518,14 +443,7 @@ class NeuralRecipe(ResectabilityModel):
         key = (cohort.fingerprint, tuple(cohort.case_ids))
         if self._last_prediction is not None and self._last_prediction[0] == key:
             return self._last_prediction[1]
-        arrays = self._arrays(
-            cohort,
-            ctx,
-            self._resolved_cfg,
-            labels=False,
-            masks=False,  # mask-free
-            centres=self._predicted_centres(cohort),
-        )
+        arrays = self.model_input.inference(cohort, ctx)
         device = self.config.device
         predictions = predict(
             self.net.to(device),
@@ -562,28 +480,13 @@ class NeuralRecipe(ResectabilityModel):
         predicted = self.predict_masks(cohort, ctx)
         if not predicted:
             return summary
-        # the reference is cut from the same window the prediction was made in
-        truth = self._arrays(
-            cohort, ctx, self._resolved_cfg, labels=False, masks=True, centres=self._predicted_centres(cohort)
-        )
+        reference = self.model_input.reference_masks(cohort, ctx)
         out: dict[str, Any] = {
-            "dice": {
-                cid: per_structure_dice(predicted[cid][0], seg)
-                for cid, seg, has in zip(truth.case_ids, truth.segs, truth.has_mask)
-                if has
-            },
+            "dice": {cid: per_structure_dice(predicted[cid][0], seg) for cid, seg in reference.items()},
             **summary,
         }
         if self.localiser is not None:
-            # localisation error (mm) against the mask's tumour centre, for cases whose mask shows one
-            vols = self._store(ctx, self._resolved_cfg).get(cohort)
-            reference = {
-                c: v
-                for c, v in true_centres({c: vols[c] for c in cohort.case_ids if vols[c]["has_mask"]}).items()
-                if v is not None
-            }
-            centres = self._predicted_centres(cohort)
-            out["localisation_mm"] = {cid: float(np.linalg.norm(centres[cid] - ref)) for cid, ref in reference.items()}
+            out["localisation_mm"] = self.model_input.localisation_mm(cohort, ctx)
         if measure_contacts:
             from ...geometry import measure_case
 
@@ -599,51 +502,38 @@ class NeuralRecipe(ResectabilityModel):
         cut around the localiser's centre. Empty for a model that does not segment."""
         if not (self.net is not None and self.net.segments):
             return {}
-        vols = self._store(ctx, self._resolved_cfg).get(cohort)
-        centres = self._predicted_centres(cohort)
-        if centres is not None:
-            vols = cut_windows(vols, centres, np.asarray(self._resolved_cfg["roi"]))
-        return {cid: np.asarray(vols[cid]["affine"], dtype=np.float64) for cid in cohort.case_ids}
+        return self.model_input.grid(cohort, ctx)
 
     # -- the fitted state, saved and loaded without pickle (models/persist.py) ---------------------
     def state(self) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
         """The fitted state as (description, tensors). The description is plain JSON data: the clinical
-        input width, whether the network segments, whether a cascade localiser is part of it, the training
-        configuration (device left out) and the fitted clinical preprocessing; the tensors are CPU copies of
-        the network's state dict (``"net"``) and the localiser's (``"localiser"``, with a cascade only)."""
+        input width, whether the network segments, the training configuration (device left out) and the
+        input pipeline's (:meth:`ModelInput.state`: whether a cascade localiser is part of it, the fitted
+        clinical preprocessing); the tensors are CPU copies of the network's state dict (``"net"``) and the
+        localiser's (``"localiser"``, with a cascade only)."""
         from ..engine.checkpoint import snapshot
 
         self._check_fitted()
         config = self.config.to_dict()
         config.pop("device", None)
+        inputs, tensors = self.model_input.state()
         description = {
-            "in_features": int(self.preprocessor.n_features),
+            "in_features": int(self.model_input.preprocessor.n_features),
             "segment": bool(self.net.segments),
-            "localiser": self.localiser is not None,
             "train_config": config,
-            "clinical": self.preprocessor.to_state(),
+            **inputs,
         }
-        tensors = {"net": snapshot(self.net)}
-        if self.localiser is not None:
-            tensors["localiser"] = snapshot(self.localiser.net)
-        return description, tensors
+        return description, {"net": snapshot(self.net), **tensors}
 
     def load_state(
         self, description: dict[str, Any], tensors: dict[str, dict[str, torch.Tensor]], ctx: FitContext
     ) -> "NeuralRecipe":
         """This recipe (created with the parameters it was fitted with) as :meth:`fit` under ``ctx`` left it,
-        from what :meth:`state` returned; needs no training data. Weights that do not fit the network raise
-        ``RuntimeError`` (``load_state_dict``); a description without a localiser's tensors ``KeyError``."""
-        from ...data.clinical import ClinicalPreprocessor
-
+        from what :meth:`state` returned; needs no training data. A localiser where the profile has no
+        cascade (or the reverse) raises ``ValueError``, weights that do not fit the network or the localiser
+        ``RuntimeError`` (``load_state_dict``), a description without a localiser's tensors ``KeyError``."""
         resolved = self._resolved(ctx)
-        if bool(description.get("localiser")) != (resolved["cascade"] is not None):
-            has = "has a cascade localiser" if description.get("localiser") else "has no cascade localiser"
-            raise ValueError(
-                f"the saved state {has}, profile {ctx.profile.name!r} "
-                f"{'uses one' if resolved['cascade'] is not None else 'none'}"
-            )
-        self.preprocessor = ClinicalPreprocessor.from_state(description["clinical"])
+        model_input = self._model_input(resolved).load_state(description, tensors, ctx)
         net = self.build(int(description["in_features"]), resolved, segment=bool(description["segment"]))
         net.load_state_dict(tensors["net"])
         config = dict(description["train_config"])
@@ -651,14 +541,7 @@ class NeuralRecipe(ResectabilityModel):
             config["patch_size"] = tuple(config["patch_size"])
         config["device"] = resolve_device(ctx.device)
         self.net, self.config, self._resolved_cfg = net.eval(), TrainConfig(**config), resolved
-        self._last_prediction = None
-        self.localiser, self._centres = None, {}
-        if description.get("localiser"):
-            from ..cascade import Localiser, SmallUNet
-
-            localiser = Localiser(SmallUNet(), resolved["cascade"], ctx.cache_dir, config["device"])
-            localiser.net.load_state_dict(tensors["localiser"])
-            self.localiser = localiser
+        self.model_input, self._last_prediction = model_input, None
         return self
 
     def n_parameters(self) -> int:
