@@ -60,7 +60,10 @@ ALLOWED: dict[str, set[str]] = {
         "geometry",
         "models",
         "baselines",
+        "tracking",  # the MLflow logger, registered on the run_event hook when RESECTBENCH_MLFLOW asks for it
     },
+    # experiment trackers on the run_event hook: plain-dict payloads, so no protocol
+    "tracking": {"_version", "plugins"},
     "leaderboard": {"_version", "errors", "vocabulary", "geometry"},
     # conformance checks for component authors (resectbench.testing)
     "testing": {"errors", "vocabulary", "registry", "search_space", "models", "balancing"},
@@ -81,6 +84,7 @@ ALLOWED: dict[str, set[str]] = {
         "baselines",
         "protocol",
         "leaderboard",
+        "tracking",
         "resectbench",
     },
     "__main__": {"cli"},

@@ -47,3 +47,14 @@ def register_models(registry):
 @hookspec
 def register_commands(app):
     """Add Typer sub-commands to the ``resectbench`` CLI ``app``."""
+
+
+@hookspec
+def run_event(event, payload):
+    """A benchmark run's progress, in every process that computes units (``run``, ``--jobs`` and storage workers).
+
+    ``event``: ``run_started``, ``unit_started``, ``trial_started``, ``epoch``, ``trial_finished``,
+    ``trial_failed``, ``unit_finished`` or ``run_finished``; ``payload``: a plain dict (the plugin's own copy)
+    with ``event``, ``run_dir`` and the event's fields (docs/tracking.md). Only observe: an exception is warned
+    about once and the plugin then gets no more events of that run, which goes on unchanged.
+    """

@@ -201,6 +201,13 @@ def register_commands(app) -> None:
             record.components["commands"] = sorted(added)
 
 
+def plugin_manager() -> pluggy.PluginManager:
+    """The loaded plugins' pluggy manager: to call a hook that is not a registry's (``run_event``), or to
+    register an object on it (the MLflow logger, :mod:`resectbench.tracking`)."""
+    ensure_loaded()
+    return _state["pm"]
+
+
 def plugin_records() -> list[PluginRecord]:
     ensure_loaded()
     return list(_state["records"].values())

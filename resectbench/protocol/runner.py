@@ -25,7 +25,7 @@ from .assembly import Benchmark, _now, attach, build_splits, load_data, prepare
 from .config import ExperimentConfig
 from .coordination import redact
 from .errors import ProtocolError
-from .events import Plan, RunListener, Unit
+from .events import Plan, RunListener, Unit, hooked
 from .final import final_unit, finish_models
 from .local_jobs import local_workers
 from .metrics import classification_metrics
@@ -64,7 +64,14 @@ def execute(
     listener = listener or RunListener()
     proto = bench.config.protocol
     listener.run_started(
-        Plan(tuple(bench.units), proto.trials, bench.profile.max_epochs, bool(proto.refit)),
+        Plan(
+            tuple(bench.units),
+            proto.trials,
+            bench.profile.max_epochs,
+            bool(proto.refit),
+            benchmark=bench.config.name,
+            profile=bench.profile.name,
+        ),
         str(bench.store.root) if bench.store else "",
     )
     ran: list[Unit] = []
@@ -186,7 +193,7 @@ def run_benchmark(
         )
     config = config.resolved()
     RunStore(config.run_dir).check_usable()  # before loading the cohort
-    with _disk_full_named(config.storage, config.run_dir):
+    with hooked(listener) as listener, _disk_full_named(config.storage, config.run_dir):
         bench = prepare(config, cohort=cohort, listener=listener)
         # no more processes than there is work for (each costs seconds of start-up)
         pending = sum(not bench.store.is_done(u.label, u.key) for u in bench.units)
@@ -229,7 +236,7 @@ def run_worker(
 
     A worker on the run directory itself (``run_dir`` given, no ``results_dir``) then takes final models
     (and their external cohorts) that no other process holds: they are stored only in the run directory."""
-    with _disk_full_named(storage, run_dir):
+    with hooked(listener) as listener, _disk_full_named(storage, run_dir):
         bench = attach(
             run_dir, storage=storage, benchmark=benchmark, cohort=cohort, listener=listener, results_dir=results_dir
         )
