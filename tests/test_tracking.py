@@ -202,3 +202,20 @@ def test_local_workers_log_their_units_to_the_same_store(tmp_path, cohort, mlflo
     assert {r.data.tags["worker"] for r in runs.values()} == workers
     pids = {w.split(":")[1] for w in workers}
     assert str(os.getpid()) in pids and len(pids) == 2, (workers, list((run / "logs").glob("*.log")))
+
+
+def test_the_run_command_takes_mlflow(tmp_path, cohort, monkeypatch):
+    pytest.importorskip("mlflow")
+    from typer.testing import CliRunner
+
+    from resectbench.cli.app import build_app
+
+    monkeypatch.delenv("RESECTBENCH_MLFLOW", raising=False)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    run = tmp_path / "run"
+    argv = ["run", "-m", "dummy", "--no-references", "--data", str(cohort.root), "--outer-folds", "3"]
+    res = CliRunner().invoke(build_app(), [*argv, "--run-dir", str(run), "--mlflow", "run-dir"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    _, runs = mlflow_runs(run)
+    assert sorted(runs) == [("dummy", f"fold_0_{k}") for k in range(3)]
+    monkeypatch.delenv("RESECTBENCH_MLFLOW", raising=False)  # the option set it for this process
