@@ -74,9 +74,9 @@ CPU_CASCADE = Cascade(context_roi=(64, 64, 64), localiser_epochs=15)
 PROFILES = {
     # the main job: a localiser (15 epochs) per outer fold, then Swin-UNETR (feature_size 12, window 4)
     # on the 32^3 window around its tumour for 10 epochs at lr 3e-3; 3 one-thread processes share the 5
-    # folds (2 rounds; ~25 s per epoch of ~100 windows each). Measured: 13.4 min with cohort generation,
-    # test tumour Dice 0.54, macro-F1 0.456, AUC 0.767 (benchmarks/protocol.py --only-main-job
-    # --fresh-cache). Batch 2 gives twice the optimiser steps of 4 for the same compute.
+    # folds (2 rounds), sized to finish in 15 minutes on 2 cores with cohort generation (figures:
+    # benchmarks/results/main_job_board.md, protocol.json). Batch 2 gives twice the optimiser steps of 4 for the
+    # same compute.
     "cpu": Profile(
         name="cpu",
         n_cases=159,
