@@ -187,3 +187,17 @@ def test_a_column_the_dictionary_marks_not_recorded_is_left_out(tmp_path):
     assert "ca19_9_baseline" not in cohort.clinical.columns
     assert "does not record it" in cohort.info["ignored_columns"]["ca19_9_baseline"]
     assert cohort.info["missing_variables"] == {"ca19_9_baseline": "optional in data_dictionary.csv"}
+
+
+def test_a_manifest_without_a_label_column_reads_as_new_patients(tmp_path):
+    root = write_msd(tmp_path / "ds", n=3)
+    rows = [
+        {"case_id": p.name[: -len("_0000.nii.gz")], "image": str(p), "age": 60}
+        for p in sorted((root / "imagesTr").iterdir())
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(DataError, match="no label column"):
+        load_cohort(tmp_path / "new.csv")  # a training cohort needs its labels
+    cohort = load_cohort(tmp_path / "new.csv", require_labels=False)
+    assert list(cohort.labels) == [-1, -1, -1] and not cohort.labelled.any() and not cohort.has_masks
+    assert list(cohort.clinical["age"]) == [60.0, 60.0, 60.0]
