@@ -88,9 +88,10 @@ def predict_cmd(
         import json
 
         s = json.loads(scores.read_text())
-        console.print(
-            f"scored on {s['n_labelled']} labelled of {s['n_cases']} cases: macro-F1 {s['macro_f1']:.3f}, "
-            f"AUC {s['auc_ovr_macro']:.3f}, accuracy {s['accuracy']:.3f}"
+        shown = {k: "-" if s.get(k) is None else f"{s[k]:.3f}" for k in ("macro_f1", "auc_ovr_macro", "accuracy")}
+        console.print(  # AUC is undefined ("-") on cases of one class
+            f"scored on {s['n_labelled']} labelled of {s['n_cases']} cases: macro-F1 {shown['macro_f1']}, "
+            f"AUC {shown['auc_ovr_macro']}, accuracy {shown['accuracy']}"
         )
     console.print(f"written to {out}")
 
