@@ -123,9 +123,15 @@ def _check_space(subject: _Subject, *, build: bool = True, **kwargs) -> dict[str
             else:
                 _require(param.low < param.high, f"{label}: search space entry {key!r} has low >= high ({param})")
                 _require(not param.log or param.low > 0, f"{label}: log-scale entry {key!r} needs low > 0 ({param})")
+            for other in param.when or {}:
+                _require(
+                    other in list(space)[: list(space).index(key)],
+                    f"{label}: search space entry {key!r} is sampled when {other!r} is, which is not an entry "
+                    "before it",
+                )
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     sampled = ss.suggest(space, study.ask())
-    for key in sampled:
+    for key in sampled if callable(space) else space:  # a conditional entry is checked though not sampled
         _require(
             key in named or takes_any,
             f"{label}: search space key {key!r} is not a parameter of its factory "

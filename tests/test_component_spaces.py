@@ -89,3 +89,24 @@ def test_a_plugin_fusion_space_is_tuned_in_a_real_run(tmp_path, my_fusion):
     assert best["fusion"] == my_fusion and "fusion.hidden" in best and "fusion.dropout" in best
     info = json.loads((unit.parent / "model.json").read_text())
     assert "fusion.hidden" in info["search_space"]
+
+
+def test_conditional_parameters_are_sampled_only_where_they_act():
+    import optuna
+
+    from resectbench import registry as reg, search_space as ss
+
+    space = reg.models.get("clinical-sklearn").search_space
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    kinds = set()
+    for _ in range(20):
+        params = ss.suggest(space, study.ask())
+        logistic = params["classifier"] == "logistic"
+        kinds.add(logistic)
+        assert ("C" in params) == logistic and ("learning_rate" in params) == (not logistic)
+    assert kinds == {True, False}
+    rest = {k: v for k, v in space.items() if k != "classifier"}  # the classifier fixed by the experiment
+    boosted = ss.suggest(rest, study.ask(), fixed={"classifier": "gradient-boosting"})
+    assert "C" not in boosted and {"learning_rate", "max_depth", "n_estimators"} <= set(boosted)
+    assert "C" in ss.suggest({"C": space["C"]}, study.ask())  # its condition unknown here: sampled
+    assert str(space["C"]).endswith("if classifier = 'logistic'")

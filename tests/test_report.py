@@ -140,3 +140,30 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert pixels[:40].mean() < 100 and pixels[200:].mean() > 180
     # many distinct grey levels further down: figures (not only text) were painted
     assert len(np.unique(pixels[1200:].astype(int))) > 100
+
+
+def test_importances_are_optunas_on_the_same_study():
+    """The report's importances equal Optuna's fANOVA (seed 0) on the study itself, read back from the trials
+    file the run directory keeps."""
+    import io
+
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator
+
+    from resectbench.protocol.unit import trials_frame
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial):
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        depth = trial.suggest_int("max_depth", 2, 8)
+        kind = trial.suggest_categorical("classifier", ["logistic", "forest"])
+        return -abs(np.log10(lr) + 2) + 0.01 * depth + (0.05 if kind == "forest" else 0.0)
+
+    study.optimize(objective, n_trials=30)
+    stored = io.StringIO(trials_frame(study).to_csv(index=False))  # as trials.csv
+    ours = parameter_importance([pd.read_csv(stored)])
+    theirs = optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+    assert list(ours.index) == list(theirs) and ours.index[0] == "lr"
+    assert ours.to_numpy() == pytest.approx(np.array(list(theirs.values())) / sum(theirs.values()), abs=1e-9)

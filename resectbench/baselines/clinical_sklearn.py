@@ -24,11 +24,12 @@ CLASSIFIERS = ("logistic", "gradient-boosting")
     description="Clinical variables only: logistic regression or gradient boosting (scikit-learn)",
     search_space={
         "classifier": Categorical(list(CLASSIFIERS)),
-        "C": Float(1e-3, 1e2, log=True),
+        # each family's parameters are sampled only where they act
+        "C": Float(1e-3, 1e2, log=True, when={"classifier": "logistic"}),
         "class_weight": Categorical(["balanced", "none"]),
-        "learning_rate": Float(0.01, 0.3, log=True),
-        "max_depth": Int(1, 4),
-        "n_estimators": Int(50, 300, step=50),
+        "learning_rate": Float(0.01, 0.3, log=True, when={"classifier": "gradient-boosting"}),
+        "max_depth": Int(1, 4, when={"classifier": "gradient-boosting"}),
+        "n_estimators": Int(50, 300, step=50, when={"classifier": "gradient-boosting"}),
     },
 )
 class ClinicalSklearnRecipe(ResectabilityModel):

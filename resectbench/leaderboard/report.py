@@ -191,8 +191,8 @@ CAPTIONS = {
     "training": "Per-epoch logs of the final fit in each outer fold: loss terms, inner-validation scores and "
     "training tumor Dice, and the segmentation/classification loss weights chosen by the schedule.",
     "tuning": "Objective of every Optuna trial (inner validation) by trial number, with the best so far; "
-    "importances are a file-based variance-explained measure (η² for categorical or few-valued "
-    "parameters, squared Spearman ρ otherwise, normalised), not Optuna's fANOVA.",
+    "importances are Optuna's fANOVA (optuna.importance, seed 0) on each fold's study rebuilt from its "
+    "trials file, averaged over the folds.",
 }
 
 #: figures drawn only for runs with external cohorts (no "Not shown" section without them)

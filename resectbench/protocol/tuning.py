@@ -247,7 +247,7 @@ class Tuner:
 
     def _objective(self, trial: optuna.Trial) -> float:
         space = tunable_space(self.entry, self.fixed)
-        params = {**self.fixed, **ss.suggest(space, trial)}
+        params = {**self.fixed, **ss.suggest(space, trial, fixed=self.fixed)}
         trial.set_user_attr("params", _jsonable(params))
         self.listener.trial_started(self.unit, trial.number)
         sign = SELECTION_METRICS[self.selection_metric]

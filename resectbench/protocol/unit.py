@@ -9,6 +9,7 @@ three. The same pieces fit and score the final model of a whole development coho
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from optuna.distributions import distribution_to_json
 from optuna.trial import TrialState
 
 from .. import registry as reg, search_space as ss
@@ -247,6 +249,8 @@ def trials_frame(study) -> pd.DataFrame:
         )
         row = {"number": t.number, "value": t.value, "state": t.state.name, "duration": duration}
         row.update({f"params_{k}": v for k, v in t.params.items()})
+        # the search space of the trial: the report rebuilds the study from this file for Optuna's importances
+        row["distributions"] = json.dumps({k: distribution_to_json(d) for k, d in t.distributions.items()})
         for key in ("fit_seconds", "n_epochs", "error"):
             row[key] = t.user_attrs.get(key)
         rows.append(row)

@@ -1,18 +1,20 @@
 """Optuna optimisation history and parameter importances, from each fold's ``trials.csv``.
 
-Importances are computed from the files alone (the study database may be elsewhere), with a
-simple variance-explained measure instead of Optuna's fANOVA: trial values are centred within
-each outer fold, then each parameter gets eta^2 (share of value variance between its levels)
-when it is categorical or has at most 5 distinct values, else the squared Spearman correlation;
-scores are normalised to sum to 1. With few trials these are rough indications only.
+Importances are Optuna's own (``optuna.importance.get_param_importances`` with the fANOVA evaluator,
+seed 0), computed per outer fold on the fold's study rebuilt from its ``trials.csv`` - the file keeps each
+trial's parameter distributions (older runs: inferred from the values, a float or integer range or the
+categories seen) - and averaged over folds. The study database may be elsewhere; the files suffice. With
+few trials these are rough indications only.
 """
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
-from scipy import stats
 
 from ..runs import RunResults
 from .style import RC, plt
@@ -27,36 +29,68 @@ def _complete(trials: pd.DataFrame) -> pd.DataFrame:
     return done.dropna(subset=["value"])
 
 
+def _inferred(values: pd.Series):
+    """A distribution that holds the values a trials file shows, for files written without distributions."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all() and numeric.nunique() > 1:
+        if (numeric == numeric.round()).all():
+            return IntDistribution(int(numeric.min()), int(numeric.max()))
+        return FloatDistribution(float(numeric.min()), float(numeric.max()))
+    return CategoricalDistribution(sorted({_plain(v) for v in values}, key=str))
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def fold_study(trials: pd.DataFrame):
+    """The fold's Optuna study rebuilt from its trials file (complete trials only), or None when empty."""
+    import optuna
+    from optuna.distributions import IntDistribution, json_to_distribution
+
+    done = _complete(trials)
+    names = [c[len("params_") :] for c in done.columns if c.startswith("params_")]
+    if done.empty or not names:
+        return None
+    inferred = {n: _inferred(done[f"params_{n}"].dropna()) for n in names if done[f"params_{n}"].notna().any()}
+    study = optuna.create_study(direction="maximize")
+    for _, row in done.iterrows():
+        given = json.loads(row["distributions"]) if isinstance(row.get("distributions"), str) else {}
+        params, dists = {}, {}
+        for name, fallback in inferred.items():
+            value = row[f"params_{name}"]
+            if pd.isna(value):
+                continue  # a conditional parameter this trial did not sample
+            dists[name] = json_to_distribution(given[name]) if name in given else fallback
+            params[name] = int(value) if isinstance(dists[name], IntDistribution) else _plain(value)
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(row["value"])))
+    return study
+
+
 def parameter_importance(frames: list[pd.DataFrame]) -> pd.Series:
-    """Normalised importance per parameter over the complete trials of all folds (see module doc)."""
-    parts = []
-    for i, f in enumerate(frames):
-        done = _complete(f)
-        if len(done):
-            done = done.assign(value=done["value"] - done["value"].mean(), _fold=i)
-            parts.append(done)
-    if not parts:
-        return pd.Series(dtype=float)
-    trials = pd.concat(parts, ignore_index=True)
-    if len(trials) < MIN_TRIALS:
-        return pd.Series(dtype=float)
-    scores = {}
-    total = float(((trials["value"] - trials["value"].mean()) ** 2).sum())
-    for col in [c for c in trials.columns if c.startswith("params_")]:
-        x = trials[col]
-        ok = x.notna()
-        if x[ok].nunique() < 2 or total == 0:
+    """Optuna's fANOVA importance per parameter (seed 0), per fold's rebuilt study, averaged over the folds
+    with enough complete trials; normalised to sum to 1 (see module doc)."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator
+
+    per_fold = []
+    for frame in frames:
+        if len(_complete(frame)) < MIN_TRIALS:
             continue
-        numeric = pd.to_numeric(x[ok], errors="coerce")
-        if numeric.notna().all() and numeric.nunique() > 5:
-            rho = stats.spearmanr(numeric, trials.loc[ok, "value"]).statistic
-            scores[col[7:]] = float(rho**2) if np.isfinite(rho) else 0.0
-        else:
-            v = trials.loc[ok, "value"]
-            between = sum(len(g) * (g.mean() - v.mean()) ** 2 for _, g in v.groupby(x[ok].astype(str)))
-            scores[col[7:]] = float(between / max(((v - v.mean()) ** 2).sum(), 1e-12))
-    s = pd.Series(scores, dtype=float)
-    return (s / s.sum()).sort_values(ascending=False) if s.sum() > 0 else s
+        study = fold_study(frame)
+        with warnings.catch_warnings():  # a parameter that never varied, a conditional one: Optuna says so
+            warnings.simplefilter("ignore")
+            try:
+                imp = optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+            except (RuntimeError, ValueError):  # no parameter varied in this fold's trials
+                continue
+        per_fold.append(pd.Series(imp, dtype=float))
+    if not per_fold:
+        return pd.Series(dtype=float)
+    mean = pd.concat(per_fold, axis=1).fillna(0.0).mean(axis=1)
+    return (mean / mean.sum()).sort_values(ascending=False) if mean.sum() > 0 else mean
 
 
 def tuning_figure(runs: RunResults, order: list[str]):
@@ -108,7 +142,7 @@ def tuning_figure(runs: RunResults, order: list[str]):
             else:
                 imp_ax.barh(imp.index[::-1], imp.to_numpy()[::-1], color="#4c72b0")
                 imp_ax.set_xlim(0, 1)
-                imp_ax.set_title("parameter importance (η² / ρ², normalised)", fontsize=9)
+                imp_ax.set_title("parameter importance (Optuna fANOVA, mean over folds)", fontsize=9)
         fig.suptitle("Hyper-parameter tuning (Optuna trials of each outer fold)", x=0.01, ha="left")
         fig.tight_layout()
     return fig
