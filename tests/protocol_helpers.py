@@ -37,13 +37,13 @@ def results(run_dir: Path) -> dict:
         metrics = {k: v for k, v in metrics.items() if not k.endswith("seconds") and not k.endswith("per_case")}
         trials = pd.read_csv(unit / "trials.csv")
         trials = trials[trials.state != "FAIL"]  # a trial killed with its process stays in the log as FAIL
+        trials = trials[[c for c in trials.columns if c.startswith("params_") or c in ("value", "state")]]
+        trials = trials.astype(object).where(trials.notna(), None)  # a conditional parameter's empty cell: None == None
         out[str(unit.relative_to(run_dir))] = {
             "predictions": pd.read_csv(unit / "predictions.csv").to_dict("list"),
             "metrics": metrics,
             "best_params": json.loads((unit / "best_params.json").read_text()),
-            "trials": trials[[c for c in trials.columns if c.startswith("params_") or c in ("value", "state")]].to_dict(
-                "list"
-            ),
+            "trials": trials.to_dict("list"),
         }
     return out
 

@@ -250,7 +250,10 @@ def trials_frame(study) -> pd.DataFrame:
         row = {"number": t.number, "value": t.value, "state": t.state.name, "duration": duration}
         row.update({f"params_{k}": v for k, v in t.params.items()})
         # the search space of the trial: the report rebuilds the study from this file for Optuna's importances
-        row["distributions"] = json.dumps({k: distribution_to_json(d) for k, d in t.distributions.items()})
+        # sorted: storages (SQLite, PostgreSQL) return a trial's parameters in different orders
+        row["distributions"] = json.dumps(
+            {k: distribution_to_json(d) for k, d in sorted(t.distributions.items())}, sort_keys=True
+        )
         for key in ("fit_seconds", "n_epochs", "error"):
             row[key] = t.user_attrs.get(key)
         rows.append(row)
