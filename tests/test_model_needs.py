@@ -58,8 +58,6 @@ def test_grouped_vessel_labels_are_named_as_such_in_the_refusal(tmp_path):
 
 
 def test_each_need_is_checked():
-    from resectbench.data.synth import tiny_cohort  # noqa: F401 (the import path users use)
-
     class FakeCohort:  # what unmet reads of a cohort
         def __init__(self, masks, structures, clinical_columns):
             import pandas as pd
